@@ -1,0 +1,19 @@
+//! Ringdesk's domain: the types every other crate speaks (Provider, PhoneNumber, …), the ports
+//! (traits) the outer crates implement, and the provider-neutral services built on those ports.
+//!
+//! Invariant: no I/O, no async runtime choice, no Tauri, no SQL, no keyring here.
+
+pub mod dial_link;
+pub mod phone;
+pub mod ports;
+pub mod provider;
+pub mod provider_error;
+pub mod service;
+
+pub use dial_link::{parse_dial_link, DialLinkError, DialRequest};
+pub use phone::{E164Number, PhoneNumberError, Region};
+pub use provider::{
+    CredentialField, CredentialFlags, NewProvider, Provider, ProviderCredentials, ProviderId,
+    ProviderKind, ProviderSettings, ProviderStatus, ProviderUpdate,
+};
+pub use provider_error::ProviderError;

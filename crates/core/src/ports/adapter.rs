@@ -1,0 +1,147 @@
+//! The provider adapter interface of the seed plan (ITelephonyAdapter), one implementation per
+//! provider in the `providers` crate. Methods a provider does not offer yet answer
+//! `ProviderError::Unsupported`, so callers handle "not possible" the same way as any refusal.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::phone::E164Number;
+use crate::provider::{ProviderCredentials, ProviderKind};
+use crate::provider_error::ProviderError;
+
+/// What a successful credential check learned about the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountInfo {
+    /// The account's name as the provider returned it, when it has one.
+    pub name: Option<String>,
+    /// Anything else worth showing (status, balance, what the keys can do).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumberType {
+    Local,
+    Tollfree,
+    Mobile,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NumberCapabilities {
+    pub voice: bool,
+    pub sms: bool,
+    pub mms: bool,
+    pub fax: bool,
+}
+
+/// A number owned in the provider account (the seed's TelephonyNumber as the provider sees it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderNumber {
+    pub phone_number: E164Number,
+    pub friendly_name: Option<String>,
+    pub number_type: NumberType,
+    pub country: Option<String>,
+    pub capabilities: NumberCapabilities,
+    pub provider_number_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRequest {
+    pub from: E164Number,
+    pub to: E164Number,
+    pub webhook_url: Option<String>,
+    pub record: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallHandle {
+    pub provider_call_id: String,
+}
+
+/// A webhook exactly as it arrived: signatures are computed over these bytes.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub received_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WebhookEvent {
+    IncomingCall {
+        provider_call_id: String,
+        from: String,
+        to: String,
+    },
+    CallAnswered {
+        provider_call_id: String,
+    },
+    CallEnded {
+        provider_call_id: String,
+        cause: Option<String>,
+    },
+    RecordingReady {
+        provider_call_id: String,
+        url: String,
+    },
+}
+
+#[async_trait]
+pub trait ProviderAdapter: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// Proves the keys work with the cheapest read the provider offers.
+    async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError>;
+
+    async fn list_numbers(&self) -> Result<Vec<ProviderNumber>, ProviderError> {
+        Err(self.unsupported("listing numbers"))
+    }
+
+    async fn make_call(&self, _request: &CallRequest) -> Result<CallHandle, ProviderError> {
+        Err(self.unsupported("placing calls"))
+    }
+
+    async fn hangup(&self, _provider_call_id: &str) -> Result<(), ProviderError> {
+        Err(self.unsupported("hanging up calls"))
+    }
+
+    async fn transfer(
+        &self,
+        _provider_call_id: &str,
+        _to: &E164Number,
+    ) -> Result<(), ProviderError> {
+        Err(self.unsupported("transferring calls"))
+    }
+
+    /// Checks the webhook's signature; must run before `parse_webhook`.
+    fn validate_webhook(&self, _request: &WebhookRequest) -> Result<(), ProviderError> {
+        Err(self.unsupported("webhooks"))
+    }
+
+    fn parse_webhook(&self, _request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
+        Err(self.unsupported("webhooks"))
+    }
+
+    fn unsupported(&self, operation: &str) -> ProviderError {
+        ProviderError::Unsupported {
+            provider: self.kind().label().to_string(),
+            operation: operation.to_string(),
+        }
+    }
+}
+
+/// Builds the adapter for a provider from its keys (the seed's getAdapter()).
+pub trait AdapterFactory: Send + Sync {
+    fn adapter(
+        &self,
+        kind: ProviderKind,
+        credentials: ProviderCredentials,
+    ) -> Result<Box<dyn ProviderAdapter>, ProviderError>;
+}

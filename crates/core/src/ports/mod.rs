@@ -1,0 +1,13 @@
+//! The traits the outer crates implement. The core depends on these, never on SQLite, the
+//! keyring or HTTP.
+
+mod adapter;
+mod provider_repository;
+mod secret_store;
+
+pub use adapter::{
+    AccountInfo, AdapterFactory, CallHandle, CallRequest, NumberCapabilities, NumberType,
+    ProviderAdapter, ProviderNumber, WebhookEvent, WebhookRequest,
+};
+pub use provider_repository::{ProviderRepository, RepositoryError};
+pub use secret_store::{SecretError, SecretStore};

@@ -1,0 +1,326 @@
+//! Provider set-up (seed phase 1) as a provider-neutral service: the Tauri commands and the CLI
+//! both call this, so the rules — keys only in the keyring, one active provider, validated input —
+//! hold whichever door a request comes through.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use crate::phone::{E164Number, Region};
+use crate::ports::{
+    AccountInfo, AdapterFactory, ProviderRepository, RepositoryError, SecretError, SecretStore,
+};
+use crate::provider::{
+    CredentialField, NewProvider, Provider, ProviderCredentials, ProviderId, ProviderKind,
+    ProviderSettings, ProviderUpdate,
+};
+use crate::provider_error::ProviderError;
+
+pub const MAX_NAME_LEN: usize = 80;
+
+#[derive(Debug, thiserror::Error, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServiceError {
+    /// Input the agent can fix, reported at `field`.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("that provider no longer exists")]
+    NotFound,
+    #[error("{message}")]
+    Storage { message: String },
+    #[error("{message}")]
+    Keyring { message: String },
+}
+
+impl ServiceError {
+    fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RepositoryError> for ServiceError {
+    fn from(e: RepositoryError) -> Self {
+        ServiceError::Storage {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<SecretError> for ServiceError {
+    fn from(e: SecretError) -> Self {
+        ServiceError::Keyring {
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The result of "Test connection", ready to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTest {
+    pub ok: bool,
+    pub account: Option<AccountInfo>,
+    pub error: Option<ProviderError>,
+    /// One sentence for the agent.
+    pub message: String,
+}
+
+impl ConnectionTest {
+    fn from_result(kind: ProviderKind, result: Result<AccountInfo, ProviderError>) -> Self {
+        match result {
+            Ok(account) => {
+                let mut message = match &account.name {
+                    Some(name) => format!("Connected to {kind} account “{name}”"),
+                    None => format!("Connected to {kind}"),
+                };
+                if let Some(detail) = &account.detail {
+                    message.push_str(&format!(" — {detail}"));
+                }
+                ConnectionTest {
+                    ok: true,
+                    account: Some(account),
+                    error: None,
+                    message,
+                }
+            }
+            Err(error) => ConnectionTest {
+                ok: false,
+                account: None,
+                message: capitalise(&error.to_string()),
+                error: Some(error),
+            },
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[derive(Clone)]
+pub struct ProviderService {
+    repo: Arc<dyn ProviderRepository>,
+    secrets: Arc<dyn SecretStore>,
+    adapters: Arc<dyn AdapterFactory>,
+    region: Region,
+}
+
+impl ProviderService {
+    pub fn new(
+        repo: Arc<dyn ProviderRepository>,
+        secrets: Arc<dyn SecretStore>,
+        adapters: Arc<dyn AdapterFactory>,
+        region: Region,
+    ) -> Self {
+        Self {
+            repo,
+            secrets,
+            adapters,
+            region,
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<Provider>, ServiceError> {
+        Ok(self.repo.list().await?)
+    }
+
+    pub async fn get(&self, id: ProviderId) -> Result<Provider, ServiceError> {
+        self.repo.get(id).await?.ok_or(ServiceError::NotFound)
+    }
+
+    pub async fn create(&self, new: NewProvider) -> Result<Provider, ServiceError> {
+        let name = check_name(&new.name)?;
+        let credentials = new.credentials.normalised();
+        check_credentials(new.kind, &credentials)?;
+        let default_caller_id = self.caller_id(new.default_caller_id.as_deref())?;
+        let now = OffsetDateTime::now_utc();
+        let provider = Provider {
+            id: ProviderId::new(),
+            kind: new.kind,
+            name,
+            enabled: true,
+            is_active: false,
+            credentials: credentials.flags(),
+            settings: ProviderSettings {
+                default_caller_id,
+                record_calls: new.record_calls,
+            },
+            created_at: now,
+            updated_at: now,
+        };
+        // Keys first: a row whose flags promise keys that are not in the keyring would be a lie.
+        self.secrets
+            .set(&provider.id.secret_key(), &credentials.to_secret_json())
+            .await?;
+        if let Err(e) = self.repo.insert(&provider).await {
+            if let Err(cleanup) = self.secrets.delete(&provider.id.secret_key()).await {
+                warn!(provider_id = %provider.id, error = %cleanup, "could not remove keys of a provider that failed to save");
+            }
+            return Err(e.into());
+        }
+        info!(provider_id = %provider.id, kind = provider.kind.code(), "provider added");
+        Ok(provider)
+    }
+
+    pub async fn update(
+        &self,
+        id: ProviderId,
+        update: ProviderUpdate,
+    ) -> Result<Provider, ServiceError> {
+        let mut provider = self.get(id).await?;
+        if let Some(name) = &update.name {
+            provider.name = check_name(name)?;
+        }
+        if let Some(enabled) = update.enabled {
+            provider.enabled = enabled;
+        }
+        if let Some(record) = update.record_calls {
+            provider.settings.record_calls = record;
+        }
+        if let Some(caller_id) = &update.default_caller_id {
+            provider.settings.default_caller_id = self.caller_id(Some(caller_id))?;
+        }
+        let typed = update.credentials.normalised();
+        check_credentials(provider.kind, &typed)?;
+        let keys_change =
+            typed.flags() != Default::default() || !update.clear_credentials.is_empty();
+        if keys_change {
+            let mut stored = self.credentials(&provider).await?;
+            for field in &update.clear_credentials {
+                stored.set(*field, None);
+            }
+            stored.merge(typed);
+            self.secrets
+                .set(&provider.id.secret_key(), &stored.to_secret_json())
+                .await?;
+            provider.credentials = stored.flags();
+        }
+        provider.updated_at = OffsetDateTime::now_utc();
+        if !self.repo.update(&provider).await? {
+            return Err(ServiceError::NotFound);
+        }
+        info!(provider_id = %provider.id, keys_changed = keys_change, "provider updated");
+        Ok(provider)
+    }
+
+    pub async fn delete(&self, id: ProviderId) -> Result<(), ServiceError> {
+        let provider = self.get(id).await?;
+        // Keys go first: if the keyring refuses, nothing has changed and the agent can retry.
+        self.secrets.delete(&provider.id.secret_key()).await?;
+        self.repo.delete(id).await?;
+        info!(provider_id = %id, "provider deleted");
+        Ok(())
+    }
+
+    pub async fn activate(&self, id: ProviderId) -> Result<Provider, ServiceError> {
+        let provider = self.get(id).await?;
+        let missing = provider.kind.missing_credentials(&provider.credentials);
+        if !missing.is_empty() {
+            return Err(ServiceError::invalid(
+                "credentials",
+                format!(
+                    "Add the missing keys before making {} active: {}",
+                    provider.name,
+                    labels(&missing)
+                ),
+            ));
+        }
+        if !self.repo.activate(id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        info!(provider_id = %id, "provider made active");
+        self.get(id).await
+    }
+
+    /// Asks the provider whether the stored keys work. Provider failures are a result, not an error.
+    pub async fn test_connection(&self, id: ProviderId) -> Result<ConnectionTest, ServiceError> {
+        let provider = self.get(id).await?;
+        let credentials = self.credentials(&provider).await?;
+        let missing = provider.kind.missing_credentials(&credentials.flags());
+        let result = if !missing.is_empty() {
+            Err(ProviderError::MissingCredentials {
+                fields: labels(&missing),
+            })
+        } else {
+            match self.adapters.adapter(provider.kind, credentials) {
+                Ok(adapter) => adapter.validate_credentials().await,
+                Err(e) => Err(e),
+            }
+        };
+        match &result {
+            Ok(_) => info!(provider_id = %id, "connection test passed"),
+            Err(e) => warn!(provider_id = %id, error = %e, "connection test failed"),
+        }
+        Ok(ConnectionTest::from_result(provider.kind, result))
+    }
+
+    async fn credentials(&self, provider: &Provider) -> Result<ProviderCredentials, ServiceError> {
+        match self.secrets.get(&provider.id.secret_key()).await? {
+            Some(json) => {
+                ProviderCredentials::from_secret_json(&json).map_err(|_| ServiceError::Keyring {
+                    message: "the stored keys are unreadable; enter them again".to_string(),
+                })
+            }
+            None => Ok(ProviderCredentials::default()),
+        }
+    }
+
+    fn caller_id(&self, input: Option<&str>) -> Result<Option<E164Number>, ServiceError> {
+        match input.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(raw) => E164Number::parse(raw, self.region)
+                .map(Some)
+                .map_err(|e| ServiceError::invalid("defaultCallerId", capitalise(&e.to_string()))),
+        }
+    }
+}
+
+fn labels(fields: &[CredentialField]) -> String {
+    fields
+        .iter()
+        .map(|f| f.label())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_name(name: &str) -> Result<String, ServiceError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ServiceError::invalid("name", "Give the provider a name"));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(ServiceError::invalid(
+            "name",
+            format!("Keep the name under {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "name",
+            "The name contains control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn check_credentials(
+    kind: ProviderKind,
+    credentials: &ProviderCredentials,
+) -> Result<(), ServiceError> {
+    for field in CredentialField::ALL {
+        if let Some(value) = credentials.expose(field) {
+            kind.check_credential(field, value)
+                .map_err(|message| ServiceError::invalid(field.code(), message))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! Provider adapters (the seed's ITelephonyAdapter implementations) over each provider's REST API.
+//!
+//! Every API family has its own base URL in [`Endpoints`], because the providers split their APIs
+//! over several hosts and tests serve each spec from its own mock.
+
+mod endpoints;
+mod factory;
+mod http;
+mod telnyx;
+mod twilio;
+mod vonage;
+
+pub use endpoints::Endpoints;
+pub use factory::HttpAdapterFactory;
+pub use telnyx::TelnyxAdapter;
+pub use twilio::TwilioAdapter;
+pub use vonage::VonageAdapter;

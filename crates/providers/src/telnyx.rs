@@ -1,0 +1,64 @@
+//! Telnyx API v2: Bearer API key, JSON.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ringdesk_core::ports::{AccountInfo, ProviderAdapter};
+use ringdesk_core::{ProviderError, ProviderKind};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::endpoints::join;
+use crate::http;
+
+pub struct TelnyxAdapter {
+    client: reqwest::Client,
+    base: Url,
+    api_key: SecretString,
+    timeout: Duration,
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: T,
+}
+
+#[derive(Deserialize)]
+struct Balance {
+    balance: Option<String>,
+    currency: Option<String>,
+}
+
+impl TelnyxAdapter {
+    pub fn new(base: Url, api_key: SecretString, timeout: Duration) -> Result<Self, ProviderError> {
+        Ok(Self {
+            client: http::client(timeout)?,
+            base,
+            api_key,
+            timeout,
+        })
+    }
+}
+
+#[async_trait]
+impl ProviderAdapter for TelnyxAdapter {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Telnyx
+    }
+
+    /// `GET /balance`: the cheapest authenticated read; Telnyx has no account-name endpoint.
+    async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {
+        let request = self
+            .client
+            .get(join(&self.base, &["balance"]))
+            .bearer_auth(self.api_key.expose_secret());
+        let Envelope { data } = http::json::<Envelope<Balance>>(request, self.timeout).await?;
+        let detail = match (data.balance, data.currency) {
+            (Some(b), Some(c)) => Some(format!("balance {b} {c}")),
+            (Some(b), None) => Some(format!("balance {b}")),
+            _ => None,
+        };
+        Ok(AccountInfo { name: None, detail })
+    }
+}

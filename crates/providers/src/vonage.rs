@@ -1,0 +1,184 @@
+//! Vonage: the account API takes `api_key`/`api_secret` as query parameters (as its spec
+//! requires), the applications API HTTP Basic, and the Voice API a short-lived RS256 JWT signed
+//! with the voice application's private key.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ringdesk_core::ports::{AccountInfo, ProviderAdapter};
+use ringdesk_core::{ProviderError, ProviderKind};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::endpoints::{join, Endpoints};
+use crate::http;
+
+/// Lifetime of an application JWT (vonage-jwt's default).
+const JWT_LIFETIME_SECS: i64 = 900;
+
+/// The voice application Ringdesk calls through: its id and the key that signs its JWTs.
+pub struct VoiceApplication {
+    id: SecretString,
+    key: EncodingKey,
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    application_id: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+impl VoiceApplication {
+    pub fn new(id: SecretString, private_key_pem: &SecretString) -> Result<Self, ProviderError> {
+        let key = EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes()).map_err(
+            |_| ProviderError::WrongKeys {
+                message: "the private key is not an RSA key in PEM format".into(),
+            },
+        )?;
+        Ok(Self { id, key })
+    }
+
+    /// A JWT for the Voice API, issued at `iat`.
+    pub fn jwt(&self, iat: OffsetDateTime) -> Result<String, ProviderError> {
+        let iat = iat.unix_timestamp();
+        let claims = Claims {
+            application_id: self.id.expose_secret(),
+            iat,
+            exp: iat + JWT_LIFETIME_SECS,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key).map_err(|e| {
+            ProviderError::WrongKeys {
+                message: format!("cannot sign with the private key: {e}"),
+            }
+        })
+    }
+}
+
+pub struct VonageAdapter {
+    client: reqwest::Client,
+    endpoints: Endpoints,
+    api_key: SecretString,
+    api_secret: SecretString,
+    application: Option<VoiceApplication>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Balance {
+    value: Option<f64>,
+    auto_reload: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Application {
+    name: Option<String>,
+}
+
+impl VonageAdapter {
+    pub fn new(
+        endpoints: Endpoints,
+        api_key: SecretString,
+        api_secret: SecretString,
+        application: Option<VoiceApplication>,
+    ) -> Result<Self, ProviderError> {
+        Ok(Self {
+            client: http::client(endpoints.timeout)?,
+            endpoints,
+            api_key,
+            api_secret,
+            application,
+        })
+    }
+
+    fn timeout(&self) -> Duration {
+        self.endpoints.timeout
+    }
+
+    async fn balance(&self) -> Result<Balance, ProviderError> {
+        let url = join(&self.endpoints.vonage_rest, &["account", "get-balance"]);
+        let request = self.client.get(url).query(&[
+            ("api_key", self.api_key.expose_secret()),
+            ("api_secret", self.api_secret.expose_secret()),
+        ]);
+        http::json(request, self.timeout()).await
+    }
+
+    /// The application's name, and a proof that its private key signs JWTs the Voice API accepts.
+    async fn check_application(
+        &self,
+        app: &VoiceApplication,
+    ) -> Result<Option<String>, ProviderError> {
+        let url = join(
+            &self.endpoints.vonage_applications,
+            &[app.id.expose_secret()],
+        );
+        let request = self.client.get(url).basic_auth(
+            self.api_key.expose_secret(),
+            Some(self.api_secret.expose_secret()),
+        );
+        let application: Application =
+            http::json(request, self.timeout())
+                .await
+                .map_err(|e| match e {
+                    ProviderError::Rejected { status: 404, .. } => ProviderError::WrongKeys {
+                        message: "no application with that Application ID in this account".into(),
+                    },
+                    other => other,
+                })?;
+
+        let request = self
+            .client
+            .get(self.endpoints.vonage_calls.clone())
+            .query(&[("page_size", "1")])
+            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?);
+        http::json::<serde_json::Value>(request, self.timeout())
+            .await
+            .map_err(|e| match e {
+                ProviderError::WrongKeys { message } => ProviderError::WrongKeys {
+                    message: format!(
+                        "the Voice API refused the application's private key ({message})"
+                    ),
+                },
+                other => other,
+            })?;
+        Ok(application.name)
+    }
+}
+
+#[async_trait]
+impl ProviderAdapter for VonageAdapter {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Vonage
+    }
+
+    async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {
+        let balance = self.balance().await?;
+        let mut details = Vec::new();
+        if let Some(value) = balance.value {
+            details.push(format!("balance {value:.2}"));
+        }
+        if balance.auto_reload == Some(true) {
+            details.push("auto-reload on".to_string());
+        }
+        let name = match &self.application {
+            Some(app) => {
+                let name = self.check_application(app).await?;
+                details.push("voice application ready".to_string());
+                name
+            }
+            None => {
+                details.push("add an Application ID and private key to place calls".to_string());
+                None
+            }
+        };
+        Ok(AccountInfo {
+            name,
+            detail: Some(details.join(", ")),
+        })
+    }
+}

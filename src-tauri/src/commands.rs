@@ -1,0 +1,131 @@
+//! Tauri commands: the phase-1 provider API and the small desktop queries the UI needs.
+//! Each is a thin call into the core; rules live there.
+
+use ringdesk_app::{Availability, NumberPreview, Ringdesk};
+use ringdesk_core::service::ConnectionTest;
+use ringdesk_core::{NewProvider, Provider, ProviderId, ProviderStatus, ProviderUpdate};
+use serde::Serialize;
+use tauri::{AppHandle, State};
+
+use crate::deep_link::{DialLinkOutcome, PendingDial};
+use crate::error::UiError;
+use crate::tray;
+
+type Result<T> = std::result::Result<T, UiError>;
+
+/// A provider as the UI shows it: the stored flags plus the derived card status.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderView {
+    #[serde(flatten)]
+    provider: Provider,
+    status: ProviderStatus,
+    missing_credentials: Vec<&'static str>,
+}
+
+impl From<Provider> for ProviderView {
+    fn from(provider: Provider) -> Self {
+        let missing_credentials = provider
+            .kind
+            .missing_credentials(&provider.credentials)
+            .into_iter()
+            .map(|f| f.code())
+            .collect();
+        ProviderView {
+            status: provider.status(),
+            missing_credentials,
+            provider,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    version: &'static str,
+    region: String,
+}
+
+#[tauri::command]
+pub fn app_info(ringdesk: State<'_, Ringdesk>) -> AppInfo {
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        region: ringdesk.region().code().to_string(),
+    }
+}
+
+#[tauri::command]
+pub async fn provider_list(ringdesk: State<'_, Ringdesk>) -> Result<Vec<ProviderView>> {
+    Ok(ringdesk
+        .providers
+        .list()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+#[tauri::command]
+pub async fn provider_get(ringdesk: State<'_, Ringdesk>, id: ProviderId) -> Result<ProviderView> {
+    Ok(ringdesk.providers.get(id).await?.into())
+}
+
+#[tauri::command]
+pub async fn provider_create(
+    ringdesk: State<'_, Ringdesk>,
+    provider: NewProvider,
+) -> Result<ProviderView> {
+    Ok(ringdesk.providers.create(provider).await?.into())
+}
+
+#[tauri::command]
+pub async fn provider_update(
+    ringdesk: State<'_, Ringdesk>,
+    id: ProviderId,
+    update: ProviderUpdate,
+) -> Result<ProviderView> {
+    Ok(ringdesk.providers.update(id, update).await?.into())
+}
+
+#[tauri::command]
+pub async fn provider_delete(ringdesk: State<'_, Ringdesk>, id: ProviderId) -> Result<()> {
+    Ok(ringdesk.providers.delete(id).await?)
+}
+
+#[tauri::command]
+pub async fn provider_activate(
+    ringdesk: State<'_, Ringdesk>,
+    id: ProviderId,
+) -> Result<ProviderView> {
+    Ok(ringdesk.providers.activate(id).await?.into())
+}
+
+#[tauri::command]
+pub async fn provider_test(
+    ringdesk: State<'_, Ringdesk>,
+    id: ProviderId,
+) -> Result<ConnectionTest> {
+    Ok(ringdesk.providers.test_connection(id).await?)
+}
+
+#[tauri::command]
+pub fn number_preview(ringdesk: State<'_, Ringdesk>, input: String) -> Result<NumberPreview> {
+    Ok(ringdesk.preview_number(&input)?)
+}
+
+/// The dial link that arrived before the UI was listening (e.g. the link that started the app).
+#[tauri::command]
+pub fn dial_link_pending(pending: State<'_, PendingDial>) -> Option<DialLinkOutcome> {
+    pending.take()
+}
+
+#[tauri::command]
+pub async fn availability_get(ringdesk: State<'_, Ringdesk>) -> Result<Availability> {
+    Ok(ringdesk.availability().await?)
+}
+
+#[tauri::command]
+pub async fn availability_set(app: AppHandle, availability: Availability) -> Result<Availability> {
+    tray::apply_availability(&app, availability).await?;
+    Ok(availability)
+}

@@ -1,0 +1,77 @@
+//! The thin Tauri shell: builds the core services, exposes them as commands and events, and owns
+//! the desktop integration (tray, deep links, single instance, window behaviour).
+
+mod commands;
+mod deep_link;
+mod error;
+mod tray;
+
+use ringdesk_app::{AppConfig, Ringdesk};
+use tauri::{Manager, WindowEvent};
+
+pub(crate) const MAIN_WINDOW: &str = "main";
+
+pub fn run() {
+    let builder = tauri::Builder::default()
+        // Registered first so a second launch hands over before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            show_main_window(app);
+            deep_link::handle_args(app, argv.iter().skip(1).map(String::as_str));
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(
+            tauri_plugin_log::Builder::new()
+                .level(log::LevelFilter::Info)
+                .level_for("tao", log::LevelFilter::Warn)
+                .build(),
+        )
+        .setup(|app| {
+            let default_dir = app.path().app_data_dir()?;
+            let config = AppConfig::from_env(default_dir)?;
+            let ringdesk = tauri::async_runtime::block_on(Ringdesk::open(config))?;
+            let availability = tauri::async_runtime::block_on(ringdesk.availability())?;
+            app.manage(ringdesk);
+            app.manage(deep_link::PendingDial::default());
+            tray::build(app.handle(), availability)?;
+            deep_link::setup(app.handle());
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            deep_link::handle_args(app.handle(), args.iter().map(String::as_str));
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Agents close the window to get it out of the way; calls must still ring.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == MAIN_WINDOW {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::provider_list,
+            commands::provider_get,
+            commands::provider_create,
+            commands::provider_update,
+            commands::provider_delete,
+            commands::provider_activate,
+            commands::provider_test,
+            commands::number_preview,
+            commands::dial_link_pending,
+            commands::availability_get,
+            commands::availability_set,
+        ]);
+    if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
+        eprintln!("Ringdesk could not start: {e}");
+        std::process::exit(1);
+    }
+}
+
+pub(crate) fn show_main_window(app: &tauri::AppHandle) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}

@@ -1,0 +1,50 @@
+// The only module that talks to the Rust core: typed wrappers over Tauri commands and events.
+import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type {
+  AppInfo,
+  Availability,
+  ConnectionTest,
+  DialLinkOutcome,
+  NewProvider,
+  NumberPreview,
+  Provider,
+  ProviderUpdate,
+  UiError,
+} from "./types";
+
+/** Commands reject with a UiError; anything else (IPC failure) is wrapped into one. */
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    if (e && typeof e === "object" && "message" in e) throw e as UiError;
+    throw { kind: "internal", field: null, message: String(e) } satisfies UiError;
+  }
+}
+
+export const api = {
+  appInfo: () => call<AppInfo>("app_info"),
+  providers: {
+    list: () => call<Provider[]>("provider_list"),
+    get: (id: string) => call<Provider>("provider_get", { id }),
+    create: (provider: NewProvider) => call<Provider>("provider_create", { provider }),
+    update: (id: string, update: ProviderUpdate) => call<Provider>("provider_update", { id, update }),
+    remove: (id: string) => call<void>("provider_delete", { id }),
+    activate: (id: string) => call<Provider>("provider_activate", { id }),
+    test: (id: string) => call<ConnectionTest>("provider_test", { id }),
+  },
+  numberPreview: (input: string) => call<NumberPreview>("number_preview", { input }),
+  dialLinkPending: () => call<DialLinkOutcome | null>("dial_link_pending"),
+  availability: {
+    get: () => call<Availability>("availability_get"),
+    set: (availability: Availability) => call<Availability>("availability_set", { availability }),
+  },
+};
+
+export const events = {
+  dialRequest: (handler: (o: DialLinkOutcome) => void): Promise<UnlistenFn> =>
+    listen<DialLinkOutcome>("dial_request", (e) => handler(e.payload)),
+  availability: (handler: (a: Availability) => void): Promise<UnlistenFn> =>
+    listen<Availability>("availability", (e) => handler(e.payload)),
+};

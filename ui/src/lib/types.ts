@@ -1,0 +1,93 @@
+// Shapes of what the Rust core sends (serde camelCase); one name per concept, as in Rust.
+
+export type ProviderKind = "telnyx" | "twilio" | "vonage";
+export type ProviderStatus = "active" | "configured" | "not_configured";
+export type CredentialField =
+  | "apiKey"
+  | "apiSecret"
+  | "accountSid"
+  | "authToken"
+  | "applicationId"
+  | "privateKey"
+  | "webhookSecret";
+
+export type CredentialFlags = Record<CredentialField, boolean>;
+
+export interface Provider {
+  id: string;
+  kind: ProviderKind;
+  name: string;
+  enabled: boolean;
+  isActive: boolean;
+  credentials: CredentialFlags;
+  settings: { defaultCallerId: string | null; recordCalls: boolean };
+  createdAt: string;
+  updatedAt: string;
+  status: ProviderStatus;
+  missingCredentials: CredentialField[];
+}
+
+export type Credentials = Partial<Record<CredentialField, string>>;
+
+export interface NewProvider {
+  kind: ProviderKind;
+  name: string;
+  credentials: Credentials;
+  defaultCallerId: string | null;
+  recordCalls: boolean;
+}
+
+export interface ProviderUpdate {
+  name?: string;
+  credentials?: Credentials;
+  clearCredentials?: CredentialField[];
+  defaultCallerId?: string;
+  recordCalls?: boolean;
+}
+
+export interface ProviderError {
+  kind: string;
+  message?: string;
+  status?: number;
+  code?: string | null;
+  retry_after_secs?: number | null;
+}
+
+export interface ConnectionTest {
+  ok: boolean;
+  account: { name: string | null; detail: string | null } | null;
+  error: ProviderError | null;
+  message: string;
+}
+
+export interface UiError {
+  kind: string;
+  field: string | null;
+  message: string;
+}
+
+export interface DialRequest {
+  number: string;
+  display: string;
+  extension: string | null;
+  scheme: string;
+}
+
+export interface DialLinkOutcome {
+  link: string;
+  request: DialRequest | null;
+  error: string | null;
+}
+
+export interface NumberPreview {
+  e164: string;
+  display: string;
+  region: string | null;
+}
+
+export type Availability = "available" | "do_not_disturb";
+
+export interface AppInfo {
+  version: string;
+  region: string;
+}
