@@ -17,3 +17,12 @@ pub use provider::{
     ProviderKind, ProviderSettings, ProviderStatus, ProviderUpdate,
 };
 pub use provider_error::ProviderError;
+
+/// Error messages compose as lower-case clauses; shown alone they start with a capital.
+pub fn sentence_case(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}

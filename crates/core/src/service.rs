@@ -17,6 +17,7 @@ use crate::provider::{
     ProviderSettings, ProviderUpdate,
 };
 use crate::provider_error::ProviderError;
+use crate::sentence_case as capitalise;
 
 pub const MAX_NAME_LEN: usize = 80;
 
@@ -96,14 +97,6 @@ impl ConnectionTest {
             },
         }
     }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 #[derive(Clone)]

@@ -1,0 +1,250 @@
+// End-to-end tests in the real Ringdesk window: tauri-driver → WebKitWebDriver → the debug
+// binary, under the headless session scripts/test.sh starts (Xvfb, session bus, Secret Service),
+// with Telnyx's API served by Prism from Telnyx's own OpenAPI spec.
+//
+// Prints one line per test and a closing `N passed, N failed` line; exits non-zero on failure.
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { WebDriver } from "./webdriver.mjs";
+
+const root = resolve(import.meta.dirname, "../..");
+const app = process.env.RINGDESK_APP ?? join(root, "target/debug/ringdesk");
+const telnyxMock = process.env.RINGDESK_PRISM_TELNYX;
+if (!telnyxMock) throw new Error("RINGDESK_PRISM_TELNYX is not set: run scripts/test.sh");
+const shots = join(root, "target/e2e");
+mkdirSync(shots, { recursive: true });
+
+const CANARY = "KEYe2eCanary9f8e7d6c5b4a";
+const dataDir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-"));
+const env = {
+  ...process.env,
+  RINGDESK_DATA_DIR: dataDir,
+  RINGDESK_KEYRING_SERVICE: `ringdesk-e2e-${process.pid}`,
+  RINGDESK_TELNYX_API_URL: telnyxMock,
+  RINGDESK_REGION: "US",
+};
+
+const port = 4444 + (process.pid % 1000);
+const driverLog = [];
+const driver = spawn(process.env.TAURI_DRIVER ?? "tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], { env });
+driver.stdout.on("data", (d) => driverLog.push(d.toString()));
+driver.stderr.on("data", (d) => driverLog.push(d.toString()));
+
+const wd = new WebDriver(`http://127.0.0.1:${port}`);
+const results = [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function test(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok    ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL  ${name}: ${e.message}`);
+    try {
+      writeFileSync(join(shots, `failed-${results.length}.png`), await wd.screenshot());
+    } catch {}
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** A second launch with a link, as the desktop does when a link is opened: it must hand over and exit. */
+function secondLaunch(link) {
+  return new Promise((resolveExit, reject) => {
+    const child = spawn(app, [link], { env, stdio: "ignore" });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("the second instance did not exit: single-instance hand-over failed"));
+    }, 10000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolveExit(code);
+    });
+  });
+}
+
+async function card() {
+  return '[data-testid="provider-card"][data-kind="telnyx"]';
+}
+
+try {
+  await wd.waitReady();
+  await wd.start({ alwaysMatch: { "tauri:options": { application: app } } });
+  await wd.waitFor('[data-testid="nav-dialpad"]', { timeoutMs: 30000 });
+
+  await test("the window opens on the dialpad with every section in the navigation", async () => {
+    for (const id of ["dialpad", "calls", "contacts", "voicemail", "settings"]) await wd.waitFor(`[data-testid="nav-${id}"]`);
+    await wd.waitFor('[data-testid="dial-input"]');
+    writeFileSync(join(shots, "dialpad.png"), await wd.screenshot());
+  });
+
+  await test("pages not built yet say so plainly", async () => {
+    for (const id of ["calls", "contacts", "voicemail"]) {
+      await wd.click(`[data-testid="nav-${id}"]`);
+      await wd.waitFor('[data-testid="not-yet"]', { text: "Not built yet" });
+    }
+  });
+
+  await test("the dialpad normalises what is typed to E.164", async () => {
+    await wd.click('[data-testid="nav-dialpad"]');
+    await wd.type('[data-testid="dial-input"]', "(415) 555-2671");
+    await wd.waitFor('[data-testid="dial-preview"]', { text: "+14155552671" });
+    await wd.type('[data-testid="dial-input"]', "1-800-FLOWERS");
+    await wd.waitFor('[data-testid="dial-preview"]', { text: "found “F”" });
+  });
+
+  await test("Settings → Telephony invites to connect a provider", async () => {
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.waitFor('[data-testid="no-providers"]', { text: "Connect your telephony" });
+  });
+
+  await test("a malformed key is refused at its field and nothing is saved", async () => {
+    await wd.click('[data-testid="add-provider"]');
+    await wd.click('[data-testid="kind-twilio"]');
+    await wd.type('[data-testid="field-name"]', "Twilio");
+    await wd.type('[data-testid="field-accountSid"]', "AC-not-a-sid");
+    await wd.type('[data-testid="field-authToken"]', "token");
+    await wd.click('[data-testid="save-provider"]');
+    await wd.waitFor('[data-testid="provider-form"]', { text: "An Account SID looks like AC followed by 32 hex characters" });
+    await wd.click('[data-testid="provider-form"] button.ghost');
+    await wd.waitFor('[data-testid="no-providers"]');
+  });
+
+  await test("add a Telnyx provider pointed at the spec mock", async () => {
+    await wd.click('[data-testid="add-provider"]');
+    await wd.click('[data-testid="kind-telnyx"]');
+    await wd.type('[data-testid="field-name"]', "Telnyx sales");
+    await wd.type('[data-testid="field-apiKey"]', CANARY);
+    await wd.type('[data-testid="field-defaultCallerId"]', "(415) 555-2671");
+    writeFileSync(join(shots, "add-provider.png"), await wd.screenshot());
+    await wd.click('[data-testid="save-provider"]');
+    await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Configured" });
+    const text = await wd.textOf(await card());
+    assert(text.includes("API key: saved ✓"), `card shows the key flag: ${text}`);
+    assert(text.includes("+14155552671"), `caller ID normalised: ${text}`);
+    assert(!text.includes(CANARY), "the key is not shown");
+  });
+
+  await test("Test connection reports the account from the provider", async () => {
+    await wd.click(`${await card()} [data-testid="test-connection"]`);
+    await wd.waitFor(`${await card()} [data-testid="test-result"]`, { text: "Connected to Telnyx — balance 300.00 USD", timeoutMs: 20000 });
+  });
+
+  await test("Make active shows the Active badge", async () => {
+    await wd.click(`${await card()} [data-testid="make-active"]`);
+    await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Active" });
+    writeFileSync(join(shots, "telephony-active.png"), await wd.screenshot());
+  });
+
+  await test("editing without retyping the key keeps it", async () => {
+    await wd.click(`${await card()} [data-testid="edit-provider"]`);
+    const value = await wd.property('[data-testid="field-apiKey"]', "value");
+    const placeholder = await wd.property('[data-testid="field-apiKey"]', "placeholder");
+    assert(value === "", "the stored key is never sent back to the form");
+    assert(placeholder.startsWith("Saved ✓"), `placeholder: ${placeholder}`);
+    await wd.type('[data-testid="field-name"]', "Telnyx EU");
+    await wd.click('[data-testid="save-provider"]');
+    await wd.waitFor(await card(), { text: "Telnyx EU" });
+    await wd.click(`${await card()} [data-testid="test-connection"]`);
+    await wd.waitFor(`${await card()} [data-testid="test-result"]`, { text: "Connected to Telnyx", timeoutMs: 20000 });
+    await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Active" });
+  });
+
+  await test("a tel: link opened while running fills the dialpad of the running window", async () => {
+    const code = await secondLaunch("tel:+1-415-555-2671");
+    assert(code === 0, `second instance exit code ${code}`);
+    await wd.waitFor('[data-testid="dial-link-banner"]', { text: "+1 415-555-2671" });
+    const value = await wd.property('[data-testid="dial-input"]', "value");
+    assert(value === "+14155552671", `dialpad holds ${value}`);
+    await wd.waitFor('[data-testid="dial-preview"]', { text: "+14155552671" });
+    writeFileSync(join(shots, "deep-link.png"), await wd.screenshot());
+  });
+
+  await test("ringdesk://call?to= and callto: links are accepted", async () => {
+    await secondLaunch("ringdesk://call?to=%2B442079460958");
+    await wd.waitFor('[data-testid="dial-link-banner"]', { text: "+44 20 7946 0958" });
+    await secondLaunch("callto://+14155552672");
+    await wd.waitFor('[data-testid="dial-link-banner"]', { text: "+1 415-555-2672" });
+  });
+
+  await test("hostile links are refused with a clear message and never dialled", async () => {
+    const before = await wd.property('[data-testid="dial-input"]', "value");
+    const cases = [
+      ["javascript:alert(1)", "Links of type “javascript:” cannot place calls"],
+      ["tel:+1415%0A5552671", "control characters"],
+      ["tel:+14155552671,+14155552672", "more than one number"],
+      ["tel:1-800-FLOWERS", "found “F”"],
+      [`tel:+1${"5".repeat(400)}`, "too long"],
+    ];
+    for (const [link, message] of cases) {
+      await secondLaunch(link);
+      await wd.waitFor('[data-testid="dial-link-error"]', { text: message });
+    }
+    const after = await wd.property('[data-testid="dial-input"]', "value");
+    assert(after === before, `the dialpad was not changed by refused links (${before} → ${after})`);
+    writeFileSync(join(shots, "deep-link-refused.png"), await wd.screenshot());
+  });
+
+  await test("availability changes persist (the tray menu's code path)", async () => {
+    const select = '[data-testid="availability"]';
+    await wd.click(`${select} option[value="do_not_disturb"]`);
+    await sleep(500);
+    await wd.execute("location.reload()");
+    await wd.waitFor(select);
+    await sleep(500);
+    const value = await wd.property(select, "value");
+    assert(value === "do_not_disturb", `after reload: ${value}`);
+  });
+
+  await test("Ringdesk is registered as the handler of tel:, callto:, sip: and ringdesk: links", async () => {
+    for (const scheme of ["tel", "callto", "sip", "ringdesk"]) {
+      const handler = execFileSync("xdg-mime", ["query", "default", `x-scheme-handler/${scheme}`], { env }).toString().trim();
+      assert(/ringdesk/i.test(handler), `${scheme}: handler is “${handler}”`);
+    }
+  });
+
+  await test("the key is nowhere in the database files or the app's log", async () => {
+    const files = [];
+    const walk = (dir) => {
+      for (const name of readdirSync(dir)) {
+        const p = join(dir, name);
+        statSync(p).isDirectory() ? walk(p) : files.push(p);
+      }
+    };
+    walk(dataDir);
+    const logDir = join(process.env.XDG_DATA_HOME ?? "", "app.ringdesk.desktop", "logs");
+    try {
+      walk(logDir);
+    } catch {}
+    assert(files.some((f) => f.endsWith("ringdesk.db")), `database found in ${dataDir}`);
+    for (const f of files) assert(!readFileSync(f).includes(CANARY), `key found in ${f}`);
+    assert(!driverLog.join("").includes(CANARY), "key found in the app's output");
+  });
+
+  await test("deleting the provider removes its card", async () => {
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click(`${await card()} [data-testid="delete-provider"]`);
+    await wd.click(`${await card()} [data-testid="confirm-delete"]`);
+    await wd.waitFor('[data-testid="no-providers"]');
+  });
+} catch (e) {
+  results.push({ name: "session", ok: false });
+  console.log(`FAIL  session: ${e.message}`);
+  console.log(driverLog.join("").slice(-3000));
+} finally {
+  await wd.stop();
+  driver.kill();
+}
+
+const passed = results.filter((r) => r.ok).length;
+const failed = results.length - passed;
+console.log(`e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
