@@ -58,7 +58,8 @@ impl ProviderKind {
             Self::Twilio => {
                 need(has.account_sid, AccountSid);
                 // Either the Auth Token or an API key pair authenticates.
-                if !has.auth_token && !(has.api_key && has.api_secret) {
+                let key_pair = has.api_key && has.api_secret;
+                if !(has.auth_token || key_pair) {
                     if has.api_key || has.api_secret {
                         need(has.api_key, ApiKey);
                         need(has.api_secret, ApiSecret);
@@ -474,8 +475,8 @@ mod tests {
         let json = c.to_secret_json();
         let back = ProviderCredentials::from_secret_json(&json).unwrap();
         assert_eq!(back.expose(CredentialField::ApiKey), Some("KEYsecret123"));
-        assert_eq!(back.flags().api_key, true);
-        assert_eq!(back.flags().api_secret, false);
+        assert!(back.flags().api_key);
+        assert!(!back.flags().api_secret);
     }
 
     #[test]
