@@ -47,8 +47,11 @@ rust_failed=$(grep -Eo '[0-9]+ failed' "$LOG" | awk '{s+=$1} END {print s+0}')
 step "end-to-end in the app window"
 e2e_status=0
 node tests/e2e/run.mjs 2>&1 | tee "$LOG" || e2e_status=$?
-e2e_passed=$(grep -Eo 'e2e: [0-9]+ passed' "$LOG" | grep -Eo '[0-9]+' || echo 0)
-e2e_failed=$(grep -Eo '[0-9]+ failed' "$LOG" | tail -1 | grep -Eo '[0-9]+' || echo 1)
+e2e_passed=$(sed -n 's/^e2e: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$LOG" | tail -1)
+e2e_failed=$(sed -n 's/^e2e: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$LOG" | tail -1)
+# No summary line means the suite itself broke: count that as a failure.
+e2e_passed=${e2e_passed:-0}
+e2e_failed=${e2e_failed:-1}
 
 echo
 echo "screenshots: target/e2e/   time: ${SECONDS}s"

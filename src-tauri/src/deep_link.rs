@@ -94,7 +94,7 @@ fn handle_link(app: &AppHandle, link: &str) {
             DialLinkOutcome {
                 link: shown,
                 request: None,
-                error: Some(e.to_string()),
+                error: Some(ringdesk_core::sentence_case(&e.to_string())),
             }
         }
     };

@@ -53,7 +53,7 @@ impl From<ringdesk_core::PhoneNumberError> for UiError {
         UiError {
             kind: "invalid",
             field: Some("number".into()),
-            message: e.to_string(),
+            message: ringdesk_core::sentence_case(&e.to_string()),
         }
     }
 }

@@ -1,0 +1,1 @@
+//! The tokio side: sockets and timers around the sans-IO machines.

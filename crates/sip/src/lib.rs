@@ -1,0 +1,22 @@
+//! Sans-IO SIP for Ringdesk.
+//!
+//! The protocol modules (`message`, `uri`, `header`, `digest`, `transaction`, `registration`)
+//! are state machines fed bytes and instants that return bytes and events: they never touch a
+//! socket, a clock or a thread, so every path is testable on simulated time. `driver` is the
+//! tokio side that owns the socket and the timer.
+//!
+//! The message parser is our own rather than `rsip`/`ezk-sip-types`: it keeps headers as text
+//! and parses the few that the stack reads on demand, which makes hard limits (size, header
+//! count, line length) and tolerance to RFC 4475's torture messages simple to guarantee, and it
+//! is small enough to fuzz exhaustively.
+
+pub mod digest;
+pub mod driver;
+pub mod header;
+pub mod message;
+pub mod registration;
+pub mod transaction;
+pub mod uri;
+
+pub use message::{Headers, Message, Method, ParseError, StartLine};
+pub use uri::Uri;

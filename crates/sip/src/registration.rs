@@ -1,0 +1,1 @@
+//! Registration (RFC 3261 §10).
