@@ -49,6 +49,22 @@ pub struct DigestRequest<'a> {
     pub nonce_count: u32,
 }
 
+/// Whether `authorization` can answer this challenge (so a server offering several can be
+/// answered with the first one we support).
+pub fn supported(challenge: &Challenge) -> bool {
+    let algorithm = challenge
+        .algorithm
+        .as_deref()
+        .unwrap_or("MD5")
+        .to_ascii_uppercase();
+    let qop_ok =
+        challenge.qop.is_empty() || challenge.qop.iter().any(|q| q == "auth" || q == "auth-int");
+    matches!(
+        algorithm.as_str(),
+        "MD5" | "MD5-SESS" | "SHA-256" | "SHA-256-SESS"
+    ) && qop_ok
+}
+
 /// The `Authorization` / `Proxy-Authorization` value answering `challenge`.
 pub fn authorization(
     challenge: &Challenge,
