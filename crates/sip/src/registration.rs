@@ -344,7 +344,7 @@ impl Registration {
                     .get_all(header)
                     .into_iter()
                     .filter_map(|v| Challenge::parse(v).ok())
-                    .find(|c| crate::digest::supported(c));
+                    .find(crate::digest::supported);
                 let Some(challenge) = challenge else {
                     self.fail(
                         now,
