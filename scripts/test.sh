@@ -33,13 +33,16 @@ cargo build --workspace --all-targets --quiet
 source scripts/headless.sh
 # shellcheck source=scripts/mocks.sh
 source scripts/mocks.sh
-trap 'mocks_stop; headless_stop' EXIT
-step "headless session and spec mocks"
+# shellcheck source=scripts/sip-peers.sh
+source scripts/sip-peers.sh
+trap 'sip_peers_stop; mocks_stop; headless_stop' EXIT
+step "headless session, spec mocks, SIP peers"
 headless_start
 mocks_start
+kamailio_start
 
 LOG=$(mktemp)
-step "cargo tests (including keyring and spec-mock tests)"
+step "cargo tests (including keyring, spec-mock and kamailio tests)"
 cargo test --workspace --quiet -- --include-ignored 2>&1 | tee "$LOG"
 rust_passed=$(grep -Eo '[0-9]+ passed' "$LOG" | awk '{s+=$1} END {print s+0}')
 rust_failed=$(grep -Eo '[0-9]+ failed' "$LOG" | awk '{s+=$1} END {print s+0}')

@@ -10,6 +10,7 @@
 //! count, line length) and tolerance to RFC 4475's torture messages simple to guarantee, and it
 //! is small enough to fuzz exhaustively.
 
+pub mod account;
 pub mod digest;
 pub mod driver;
 pub mod header;

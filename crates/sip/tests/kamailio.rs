@@ -1,0 +1,93 @@
+//! Registration through the tokio UDP driver against a real kamailio (started by
+//! scripts/test.sh with tests/sip/kamailio.cfg): digest auth, wrong password, unregister.
+
+use std::time::Duration;
+
+use ringdesk_sip::account::{RegistrationHandle, SipAccount};
+use ringdesk_sip::registration::RegistrationEvent;
+use tokio::sync::mpsc;
+
+fn kamailio() -> String {
+    std::env::var("RINGDESK_KAMAILIO")
+        .expect("RINGDESK_KAMAILIO is not set: run scripts/test.sh, which starts kamailio")
+}
+
+fn bindings() -> Option<String> {
+    let socket = std::env::var("RINGDESK_KAMCMD").ok()?;
+    let out = std::process::Command::new("kamcmd")
+        .args(["-s", &socket, "ul.dump"])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn start(user: &str, password: &str) -> RegistrationHandle {
+    let account = SipAccount {
+        registrar: kamailio(),
+        domain: None,
+        username: user.into(),
+        auth_username: None,
+        password: password.into(),
+        expires: 60,
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    account.register(seed).await.unwrap()
+}
+
+async fn next(events: &mut mpsc::Receiver<RegistrationEvent>) -> RegistrationEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("the driver is alive")
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+async fn registers_with_digest_auth_and_unregisters() {
+    let mut handle = start("alice", "alicepw").await;
+    match next(&mut handle.events).await {
+        RegistrationEvent::Registered { expires, contact } => {
+            assert_eq!(expires, 60);
+            assert!(contact.starts_with("sip:alice@127.0.0.1:"), "{contact}");
+            if let Some(dump) = bindings() {
+                assert!(
+                    dump.contains(&contact),
+                    "kamailio holds our binding: {dump}"
+                );
+            }
+        }
+        other => panic!("expected Registered, got {other:?}"),
+    }
+    assert_eq!(
+        handle.stop(Duration::from_secs(10)).await,
+        vec![RegistrationEvent::Unregistered]
+    );
+    if let Some(dump) = bindings() {
+        assert!(!dump.contains("AoR: alice"), "the binding is gone: {dump}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+async fn a_wrong_password_is_reported_as_such() {
+    let mut handle = start("bob", "not-bobs-password").await;
+    match next(&mut handle.events).await {
+        RegistrationEvent::Failed {
+            status,
+            reason,
+            retry_in,
+        } => {
+            assert_eq!(status, Some(403));
+            assert!(reason.starts_with("wrong username or password"), "{reason}");
+            assert!(retry_in.is_some());
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    assert_eq!(
+        handle.stop(Duration::from_secs(10)).await,
+        vec![RegistrationEvent::Unregistered]
+    );
+}
