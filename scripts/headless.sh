@@ -13,7 +13,7 @@ headless_stop() {
     kill "$pid" 2>/dev/null || true
   done
   [ -n "${PULSE_STARTED:-}" ] && pulseaudio --kill 2>/dev/null || true
-  [ -n "$HEADLESS_DIR" ] && rm -rf "$HEADLESS_DIR"
+  [ -n "$HEADLESS_DIR" ] && { sleep 0.2; rm -rf "$HEADLESS_DIR" 2>/dev/null; }
   return 0
 }
 
