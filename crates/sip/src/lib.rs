@@ -11,12 +11,14 @@
 //! is small enough to fuzz exhaustively.
 
 pub mod account;
+pub mod dialog;
 pub mod digest;
 pub mod driver;
 pub mod header;
 pub mod message;
 pub mod registration;
 pub mod transaction;
+pub mod ua;
 pub mod uri;
 
 pub use message::{Headers, Message, Method, ParseError, StartLine};

@@ -133,6 +133,15 @@ impl Uri {
         })
     }
 
+    /// An embedded header (`sip:bob@host?Replaces=...`), percent-decoded: a REFER's Refer-To
+    /// carries the Replaces of an attended transfer this way (RFC 3891 §5).
+    pub fn embedded_header(&self, name: &str) -> Option<String> {
+        self.headers.as_deref()?.split('&').find_map(|pair| {
+            let (n, v) = pair.split_once('=')?;
+            n.eq_ignore_ascii_case(name).then(|| percent_decode(v))?
+        })
+    }
+
     pub fn transport(&self) -> Option<&str> {
         self.params.get("transport")
     }
@@ -144,6 +153,24 @@ impl Uri {
             self.port.unwrap_or(if self.secure { 5061 } else { 5060 }),
         )
     }
+}
+
+/// None when an escape is malformed or the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`.
@@ -228,6 +255,18 @@ mod tests {
         let u = Uri::parse("sip:atlanta.com;method=REGISTER?to=alice%40atlanta.com").unwrap();
         assert_eq!(u.user, None);
         assert_eq!(u.headers.as_deref(), Some("to=alice%40atlanta.com"));
+        assert_eq!(
+            u.embedded_header("To").as_deref(),
+            Some("alice@atlanta.com")
+        );
+        assert_eq!(u.embedded_header("Replaces"), None);
+        let u = Uri::parse("sip:bob@b.example?Replaces=x%3Bto-tag%3D1&a=%zz").unwrap();
+        assert_eq!(u.embedded_header("replaces").as_deref(), Some("x;to-tag=1"));
+        assert_eq!(
+            u.embedded_header("a"),
+            None,
+            "a broken escape is refused, not guessed"
+        );
         for s in [
             "sip:alice@127.0.0.1:15060;transport=udp",
             "sip:[::1]:5060",
