@@ -1,14 +1,16 @@
-//! A SIP account as a person configures it, and the registration it starts.
+//! A SIP account as a person configures it, and the running `Phone` it starts.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::driver::{connect_udp, resolve, run_registration, Command};
-use crate::registration::{Registration, RegistrationConfig, RegistrationEvent};
+use crate::driver::{connect_udp, resolve, run_endpoint, Command, UaOp};
+use crate::endpoint::{Endpoint, EndpointEvent};
+use crate::registration::{Registration, RegistrationConfig};
 use crate::transaction::Timers;
+use crate::ua::{CallId, UaConfig, UserAgent};
 use crate::uri::{split_host_port, Uri};
 
 #[derive(Clone)]
@@ -22,6 +24,8 @@ pub struct SipAccount {
     pub auth_username: Option<String>,
     pub password: String,
     pub expires: u32,
+    /// Shown to the people we call.
+    pub display_name: Option<String>,
 }
 
 impl std::fmt::Debug for SipAccount {
@@ -44,25 +48,81 @@ pub enum AccountError {
     Network(String, io::Error),
 }
 
-/// A running registration: send commands, read events.
-pub struct RegistrationHandle {
-    pub commands: mpsc::Sender<Command>,
-    pub events: mpsc::Receiver<RegistrationEvent>,
+/// A running account: registered, placing and taking calls. Every method is a message to
+/// the driver's task, so a `Phone` can be shared by reference across the app.
+pub struct Phone {
+    commands: mpsc::Sender<Command>,
+    pub events: mpsc::Receiver<EndpointEvent>,
     pub task: JoinHandle<io::Result<()>>,
 }
 
-impl RegistrationHandle {
-    /// Unregisters and waits (at most `grace`) for the registrar to confirm.
-    pub async fn stop(mut self, grace: Duration) -> Vec<RegistrationEvent> {
+/// The driver's task has ended (stopped, or its socket failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the SIP account is no longer running")]
+pub struct PhoneGone;
+
+impl Phone {
+    /// Runs `op` on the user agent inside the driver and returns its result.
+    pub async fn act<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut UserAgent, Instant) -> T + Send + 'static,
+    ) -> Result<T, PhoneGone> {
+        let (tx, rx) = oneshot::channel();
+        let op: UaOp = Box::new(move |ua, now| {
+            let _ = tx.send(op(ua, now));
+        });
+        self.commands
+            .send(Command::Ua(op))
+            .await
+            .map_err(|_| PhoneGone)?;
+        rx.await.map_err(|_| PhoneGone)
+    }
+
+    pub async fn call(&self, target: Uri, sdp: Vec<u8>) -> Result<CallId, PhoneGone> {
+        self.act(move |ua, now| ua.call(target, sdp, now)).await
+    }
+
+    pub async fn answer(&self, call: CallId, sdp: Vec<u8>) -> Result<bool, PhoneGone> {
+        self.act(move |ua, now| ua.answer(call, sdp, now)).await
+    }
+
+    pub async fn reject(&self, call: CallId, status: u16) -> Result<bool, PhoneGone> {
+        self.act(move |ua, now| ua.reject(call, status, now)).await
+    }
+
+    pub async fn hangup(&self, call: CallId) -> Result<bool, PhoneGone> {
+        self.act(move |ua, now| ua.hangup(call, now)).await
+    }
+
+    /// A new offer in the call (hold: `a=sendonly`; resume: `a=sendrecv`).
+    pub async fn reinvite(&self, call: CallId, sdp: Vec<u8>) -> Result<bool, PhoneGone> {
+        self.act(move |ua, now| ua.reinvite(call, sdp, now)).await
+    }
+
+    pub async fn refer(&self, call: CallId, target: Uri) -> Result<bool, PhoneGone> {
+        self.act(move |ua, now| ua.refer(call, &target, now)).await
+    }
+
+    pub async fn refer_replacing(&self, call: CallId, other: CallId) -> Result<bool, PhoneGone> {
+        self.act(move |ua, now| ua.refer_replacing(call, other, now))
+            .await
+    }
+
+    pub async fn refresh_registration(&self) -> Result<(), PhoneGone> {
+        self.commands
+            .send(Command::RefreshNow)
+            .await
+            .map_err(|_| PhoneGone)
+    }
+
+    /// Hangs up, unregisters and waits (at most `grace`) for the server to confirm; returns
+    /// the events seen meanwhile.
+    pub async fn stop(mut self, grace: Duration) -> Vec<EndpointEvent> {
         let _ = self.commands.send(Command::Stop).await;
         let mut seen = Vec::new();
         let _ = tokio::time::timeout(grace, async {
             while let Some(event) = self.events.recv().await {
-                let done = event == RegistrationEvent::Unregistered;
                 seen.push(event);
-                if done {
-                    break;
-                }
             }
         })
         .await;
@@ -72,8 +132,9 @@ impl RegistrationHandle {
 }
 
 impl SipAccount {
-    /// Resolves the registrar, opens a UDP socket towards it and starts registering.
-    pub async fn register(&self, seed: u64) -> Result<RegistrationHandle, AccountError> {
+    /// Resolves the registrar, opens a UDP socket towards it (it is also the outbound proxy for
+    /// calls) and starts registering.
+    pub async fn start(&self, seed: u64) -> Result<Phone, AccountError> {
         let (host, port) = split_host_port(self.registrar.trim())
             .ok_or_else(|| AccountError::Registrar(self.registrar.clone()))?;
         let port = port.unwrap_or(5060);
@@ -98,31 +159,44 @@ impl SipAccount {
         let local = socket
             .local_addr()
             .map_err(|e| AccountError::Network(self.registrar.clone(), e))?;
-        let config = RegistrationConfig {
+        let auth_username = self
+            .auth_username
+            .clone()
+            .unwrap_or_else(|| self.username.clone());
+        let user_agent = concat!("Ringdesk/", env!("CARGO_PKG_VERSION")).to_string();
+        let registration = RegistrationConfig {
             registrar,
-            aor,
-            auth_username: self
-                .auth_username
-                .clone()
-                .unwrap_or_else(|| self.username.clone()),
+            aor: aor.clone(),
+            auth_username: auth_username.clone(),
             password: self.password.clone(),
             transport: "UDP".into(),
             local_host: local.ip().to_string(),
             local_port: local.port(),
             expires: self.expires,
-            user_agent: concat!("Ringdesk/", env!("CARGO_PKG_VERSION")).into(),
+            user_agent: user_agent.clone(),
             reliable: false,
             timers: Timers::default(),
         };
-        let (commands, command_rx) = mpsc::channel(4);
-        let (event_tx, events) = mpsc::channel(16);
-        let task = tokio::spawn(run_registration(
-            socket,
-            Registration::new(config, seed),
-            command_rx,
-            event_tx,
-        ));
-        Ok(RegistrationHandle {
+        let ua = UaConfig {
+            aor,
+            display_name: self.display_name.clone(),
+            auth_username,
+            password: self.password.clone(),
+            transport: "UDP".into(),
+            local_host: local.ip().to_string(),
+            local_port: local.port(),
+            reliable: false,
+            user_agent,
+            timers: Timers::default(),
+        };
+        let endpoint = Endpoint::new(
+            Some(Registration::new(registration, seed)),
+            UserAgent::new(ua, seed.wrapping_add(1)),
+        );
+        let (commands, command_rx) = mpsc::channel(16);
+        let (event_tx, events) = mpsc::channel(64);
+        let task = tokio::spawn(run_endpoint(socket, endpoint, command_rx, event_tx));
+        Ok(Phone {
             commands,
             events,
             task,

@@ -1,23 +1,28 @@
-//! The tokio side: a UDP socket and a timer around the sans-IO `Registration`.
-//! (TCP/TLS transports, DNS SRV/NAPTR and calls come next; see ARCHITECTURE.md.)
+//! The tokio side: a UDP socket and a timer around the sans-IO `Endpoint` (registration and
+//! user agent). TCP/TLS transports and DNS SRV/NAPTR come next; see ARCHITECTURE.md.
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
-use crate::message::{Limits, Message};
-use crate::registration::{Registration, RegistrationEvent};
+use crate::endpoint::{Endpoint, EndpointEvent};
+use crate::message::Limits;
+use crate::registration::RegistrationEvent;
+use crate::ua::UserAgent;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Work for the user agent, run on the driver's task with the current instant.
+pub type UaOp = Box<dyn FnOnce(&mut UserAgent, Instant) + Send>;
+
 pub enum Command {
-    /// Unregister, then end the task.
+    /// Hang up, unregister, then end the task.
     Stop,
     /// Register again now (network change, registrar restart).
     RefreshNow,
+    Ua(UaOp),
 }
 
 /// Resolves `host:port` to an address (A/AAAA).
@@ -43,57 +48,78 @@ pub async fn connect_udp(server: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
-/// Runs `registration` over `socket` until `Command::Stop` has unregistered it, reporting
-/// every event on `events`.
-pub async fn run_registration(
+/// Runs `endpoint` over `socket` until `Command::Stop` has hung up and unregistered,
+/// reporting every event on `events`.
+pub async fn run_endpoint(
     socket: UdpSocket,
-    mut registration: Registration,
+    mut endpoint: Endpoint,
     mut commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<RegistrationEvent>,
+    events: mpsc::Sender<EndpointEvent>,
 ) -> io::Result<()> {
     let limits = Limits::default();
     let mut buf = vec![0u8; limits.max_message + 1];
-    let mut stopping = false;
-    registration.start(Instant::now());
+    let mut stopping: Option<Instant> = None;
+    endpoint.start(Instant::now());
     loop {
-        while let Some(bytes) = registration.poll_transmit() {
+        while let Some(bytes) = endpoint.poll_transmit() {
+            trace!(line = %first_line(&bytes), "sent");
             if let Err(e) = socket.send(&bytes).await {
-                // ICMP unreachable and friends: the transaction's timers decide what it means.
-                warn!(error = %e, "could not send to the registrar");
+                // ICMP unreachable and friends: the transactions' timers decide what it means.
+                warn!(error = %e, "could not send to the SIP server");
             }
         }
-        while let Some(event) = registration.poll_event() {
-            let done = event == RegistrationEvent::Unregistered;
+        while let Some(event) = endpoint.poll_event() {
+            let done = event == EndpointEvent::Registration(RegistrationEvent::Unregistered);
             let _ = events.send(event).await;
             if done {
                 return Ok(());
             }
         }
-        let deadline = registration
-            .poll_timeout()
-            .map(tokio::time::Instant::from_std);
+        let mut deadline = endpoint.poll_timeout();
+        if let Some(since) = stopping {
+            // Without a registration, or if the registrar never answers, stop anyway.
+            let give_up = since + STOP_GRACE;
+            if Instant::now() >= give_up || deadline.is_none() {
+                return Ok(());
+            }
+            deadline = Some(deadline.map_or(give_up, |d| d.min(give_up)));
+        }
+        let deadline = deadline.map(tokio::time::Instant::from_std);
         tokio::select! {
             received = socket.recv(&mut buf) => match received {
-                Ok(n) => match Message::parse_datagram(&buf[..n], &limits) {
-                    Ok(message) => {
-                        if !registration.handle_message(message, Instant::now()) {
-                            debug!("ignored a message that is not for the registration");
-                        }
-                    }
-                    Err(e) => debug!(error = %e, "dropped a malformed datagram"),
-                },
-                Err(e) => warn!(error = %e, "receive failed"),
+                Ok(n) => {
+                    trace!(line = %first_line(&buf[..n]), "received");
+                    endpoint.handle_bytes(&buf[..n], Instant::now());
+                }
+                Err(e) => debug!(error = %e, "receive failed"),
             },
-            _ = sleep_until(deadline) => registration.handle_timeout(Instant::now()),
-            command = commands.recv(), if !stopping => match command {
-                Some(Command::RefreshNow) => registration.refresh_now(Instant::now()),
+            _ = sleep_until(deadline) => endpoint.handle_timeout(Instant::now()),
+            command = commands.recv(), if stopping.is_none() => match command {
+                Some(Command::RefreshNow) => {
+                    if let Some(r) = endpoint.registration() {
+                        r.refresh_now(Instant::now());
+                    }
+                }
+                Some(Command::Ua(op)) => op(endpoint.ua(), Instant::now()),
                 Some(Command::Stop) | None => {
-                    stopping = true;
-                    registration.stop(Instant::now());
+                    stopping = Some(Instant::now());
+                    endpoint.stop(Instant::now());
                 }
             },
         }
     }
+}
+
+/// How long quitting waits for BYEs and the unregistration to be answered.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+
+/// The start line only: headers may carry credentials (Authorization) and personal data.
+fn first_line(bytes: &[u8]) -> String {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end.min(200)]).into_owned()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

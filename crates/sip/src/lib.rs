@@ -14,12 +14,23 @@ pub mod account;
 pub mod dialog;
 pub mod digest;
 pub mod driver;
+pub mod endpoint;
 pub mod header;
 pub mod message;
 pub mod registration;
+pub mod sdp;
 pub mod transaction;
 pub mod ua;
 pub mod uri;
+
+/// Call-IDs, tags, branches and cnonces: lowercase alphanumerics from the agent's seeded RNG.
+pub(crate) fn random_token(rng: &mut rand::rngs::StdRng, len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
 
 pub use message::{Headers, Message, Method, ParseError, StartLine};
 pub use uri::Uri;

@@ -7,11 +7,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use crate::digest::{authorization, DigestRequest};
 use crate::header::{Challenge, NameAddr, Via};
 use crate::message::{Message, Method};
+use crate::random_token;
 use crate::transaction::{ClientTransaction, Timers, TransactionEvent};
 use crate::uri::Uri;
 
@@ -94,29 +95,16 @@ pub struct Registration {
     outbox: VecDeque<Vec<u8>>,
 }
 
-fn random_token(rng: &mut StdRng, len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
 impl Registration {
     /// `seed` drives Call-ID, tags, branches and cnonces (fixed in tests, random in the driver).
     pub fn new(config: RegistrationConfig, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let contact = Uri {
-            secure: false,
-            user: config.aor.user.clone(),
-            password: None,
-            host: config.local_host.clone(),
-            port: Some(config.local_port),
-            params: crate::uri::Params(match config.transport.as_str() {
-                "UDP" => vec![],
-                t => vec![("transport".into(), Some(t.to_ascii_lowercase()))],
-            }),
-            headers: None,
-        };
+        let contact = Uri::contact(
+            config.aor.user.clone(),
+            &config.local_host,
+            config.local_port,
+            &config.transport,
+        );
         Registration {
             call_id: format!("{}@ringdesk", random_token(&mut rng, 20)),
             from_tag: random_token(&mut rng, 12),

@@ -8,12 +8,13 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use crate::dialog::Dialog;
 use crate::digest::{authorization, supported, DigestRequest};
 use crate::header::{CSeq, Challenge, NameAddr, Via};
 use crate::message::{Limits, Message, Method, StartLine};
+use crate::random_token;
 use crate::transaction::{top_branch, ClientTransaction, Timers, TransactionEvent};
 use crate::uri::Uri;
 
@@ -204,13 +205,6 @@ pub struct UserAgent {
     nonce_count: u32,
 }
 
-fn token(rng: &mut StdRng, len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
 fn reason_of(m: &Message) -> String {
     match &m.start {
         StartLine::Response { reason, .. } => reason.clone(),
@@ -220,18 +214,12 @@ fn reason_of(m: &Message) -> String {
 
 impl UserAgent {
     pub fn new(config: UaConfig, seed: u64) -> Self {
-        let contact = Uri {
-            secure: false,
-            user: config.aor.user.clone(),
-            password: None,
-            host: config.local_host.clone(),
-            port: Some(config.local_port),
-            params: crate::uri::Params(match config.transport.as_str() {
-                "UDP" => vec![],
-                t => vec![("transport".into(), Some(t.to_ascii_lowercase()))],
-            }),
-            headers: None,
-        };
+        let contact = Uri::contact(
+            config.aor.user.clone(),
+            &config.local_host,
+            config.local_port,
+            &config.transport,
+        );
         UserAgent {
             config,
             contact,
@@ -256,20 +244,33 @@ impl UserAgent {
         &self.contact
     }
 
+    /// Calls not yet ended, oldest first.
+    pub fn live_calls(&self) -> Vec<CallId> {
+        let mut ids: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.state != CallState::Ended)
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     fn via(&mut self) -> String {
         format!(
             "SIP/2.0/{} {}:{};rport;branch=z9hG4bK{}",
             self.config.transport,
             self.config.local_host,
             self.config.local_port,
-            token(&mut self.rng, 16)
+            random_token(&mut self.rng, 16)
         )
     }
 
     fn local_name_addr(&mut self) -> NameAddr {
         let mut from = NameAddr::new(self.config.aor.clone());
         from.display = self.config.display_name.clone();
-        from.params.set("tag", Some(&token(&mut self.rng, 12)));
+        from.params
+            .set("tag", Some(&random_token(&mut self.rng, 12)));
         from
     }
 
@@ -319,9 +320,10 @@ impl UserAgent {
         invite.headers.push("Max-Forwards", "70");
         invite.headers.push("From", from.to_string());
         invite.headers.push("To", NameAddr::new(target).to_string());
-        invite
-            .headers
-            .push("Call-ID", format!("{}@ringdesk", token(&mut self.rng, 20)));
+        invite.headers.push(
+            "Call-ID",
+            format!("{}@ringdesk", random_token(&mut self.rng, 20)),
+        );
         invite.headers.push("CSeq", "1 INVITE");
         invite
             .headers
@@ -621,8 +623,10 @@ impl UserAgent {
         m.headers.push("Max-Forwards", "70");
         m.headers.push("From", from.to_string());
         m.headers.push("To", NameAddr::new(target).to_string());
-        m.headers
-            .push("Call-ID", format!("{}@ringdesk", token(&mut self.rng, 20)));
+        m.headers.push(
+            "Call-ID",
+            format!("{}@ringdesk", random_token(&mut self.rng, 20)),
+        );
         m.headers.push("CSeq", "1 OPTIONS");
         self.start_transaction(m, Purpose::Options, false, now);
     }
@@ -937,7 +941,7 @@ impl UserAgent {
             }
         }
         self.nonce_count += 1;
-        let cnonce = token(&mut self.rng, 16);
+        let cnonce = random_token(&mut self.rng, 16);
         let uri = match &retry.start {
             StartLine::Request { uri, .. } => uri.to_string(),
             StartLine::Response { .. } => return false,
@@ -1206,7 +1210,7 @@ impl UserAgent {
     }
 
     fn on_invite(&mut self, invite: Message, now: Instant) {
-        let local_tag = token(&mut self.rng, 12);
+        let local_tag = random_token(&mut self.rng, 12);
         let Some(mut dialog) = Dialog::from_uas(&invite, &local_tag) else {
             self.respond(&invite, 400, "Bad Request", now);
             return;

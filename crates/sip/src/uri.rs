@@ -133,6 +133,23 @@ impl Uri {
         })
     }
 
+    /// The Contact a user agent listening on `host:port` puts in its requests.
+    pub fn contact(user: Option<String>, host: &str, port: u16, transport: &str) -> Uri {
+        Uri {
+            secure: false,
+            user,
+            password: None,
+            host: host.to_string(),
+            port: Some(port),
+            params: Params(if transport.eq_ignore_ascii_case("UDP") {
+                vec![]
+            } else {
+                vec![("transport".into(), Some(transport.to_ascii_lowercase()))]
+            }),
+            headers: None,
+        }
+    }
+
     /// An embedded header (`sip:bob@host?Replaces=...`), percent-decoded: a REFER's Refer-To
     /// carries the Replaces of an attended transfer this way (RFC 3891 §5).
     pub fn embedded_header(&self, name: &str) -> Option<String> {

@@ -3,14 +3,11 @@
 
 use std::time::Duration;
 
-use ringdesk_sip::account::{RegistrationHandle, SipAccount};
-use ringdesk_sip::registration::RegistrationEvent;
-use tokio::sync::mpsc;
+mod support;
 
-fn kamailio() -> String {
-    std::env::var("RINGDESK_KAMAILIO")
-        .expect("RINGDESK_KAMAILIO is not set: run scripts/test.sh, which starts kamailio")
-}
+use ringdesk_sip::account::Phone;
+use ringdesk_sip::endpoint::EndpointEvent;
+use ringdesk_sip::registration::RegistrationEvent;
 
 fn bindings() -> Option<String> {
     let socket = std::env::var("RINGDESK_KAMCMD").ok()?;
@@ -21,34 +18,40 @@ fn bindings() -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-async fn start(user: &str, password: &str) -> RegistrationHandle {
-    let account = SipAccount {
-        registrar: kamailio(),
-        domain: None,
-        username: user.into(),
-        auth_username: None,
-        password: password.into(),
-        expires: 60,
-    };
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    account.register(seed).await.unwrap()
+async fn start(user: &str, password: &str) -> Phone {
+    let mut account = support::account(user, &support::kamailio());
+    account.domain = None;
+    account.password = password.into();
+    account.start(support::seed()).await.unwrap()
 }
 
-async fn next(events: &mut mpsc::Receiver<RegistrationEvent>) -> RegistrationEvent {
-    tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("an event within 10 s")
-        .expect("the driver is alive")
+async fn next(phone: &mut Phone) -> RegistrationEvent {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), phone.events.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("the driver is alive");
+        if let EndpointEvent::Registration(r) = event {
+            return r;
+        }
+    }
+}
+
+fn registration_events(events: Vec<EndpointEvent>) -> Vec<RegistrationEvent> {
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            EndpointEvent::Registration(r) => Some(r),
+            EndpointEvent::Call(_) => None,
+        })
+        .collect()
 }
 
 #[tokio::test]
 #[ignore = "needs kamailio: run through scripts/test.sh"]
 async fn registers_with_digest_auth_and_unregisters() {
     let mut handle = start("alice", "alicepw").await;
-    match next(&mut handle.events).await {
+    match next(&mut handle).await {
         RegistrationEvent::Registered { expires, contact } => {
             assert_eq!(expires, 60);
             assert!(contact.starts_with("sip:alice@127.0.0.1:"), "{contact}");
@@ -62,7 +65,7 @@ async fn registers_with_digest_auth_and_unregisters() {
         other => panic!("expected Registered, got {other:?}"),
     }
     assert_eq!(
-        handle.stop(Duration::from_secs(10)).await,
+        registration_events(handle.stop(Duration::from_secs(10)).await),
         vec![RegistrationEvent::Unregistered]
     );
     if let Some(dump) = bindings() {
@@ -74,7 +77,7 @@ async fn registers_with_digest_auth_and_unregisters() {
 #[ignore = "needs kamailio: run through scripts/test.sh"]
 async fn a_wrong_password_is_reported_as_such() {
     let mut handle = start("bob", "not-bobs-password").await;
-    match next(&mut handle.events).await {
+    match next(&mut handle).await {
         RegistrationEvent::Failed {
             status,
             reason,
@@ -87,7 +90,7 @@ async fn a_wrong_password_is_reported_as_such() {
         other => panic!("expected Failed, got {other:?}"),
     }
     assert_eq!(
-        handle.stop(Duration::from_secs(10)).await,
+        registration_events(handle.stop(Duration::from_secs(10)).await),
         vec![RegistrationEvent::Unregistered]
     );
 }

@@ -1,0 +1,303 @@
+//! Ringdesk's user agent against real peers through kamailio (registrar + proxy with digest
+//! auth, started by scripts/test.sh): baresip as a softphone that answers by itself or calls
+//! us, sipp as a scripted far end. Every outbound INVITE here is challenged with a 407.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ringdesk_sip::sdp::{self, Direction};
+use ringdesk_sip::ua::{CallEvent, EndReason};
+use support::{
+    aor, free_port, offer, phone, register_sipp, scenario, user, Baresip, LossyRelay, Sipp,
+};
+
+const SECS: Duration = Duration::from_secs(15);
+
+fn ended(e: &CallEvent) -> Option<EndReason> {
+    match e {
+        CallEvent::Ended { reason, .. } => Some(reason.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn calls_baresip_holds_resumes_and_hangs_up() {
+    let mut bob = Baresip::start(&user(1), true);
+    let (mut phone, mut events) = phone(&user(2), None).await;
+    let started = Instant::now();
+    let call = phone
+        .call(aor(&user(1)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    let answer = events
+        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
+        .await;
+    println!(
+        "call setup (INVITE → 200 OK, with a 407 round): {:?}",
+        started.elapsed()
+    );
+    let CallEvent::Established { sdp: answer, .. } = answer else {
+        unreachable!()
+    };
+    assert!(
+        String::from_utf8_lossy(&answer).contains("m=audio"),
+        "an SDP answer"
+    );
+    bob.wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS).await;
+
+    // Hold: we offer sendonly, baresip answers recvonly; resume: sendrecv both ways.
+    for (ours, theirs) in [
+        (Direction::SendOnly, Direction::RecvOnly),
+        (Direction::SendRecv, Direction::SendRecv),
+    ] {
+        events.seen.clear();
+        let sdp = sdp::audio("127.0.0.1".parse().unwrap(), 40_000, 2, ours);
+        assert!(phone.reinvite(call, sdp).await.unwrap());
+        let answered = events
+            .call(&mut phone, |e| {
+                matches!(
+                    e,
+                    CallEvent::ReofferAnswered { .. } | CallEvent::ReofferFailed { .. }
+                )
+            })
+            .await;
+        let CallEvent::ReofferAnswered { sdp, .. } = answered else {
+            panic!("re-INVITE failed: {answered:?}")
+        };
+        assert_eq!(sdp::direction(&sdp), theirs);
+    }
+
+    assert!(phone.hangup(call).await.unwrap());
+    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
+    assert_eq!(ended(&end), Some(EndReason::Local));
+    bob.wait_event("\"type\":\"CALL_CLOSED\"", SECS).await;
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn baresip_calls_us_we_answer_and_it_hangs_up() {
+    let mut carol = Baresip::start(&user(3), false);
+    let (mut phone, mut events) = phone(&user(4), None).await;
+    carol.command("dial", &aor(&user(4)).to_string());
+    let incoming = events
+        .call(&mut phone, |e| matches!(e, CallEvent::Incoming { .. }))
+        .await;
+    let CallEvent::Incoming {
+        call, from, sdp, ..
+    } = incoming
+    else {
+        unreachable!()
+    };
+    assert!(from.contains(&format!("sip:{}@", user(3))), "{from}");
+    assert!(String::from_utf8_lossy(&sdp).contains("PCMU"));
+    assert!(phone
+        .answer(call, offer(Direction::SendRecv))
+        .await
+        .unwrap());
+    events
+        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
+        .await;
+    carol
+        .wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS)
+        .await;
+    carol.command("hangup", "");
+    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
+    assert_eq!(ended(&end), Some(EndReason::Remote));
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn we_decline_a_call_from_baresip() {
+    let mut dave = Baresip::start(&user(5), false);
+    let (mut phone, mut events) = phone(&user(6), None).await;
+    dave.command("dial", &aor(&user(6)).to_string());
+    let incoming = events
+        .call(&mut phone, |e| matches!(e, CallEvent::Incoming { .. }))
+        .await;
+    let CallEvent::Incoming { call, .. } = incoming else {
+        unreachable!()
+    };
+    assert!(phone.reject(call, 603).await.unwrap());
+    let closed = dave.wait_event("\"type\":\"CALL_CLOSED\"", SECS).await;
+    assert!(closed.contains("603"), "{closed}");
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
+async fn sipp_calls_through_the_proxy_and_hangs_up() {
+    let (mut phone, mut events) = phone(&user(7), None).await;
+    let sipp = Sipp::start(
+        "uac",
+        &scenario("uac_auth.xml".as_ref()),
+        &[
+            &support::kamailio(),
+            "-s",
+            &user(7),
+            "-key",
+            "caller",
+            &user(8),
+            "-au",
+            &user(8),
+            "-ap",
+            &format!("{}pw", user(8)),
+        ],
+    );
+    let incoming = events
+        .call(&mut phone, |e| matches!(e, CallEvent::Incoming { .. }))
+        .await;
+    let CallEvent::Incoming { call, .. } = incoming else {
+        unreachable!()
+    };
+    assert!(phone
+        .answer(call, offer(Direction::SendRecv))
+        .await
+        .unwrap());
+    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
+    assert_eq!(ended(&end), Some(EndReason::Remote));
+    sipp.success().await;
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
+async fn sipp_is_declined() {
+    let (mut phone, mut events) = phone(&user(9), None).await;
+    let sipp = Sipp::start(
+        "declined",
+        &scenario("uac_declined.xml".as_ref()),
+        &[
+            &support::kamailio(),
+            "-s",
+            &user(9),
+            "-key",
+            "caller",
+            &user(10),
+            "-au",
+            &user(10),
+            "-ap",
+            &format!("{}pw", user(10)),
+        ],
+    );
+    let incoming = events
+        .call(&mut phone, |e| matches!(e, CallEvent::Incoming { .. }))
+        .await;
+    let CallEvent::Incoming { call, .. } = incoming else {
+        unreachable!()
+    };
+    assert!(phone.reject(call, 603).await.unwrap());
+    sipp.success().await;
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
+async fn a_busy_far_end_ends_the_call_as_busy() {
+    let port = free_port();
+    register_sipp(&user(11), port).await;
+    let sipp = Sipp::start(
+        "busy",
+        &scenario("uas_busy.xml".as_ref()),
+        &["-p", &port.to_string()],
+    );
+    let (mut phone, mut events) = phone(&user(12), None).await;
+    phone
+        .call(aor(&user(11)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
+    assert_eq!(ended(&end), Some(EndReason::Busy));
+    sipp.success().await;
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
+async fn cancel_while_ringing() {
+    let port = free_port();
+    register_sipp(&user(13), port).await;
+    let sipp = Sipp::start(
+        "ringing",
+        &scenario("uas_ringing.xml".as_ref()),
+        &["-p", &port.to_string()],
+    );
+    let (mut phone, mut events) = phone(&user(14), None).await;
+    let call = phone
+        .call(aor(&user(13)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    events
+        .call(&mut phone, |e| matches!(e, CallEvent::Ringing { .. }))
+        .await;
+    assert!(phone.hangup(call).await.unwrap());
+    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
+    assert_eq!(ended(&end), Some(EndReason::Local));
+    sipp.success().await;
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn blind_transfer_moves_baresip_to_another_baresip() {
+    let mut bob = Baresip::start(&user(15), true);
+    let mut carol = Baresip::start(&user(16), true);
+    let (mut phone, mut events) = phone(&user(17), None).await;
+    let call = phone
+        .call(aor(&user(15)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    events
+        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
+        .await;
+    bob.wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS).await;
+    assert!(phone.refer(call, aor(&user(16))).await.unwrap());
+    let accepted = events
+        .call(
+            &mut phone,
+            |e| matches!(e, CallEvent::TransferProgress { status, .. } if *status >= 200),
+        )
+        .await;
+    assert!(
+        matches!(accepted, CallEvent::TransferProgress { status: 202, .. }),
+        "{accepted:?}"
+    );
+    events
+        .call(&mut phone, |e| {
+            matches!(e, CallEvent::TransferProgress { status: 200, .. })
+        })
+        .await;
+    carol
+        .wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS)
+        .await;
+    // The transferee hangs up on us once the new call stands (or we do).
+    phone.hangup(call).await.unwrap();
+    events.call(&mut phone, |e| ended(e).is_some()).await;
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn calls_survive_every_first_datagram_being_lost() {
+    let relay = LossyRelay::start(support::kamailio_addr()).await;
+    let mut erin = Baresip::start(&user(18), true);
+    let (mut phone, mut events) = phone(&user(19), Some(relay.addr)).await;
+    let call = phone
+        .call(aor(&user(18)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    events
+        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
+        .await;
+    erin.wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS).await;
+    assert!(phone.hangup(call).await.unwrap());
+    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
+    assert_eq!(ended(&end), Some(EndReason::Local));
+    erin.wait_event("\"type\":\"CALL_CLOSED\"", SECS).await;
+    let dropped = relay.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(dropped >= 6, "only {dropped} datagrams were dropped");
+    phone.stop(SECS).await;
+}

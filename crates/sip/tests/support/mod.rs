@@ -1,0 +1,520 @@
+//! Real peers for the interop tests: kamailio (started by scripts/test.sh), baresip and sipp
+//! (started here, one private directory and port set per peer), and a lossy UDP relay.
+//! Users `t1`, `t2`, … with password `<user>pw` exist in tests/sip/kamailio.cfg; every test
+//! takes its own so parallel tests never share a binding.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use ringdesk_sip::account::{Phone, SipAccount};
+use ringdesk_sip::endpoint::EndpointEvent;
+use ringdesk_sip::registration::RegistrationEvent;
+use ringdesk_sip::sdp::{self, Direction};
+use ringdesk_sip::ua::CallEvent;
+use ringdesk_sip::Uri;
+
+pub fn kamailio() -> String {
+    std::env::var("RINGDESK_KAMAILIO")
+        .expect("RINGDESK_KAMAILIO is not set: run scripts/test.sh, which starts kamailio")
+}
+
+pub fn kamailio_addr() -> SocketAddr {
+    kamailio().parse().expect("RINGDESK_KAMAILIO is ip:port")
+}
+
+/// `sip:user@kamailio` — where a call to a registered user goes.
+pub fn aor(user: &str) -> Uri {
+    Uri::parse(&format!("sip:{user}@{}", kamailio())).unwrap()
+}
+
+/// Test user number `n` of this run (`t<pid><n>`): a rerun within a binding's lifetime must
+/// not find the previous run's stale bindings under the same name.
+pub fn user(n: u32) -> String {
+    format!("t{:05}{n:02}", std::process::id() % 100_000)
+}
+
+pub fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// A port free for UDP and TCP, with the next one free too (baresip opens TLS on P+1).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if port >= u16::MAX - 2 {
+            continue;
+        }
+        let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 1)).is_ok();
+        if free {
+            return port;
+        }
+    }
+}
+
+pub fn account(user: &str, registrar: &str) -> SipAccount {
+    SipAccount {
+        registrar: registrar.to_string(),
+        domain: Some(kamailio()),
+        username: user.into(),
+        auth_username: None,
+        password: format!("{user}pw"),
+        expires: 60,
+        display_name: Some(format!("Ringdesk {user}")),
+    }
+}
+
+/// Ringdesk registered as `user` through kamailio (or `via`, a relay in front of it).
+pub async fn phone(user: &str, via: Option<SocketAddr>) -> (Phone, Events) {
+    let registrar = via.map_or_else(kamailio, |a| a.to_string());
+    let mut phone = account(user, &registrar).start(seed()).await.unwrap();
+    let mut events = Events::default();
+    events
+        .wait(&mut phone, Duration::from_secs(20), |e| {
+            matches!(
+                e,
+                EndpointEvent::Registration(RegistrationEvent::Registered { .. })
+            )
+        })
+        .await;
+    (phone, events)
+}
+
+/// Everything a phone reported, so tests can wait for one event and look back at others.
+#[derive(Default)]
+pub struct Events {
+    pub seen: Vec<EndpointEvent>,
+}
+
+impl Events {
+    pub async fn wait(
+        &mut self,
+        phone: &mut Phone,
+        limit: Duration,
+        done: impl Fn(&EndpointEvent) -> bool,
+    ) -> EndpointEvent {
+        if let Some(e) = self.seen.iter().find(|e| done(e)) {
+            return e.clone();
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, phone.events.recv()).await {
+                Ok(Some(e)) => {
+                    self.seen.push(e.clone());
+                    if done(&e) {
+                        return e;
+                    }
+                }
+                Ok(None) => panic!("the phone stopped; events: {:#?}", self.seen),
+                Err(_) => panic!("no such event within {limit:?}; events: {:#?}", self.seen),
+            }
+        }
+    }
+
+    pub async fn call(
+        &mut self,
+        phone: &mut Phone,
+        done: impl Fn(&CallEvent) -> bool,
+    ) -> CallEvent {
+        match self
+            .wait(
+                phone,
+                Duration::from_secs(20),
+                |e| matches!(e, EndpointEvent::Call(c) if done(c)),
+            )
+            .await
+        {
+            EndpointEvent::Call(c) => c,
+            _ => unreachable!(),
+        }
+    }
+}
+
+pub fn offer(direction: Direction) -> Vec<u8> {
+    sdp::audio("127.0.0.1".parse().unwrap(), 40_000, 1, direction)
+}
+
+// ----- baresip -----
+
+pub struct Baresip {
+    pub user: String,
+    pub port: u16,
+    dir: PathBuf,
+    child: Child,
+    ctrl: TcpStream,
+    events: std_mpsc::Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl Baresip {
+    /// A baresip registered through kamailio as `user`; answers by itself when `auto_answer`.
+    pub fn start(user: &str, auto_answer: bool) -> Baresip {
+        let port = free_port();
+        let ctrl_port = free_port();
+        let dir = std::env::temp_dir().join(format!("ringdesk-baresip-{user}-{}", seed()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            "poll_method\tepoll\n\
+             sip_listen\t127.0.0.1:{port}\n\
+             net_interface\t127.0.0.1\n\
+             call_local_timeout\t120\n\
+             audio_source\tausine,440\n\
+             audio_player\taubridge,nil\n\
+             audio_alert\taubridge,nil\n\
+             ausrc_srate\t48000\n\
+             ausrc_channels\t2\n\
+             auplay_srate\t8000\n\
+             auplay_channels\t1\n\
+             rtp_ports\t{}-{}\n\
+             module_path\t/usr/lib/baresip/modules\n\
+             module\tg711.so\n\
+             module\tausine.so\n\
+             module\taubridge.so\n\
+             module_tmp\taccount.so\n\
+             module_app\tmenu.so\n\
+             module_app\tctrl_tcp.so\n\
+             ctrl_tcp_listen\t127.0.0.1:{ctrl_port}\n",
+            20_000 + (port % 200) * 100,
+            20_000 + (port % 200) * 100 + 98,
+        );
+        std::fs::write(dir.join("config"), config).unwrap();
+        let answer = if auto_answer { ";answermode=auto" } else { "" };
+        std::fs::write(
+            dir.join("accounts"),
+            format!(
+                "\"{user}\" <sip:{user}@{};transport=udp>;auth_pass={user}pw;regint=60{answer};audio_codecs=PCMU\n",
+                kamailio()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("baresip is installed (scripts/setup.sh)");
+        let started = Instant::now();
+        let ctrl = loop {
+            match TcpStream::connect(("127.0.0.1", ctrl_port)) {
+                Ok(s) => break s,
+                Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(e) => panic!("baresip's ctrl_tcp did not open: {e}"),
+            }
+        };
+        let (tx, events) = std_mpsc::channel();
+        let reader = ctrl.try_clone().unwrap();
+        std::thread::spawn(move || read_netstrings(reader, tx));
+        let mut b = Baresip {
+            user: user.into(),
+            port,
+            dir,
+            child,
+            ctrl,
+            events,
+            log: Vec::new(),
+        };
+        b.wait_registered();
+        b
+    }
+
+    fn wait_registered(&mut self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            let log = std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default();
+            if log.contains("200 OK") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "baresip {} did not register:\n{}",
+            self.user,
+            self.log_text()
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.dir.join("baresip.log")).unwrap_or_default())
+            .into_owned()
+    }
+
+    /// Sends a ctrl_tcp command (`dial`, `hangup`, `accept`, …).
+    pub fn command(&mut self, command: &str, params: &str) {
+        let body = format!(
+            "{{\"command\":\"{command}\",\"params\":\"{params}\",\"token\":\"{command}\"}}"
+        );
+        write!(self.ctrl, "{}:{},", body.len(), body).unwrap();
+    }
+
+    /// Waits for an event whose JSON contains `needle` (e.g. `"type":"CALL_ESTABLISHED"`),
+    /// yielding to the runtime so our own user agent keeps running meanwhile.
+    pub async fn wait_event(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            while let Ok(e) = self.events.try_recv() {
+                self.log.push(e);
+            }
+            if let Some(e) = self.log.iter().find(|e| e.contains(needle)) {
+                return e.clone();
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "baresip {}: no {needle} within {limit:?}; events: {:#?}\nlog:\n{}",
+            self.user,
+            self.log,
+            self.log_text()
+        );
+    }
+
+    pub fn count(&mut self, needle: &str) -> usize {
+        while let Ok(e) = self.events.try_recv() {
+            self.log.push(e);
+        }
+        self.log.iter().filter(|e| e.contains(needle)).count()
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        // SIGTERM: baresip unregisters, so no stale binding is left for kamailio to fork to.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn read_netstrings(mut stream: TcpStream, tx: std_mpsc::Sender<String>) {
+    let mut reader = BufReader::new(&mut stream);
+    loop {
+        let mut len = Vec::new();
+        if reader.read_until(b':', &mut len).unwrap_or(0) == 0 {
+            return;
+        }
+        let Ok(n) = std::str::from_utf8(&len[..len.len() - 1])
+            .unwrap_or("")
+            .trim()
+            .parse::<usize>()
+        else {
+            return;
+        };
+        let mut body = vec![0; n + 1];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        body.pop();
+        if tx
+            .send(String::from_utf8_lossy(&body).into_owned())
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+// ----- sipp -----
+
+pub struct Sipp {
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Sipp {
+    /// Runs `scenario` (XML) with `args`; the scenario file and message log live in a private
+    /// directory.
+    pub fn start(name: &str, scenario: &str, args: &[&str]) -> Sipp {
+        let dir = std::env::temp_dir().join(format!("ringdesk-sipp-{name}-{}", seed()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("scenario.xml"), scenario).unwrap();
+        let child = Command::new("sipp")
+            .current_dir(&dir)
+            .args([
+                "-sf",
+                "scenario.xml",
+                "-i",
+                "127.0.0.1",
+                "-m",
+                "1",
+                "-nostdin",
+            ])
+            .args(["-timeout", "30", "-timeout_error", "-trace_msg"])
+            .args(["-message_file", "messages.log", "-trace_err"])
+            .args(["-error_file", "errors.log"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp is installed (package sip-tester)");
+        Sipp { dir, child }
+    }
+
+    /// Waits for sipp to end; panics with its message log unless it succeeded.
+    pub async fn success(mut self) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "sipp failed ({status}):\n{}\n{}",
+                    self.file("errors.log"),
+                    self.file("messages.log")
+                );
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(40),
+                "sipp still running:\n{}",
+                self.file("messages.log")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Registers `user` at kamailio from sipp's `port`, so a sipp UAS started next on that port is
+/// reachable as `sip:user@kamailio`.
+pub async fn register_sipp(user: &str, port: u16) {
+    let password = format!("{user}pw");
+    Sipp::start(
+        &format!("{user}-reg"),
+        REGISTER,
+        &[
+            &kamailio(),
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            &password,
+            "-p",
+            &port.to_string(),
+        ],
+    )
+    .success()
+    .await;
+}
+
+const REGISTER: &str = include_str!("sipp/register.xml");
+
+pub fn scenario(path: &Path) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support/sipp")
+            .join(path),
+    )
+    .unwrap()
+}
+
+// ----- a lossy relay -----
+
+/// A UDP relay between Ringdesk and kamailio that drops, in both directions, the first copy of
+/// every message whose sender must retransmit it: each request, and each 2xx to an INVITE.
+/// (A stateless 401/407 is not retransmitted but answered afresh to the retransmitted request.)
+pub struct LossyRelay {
+    pub addr: SocketAddr,
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LossyRelay {
+    pub async fn start(server: SocketAddr) -> LossyRelay {
+        use std::collections::HashSet;
+        use std::sync::atomic::Ordering;
+        let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        back.connect(server).await.unwrap();
+        let addr = front.local_addr().unwrap();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = dropped.clone();
+        let task = tokio::spawn(async move {
+            let mut seen: HashSet<Vec<u8>> = HashSet::new();
+            let mut client: Option<SocketAddr> = None;
+            let (mut a, mut b) = (vec![0u8; 65_536], vec![0u8; 65_536]);
+            loop {
+                tokio::select! {
+                    received = front.recv_from(&mut a) => {
+                        let Ok((n, from)) = received else { continue };
+                        client = Some(from);
+                        if must_retransmit(&a[..n]) && seen.insert(a[..n].to_vec()) {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            let _ = back.send(&a[..n]).await;
+                        }
+                    }
+                    received = back.recv(&mut b) => {
+                        // ICMP errors surface here as Err: a UDP relay shrugs them off.
+                        let Ok(n) = received else { continue };
+                        if must_retransmit(&b[..n]) && seen.insert(b[..n].to_vec()) {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        } else if let Some(to) = client {
+                            let _ = front.send_to(&b[..n], to).await;
+                        }
+                    }
+                }
+            }
+        });
+        LossyRelay {
+            addr,
+            dropped,
+            task,
+        }
+    }
+}
+
+fn must_retransmit(datagram: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(datagram);
+    if !text.starts_with("SIP/2.0 ") {
+        return true;
+    }
+    text.starts_with("SIP/2.0 2")
+        && text
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("cseq:") && l.contains("INVITE"))
+}
+
+impl Drop for LossyRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
