@@ -88,12 +88,21 @@ fn one_cli_calls_another_which_answers_then_the_caller_hangs_up() {
     let caller_out = String::from_utf8_lossy(&called.stdout);
     assert!(called.status.success(), "{caller_out}");
     assert!(answered.success(), "{callee_out}");
-    assert!(caller_out.contains("\nestablished\nended: you hung up\n"), "{caller_out}");
+    assert!(
+        caller_out.contains("\nestablished\nended: you hung up\n"),
+        "{caller_out}"
+    );
     assert!(
         callee_out.contains(&format!("incoming call from \"\" <sip:{caller}@"))
             || callee_out.contains(&format!("incoming call from <sip:{caller}@")),
         "{callee_out}"
     );
-    assert!(callee_out.contains("ended: the other side hung up"), "{callee_out}");
-    assert!(callee_out.trim_end().ends_with("unregistered"), "{callee_out}");
+    assert!(
+        callee_out.contains("ended: the other side hung up"),
+        "{callee_out}"
+    );
+    assert!(
+        callee_out.trim_end().ends_with("unregistered"),
+        "{callee_out}"
+    );
 }

@@ -140,7 +140,7 @@ impl NameAddr {
             }
             // addr-spec without brackets: parameters belong to the header, not the URI.
             let (uri, params) = match rest.find(';') {
-                Some(i) => (&rest[..i], Params::parse(&rest[i..])),
+                Some(i) => (rest[..i].trim_end(), Params::parse(&rest[i..])),
                 None => (rest, Params::default()),
             };
             let uri = Uri::parse(uri).map_err(|_| err("name-addr", value))?;

@@ -22,6 +22,7 @@ pub mod sdp;
 pub mod transaction;
 pub mod ua;
 pub mod uri;
+pub mod validate;
 
 /// Call-IDs, tags, branches and cnonces: lowercase alphanumerics from the agent's seeded RNG.
 pub(crate) fn random_token(rng: &mut rand::rngs::StdRng, len: usize) -> String {

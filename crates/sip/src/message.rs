@@ -37,6 +37,12 @@ pub enum ParseError {
     NotText,
     #[error("bad start line: {0}")]
     StartLine(String),
+    /// A well-formed request of another SIP version (answered 505).
+    #[error("unsupported SIP version {0}")]
+    Version(String),
+    /// A well-formed Request-URI of a scheme other than sip/sips (answered 416).
+    #[error("unsupported URI scheme {0}")]
+    UriScheme(String),
     #[error("bad header field: {0}")]
     Header(String),
     #[error("bad Content-Length")]
@@ -502,12 +508,35 @@ fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Headers), Pars
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(ParseError::Header(truncate(&line)));
         }
-        if value.chars().any(|c| c.is_control() && c != '\t') {
+        if has_bare_control(value) {
             return Err(ParseError::Header(format!("control character in {name}")));
         }
         headers.push(name, value.trim());
     }
     Ok((start, headers))
+}
+
+/// Control characters are header injection, except escaped inside a quoted string, where
+/// RFC 3261's quoted-pair allows them (RFC 4475 intmeth).
+fn has_bare_control(value: &str) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            if c == '\r' || c == '\n' {
+                return true;
+            }
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '\t' => {}
+            c if c.is_control() => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 fn truncate(s: &str) -> String {
@@ -538,13 +567,22 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         return Err(bad());
     };
     if !version.eq_ignore_ascii_case("SIP/2.0") {
-        return Err(ParseError::StartLine(format!(
-            "unsupported version {}",
-            truncate(version)
-        )));
+        return Err(ParseError::Version(truncate(version).to_string()));
     }
     let method = Method::parse(method).ok_or_else(bad)?;
-    let uri = Uri::parse(uri).map_err(|e| ParseError::StartLine(e.to_string()))?;
+    let uri = Uri::parse(uri).map_err(|e| match uri.split_once(':') {
+        Some((scheme, _))
+            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && !scheme.eq_ignore_ascii_case("sip")
+                && !scheme.eq_ignore_ascii_case("sips") =>
+        {
+            ParseError::UriScheme(truncate(scheme).to_string())
+        }
+        _ => ParseError::StartLine(e.to_string()),
+    })?;
     Ok(StartLine::Request { method, uri })
 }
 

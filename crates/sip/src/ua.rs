@@ -13,10 +13,11 @@ use rand::SeedableRng;
 use crate::dialog::Dialog;
 use crate::digest::{authorization, supported, DigestRequest};
 use crate::header::{CSeq, Challenge, NameAddr, Via};
-use crate::message::{Limits, Message, Method, StartLine};
+use crate::message::{Limits, Message, Method, ParseError, StartLine};
 use crate::random_token;
 use crate::transaction::{top_branch, ClientTransaction, Timers, TransactionEvent};
 use crate::uri::Uri;
+use crate::validate::check_request;
 
 /// A call's handle, local to this user agent.
 pub type CallId = u64;
@@ -708,13 +709,20 @@ impl UserAgent {
             Ok(m) => self.handle_message(m, now),
             Err(e) => {
                 tracing::debug!(error = %e, "malformed SIP message");
-                self.bad_request(bytes, &e.to_string());
+                self.bad_request(bytes, &e);
             }
         }
     }
 
-    /// A 400 for a request that failed to parse, when enough of it survives to address an answer.
-    fn bad_request(&mut self, bytes: &[u8], why: &str) {
+    /// A 400 (505, 416) for a request that failed to parse, when enough of it survives to
+    /// address an answer.
+    fn bad_request(&mut self, bytes: &[u8], error: &ParseError) {
+        let (status, reason) = match error {
+            ParseError::Version(_) => (505, "Version Not Supported"),
+            ParseError::UriScheme(_) => (416, "Unsupported URI Scheme"),
+            _ => (400, "Bad Request"),
+        };
+        let why = error.to_string();
         let Ok(text) = std::str::from_utf8(&bytes[..bytes.len().min(self.limits.max_message)])
         else {
             return;
@@ -722,7 +730,7 @@ impl UserAgent {
         if text.starts_with("SIP/") {
             return;
         }
-        let mut resp = Message::response(400, "Bad Request");
+        let mut resp = Message::response(status, reason);
         let mut found = 0;
         for line in text.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
             if let Some((name, value)) = line.split_once(':') {
@@ -744,13 +752,12 @@ impl UserAgent {
                 }
             }
         }
-        if found >= 5
-            && resp
-                .headers
-                .get("Via")
-                .and_then(|v| Via::parse(v).ok())
-                .is_some()
-        {
+        // A Via of another version (505) does not parse, but still says where to answer.
+        let addressable = resp
+            .headers
+            .get("Via")
+            .is_some_and(|v| status == 505 || Via::parse(v).is_ok());
+        if found >= 5 && addressable {
             resp.headers.push(
                 "Warning",
                 format!("399 ringdesk \"{}\"", why.replace('"', "'")),
@@ -1126,19 +1133,16 @@ impl UserAgent {
         let Some(method) = request.method().cloned() else {
             return;
         };
-        let required = ["Via", "From", "To", "Call-ID", "CSeq"];
-        let cseq = request
-            .headers
-            .get("CSeq")
-            .and_then(|c| CSeq::parse(c).ok());
-        if required.iter().any(|h| request.headers.get(h).is_none())
-            || cseq
-                .as_ref()
-                .is_none_or(|c| c.method != method && method != Method::Ack)
-        {
-            if method != Method::Ack && request.headers.get("Via").is_some() {
-                let bytes = response_to(&request, 400, "Bad Request", None).to_bytes();
-                self.outbox.push_back(bytes);
+        if request.headers.get("Via").is_none() {
+            return;
+        }
+        if let Err(rejection) = check_request(&request) {
+            if method != Method::Ack {
+                let mut answer = response_to(&request, rejection.status, rejection.reason, None);
+                for (name, value) in rejection.headers {
+                    answer.headers.push(name, value);
+                }
+                self.outbox.push_back(answer.to_bytes());
             }
             return;
         }

@@ -98,14 +98,15 @@ impl Uri {
             "sips" => true,
             _ => return Err(bad("not a sip: or sips: URI")),
         };
-        let (rest, headers) = match rest.split_once('?') {
-            Some((r, h)) => (r, Some(h.to_string())),
-            None => (rest, None),
-        };
-        // The user part may contain ';' and '?' escaped only loosely in the wild; '@' ends it.
-        let (userinfo, hostpart) = match rest.rfind('@') {
+        // The user part may hold ';', '?' and more unescaped (RFC 4475 intmeth); '@' ends it,
+        // and headers cannot contain a raw '@', so the last one is the separator.
+        let (userinfo, after) = match rest.rfind('@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
+        };
+        let (hostpart, headers) = match after.split_once('?') {
+            Some((h, hs)) => (h, Some(hs.to_string())),
+            None => (after, None),
         };
         let (user, password) = match userinfo {
             Some(u) => match u.split_once(':') {
