@@ -11,7 +11,7 @@ BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev 
   desktop-file-utils xdg-utils gnome-keyring)
 TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus-x11 libsecret-tools dunst libnotify-bin
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils keyutils imagemagick python3
-  kamailio sip-tester baresip)
+  kamailio kamailio-tls-modules openssl sip-tester baresip)
 TAURI_DRIVER_VERSION=2.1.0
 
 packages=("${BUILD_PACKAGES[@]}")

@@ -19,18 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = Message::parse_stream(data, &limits);
     let Ok(aor) = Uri::parse("sip:bob@127.0.0.1") else { return };
     let mut ua = UserAgent::new(
-        UaConfig {
-            aor,
-            display_name: None,
-            auth_username: "bob".into(),
-            password: "pw".into(),
-            transport: "UDP".into(),
-            local_host: "127.0.0.1".into(),
-            local_port: 5060,
-            reliable: false,
-            user_agent: "fuzz".into(),
-            timers: Default::default(),
-        },
+        UaConfig::udp(aor, "pw", "127.0.0.1", 5060),
         0,
     );
     ua.handle_bytes(data, Instant::now());

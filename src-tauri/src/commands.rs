@@ -1,7 +1,8 @@
 //! Tauri commands: the phase-1 provider API and the small desktop queries the UI needs.
-//! Each is a thin call into the core; rules live there.
+//! Each is a thin call into the core; rules live there. A change to providers may change the
+//! softphone's account, so those commands end by refreshing it.
 
-use ringdesk_app::{Availability, NumberPreview, Ringdesk};
+use ringdesk_app::{Availability, NumberPreview, Ringdesk, SoftphoneStatus};
 use ringdesk_core::service::ConnectionTest;
 use ringdesk_core::{NewProvider, Provider, ProviderId, ProviderStatus, ProviderUpdate};
 use serde::Serialize;
@@ -75,7 +76,9 @@ pub async fn provider_create(
     ringdesk: State<'_, Ringdesk>,
     provider: NewProvider,
 ) -> Result<ProviderView> {
-    Ok(ringdesk.providers.create(provider).await?.into())
+    let provider = ringdesk.providers.create(provider).await?;
+    ringdesk.refresh_softphone().await;
+    Ok(provider.into())
 }
 
 #[tauri::command]
@@ -84,12 +87,16 @@ pub async fn provider_update(
     id: ProviderId,
     update: ProviderUpdate,
 ) -> Result<ProviderView> {
-    Ok(ringdesk.providers.update(id, update).await?.into())
+    let provider = ringdesk.providers.update(id, update).await?;
+    ringdesk.refresh_softphone().await;
+    Ok(provider.into())
 }
 
 #[tauri::command]
 pub async fn provider_delete(ringdesk: State<'_, Ringdesk>, id: ProviderId) -> Result<()> {
-    Ok(ringdesk.providers.delete(id).await?)
+    ringdesk.providers.delete(id).await?;
+    ringdesk.refresh_softphone().await;
+    Ok(())
 }
 
 #[tauri::command]
@@ -97,7 +104,9 @@ pub async fn provider_activate(
     ringdesk: State<'_, Ringdesk>,
     id: ProviderId,
 ) -> Result<ProviderView> {
-    Ok(ringdesk.providers.activate(id).await?.into())
+    let provider = ringdesk.providers.activate(id).await?;
+    ringdesk.refresh_softphone().await;
+    Ok(provider.into())
 }
 
 #[tauri::command]
@@ -106,6 +115,13 @@ pub async fn provider_test(
     id: ProviderId,
 ) -> Result<ConnectionTest> {
     Ok(ringdesk.providers.test_connection(id).await?)
+}
+
+/// The softphone's registration, as the status line shows it (changes arrive as `softphone`
+/// events).
+#[tauri::command]
+pub fn softphone_status(ringdesk: State<'_, Ringdesk>) -> SoftphoneStatus {
+    ringdesk.softphone.status()
 }
 
 #[tauri::command]

@@ -4,6 +4,7 @@
 mod commands;
 mod deep_link;
 mod error;
+mod softphone;
 mod tray;
 
 use ringdesk_app::{AppConfig, Ringdesk};
@@ -35,6 +36,7 @@ pub fn run() {
             app.manage(deep_link::PendingDial::default());
             tray::build(app.handle(), availability)?;
             deep_link::setup(app.handle());
+            softphone::setup(app.handle());
             let args: Vec<String> = std::env::args().skip(1).collect();
             deep_link::handle_args(app.handle(), args.iter().map(String::as_str));
             Ok(())
@@ -61,6 +63,7 @@ pub fn run() {
             commands::dial_link_pending,
             commands::availability_get,
             commands::availability_set,
+            commands::softphone_status,
         ]);
     if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Ringdesk could not start: {e}");

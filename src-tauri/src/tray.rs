@@ -1,7 +1,8 @@
-//! The tray icon and its menu: Open, Available / Do not disturb, Quit. The status line in the
-//! window changes availability through `apply_availability` too, so both stay in step.
+//! The tray icon and its menu: Open, the softphone's registration, Available / Do not disturb,
+//! Quit. The status line in the window changes availability through `apply_availability` too, so
+//! both stay in step.
 
-use ringdesk_app::{Availability, Ringdesk};
+use ringdesk_app::{Availability, Ringdesk, SoftphoneStatus};
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Emitter, Manager, Wry};
@@ -13,6 +14,7 @@ pub const AVAILABILITY_EVENT: &str = "availability";
 struct TrayItems {
     available: CheckMenuItem<Wry>,
     dnd: CheckMenuItem<Wry>,
+    softphone: MenuItem<Wry>,
 }
 
 pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
@@ -34,10 +36,19 @@ pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
         None::<&str>,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit Ringdesk", true, None::<&str>)?;
+    // A line of information, not an action: the softphone's registration.
+    let softphone = MenuItem::with_id(
+        app,
+        "softphone",
+        SoftphoneStatus::Off.summary(),
+        false,
+        None::<&str>,
+    )?;
     let menu = Menu::with_items(
         app,
         &[
             &open,
+            &softphone,
             &PredefinedMenuItem::separator(app)?,
             &available,
             &dnd,
@@ -52,15 +63,38 @@ pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
             "open" => crate::show_main_window(app),
             "available" => spawn_availability(app, Availability::Available),
             "dnd" => spawn_availability(app, Availability::DoNotDisturb),
-            "quit" => app.exit(0),
+            "quit" => quit_app(app),
             _ => {}
         });
     if let Some(icon) = app.default_window_icon() {
         tray = tray.icon(icon.clone());
     }
     tray.build(app)?;
-    app.manage(TrayItems { available, dnd });
+    app.manage(TrayItems {
+        available,
+        dnd,
+        softphone,
+    });
     Ok(())
+}
+
+/// Quitting unregisters the softphone first, so the registrar stops sending calls here.
+fn quit_app(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        app.state::<Ringdesk>().close().await;
+        app.exit(0);
+    });
+}
+
+/// Shows the softphone's registration in the tray menu and tooltip.
+pub fn show_softphone(app: &AppHandle, status: &SoftphoneStatus) {
+    if let Some(items) = app.try_state::<TrayItems>() {
+        let _ = items.softphone.set_text(status.summary());
+    }
+    if let Some(tray) = app.tray_by_id("main") {
+        let _ = tray.set_tooltip(Some(format!("Ringdesk — {}", status.summary())));
+    }
 }
 
 fn spawn_availability(app: &AppHandle, availability: Availability) {

@@ -14,6 +14,10 @@ const root = resolve(import.meta.dirname, "../..");
 const app = process.env.RINGDESK_APP ?? join(root, "target/debug/ringdesk");
 const telnyxMock = process.env.RINGDESK_PRISM_TELNYX;
 if (!telnyxMock) throw new Error("RINGDESK_PRISM_TELNYX is not set: run scripts/test.sh");
+const kamailio = process.env.RINGDESK_KAMAILIO;
+if (!kamailio) throw new Error("RINGDESK_KAMAILIO is not set: run scripts/test.sh");
+// tests/sip/kamailio.cfg accepts users t<digits> with password "<user>pw".
+const sipUser = `t${String(process.pid % 100000).padStart(5, "0")}77`;
 const shots = join(root, "target/e2e");
 mkdirSync(shots, { recursive: true });
 
@@ -234,6 +238,59 @@ try {
     await wd.click(`${await card()} [data-testid="delete-provider"]`);
     await wd.click(`${await card()} [data-testid="confirm-delete"]`);
     await wd.waitFor('[data-testid="no-providers"]');
+  });
+
+  const sipCard = '[data-testid="provider-card"][data-kind="sip"]';
+  const softphone = (state) => `[data-testid="softphone"][data-state="${state}"]`;
+
+  await test("the status line says the softphone is off while no SIP account is active", async () => {
+    await wd.waitFor(softphone("off"), { text: "Softphone off" });
+  });
+
+  await test("add a SIP account on kamailio (registrar with digest auth)", async () => {
+    await wd.click('[data-testid="add-provider"]');
+    await wd.click('[data-testid="kind-sip"]');
+    await wd.type('[data-testid="field-name"]', "Office PBX");
+    await wd.type('[data-testid="field-registrar"]', `sip:${kamailio}`);
+    await wd.type('[data-testid="field-username"]', sipUser);
+    await wd.type('[data-testid="field-sipPassword"]', `${sipUser}pw`);
+    await wd.click('[data-testid="save-provider"]');
+    await wd.waitFor('[data-testid="provider-form"]', { text: "without sip: or a scheme" });
+    await wd.type('[data-testid="field-registrar"]', kamailio);
+    await wd.click('[data-testid="save-provider"]');
+    await wd.waitFor(`${sipCard} [data-testid="provider-status"]`, { text: "Configured" });
+    await wd.waitFor(`${sipCard} [data-testid="sip-address"]`, { text: `sip:${sipUser}@${kamailio}` });
+  });
+
+  await test("Test connection registers with the SIP server and removes the binding", async () => {
+    await wd.click(`${sipCard} [data-testid="test-connection"]`);
+    await wd.waitFor(`${sipCard} [data-testid="test-result"]`, { text: `Connected to SIP account “sip:${sipUser}@${kamailio}” — registered at ${kamailio}`, timeoutMs: 20000 });
+  });
+
+  await test("Make active registers the softphone; the status line says so", async () => {
+    await wd.click(`${sipCard} [data-testid="make-active"]`);
+    await wd.waitFor(`${sipCard} [data-testid="provider-status"]`, { text: "Active" });
+    await wd.waitFor(softphone("registered"), { text: `registered as sip:${sipUser}@${kamailio}`, timeoutMs: 20000 });
+    writeFileSync(join(shots, "softphone-registered.png"), await wd.screenshot());
+  });
+
+  await test("a wrong SIP password shows why the softphone is not registered", async () => {
+    await wd.click(`${sipCard} [data-testid="edit-provider"]`);
+    await wd.type('[data-testid="field-sipPassword"]', "not-the-password");
+    await wd.click('[data-testid="save-provider"]');
+    await wd.waitFor(softphone("failing"), { text: "wrong username or password", timeoutMs: 20000 });
+    writeFileSync(join(shots, "softphone-failing.png"), await wd.screenshot());
+    await wd.click(`${sipCard} [data-testid="edit-provider"]`);
+    await wd.type('[data-testid="field-sipPassword"]', `${sipUser}pw`);
+    await wd.click('[data-testid="save-provider"]');
+    await wd.waitFor(softphone("registered"), { timeoutMs: 20000 });
+  });
+
+  await test("deleting the active SIP account turns the softphone off", async () => {
+    await wd.click(`${sipCard} [data-testid="delete-provider"]`);
+    await wd.click(`${sipCard} [data-testid="confirm-delete"]`);
+    await wd.waitFor('[data-testid="no-providers"]');
+    await wd.waitFor(softphone("off"), { timeoutMs: 15000 });
   });
 } catch (e) {
   results.push({ name: "session", ok: false });

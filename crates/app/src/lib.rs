@@ -3,6 +3,7 @@
 
 mod availability;
 mod config;
+mod softphone;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 pub use availability::Availability;
 pub use config::AppConfig;
+pub use softphone::{Softphone, SoftphoneStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -41,6 +43,7 @@ pub struct NumberPreview {
 pub struct Ringdesk {
     store: Store,
     pub providers: ProviderService,
+    pub softphone: Softphone,
     region: Region,
 }
 
@@ -61,6 +64,7 @@ impl Ringdesk {
         Ok(Self {
             store,
             providers,
+            softphone: Softphone::new(),
             region: config.region,
         })
     }
@@ -91,7 +95,17 @@ impl Ringdesk {
         Ok(availability::save(&self.store.settings(), availability).await?)
     }
 
+    /// Registers the active provider's SIP account, or stops registering: after start-up and
+    /// after any change to providers.
+    pub async fn refresh_softphone(&self) {
+        match self.providers.softphone_account().await {
+            Ok(account) => self.softphone.apply(account).await,
+            Err(e) => tracing::warn!(error = %e, "cannot read the softphone's account"),
+        }
+    }
+
     pub async fn close(&self) {
+        self.softphone.shutdown().await;
         self.store.close().await;
     }
 }

@@ -39,6 +39,7 @@ fn telnyx(name: &str, key: &str) -> NewProvider {
         credentials: keys(&[(CredentialField::ApiKey, key)]),
         default_caller_id: Some("(415) 555-2671".into()),
         record_calls: true,
+        sip: None,
     }
 }
 
@@ -196,6 +197,7 @@ async fn incomplete_or_malformed_input_is_refused_at_the_field() {
         ]),
         default_caller_id: None,
         record_calls: false,
+        sip: None,
     };
     assert_eq!(invalid_field(service.create(twilio).await), "accountSid");
     assert!(
@@ -211,6 +213,7 @@ async fn incomplete_or_malformed_input_is_refused_at_the_field() {
             credentials: keys(&[(CredentialField::AccountSid, TWILIO_SID)]),
             default_caller_id: None,
             record_calls: false,
+            sip: None,
         })
         .await
         .unwrap();

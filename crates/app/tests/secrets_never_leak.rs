@@ -118,6 +118,7 @@ async fn planted_keys_appear_only_in_the_keyring() {
                 credentials: keys(&fields),
                 default_caller_id: None,
                 record_calls: false,
+                sip: None,
             })
             .await
             .unwrap();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ringdesk_sip::account::{Phone, SipAccount};
 use ringdesk_sip::endpoint::EndpointEvent;
+use ringdesk_sip::flow::Transport;
 use ringdesk_sip::registration::RegistrationEvent;
 use ringdesk_sip::sdp::{self, Direction};
 use ringdesk_sip::ua::{CallEvent, CallId, EndReason};
@@ -39,6 +40,9 @@ struct AccountArgs {
     /// Requested registration lifetime in seconds
     #[arg(long, default_value_t = 300)]
     expires: u32,
+    /// Signalling transport: udp, tcp or tls (TLS checks the certificate against public roots)
+    #[arg(long, default_value = "udp", value_parser = ["udp", "tcp", "tls"])]
+    transport: String,
 }
 
 #[derive(Subcommand)]
@@ -170,6 +174,12 @@ impl Session {
             password,
             expires: args.expires,
             display_name: None,
+            transport: match args.transport.as_str() {
+                "tcp" => Transport::Tcp,
+                "tls" => Transport::Tls,
+                _ => Transport::Udp,
+            },
+            tls: Default::default(),
         };
         let phone = account
             .start(rand::random())

@@ -9,6 +9,7 @@ pub mod ports;
 pub mod provider;
 pub mod provider_error;
 pub mod service;
+pub mod sip_settings;
 
 pub use dial_link::{parse_dial_link, DialLinkError, DialRequest};
 pub use phone::{E164Number, PhoneNumberError, Region};
@@ -17,6 +18,7 @@ pub use provider::{
     ProviderKind, ProviderSettings, ProviderStatus, ProviderUpdate,
 };
 pub use provider_error::ProviderError;
+pub use sip_settings::{SipSettings, SipSettingsError, SipTransport};
 
 /// Error messages compose as lower-case clauses; shown alone they start with a capital.
 pub fn sentence_case(s: &str) -> String {

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::phone::E164Number;
+use crate::sip_settings::SipSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -19,16 +20,19 @@ pub enum ProviderKind {
     Telnyx,
     Twilio,
     Vonage,
+    /// A plain SIP account on any registrar or PBX.
+    Sip,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 3] = [Self::Telnyx, Self::Twilio, Self::Vonage];
+    pub const ALL: [ProviderKind; 4] = [Self::Telnyx, Self::Twilio, Self::Vonage, Self::Sip];
 
     pub fn code(self) -> &'static str {
         match self {
             Self::Telnyx => "telnyx",
             Self::Twilio => "twilio",
             Self::Vonage => "vonage",
+            Self::Sip => "sip",
         }
     }
 
@@ -37,6 +41,7 @@ impl ProviderKind {
             Self::Telnyx => "Telnyx",
             Self::Twilio => "Twilio",
             Self::Vonage => "Vonage",
+            Self::Sip => "SIP account",
         }
     }
 
@@ -77,6 +82,7 @@ impl ProviderKind {
                     need(has.private_key, PrivateKey);
                 }
             }
+            Self::Sip => need(has.sip_password, SipPassword),
         }
         missing
     }
@@ -99,7 +105,11 @@ impl ProviderKind {
         {
             return Err(format!("{} contains control characters", field.label()));
         }
-        if !allows_newlines && value.chars().any(char::is_whitespace) {
+        // A SIP password is chosen by people, and people put spaces in passwords.
+        if !allows_newlines
+            && field != CredentialField::SipPassword
+            && value.chars().any(char::is_whitespace)
+        {
             return Err(format!("{} must not contain spaces", field.label()));
         }
         let sid = |prefix: &str, what: &str| {
@@ -147,10 +157,11 @@ pub enum CredentialField {
     ApplicationId,
     PrivateKey,
     WebhookSecret,
+    SipPassword,
 }
 
 impl CredentialField {
-    pub const ALL: [CredentialField; 7] = [
+    pub const ALL: [CredentialField; 8] = [
         Self::ApiKey,
         Self::ApiSecret,
         Self::AccountSid,
@@ -158,6 +169,7 @@ impl CredentialField {
         Self::ApplicationId,
         Self::PrivateKey,
         Self::WebhookSecret,
+        Self::SipPassword,
     ];
 
     pub fn code(self) -> &'static str {
@@ -169,6 +181,7 @@ impl CredentialField {
             Self::ApplicationId => "applicationId",
             Self::PrivateKey => "privateKey",
             Self::WebhookSecret => "webhookSecret",
+            Self::SipPassword => "sipPassword",
         }
     }
 
@@ -181,6 +194,7 @@ impl CredentialField {
             Self::ApplicationId => "Application ID",
             Self::PrivateKey => "Private key",
             Self::WebhookSecret => "Webhook secret",
+            Self::SipPassword => "SIP password",
         }
     }
 }
@@ -196,6 +210,7 @@ pub struct CredentialFlags {
     pub application_id: bool,
     pub private_key: bool,
     pub webhook_secret: bool,
+    pub sip_password: bool,
 }
 
 impl CredentialFlags {
@@ -208,6 +223,7 @@ impl CredentialFlags {
             CredentialField::ApplicationId => self.application_id,
             CredentialField::PrivateKey => self.private_key,
             CredentialField::WebhookSecret => self.webhook_secret,
+            CredentialField::SipPassword => self.sip_password,
         }
     }
 }
@@ -223,6 +239,7 @@ pub struct ProviderCredentials {
     pub application_id: Option<SecretString>,
     pub private_key: Option<SecretString>,
     pub webhook_secret: Option<SecretString>,
+    pub sip_password: Option<SecretString>,
 }
 
 impl ProviderCredentials {
@@ -248,6 +265,7 @@ impl ProviderCredentials {
             CredentialField::ApplicationId => &self.application_id,
             CredentialField::PrivateKey => &self.private_key,
             CredentialField::WebhookSecret => &self.webhook_secret,
+            CredentialField::SipPassword => &self.sip_password,
         }
     }
 
@@ -260,6 +278,7 @@ impl ProviderCredentials {
             CredentialField::ApplicationId => &mut self.application_id,
             CredentialField::PrivateKey => &mut self.private_key,
             CredentialField::WebhookSecret => &mut self.webhook_secret,
+            CredentialField::SipPassword => &mut self.sip_password,
         }
     }
 
@@ -291,6 +310,7 @@ impl ProviderCredentials {
             application_id: self.application_id.is_some(),
             private_key: self.private_key.is_some(),
             webhook_secret: self.webhook_secret.is_some(),
+            sip_password: self.sip_password.is_some(),
         }
     }
 
@@ -361,6 +381,8 @@ pub struct ProviderSettings {
     /// The number shown to people we call when the agent has no primary number of their own.
     pub default_caller_id: Option<E164Number>,
     pub record_calls: bool,
+    /// Where and as whom a `sip` provider registers (None for the REST providers).
+    pub sip: Option<SipSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -389,9 +411,10 @@ pub struct Provider {
 
 impl Provider {
     pub fn status(&self) -> ProviderStatus {
+        let settings_complete = self.kind != ProviderKind::Sip || self.settings.sip.is_some();
         if self.is_active {
             ProviderStatus::Active
-        } else if self.kind.missing_credentials(&self.credentials).is_empty() {
+        } else if settings_complete && self.kind.missing_credentials(&self.credentials).is_empty() {
             ProviderStatus::Configured
         } else {
             ProviderStatus::NotConfigured
@@ -411,6 +434,9 @@ pub struct NewProvider {
     pub default_caller_id: Option<String>,
     #[serde(default)]
     pub record_calls: bool,
+    /// Required for, and only for, a `sip` provider.
+    #[serde(default)]
+    pub sip: Option<SipSettings>,
 }
 
 /// What the settings form sends to change a provider: absent fields stay as they are.
@@ -426,6 +452,8 @@ pub struct ProviderUpdate {
     /// `Some("")` removes the default caller ID.
     pub default_caller_id: Option<String>,
     pub record_calls: Option<bool>,
+    /// A `sip` provider's new settings, whole.
+    pub sip: Option<SipSettings>,
 }
 
 #[cfg(test)]

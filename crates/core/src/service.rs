@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::{info, warn};
@@ -18,6 +19,33 @@ use crate::provider::{
 };
 use crate::provider_error::ProviderError;
 use crate::sentence_case as capitalise;
+use crate::sip_settings::SipSettings;
+
+/// What the softphone needs to register: settings and the password from the keyring.
+#[derive(Clone)]
+pub struct SoftphoneAccount {
+    pub provider: ProviderId,
+    pub settings: SipSettings,
+    pub password: SecretString,
+}
+
+impl SoftphoneAccount {
+    /// Whether a running registration with `other` can be kept as it is.
+    pub fn same_as(&self, other: &SoftphoneAccount) -> bool {
+        self.provider == other.provider
+            && self.settings == other.settings
+            && self.password.expose_secret() == other.password.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for SoftphoneAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftphoneAccount")
+            .field("provider", &self.provider)
+            .field("address", &self.settings.address())
+            .finish_non_exhaustive()
+    }
+}
 
 pub const MAX_NAME_LEN: usize = 80;
 
@@ -75,8 +103,13 @@ impl ConnectionTest {
     fn from_result(kind: ProviderKind, result: Result<AccountInfo, ProviderError>) -> Self {
         match result {
             Ok(account) => {
+                // "SIP account" already says account.
+                let account_of = match kind {
+                    ProviderKind::Sip => kind.to_string(),
+                    _ => format!("{kind} account"),
+                };
                 let mut message = match &account.name {
-                    Some(name) => format!("Connected to {kind} account “{name}”"),
+                    Some(name) => format!("Connected to {account_of} “{name}”"),
                     None => format!("Connected to {kind}"),
                 };
                 if let Some(detail) = &account.detail {
@@ -146,6 +179,7 @@ impl ProviderService {
             settings: ProviderSettings {
                 default_caller_id,
                 record_calls: new.record_calls,
+                sip: check_sip(new.kind, new.sip)?,
             },
             created_at: now,
             updated_at: now,
@@ -181,6 +215,9 @@ impl ProviderService {
         }
         if let Some(caller_id) = &update.default_caller_id {
             provider.settings.default_caller_id = self.caller_id(Some(caller_id))?;
+        }
+        if update.sip.is_some() {
+            provider.settings.sip = check_sip(provider.kind, update.sip)?;
         }
         let typed = update.credentials.normalised();
         check_credentials(provider.kind, &typed)?;
@@ -244,7 +281,10 @@ impl ProviderService {
                 fields: labels(&missing),
             })
         } else {
-            match self.adapters.adapter(provider.kind, credentials) {
+            match self
+                .adapters
+                .adapter(provider.kind, &provider.settings, credentials)
+            {
                 Ok(adapter) => adapter.validate_credentials().await,
                 Err(e) => Err(e),
             }
@@ -254,6 +294,30 @@ impl ProviderService {
             Err(e) => warn!(provider_id = %id, error = %e, "connection test failed"),
         }
         Ok(ConnectionTest::from_result(provider.kind, result))
+    }
+
+    /// The account the softphone registers with: the active provider's, when it is a SIP
+    /// account whose password is stored.
+    pub async fn softphone_account(&self) -> Result<Option<SoftphoneAccount>, ServiceError> {
+        let providers = self.repo.list().await?;
+        let Some(provider) = providers
+            .into_iter()
+            .find(|p| p.is_active && p.enabled && p.kind == ProviderKind::Sip)
+        else {
+            return Ok(None);
+        };
+        let Some(settings) = provider.settings.sip.clone() else {
+            return Ok(None);
+        };
+        let credentials = self.credentials(&provider).await?;
+        Ok(credentials
+            .field(CredentialField::SipPassword)
+            .cloned()
+            .map(|password| SoftphoneAccount {
+                provider: provider.id,
+                settings,
+                password,
+            }))
     }
 
     async fn credentials(&self, provider: &Provider) -> Result<ProviderCredentials, ServiceError> {
@@ -303,6 +367,28 @@ fn check_name(name: &str) -> Result<String, ServiceError> {
         ));
     }
     Ok(name.to_string())
+}
+
+/// SIP settings belong to, and are required by, a `sip` provider only.
+fn check_sip(
+    kind: ProviderKind,
+    sip: Option<SipSettings>,
+) -> Result<Option<SipSettings>, ServiceError> {
+    match (kind, sip) {
+        (ProviderKind::Sip, Some(settings)) => settings
+            .checked()
+            .map(Some)
+            .map_err(|e| ServiceError::invalid(e.field, e.message)),
+        (ProviderKind::Sip, None) => Err(ServiceError::invalid(
+            "registrar",
+            "Enter the SIP account's registrar and user name",
+        )),
+        (_, None) => Ok(None),
+        (kind, Some(_)) => Err(ServiceError::invalid(
+            "sip",
+            format!("{kind} is not a SIP account"),
+        )),
+    }
 }
 
 fn check_credentials(

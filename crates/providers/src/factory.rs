@@ -1,13 +1,17 @@
 use ringdesk_core::ports::{AdapterFactory, ProviderAdapter};
-use ringdesk_core::{CredentialField, ProviderCredentials, ProviderError, ProviderKind};
+use ringdesk_core::{
+    CredentialField, ProviderCredentials, ProviderError, ProviderKind, ProviderSettings,
+};
 use secrecy::SecretString;
 
 use crate::endpoints::Endpoints;
+use crate::sip::SipAdapter;
 use crate::telnyx::TelnyxAdapter;
 use crate::twilio::{TwilioAdapter, TwilioAuth};
 use crate::vonage::{VoiceApplication, VonageAdapter};
 
-/// Builds real HTTP adapters (the seed's getAdapter()).
+/// Builds the real adapters (the seed's getAdapter()): HTTP for the REST providers, SIP for a
+/// plain SIP account.
 #[derive(Debug, Clone)]
 pub struct HttpAdapterFactory {
     endpoints: Endpoints,
@@ -34,6 +38,7 @@ impl AdapterFactory for HttpAdapterFactory {
     fn adapter(
         &self,
         kind: ProviderKind,
+        settings: &ProviderSettings,
         mut c: ProviderCredentials,
     ) -> Result<Box<dyn ProviderAdapter>, ProviderError> {
         let e = &self.endpoints;
@@ -70,6 +75,20 @@ impl AdapterFactory for HttpAdapterFactory {
                     api_secret,
                     application,
                 )?)
+            }
+            ProviderKind::Sip => {
+                let sip =
+                    settings
+                        .sip
+                        .clone()
+                        .ok_or_else(|| ProviderError::MissingCredentials {
+                            fields: "registrar and user name".into(),
+                        })?;
+                Box::new(SipAdapter::new(
+                    sip,
+                    take(&mut c, CredentialField::SipPassword)?,
+                    e.timeout,
+                ))
             }
         })
     }

@@ -1,4 +1,5 @@
-//! Provider adapters (the seed's ITelephonyAdapter implementations) over each provider's REST API.
+//! Provider adapters (the seed's ITelephonyAdapter implementations) over each provider's REST API,
+//! and over SIP itself for a plain SIP account.
 //!
 //! Every API family has its own base URL in [`Endpoints`], because the providers split their APIs
 //! over several hosts and tests serve each spec from its own mock.
@@ -6,12 +7,14 @@
 mod endpoints;
 mod factory;
 mod http;
+mod sip;
 mod telnyx;
 mod twilio;
 mod vonage;
 
 pub use endpoints::Endpoints;
 pub use factory::HttpAdapterFactory;
+pub use sip::SipAdapter;
 pub use telnyx::TelnyxAdapter;
 pub use twilio::TwilioAdapter;
 pub use vonage::VonageAdapter;

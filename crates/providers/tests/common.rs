@@ -34,7 +34,7 @@ pub fn adapter(
     c: ProviderCredentials,
 ) -> Box<dyn ProviderAdapter> {
     HttpAdapterFactory::new(endpoints)
-        .adapter(kind, c)
+        .adapter(kind, &Default::default(), c)
         .expect("adapter builds")
 }
 

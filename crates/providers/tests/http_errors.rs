@@ -419,8 +419,11 @@ fn a_malformed_private_key_is_a_clear_error() {
         CredentialField::PrivateKey,
         "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
     );
-    let result = ringdesk_providers::HttpAdapterFactory::new(at("http://127.0.0.1:9"))
-        .adapter(ProviderKind::Vonage, creds(&fields));
+    let result = ringdesk_providers::HttpAdapterFactory::new(at("http://127.0.0.1:9")).adapter(
+        ProviderKind::Vonage,
+        &Default::default(),
+        creds(&fields),
+    );
     assert_eq!(
         result.err(),
         Some(ProviderError::WrongKeys {

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ringdesk_sip::message::{Limits, Message};
-use ringdesk_sip::transaction::Timers;
 use ringdesk_sip::ua::{CallEvent, UaConfig, UserAgent};
 use ringdesk_sip::Uri;
 
@@ -100,18 +99,12 @@ fn parse_throughput() {
 
 fn agent(name: &str, port: u16, seed: u64) -> UserAgent {
     UserAgent::new(
-        UaConfig {
-            aor: Uri::parse(&format!("sip:{name}@127.0.0.1")).unwrap(),
-            display_name: Some(name.into()),
-            auth_username: name.into(),
-            password: "pw".into(),
-            transport: "UDP".into(),
-            local_host: "127.0.0.1".into(),
-            local_port: port,
-            reliable: false,
-            user_agent: "bench".into(),
-            timers: Timers::default(),
-        },
+        UaConfig::udp(
+            Uri::parse(&format!("sip:{name}@127.0.0.1")).unwrap(),
+            "pw",
+            "127.0.0.1",
+            port,
+        ),
         seed,
     )
 }

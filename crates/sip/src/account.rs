@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::driver::{connect_udp, resolve, run_endpoint, Command, UaOp};
+use crate::driver::{resolve, run_endpoint, Command, UaOp};
 use crate::endpoint::{Endpoint, EndpointEvent};
+use crate::flow::{Flow, TlsTrust, Transport};
 use crate::registration::{Registration, RegistrationConfig};
 use crate::transaction::Timers;
 use crate::ua::{CallId, UaConfig, UserAgent};
@@ -26,6 +27,9 @@ pub struct SipAccount {
     pub expires: u32,
     /// Shown to the people we call.
     pub display_name: Option<String>,
+    pub transport: Transport,
+    /// For TLS: certificates to trust besides the public roots.
+    pub tls: TlsTrust,
 }
 
 impl std::fmt::Debug for SipAccount {
@@ -132,12 +136,12 @@ impl Phone {
 }
 
 impl SipAccount {
-    /// Resolves the registrar, opens a UDP socket towards it (it is also the outbound proxy for
-    /// calls) and starts registering.
+    /// Resolves the registrar, connects to it over the account's transport (it is also the
+    /// outbound proxy for calls) and starts registering.
     pub async fn start(&self, seed: u64) -> Result<Phone, AccountError> {
         let (host, port) = split_host_port(self.registrar.trim())
             .ok_or_else(|| AccountError::Registrar(self.registrar.clone()))?;
-        let port = port.unwrap_or(5060);
+        let port = port.unwrap_or(self.transport.default_port());
         let server = resolve(&host, port)
             .await
             .map_err(|e| AccountError::Network(self.registrar.clone(), e))?;
@@ -153,12 +157,11 @@ impl SipAccount {
         if self.username.is_empty() || self.username.contains(['@', ':', ';', '?', '<', '>']) {
             return Err(AccountError::User(self.username.clone()));
         }
-        let socket = connect_udp(server)
+        let flow = Flow::connect(self.transport, server, &host, &self.tls)
             .await
             .map_err(|e| AccountError::Network(self.registrar.clone(), e))?;
-        let local = socket
-            .local_addr()
-            .map_err(|e| AccountError::Network(self.registrar.clone(), e))?;
+        let local = flow.local_addr();
+        let (transport, reliable) = (self.transport.token(), self.transport.reliable());
         let auth_username = self
             .auth_username
             .clone()
@@ -169,12 +172,12 @@ impl SipAccount {
             aor: aor.clone(),
             auth_username: auth_username.clone(),
             password: self.password.clone(),
-            transport: "UDP".into(),
+            transport: transport.into(),
             local_host: local.ip().to_string(),
             local_port: local.port(),
             expires: self.expires,
             user_agent: user_agent.clone(),
-            reliable: false,
+            reliable,
             timers: Timers::default(),
         };
         let ua = UaConfig {
@@ -182,10 +185,10 @@ impl SipAccount {
             display_name: self.display_name.clone(),
             auth_username,
             password: self.password.clone(),
-            transport: "UDP".into(),
+            transport: transport.into(),
             local_host: local.ip().to_string(),
             local_port: local.port(),
-            reliable: false,
+            reliable,
             user_agent,
             timers: Timers::default(),
         };
@@ -195,7 +198,7 @@ impl SipAccount {
         );
         let (commands, command_rx) = mpsc::channel(16);
         let (event_tx, events) = mpsc::channel(64);
-        let task = tokio::spawn(run_endpoint(socket, endpoint, command_rx, event_tx));
+        let task = tokio::spawn(run_endpoint(flow, endpoint, command_rx, event_tx));
         Ok(Phone {
             commands,
             events,

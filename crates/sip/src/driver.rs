@@ -1,5 +1,5 @@
-//! The tokio side: a UDP socket and a timer around the sans-IO `Endpoint` (registration and
-//! user agent). TCP/TLS transports and DNS SRV/NAPTR come next; see ARCHITECTURE.md.
+//! The tokio side: a flow (UDP, TCP or TLS) and a timer around the sans-IO `Endpoint`
+//! (registration and user agent).
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, trace, warn};
 
 use crate::endpoint::{Endpoint, EndpointEvent};
-use crate::message::Limits;
+use crate::flow::{Flow, Received};
 use crate::registration::RegistrationEvent;
 use crate::ua::UserAgent;
 
@@ -48,22 +48,20 @@ pub async fn connect_udp(server: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
-/// Runs `endpoint` over `socket` until `Command::Stop` has hung up and unregistered,
-/// reporting every event on `events`.
+/// Runs `endpoint` over `flow` until `Command::Stop` has hung up and unregistered, reporting
+/// every event on `events`. A stream flow that breaks ends the task with its error.
 pub async fn run_endpoint(
-    socket: UdpSocket,
+    mut flow: Flow,
     mut endpoint: Endpoint,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<EndpointEvent>,
 ) -> io::Result<()> {
-    let limits = Limits::default();
-    let mut buf = vec![0u8; limits.max_message + 1];
     let mut stopping: Option<Instant> = None;
     endpoint.start(Instant::now());
     loop {
         while let Some(bytes) = endpoint.poll_transmit() {
             trace!(line = %first_line(&bytes), "sent");
-            if let Err(e) = socket.send(&bytes).await {
+            if let Err(e) = flow.send(&bytes).await {
                 // ICMP unreachable and friends: the transactions' timers decide what it means.
                 warn!(error = %e, "could not send to the SIP server");
             }
@@ -86,10 +84,18 @@ pub async fn run_endpoint(
         }
         let deadline = deadline.map(tokio::time::Instant::from_std);
         tokio::select! {
-            received = socket.recv(&mut buf) => match received {
-                Ok(n) => {
-                    trace!(line = %first_line(&buf[..n]), "received");
-                    endpoint.handle_bytes(&buf[..n], Instant::now());
+            received = flow.recv() => match received {
+                Ok(Received::Datagram(bytes)) => {
+                    trace!(line = %first_line(&bytes), "received");
+                    endpoint.handle_bytes(&bytes, Instant::now());
+                }
+                Ok(Received::Message(message)) => {
+                    trace!(line = %first_line(&message.to_bytes()), "received");
+                    endpoint.handle_message(message, Instant::now());
+                }
+                Err(e) if flow.is_stream() => {
+                    warn!(error = %e, "the SIP connection broke");
+                    return Err(e);
                 }
                 Err(e) => debug!(error = %e, "receive failed"),
             },

@@ -59,14 +59,20 @@ impl Endpoint {
 
     pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) {
         match Message::parse_datagram(bytes, &self.limits) {
-            Ok(message) if self.is_for_registration(&message) => {
-                if let Some(r) = self.registration.as_mut() {
-                    r.handle_message(message, now);
-                }
-            }
+            Ok(message) => self.handle_message(message, now),
             // The user agent answers requests it cannot parse with a 400 where it can.
-            Ok(message) => self.ua.handle_message(message, now),
             Err(_) => self.ua.handle_bytes(bytes, now),
+        }
+    }
+
+    /// A message already framed (from a stream).
+    pub fn handle_message(&mut self, message: Message, now: Instant) {
+        if self.is_for_registration(&message) {
+            if let Some(r) = self.registration.as_mut() {
+                r.handle_message(message, now);
+            }
+        } else {
+            self.ua.handle_message(message, now);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod dialog;
 pub mod digest;
 pub mod driver;
 pub mod endpoint;
+pub mod flow;
 pub mod header;
 pub mod message;
 pub mod registration;

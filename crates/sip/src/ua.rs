@@ -38,6 +38,25 @@ pub struct UaConfig {
     pub timers: Timers,
 }
 
+impl UaConfig {
+    /// An agent for `aor` on UDP at `local_host:local_port`, authenticating as the AoR's user
+    /// with `password`, with the standard timers.
+    pub fn udp(aor: Uri, password: &str, local_host: &str, local_port: u16) -> Self {
+        UaConfig {
+            auth_username: aor.user.clone().unwrap_or_default(),
+            aor,
+            display_name: None,
+            password: password.to_string(),
+            transport: "UDP".into(),
+            local_host: local_host.to_string(),
+            local_port,
+            reliable: false,
+            user_agent: concat!("Ringdesk/", env!("CARGO_PKG_VERSION")).into(),
+            timers: Timers::default(),
+        }
+    }
+}
+
 impl std::fmt::Debug for UaConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UaConfig")
@@ -314,18 +333,7 @@ impl UserAgent {
     ) -> CallId {
         let id = self.next_call;
         self.next_call += 1;
-        let from = self.local_name_addr();
-        let local_tag = from.tag().unwrap_or_default().to_string();
-        let mut invite = Message::request(Method::Invite, target.clone());
-        invite.headers.push("Via", self.via());
-        invite.headers.push("Max-Forwards", "70");
-        invite.headers.push("From", from.to_string());
-        invite.headers.push("To", NameAddr::new(target).to_string());
-        invite.headers.push(
-            "Call-ID",
-            format!("{}@ringdesk", random_token(&mut self.rng, 20)),
-        );
-        invite.headers.push("CSeq", "1 INVITE");
+        let (mut invite, local_tag) = self.out_of_dialog(Method::Invite, target);
         invite
             .headers
             .push("Contact", format!("<{}>", self.contact));
@@ -618,8 +626,16 @@ impl UserAgent {
 
     /// OPTIONS to `target` (a keep-alive or capability query).
     pub fn options(&mut self, target: Uri, now: Instant) {
+        let (m, _) = self.out_of_dialog(Method::Options, target);
+        self.start_transaction(m, Purpose::Options, false, now);
+    }
+
+    /// A request that starts something new: fresh Call-ID, From tag and branch, CSeq 1.
+    /// Returns it with the From tag.
+    fn out_of_dialog(&mut self, method: Method, target: Uri) -> (Message, String) {
         let from = self.local_name_addr();
-        let mut m = Message::request(Method::Options, target.clone());
+        let tag = from.tag().unwrap_or_default().to_string();
+        let mut m = Message::request(method.clone(), target.clone());
         m.headers.push("Via", self.via());
         m.headers.push("Max-Forwards", "70");
         m.headers.push("From", from.to_string());
@@ -628,8 +644,8 @@ impl UserAgent {
             "Call-ID",
             format!("{}@ringdesk", random_token(&mut self.rng, 20)),
         );
-        m.headers.push("CSeq", "1 OPTIONS");
-        self.start_transaction(m, Purpose::Options, false, now);
+        m.headers.push("CSeq", format!("1 {method}"));
+        (m, tag)
     }
 
     fn send_in_dialog(

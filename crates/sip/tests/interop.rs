@@ -6,8 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use ringdesk_sip::flow::Transport;
 use ringdesk_sip::sdp::{self, Direction};
-use ringdesk_sip::ua::{CallEvent, EndReason};
+use ringdesk_sip::ua::{CallEvent, CallId, EndReason};
 use support::{
     aor, free_port, offer, phone, register_sipp, scenario, user, Baresip, LossyRelay, Sipp,
 };
@@ -127,24 +128,30 @@ async fn we_decline_a_call_from_baresip() {
     phone.stop(SECS).await;
 }
 
-#[tokio::test]
-#[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
-async fn sipp_calls_through_the_proxy_and_hangs_up() {
-    let (mut phone, mut events) = phone(&user(7), None).await;
+/// sipp (`caller`) calls Ringdesk (`callee`) through kamailio with `scenario`, answering the
+/// 407 itself; returns once the call rings here.
+async fn called_by_sipp(
+    callee: u32,
+    caller: u32,
+    scenario_file: &str,
+) -> (Sipp, ringdesk_sip::account::Phone, support::Events, CallId) {
+    let (mut phone, mut events) = phone(&user(callee), None).await;
+    let (callee, caller) = (user(callee), user(caller));
+    let password = format!("{caller}pw");
     let sipp = Sipp::start(
-        "uac",
-        &scenario("uac_auth.xml".as_ref()),
+        scenario_file,
+        &scenario(scenario_file.as_ref()),
         &[
             &support::kamailio(),
             "-s",
-            &user(7),
+            &callee,
             "-key",
             "caller",
-            &user(8),
+            &caller,
             "-au",
-            &user(8),
+            &caller,
             "-ap",
-            &format!("{}pw", user(8)),
+            &password,
         ],
     );
     let incoming = events
@@ -153,6 +160,13 @@ async fn sipp_calls_through_the_proxy_and_hangs_up() {
     let CallEvent::Incoming { call, .. } = incoming else {
         unreachable!()
     };
+    (sipp, phone, events, call)
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
+async fn sipp_calls_through_the_proxy_and_hangs_up() {
+    let (sipp, mut phone, mut events, call) = called_by_sipp(7, 8, "uac_auth.xml").await;
     assert!(phone
         .answer(call, offer(Direction::SendRecv))
         .await
@@ -166,29 +180,7 @@ async fn sipp_calls_through_the_proxy_and_hangs_up() {
 #[tokio::test]
 #[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
 async fn sipp_is_declined() {
-    let (mut phone, mut events) = phone(&user(9), None).await;
-    let sipp = Sipp::start(
-        "declined",
-        &scenario("uac_declined.xml".as_ref()),
-        &[
-            &support::kamailio(),
-            "-s",
-            &user(9),
-            "-key",
-            "caller",
-            &user(10),
-            "-au",
-            &user(10),
-            "-ap",
-            &format!("{}pw", user(10)),
-        ],
-    );
-    let incoming = events
-        .call(&mut phone, |e| matches!(e, CallEvent::Incoming { .. }))
-        .await;
-    let CallEvent::Incoming { call, .. } = incoming else {
-        unreachable!()
-    };
+    let (sipp, phone, _, call) = called_by_sipp(9, 10, "uac_declined.xml").await;
     assert!(phone.reject(call, 603).await.unwrap());
     sipp.success().await;
     phone.stop(SECS).await;
@@ -300,4 +292,79 @@ async fn calls_survive_every_first_datagram_being_lost() {
     let dropped = relay.dropped.load(std::sync::atomic::Ordering::Relaxed);
     assert!(dropped >= 6, "only {dropped} datagrams were dropped");
     phone.stop(SECS).await;
+}
+
+/// We call an auto-answering baresip and hang up; then it calls us (over our connection, for
+/// TCP and TLS) and hangs up.
+async fn both_directions(transport: Transport, ours: u32, theirs: u32) {
+    let mut bob = Baresip::start(&user(theirs), true);
+    let (mut phone, mut events) = support::phone_over(&user(ours), transport).await;
+    let call = phone
+        .call(aor(&user(theirs)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    events
+        .call(
+            &mut phone,
+            |e| matches!(e, CallEvent::Established { call: c, .. } if *c == call),
+        )
+        .await;
+    assert!(phone.hangup(call).await.unwrap());
+    events
+        .call(
+            &mut phone,
+            |e| matches!(e, CallEvent::Ended { call: c, .. } if *c == call),
+        )
+        .await;
+    bob.wait_event("\"type\":\"CALL_CLOSED\"", SECS).await;
+
+    bob.command("dial", &aor(&user(ours)).to_string());
+    let incoming = events
+        .call(&mut phone, |e| matches!(e, CallEvent::Incoming { .. }))
+        .await;
+    let CallEvent::Incoming { call, .. } = incoming else {
+        unreachable!()
+    };
+    assert!(phone
+        .answer(call, offer(Direction::SendRecv))
+        .await
+        .unwrap());
+    events
+        .call(
+            &mut phone,
+            |e| matches!(e, CallEvent::Established { call: c, .. } if *c == call),
+        )
+        .await;
+    bob.command("hangup", "");
+    let end = events
+        .call(
+            &mut phone,
+            |e| matches!(e, CallEvent::Ended { call: c, .. } if *c == call),
+        )
+        .await;
+    assert_eq!(ended(&end), Some(EndReason::Remote));
+    phone.stop(SECS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn calls_both_ways_over_tcp() {
+    both_directions(Transport::Tcp, 20, 21).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn calls_both_ways_over_tls() {
+    both_directions(Transport::Tls, 22, 23).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+async fn tls_refuses_a_certificate_from_an_unknown_authority() {
+    let (registrar, _) = support::kamailio_tls();
+    let mut account = support::account(&user(24), &registrar);
+    account.transport = Transport::Tls;
+    let error = account.start(support::seed()).await.err().expect("refused");
+    let text = error.to_string();
+    assert!(text.contains("certificate"), "{text}");
 }

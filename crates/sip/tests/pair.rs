@@ -8,7 +8,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ringdesk_sip::header::Via;
 use ringdesk_sip::message::{Limits, Message, StartLine};
-use ringdesk_sip::transaction::Timers;
 use ringdesk_sip::ua::{CallEvent, CallId, EndReason, UaConfig, UserAgent};
 use ringdesk_sip::Uri;
 
@@ -28,16 +27,13 @@ struct World {
 
 fn config(name: &str, port: u16) -> UaConfig {
     UaConfig {
-        aor: Uri::parse(&format!("sip:{name}@127.0.0.1")).unwrap(),
         display_name: Some(name.to_string()),
-        auth_username: name.into(),
-        password: "pw".into(),
-        transport: "UDP".into(),
-        local_host: "127.0.0.1".into(),
-        local_port: port,
-        reliable: false,
-        user_agent: "pair".into(),
-        timers: Timers::default(),
+        ..UaConfig::udp(
+            Uri::parse(&format!("sip:{name}@127.0.0.1")).unwrap(),
+            "pw",
+            "127.0.0.1",
+            port,
+        )
     }
 }
 

@@ -83,18 +83,12 @@ fn read(name: &str) -> Vec<u8> {
 
 fn agent() -> UserAgent {
     UserAgent::new(
-        UaConfig {
-            aor: Uri::parse("sip:j.user@example.com").unwrap(),
-            display_name: None,
-            auth_username: "j.user".into(),
-            password: "x".into(),
-            transport: "UDP".into(),
-            local_host: "192.0.2.10".into(),
-            local_port: 5060,
-            reliable: false,
-            user_agent: "torture".into(),
-            timers: Default::default(),
-        },
+        UaConfig::udp(
+            Uri::parse("sip:j.user@example.com").unwrap(),
+            "x",
+            "192.0.2.10",
+            5060,
+        ),
         4475,
     )
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 const COLUMNS: &str = "id, kind, name, enabled, is_active, has_api_key, has_api_secret, \
     has_account_sid, has_auth_token, has_application_id, has_private_key, has_webhook_secret, \
-    default_caller_id, record_calls, created_at, updated_at";
+    has_sip_password, default_caller_id, record_calls, sip_settings, created_at, updated_at";
 
 #[derive(Clone, Debug)]
 pub struct SqliteProviderRepository {
@@ -32,11 +32,20 @@ fn timestamp(t: OffsetDateTime) -> Result<String, RepositoryError> {
     t.format(&Rfc3339).map_err(db_err)
 }
 
+fn sip_json(p: &Provider) -> Result<Option<String>, RepositoryError> {
+    p.settings
+        .sip
+        .as_ref()
+        .map(|s| serde_json::to_string(s).map_err(db_err))
+        .transpose()
+}
+
 fn from_row(row: &SqliteRow) -> Result<Provider, RepositoryError> {
     let id: String = row.try_get("id").map_err(db_err)?;
     let kind: String = row.try_get("kind").map_err(db_err)?;
     let flag = |name: &str| row.try_get::<bool, _>(name).map_err(db_err);
     let caller_id: Option<String> = row.try_get("default_caller_id").map_err(db_err)?;
+    let sip: Option<String> = row.try_get("sip_settings").map_err(db_err)?;
     let time_of = |name: &str| -> Result<OffsetDateTime, RepositoryError> {
         let raw: String = row.try_get(name).map_err(db_err)?;
         OffsetDateTime::parse(&raw, &Rfc3339).map_err(db_err)
@@ -56,12 +65,16 @@ fn from_row(row: &SqliteRow) -> Result<Provider, RepositoryError> {
             application_id: flag("has_application_id")?,
             private_key: flag("has_private_key")?,
             webhook_secret: flag("has_webhook_secret")?,
+            sip_password: flag("has_sip_password")?,
         },
         settings: ProviderSettings {
             default_caller_id: caller_id
                 .map(|c| E164Number::parse_international(&c).map_err(db_err))
                 .transpose()?,
             record_calls: flag("record_calls")?,
+            sip: sip
+                .map(|json| serde_json::from_str(&json).map_err(db_err))
+                .transpose()?,
         },
         created_at: time_of("created_at")?,
         updated_at: time_of("updated_at")?,
@@ -92,7 +105,7 @@ impl ProviderRepository for SqliteProviderRepository {
     async fn insert(&self, p: &Provider) -> Result<(), RepositoryError> {
         let c = &p.credentials;
         sqlx::query(&format!(
-            "INSERT INTO providers ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO providers ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(p.id.to_string())
         .bind(p.kind.code())
@@ -106,8 +119,10 @@ impl ProviderRepository for SqliteProviderRepository {
         .bind(c.application_id)
         .bind(c.private_key)
         .bind(c.webhook_secret)
+        .bind(c.sip_password)
         .bind(p.settings.default_caller_id.as_ref().map(|n| n.as_str().to_owned()))
         .bind(p.settings.record_calls)
+        .bind(sip_json(p)?)
         .bind(timestamp(p.created_at)?)
         .bind(timestamp(p.updated_at)?)
         .execute(&self.pool)
@@ -121,7 +136,8 @@ impl ProviderRepository for SqliteProviderRepository {
         let done = sqlx::query(
             "UPDATE providers SET name = ?, enabled = ?, has_api_key = ?, has_api_secret = ?, \
              has_account_sid = ?, has_auth_token = ?, has_application_id = ?, has_private_key = ?, \
-             has_webhook_secret = ?, default_caller_id = ?, record_calls = ?, updated_at = ? WHERE id = ?",
+             has_webhook_secret = ?, has_sip_password = ?, default_caller_id = ?, record_calls = ?, \
+             sip_settings = ?, updated_at = ? WHERE id = ?",
         )
         .bind(&p.name)
         .bind(p.enabled)
@@ -132,8 +148,10 @@ impl ProviderRepository for SqliteProviderRepository {
         .bind(c.application_id)
         .bind(c.private_key)
         .bind(c.webhook_secret)
+        .bind(c.sip_password)
         .bind(p.settings.default_caller_id.as_ref().map(|n| n.as_str().to_owned()))
         .bind(p.settings.record_calls)
+        .bind(sip_json(p)?)
         .bind(timestamp(p.updated_at)?)
         .bind(p.id.to_string())
         .execute(&self.pool)
@@ -197,10 +215,73 @@ mod tests {
             settings: ProviderSettings {
                 default_caller_id: Some(E164Number::parse_international("+14155552671").unwrap()),
                 record_calls: true,
+                sip: None,
             },
             created_at: now,
             updated_at: now,
         }
+    }
+
+    #[tokio::test]
+    async fn a_sip_account_keeps_its_settings() {
+        let store = Store::in_memory().await.unwrap();
+        let repo = store.providers();
+        let mut p = provider(ProviderKind::Sip, "Office PBX");
+        p.credentials = CredentialFlags {
+            sip_password: true,
+            ..Default::default()
+        };
+        p.settings.sip = Some(ringdesk_core::SipSettings {
+            registrar: "pbx.example.com:5070".into(),
+            domain: Some("example.com".into()),
+            username: "1001".into(),
+            auth_username: Some("auth1001".into()),
+            transport: ringdesk_core::SipTransport::Udp,
+            outbound_proxy: None,
+        });
+        repo.insert(&p).await.unwrap();
+        assert_eq!(repo.get(p.id).await.unwrap().unwrap(), p);
+        // The table refuses a SIP provider without settings, and settings on another kind.
+        let mut bare = provider(ProviderKind::Sip, "No settings");
+        bare.settings.sip = None;
+        assert!(repo.insert(&bare).await.is_err());
+        let mut odd = provider(ProviderKind::Telnyx, "Odd");
+        odd.settings.sip = p.settings.sip.clone();
+        assert!(repo.insert(&odd).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_sip_migration_keeps_existing_providers() {
+        // One connection: each connection to :memory: is its own database.
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::raw_sql(include_str!("../migrations/0001_providers.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO providers (id, kind, name, is_active, has_api_key, default_caller_id, \
+             record_calls, created_at, updated_at) VALUES (?, 'telnyx', 'Main', 1, 1, \
+             '+14155552671', 1, '2026-11-01T10:00:00Z', '2026-11-02T10:00:00Z')",
+        )
+        .bind(ProviderId::new().to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::raw_sql(include_str!("../migrations/0002_sip_accounts.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let repo = SqliteProviderRepository::new(pool);
+        let kept = repo.list().await.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].name, "Main");
+        assert!(kept[0].is_active && kept[0].credentials.api_key);
+        assert!(!kept[0].credentials.sip_password);
+        assert_eq!(kept[0].settings.sip, None);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ import type {
   NumberPreview,
   Provider,
   ProviderUpdate,
+  SoftphoneStatus,
   UiError,
 } from "./types";
 
@@ -36,6 +37,7 @@ export const api = {
   },
   numberPreview: (input: string) => call<NumberPreview>("number_preview", { input }),
   dialLinkPending: () => call<DialLinkOutcome | null>("dial_link_pending"),
+  softphoneStatus: () => call<SoftphoneStatus>("softphone_status"),
   availability: {
     get: () => call<Availability>("availability_get"),
     set: (availability: Availability) => call<Availability>("availability_set", { availability }),
@@ -47,4 +49,6 @@ export const events = {
     listen<DialLinkOutcome>("dial_request", (e) => handler(e.payload)),
   availability: (handler: (a: Availability) => void): Promise<UnlistenFn> =>
     listen<Availability>("availability", (e) => handler(e.payload)),
+  softphone: (handler: (s: SoftphoneStatus) => void): Promise<UnlistenFn> =>
+    listen<SoftphoneStatus>("softphone", (e) => handler(e.payload)),
 };

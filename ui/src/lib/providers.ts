@@ -15,12 +15,14 @@ export const providerLabels: Record<ProviderKind, string> = {
   telnyx: "Telnyx",
   twilio: "Twilio",
   vonage: "Vonage",
+  sip: "SIP account",
 };
 
 export const providerBlurbs: Record<ProviderKind, string> = {
   telnyx: "API key from Mission Control → Keys & Credentials.",
   twilio: "Account SID with its Auth Token, or an API key (SID + secret), from the Twilio Console.",
   vonage: "API key and secret from the Vonage dashboard; a voice application's id and private key for calls.",
+  sip: "Any SIP registrar or PBX: the softphone registers with it while this provider is active.",
 };
 
 export type TwilioAuthMethod = "authToken" | "apiKey";
@@ -49,6 +51,8 @@ export function fieldsFor(kind: ProviderKind, twilioAuth: TwilioAuthMethod = "au
         { field: "applicationId", label: "Application ID", optional: true, plain: true, hint: "Needed for voice calls" },
         { field: "privateKey", label: "Private key", optional: true, multiline: true, hint: "Paste the application's private.key file" },
       ];
+    case "sip":
+      return [{ field: "sipPassword", label: "SIP password" }];
   }
 }
 

@@ -1,6 +1,6 @@
 // Shapes of what the Rust core sends (serde camelCase); one name per concept, as in Rust.
 
-export type ProviderKind = "telnyx" | "twilio" | "vonage";
+export type ProviderKind = "telnyx" | "twilio" | "vonage" | "sip";
 export type ProviderStatus = "active" | "configured" | "not_configured";
 export type CredentialField =
   | "apiKey"
@@ -9,7 +9,8 @@ export type CredentialField =
   | "authToken"
   | "applicationId"
   | "privateKey"
-  | "webhookSecret";
+  | "webhookSecret"
+  | "sipPassword";
 
 export type CredentialFlags = Record<CredentialField, boolean>;
 
@@ -20,7 +21,7 @@ export interface Provider {
   enabled: boolean;
   isActive: boolean;
   credentials: CredentialFlags;
-  settings: { defaultCallerId: string | null; recordCalls: boolean };
+  settings: { defaultCallerId: string | null; recordCalls: boolean; sip: SipSettings | null };
   createdAt: string;
   updatedAt: string;
   status: ProviderStatus;
@@ -29,12 +30,30 @@ export interface Provider {
 
 export type Credentials = Partial<Record<CredentialField, string>>;
 
+/** A plain SIP account's settings (its password is a credential, in the keyring). */
+export interface SipSettings {
+  registrar: string;
+  domain: string | null;
+  username: string;
+  authUsername: string | null;
+  transport: "udp" | "tcp" | "tls";
+  outboundProxy: string | null;
+}
+
+/** The softphone's registration (`softphone` events, `softphone_status`). */
+export type SoftphoneStatus =
+  | { state: "off" }
+  | { state: "registering"; address: string }
+  | { state: "registered"; address: string; expiresSecs: number }
+  | { state: "failing"; address: string; reason: string; retryInSecs: number | null };
+
 export interface NewProvider {
   kind: ProviderKind;
   name: string;
   credentials: Credentials;
   defaultCallerId: string | null;
   recordCalls: boolean;
+  sip: SipSettings | null;
 }
 
 export interface ProviderUpdate {
@@ -43,6 +62,7 @@ export interface ProviderUpdate {
   clearCredentials?: CredentialField[];
   defaultCallerId?: string;
   recordCalls?: boolean;
+  sip?: SipSettings;
 }
 
 export interface ProviderError {

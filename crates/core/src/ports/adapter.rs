@@ -7,7 +7,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::phone::E164Number;
-use crate::provider::{ProviderCredentials, ProviderKind};
+use crate::provider::{ProviderCredentials, ProviderKind, ProviderSettings};
 use crate::provider_error::ProviderError;
 
 /// What a successful credential check learned about the account.
@@ -142,6 +142,7 @@ pub trait AdapterFactory: Send + Sync {
     fn adapter(
         &self,
         kind: ProviderKind,
+        settings: &ProviderSettings,
         credentials: ProviderCredentials,
     ) -> Result<Box<dyn ProviderAdapter>, ProviderError>;
 }

@@ -13,10 +13,13 @@ use std::time::{Duration, Instant};
 
 use ringdesk_sip::account::{Phone, SipAccount};
 use ringdesk_sip::endpoint::EndpointEvent;
+use ringdesk_sip::flow::{TlsTrust, Transport};
 use ringdesk_sip::registration::RegistrationEvent;
 use ringdesk_sip::sdp::{self, Direction};
 use ringdesk_sip::ua::CallEvent;
 use ringdesk_sip::Uri;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 pub fn kamailio() -> String {
     std::env::var("RINGDESK_KAMAILIO")
@@ -71,13 +74,42 @@ pub fn account(user: &str, registrar: &str) -> SipAccount {
         password: format!("{user}pw"),
         expires: 60,
         display_name: Some(format!("Ringdesk {user}")),
+        transport: Transport::Udp,
+        tls: Default::default(),
     }
+}
+
+/// kamailio's TLS listener and the CA that signed its certificate.
+pub fn kamailio_tls() -> (String, TlsTrust) {
+    let addr = std::env::var("RINGDESK_KAMAILIO_TLS").expect("RINGDESK_KAMAILIO_TLS is not set");
+    let ca = std::env::var("RINGDESK_KAMAILIO_CA").expect("RINGDESK_KAMAILIO_CA is not set");
+    let cert = CertificateDer::from_pem_file(&ca).expect("the test CA certificate");
+    (
+        addr,
+        TlsTrust {
+            extra_roots: vec![cert],
+        },
+    )
 }
 
 /// Ringdesk registered as `user` through kamailio (or `via`, a relay in front of it).
 pub async fn phone(user: &str, via: Option<SocketAddr>) -> (Phone, Events) {
     let registrar = via.map_or_else(kamailio, |a| a.to_string());
-    let mut phone = account(user, &registrar).start(seed()).await.unwrap();
+    started(account(user, &registrar)).await
+}
+
+/// Ringdesk registered as `user` over `transport` (TLS trusting the test CA).
+pub async fn phone_over(user: &str, transport: Transport) -> (Phone, Events) {
+    let mut account = account(user, &kamailio());
+    account.transport = transport;
+    if transport == Transport::Tls {
+        (account.registrar, account.tls) = kamailio_tls();
+    }
+    started(account).await
+}
+
+async fn started(account: SipAccount) -> (Phone, Events) {
+    let mut phone = account.start(seed()).await.unwrap();
     let mut events = Events::default();
     events
         .wait(&mut phone, Duration::from_secs(20), |e| {

@@ -1,0 +1,195 @@
+//! The connection an account's signalling travels over (tokio side): a UDP socket connected to
+//! the server, or a TCP stream — plain or TLS — whose messages are framed by Content-Length.
+//! Requests from the server (an incoming INVITE) come back over the same flow: on UDP to the
+//! address the server saw, on TCP/TLS over the connection we opened (RFC 3261 §18.2.2).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::message::{Limits, Message};
+
+/// How signalling travels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    /// The Via token.
+    pub fn token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// Whether the transport retransmits for us (no Timer A/E, RFC 3261 §17.1.1.2).
+    pub fn reliable(self) -> bool {
+        self != Transport::Udp
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tls => 5061,
+            _ => 5060,
+        }
+    }
+}
+
+/// Certificates to trust for TLS besides the public roots (a PBX with its own CA; tests).
+#[derive(Clone, Default)]
+pub struct TlsTrust {
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+enum Kind {
+    Udp(UdpSocket),
+    Stream {
+        reader: ReadHalf<Box<dyn Stream>>,
+        writer: WriteHalf<Box<dyn Stream>>,
+        buf: Vec<u8>,
+    },
+}
+
+pub struct Flow {
+    kind: Kind,
+    local: SocketAddr,
+    limits: Limits,
+}
+
+/// What arrived: a datagram (parsed by whoever handles it, so a bad one can still be answered
+/// 400), or a message already cut out of a stream.
+pub enum Received {
+    Datagram(Vec<u8>),
+    Message(Message),
+}
+
+impl Flow {
+    /// Connects to `server`; `host` is the name TLS checks the certificate against.
+    pub async fn connect(
+        transport: Transport,
+        server: SocketAddr,
+        host: &str,
+        trust: &TlsTrust,
+    ) -> io::Result<Flow> {
+        let limits = Limits::default();
+        match transport {
+            Transport::Udp => {
+                let socket = crate::driver::connect_udp(server).await?;
+                let local = socket.local_addr()?;
+                Ok(Flow {
+                    kind: Kind::Udp(socket),
+                    local,
+                    limits,
+                })
+            }
+            Transport::Tcp | Transport::Tls => {
+                let tcp = TcpStream::connect(server).await?;
+                tcp.set_nodelay(true)?;
+                let local = tcp.local_addr()?;
+                let stream: Box<dyn Stream> = if transport == Transport::Tls {
+                    Box::new(tls_connect(tcp, host, trust).await?)
+                } else {
+                    Box::new(tcp)
+                };
+                let (reader, writer) = tokio::io::split(stream);
+                Ok(Flow {
+                    kind: Kind::Stream {
+                        reader,
+                        writer,
+                        buf: Vec::new(),
+                    },
+                    local,
+                    limits,
+                })
+            }
+        }
+    }
+
+    pub fn is_stream(&self) -> bool {
+        matches!(self.kind, Kind::Stream { .. })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.kind {
+            Kind::Udp(socket) => socket.send(bytes).await.map(|_| ()),
+            Kind::Stream { writer, .. } => {
+                writer.write_all(bytes).await?;
+                writer.flush().await
+            }
+        }
+    }
+
+    /// The next message. Cancel-safe: a read that completes is buffered before anything else
+    /// awaits. A stream that breaks its framing is an error — the connection cannot recover.
+    pub async fn recv(&mut self) -> io::Result<Received> {
+        match &mut self.kind {
+            Kind::Udp(socket) => {
+                let mut buf = vec![0u8; self.limits.max_message + 1];
+                let n = socket.recv(&mut buf).await?;
+                buf.truncate(n);
+                Ok(Received::Datagram(buf))
+            }
+            Kind::Stream { reader, buf, .. } => loop {
+                match Message::parse_stream(buf, &self.limits) {
+                    Ok(Some((message, used))) => {
+                        buf.drain(..used);
+                        return Ok(Received::Message(message));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                }
+                let mut chunk = [0u8; 8192];
+                let n = reader.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection",
+                    ));
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            },
+        }
+    }
+}
+
+async fn tls_connect(
+    tcp: TcpStream,
+    host: &str,
+    trust: &TlsTrust,
+) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in &trust.extra_roots {
+        roots
+            .add(cert.clone())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let server_name = rustls::pki_types::ServerName::try_from(name.to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+}
