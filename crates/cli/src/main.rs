@@ -180,6 +180,7 @@ impl Session {
                 _ => Transport::Udp,
             },
             tls: Default::default(),
+            keepalive: Some(Duration::from_secs(60)),
         };
         let phone = account
             .start(rand::random())

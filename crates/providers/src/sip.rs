@@ -48,6 +48,9 @@ impl SipAdapter {
                 SipTransport::Tls => Transport::Tls,
             },
             tls: TlsTrust::default(),
+            // A NAT binding on UDP commonly lasts 30 s or more; a minute keeps it and
+            // notices a registrar that went away.
+            keepalive: Some(Duration::from_secs(60)),
         }
     }
 }

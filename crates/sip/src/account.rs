@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::driver::{resolve, run_endpoint, Command, UaOp};
+use crate::driver::{resolve, run_endpoint, Command, Connector, UaOp};
 use crate::endpoint::{Endpoint, EndpointEvent};
-use crate::flow::{Flow, TlsTrust, Transport};
+use crate::flow::{TlsTrust, Transport};
 use crate::registration::{Registration, RegistrationConfig};
 use crate::transaction::Timers;
 use crate::ua::{CallId, UaConfig, UserAgent};
@@ -30,6 +30,8 @@ pub struct SipAccount {
     pub transport: Transport,
     /// For TLS: certificates to trust besides the public roots.
     pub tls: TlsTrust,
+    /// How often to check, while registered, that the registrar still answers (None: never).
+    pub keepalive: Option<Duration>,
 }
 
 impl std::fmt::Debug for SipAccount {
@@ -157,7 +159,14 @@ impl SipAccount {
         if self.username.is_empty() || self.username.contains(['@', ':', ';', '?', '<', '>']) {
             return Err(AccountError::User(self.username.clone()));
         }
-        let flow = Flow::connect(self.transport, server, &host, &self.tls)
+        let connector = Connector {
+            transport: self.transport,
+            server,
+            host: host.clone(),
+            trust: self.tls.clone(),
+        };
+        let flow = connector
+            .connect()
             .await
             .map_err(|e| AccountError::Network(self.registrar.clone(), e))?;
         let local = flow.local_addr();
@@ -192,13 +201,16 @@ impl SipAccount {
             user_agent,
             timers: Timers::default(),
         };
-        let endpoint = Endpoint::new(
-            Some(Registration::new(registration, seed)),
-            UserAgent::new(ua, seed.wrapping_add(1)),
-        );
+        let mut registration = Registration::new(registration, seed);
+        if let Some(every) = self.keepalive {
+            registration.set_keepalive(every);
+        }
+        let endpoint = Endpoint::new(Some(registration), UserAgent::new(ua, seed.wrapping_add(1)));
         let (commands, command_rx) = mpsc::channel(16);
         let (event_tx, events) = mpsc::channel(64);
-        let task = tokio::spawn(run_endpoint(flow, endpoint, command_rx, event_tx));
+        let task = tokio::spawn(run_endpoint(
+            connector, flow, endpoint, command_rx, event_tx,
+        ));
         Ok(Phone {
             commands,
             events,

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, trace, warn};
 
 use crate::endpoint::{Endpoint, EndpointEvent};
-use crate::flow::{Flow, Received};
+use crate::flow::{Flow, Received, TlsTrust, Transport};
 use crate::registration::RegistrationEvent;
 use crate::ua::UserAgent;
 
@@ -49,19 +49,28 @@ pub async fn connect_udp(server: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Runs `endpoint` over `flow` until `Command::Stop` has hung up and unregistered, reporting
-/// every event on `events`. A stream flow that breaks ends the task with its error.
+/// every event on `events`. A stream that breaks is reconnected (with back-off) through
+/// `connector`, and the endpoint registers from its new address.
 pub async fn run_endpoint(
-    mut flow: Flow,
+    connector: Connector,
+    flow: Flow,
     mut endpoint: Endpoint,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<EndpointEvent>,
 ) -> io::Result<()> {
+    let mut flow = Some(flow);
+    let mut reconnect_at: Option<tokio::time::Instant> = None;
+    let mut backoff = FIRST_RECONNECT;
     let mut stopping: Option<Instant> = None;
     endpoint.start(Instant::now());
     loop {
         while let Some(bytes) = endpoint.poll_transmit() {
             trace!(line = %first_line(&bytes), "sent");
-            if let Err(e) = flow.send(&bytes).await {
+            let Some(f) = flow.as_mut() else {
+                // Reconnecting: what the transactions still need is sent again after rebind.
+                continue;
+            };
+            if let Err(e) = f.send(&bytes).await {
                 // ICMP unreachable and friends: the transactions' timers decide what it means.
                 warn!(error = %e, "could not send to the SIP server");
             }
@@ -77,14 +86,14 @@ pub async fn run_endpoint(
         if let Some(since) = stopping {
             // Without a registration, or if the registrar never answers, stop anyway.
             let give_up = since + STOP_GRACE;
-            if Instant::now() >= give_up || deadline.is_none() {
+            if Instant::now() >= give_up || deadline.is_none() || flow.is_none() {
                 return Ok(());
             }
             deadline = Some(deadline.map_or(give_up, |d| d.min(give_up)));
         }
         let deadline = deadline.map(tokio::time::Instant::from_std);
         tokio::select! {
-            received = flow.recv() => match received {
+            received = recv(&mut flow) => match received {
                 Ok(Received::Datagram(bytes)) => {
                     trace!(line = %first_line(&bytes), "received");
                     endpoint.handle_bytes(&bytes, Instant::now());
@@ -93,12 +102,35 @@ pub async fn run_endpoint(
                     trace!(line = %first_line(&message.to_bytes()), "received");
                     endpoint.handle_message(message, Instant::now());
                 }
-                Err(e) if flow.is_stream() => {
+                Err(e) if flow.as_ref().is_some_and(Flow::is_stream) => {
                     warn!(error = %e, "the SIP connection broke");
-                    return Err(e);
+                    flow = None;
+                    backoff = FIRST_RECONNECT;
+                    reconnect_at = Some(tokio::time::Instant::now() + backoff);
+                    if let Some(r) = endpoint.registration() {
+                        r.connection_lost(&format!("the connection to the server broke ({e})"), backoff);
+                    }
                 }
                 Err(e) => debug!(error = %e, "receive failed"),
             },
+            _ = sleep_until(reconnect_at), if flow.is_none() => {
+                match connector.connect().await {
+                    Ok(f) => {
+                        let local = f.local_addr();
+                        debug!(%local, "reconnected to the SIP server");
+                        flow = Some(f);
+                        reconnect_at = None;
+                        endpoint.rebind(&local.ip().to_string(), local.port(), Instant::now());
+                    }
+                    Err(e) => {
+                        backoff = (backoff * 2).min(MAX_RECONNECT);
+                        reconnect_at = Some(tokio::time::Instant::now() + backoff);
+                        if let Some(r) = endpoint.registration() {
+                            r.connection_lost(&format!("cannot reach the server ({e})"), backoff);
+                        }
+                    }
+                }
+            }
             _ = sleep_until(deadline) => endpoint.handle_timeout(Instant::now()),
             command = commands.recv(), if stopping.is_none() => match command {
                 Some(Command::RefreshNow) => {
@@ -113,6 +145,30 @@ pub async fn run_endpoint(
                 }
             },
         }
+    }
+}
+
+const FIRST_RECONNECT: Duration = Duration::from_secs(1);
+const MAX_RECONNECT: Duration = Duration::from_secs(60);
+
+/// How to open the flow again after a stream broke.
+pub struct Connector {
+    pub transport: Transport,
+    pub server: SocketAddr,
+    pub host: String,
+    pub trust: TlsTrust,
+}
+
+impl Connector {
+    pub async fn connect(&self) -> io::Result<Flow> {
+        Flow::connect(self.transport, self.server, &self.host, &self.trust).await
+    }
+}
+
+async fn recv(flow: &mut Option<Flow>) -> io::Result<Received> {
+    match flow {
+        Some(f) => f.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,8 +5,7 @@
 
 use std::time::Instant;
 
-use crate::header::CSeq;
-use crate::message::{Limits, Message, Method};
+use crate::message::{Limits, Message};
 use crate::registration::{Registration, RegistrationEvent};
 use crate::ua::{CallEvent, UserAgent};
 use crate::uri::Uri;
@@ -77,13 +76,16 @@ impl Endpoint {
     }
 
     fn is_for_registration(&self, message: &Message) -> bool {
-        self.registration.is_some()
-            && !message.is_request()
-            && message
-                .headers
-                .get("CSeq")
-                .and_then(|c| CSeq::parse(c).ok())
-                .is_some_and(|c| c.method == Method::Register)
+        !message.is_request() && self.registration.as_ref().is_some_and(|r| r.owns(message))
+    }
+
+    /// A new connection gave us a new local address: both halves move to it, and the
+    /// registration registers it.
+    pub fn rebind(&mut self, local_host: &str, local_port: u16, now: Instant) {
+        self.ua.rebind(local_host, local_port);
+        if let Some(r) = self.registration.as_mut() {
+            r.rebind(local_host, local_port, now);
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -91,6 +91,12 @@ pub struct Registration {
     retry_at: Option<Instant>,
     backoff: Duration,
     contact_rewritten: bool,
+    /// OPTIONS to the registrar while registered: proves the flow (and NAT binding) alive.
+    keepalive_every: Option<Duration>,
+    keepalive_at: Option<Instant>,
+    keepalive: Option<ClientTransaction>,
+    keepalive_call_id: String,
+    keepalive_cseq: u32,
     events: VecDeque<RegistrationEvent>,
     outbox: VecDeque<Vec<u8>>,
 }
@@ -105,9 +111,12 @@ impl Registration {
             config.local_port,
             &config.transport,
         );
+        let call_id = format!("{}@ringdesk", random_token(&mut rng, 20));
+        let from_tag = random_token(&mut rng, 12);
+        let keepalive_call_id = format!("{}@ringdesk", random_token(&mut rng, 20));
         Registration {
-            call_id: format!("{}@ringdesk", random_token(&mut rng, 20)),
-            from_tag: random_token(&mut rng, 12),
+            call_id,
+            from_tag,
             expires: config.expires,
             config,
             contact,
@@ -121,6 +130,11 @@ impl Registration {
             retry_at: None,
             backoff: FIRST_BACKOFF,
             contact_rewritten: false,
+            keepalive_every: None,
+            keepalive_at: None,
+            keepalive: None,
+            keepalive_call_id,
+            keepalive_cseq: 0,
             events: VecDeque::new(),
             outbox: VecDeque::new(),
         }
@@ -134,6 +148,121 @@ impl Registration {
         &self.contact
     }
 
+    /// Sends an OPTIONS to the registrar `every` so long while registered; when one goes
+    /// unanswered the flow is taken as broken and the registration starts again.
+    pub fn set_keepalive(&mut self, every: Duration) {
+        self.keepalive_every = Some(every);
+    }
+
+    /// Our address changed (a new connection): register the new Contact now.
+    pub fn rebind(&mut self, local_host: &str, local_port: u16, now: Instant) {
+        self.config.local_host = local_host.to_string();
+        self.config.local_port = local_port;
+        self.contact = Uri::contact(
+            self.config.aor.user.clone(),
+            local_host,
+            local_port,
+            &self.config.transport,
+        );
+        self.contact_rewritten = false;
+        self.txn = None;
+        self.keepalive = None;
+        self.keepalive_at = None;
+        self.refresh_now(now);
+    }
+
+    /// The connection to the registrar broke; `rebind` follows once a new one stands.
+    pub fn connection_lost(&mut self, reason: &str, retry_in: Duration) {
+        if matches!(
+            self.state,
+            RegistrationState::Unregistering | RegistrationState::Unregistered
+        ) {
+            return;
+        }
+        self.txn = None;
+        self.keepalive = None;
+        self.keepalive_at = None;
+        self.refresh_at = None;
+        self.retry_at = None;
+        self.state = RegistrationState::Failing;
+        self.events.push_back(RegistrationEvent::Failed {
+            status: None,
+            reason: reason.to_string(),
+            retry_in: Some(retry_in),
+        });
+    }
+
+    /// Whether `message` answers one of our requests (REGISTER or keep-alive).
+    pub fn owns(&self, message: &Message) -> bool {
+        [self.txn.as_ref(), self.keepalive.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|t| t.matches(message))
+    }
+
+    fn send_keepalive(&mut self, now: Instant) {
+        self.keepalive_cseq += 1;
+        let branch = format!("z9hG4bK{}", random_token(&mut self.rng, 16));
+        let mut m = Message::request(Method::Options, self.config.registrar.clone());
+        m.headers.push(
+            "Via",
+            format!(
+                "SIP/2.0/{} {}:{};rport;branch={branch}",
+                self.config.transport, self.config.local_host, self.config.local_port
+            ),
+        );
+        m.headers.push("Max-Forwards", "70");
+        m.headers.push(
+            "From",
+            format!("<{}>;tag={}", self.config.aor, self.from_tag),
+        );
+        m.headers.push("To", format!("<{}>", self.config.registrar));
+        m.headers.push("Call-ID", self.keepalive_call_id.clone());
+        m.headers
+            .push("CSeq", format!("{} OPTIONS", self.keepalive_cseq));
+        m.headers.push("User-Agent", self.config.user_agent.clone());
+        if let Ok(mut txn) =
+            ClientTransaction::new(m, self.config.reliable, self.config.timers, now)
+        {
+            while let Some(bytes) = txn.poll_transmit() {
+                self.outbox.push_back(bytes);
+            }
+            self.keepalive = Some(txn);
+        }
+    }
+
+    fn drain_keepalive(&mut self, now: Instant) {
+        let Some(txn) = self.keepalive.as_mut() else {
+            return;
+        };
+        while let Some(bytes) = txn.poll_transmit() {
+            self.outbox.push_back(bytes);
+        }
+        let mut answered = false;
+        let mut timed_out = false;
+        while let Some(event) = txn.poll_event() {
+            match event {
+                TransactionEvent::Final(_) => answered = true,
+                TransactionEvent::Timeout => timed_out = true,
+                TransactionEvent::Provisional(_) => {}
+            }
+        }
+        if txn.is_terminated() || answered || timed_out {
+            self.keepalive = None;
+        }
+        if answered {
+            // Any answer, even 404 or 405, proves the way there and back works.
+            self.keepalive_at = self.keepalive_every.map(|every| now + every);
+        } else if timed_out && self.state == RegistrationState::Registered {
+            self.events.push_back(RegistrationEvent::Failed {
+                status: None,
+                reason: "the registrar stopped answering; registering again".into(),
+                retry_in: Some(Duration::ZERO),
+            });
+            self.start(now);
+        }
+    }
+
     pub fn start(&mut self, now: Instant) {
         self.state = RegistrationState::Registering;
         self.answered = None;
@@ -144,6 +273,8 @@ impl Registration {
     pub fn stop(&mut self, now: Instant) {
         self.refresh_at = None;
         self.retry_at = None;
+        self.keepalive_at = None;
+        self.keepalive = None;
         if matches!(
             self.state,
             RegistrationState::Idle | RegistrationState::Unregistered
@@ -255,6 +386,13 @@ impl Registration {
 
     /// Feeds a received message; returns false if it was not for us.
     pub fn handle_message(&mut self, message: Message, now: Instant) -> bool {
+        if let Some(keepalive) = self.keepalive.as_mut() {
+            if keepalive.matches(&message) {
+                keepalive.handle_response(message, now);
+                self.drain_keepalive(now);
+                return true;
+            }
+        }
         let Some(txn) = self.txn.as_mut() else {
             return false;
         };
@@ -315,6 +453,7 @@ impl Registration {
                 self.answered = None;
                 self.retry_at = None;
                 self.refresh_at = Some(now + refresh_after(granted));
+                self.keepalive_at = self.keepalive_every.map(|every| now + every);
                 self.events.push_back(RegistrationEvent::Registered {
                     expires: granted,
                     contact: self.contact.to_string(),
@@ -438,6 +577,17 @@ impl Registration {
             txn.handle_timeout(now);
             self.drain_transaction(now);
         }
+        if let Some(txn) = self.keepalive.as_mut() {
+            txn.handle_timeout(now);
+            self.drain_keepalive(now);
+        }
+        let keepalive_due = self.keepalive_at.is_some_and(|at| now >= at);
+        if keepalive_due && self.keepalive.is_none() && self.txn.is_none() {
+            self.keepalive_at = None;
+            if self.state == RegistrationState::Registered {
+                self.send_keepalive(now);
+            }
+        }
         if self.txn.is_none() {
             let due = |at: Option<Instant>| at.is_some_and(|at| now >= at);
             if due(self.refresh_at) || due(self.retry_at) {
@@ -463,8 +613,10 @@ impl Registration {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.txn.as_ref().and_then(|t| t.poll_timeout()),
+            self.keepalive.as_ref().and_then(|t| t.poll_timeout()),
             self.refresh_at,
             self.retry_at,
+            self.keepalive_at,
         ]
         .into_iter()
         .flatten()

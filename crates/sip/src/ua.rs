@@ -255,6 +255,18 @@ impl UserAgent {
         }
     }
 
+    /// A new local address (a new connection): Via and Contact of what follows use it.
+    pub fn rebind(&mut self, local_host: &str, local_port: u16) {
+        self.config.local_host = local_host.to_string();
+        self.config.local_port = local_port;
+        self.contact = Uri::contact(
+            self.config.aor.user.clone(),
+            local_host,
+            local_port,
+            &self.config.transport,
+        );
+    }
+
     /// Use the Contact the registrar saw (after a NAT rewrite).
     pub fn set_contact(&mut self, contact: Uri) {
         self.contact = contact;

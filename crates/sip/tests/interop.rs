@@ -6,7 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use ringdesk_sip::endpoint::EndpointEvent;
 use ringdesk_sip::flow::Transport;
+use ringdesk_sip::registration::RegistrationEvent;
 use ringdesk_sip::sdp::{self, Direction};
 use ringdesk_sip::ua::{CallEvent, CallId, EndReason};
 use support::{
@@ -367,4 +369,43 @@ async fn tls_refuses_a_certificate_from_an_unknown_authority() {
     let error = account.start(support::seed()).await.err().expect("refused");
     let text = error.to_string();
     assert!(text.contains("certificate"), "{text}");
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+async fn a_registrar_restart_over_tcp_is_noticed_and_the_binding_comes_back() {
+    let mut kamailio = support::PrivateKamailio::start();
+    let me = user(25);
+    let mut account = support::account(&me, &kamailio.addr());
+    account.domain = Some(kamailio.addr());
+    account.transport = Transport::Tcp;
+    let mut phone = account.start(support::seed()).await.unwrap();
+    let mut events = support::Events::default();
+    let registered = |e: &EndpointEvent| {
+        matches!(
+            e,
+            EndpointEvent::Registration(RegistrationEvent::Registered { .. })
+        )
+    };
+    events.wait(&mut phone, SECS, registered).await;
+    assert!(kamailio.bindings().contains(&me));
+
+    // The registrar goes away with every binding it held, and comes back.
+    kamailio.restart();
+    assert!(!kamailio.bindings().contains(&me));
+    events.seen.clear();
+    let lost = events
+        .wait(&mut phone, SECS, |e| {
+            matches!(
+                e,
+                EndpointEvent::Registration(RegistrationEvent::Failed { .. })
+            )
+        })
+        .await;
+    assert!(format!("{lost:?}").contains("connection"), "{lost:?}");
+    events
+        .wait(&mut phone, Duration::from_secs(30), registered)
+        .await;
+    assert!(kamailio.bindings().contains(&me), "registered again");
+    phone.stop(SECS).await;
 }

@@ -275,3 +275,57 @@ fn foreign_responses_are_ignored() {
     assert!(!reg.handle_message(msg, t0));
     assert_eq!(reg.poll_event(), None);
 }
+
+#[test]
+fn keepalives_prove_the_flow_and_a_silent_registrar_means_registering_again() {
+    let t0 = Instant::now();
+    let mut registrar = Registrar::new("pw");
+    let mut reg = Registration::new(config("pw"), 3);
+    reg.set_keepalive(Duration::from_secs(30));
+    reg.start(t0);
+    pump(&mut reg, &mut registrar, t0);
+    assert_eq!(reg.state(), RegistrationState::Registered);
+
+    // 30 s on, an OPTIONS to the registrar; any answer (here 200) schedules the next.
+    let mut now;
+    let options = loop {
+        now = reg.poll_timeout().unwrap();
+        reg.handle_timeout(now);
+        if let Some(bytes) = reg.poll_transmit() {
+            break Message::parse_datagram(&bytes, &Limits::default()).unwrap();
+        }
+    };
+    assert_eq!(options.method(), Some(&Method::Options));
+    assert_eq!(now - t0, Duration::from_secs(30));
+    let mut ok = Message::response(200, "OK");
+    for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        ok.headers.push(h, options.headers.get(h).unwrap());
+    }
+    assert!(reg.owns(&ok));
+    assert!(reg.handle_message(ok, now));
+    assert!(std::iter::from_fn(|| reg.poll_event()).next().is_none());
+
+    // The next one goes unanswered: after 64*T1 the registration starts again.
+    let mut events = Vec::new();
+    let mut registers = 0;
+    while events.is_empty() {
+        now = reg.poll_timeout().unwrap();
+        reg.handle_timeout(now);
+        while let Some(bytes) = reg.poll_transmit() {
+            let m = Message::parse_datagram(&bytes, &Limits::default()).unwrap();
+            registers += usize::from(m.method() == Some(&Method::Register));
+        }
+        events.extend(std::iter::from_fn(|| reg.poll_event()));
+    }
+    assert_eq!(
+        events,
+        vec![RegistrationEvent::Failed {
+            status: None,
+            reason: "the registrar stopped answering; registering again".into(),
+            retry_in: Some(Duration::ZERO),
+        }]
+    );
+    assert_eq!(now - t0, Duration::from_secs(60 + 32));
+    assert_eq!(registers, 1, "a new REGISTER went out at once");
+    assert_eq!(reg.state(), RegistrationState::Registering);
+}

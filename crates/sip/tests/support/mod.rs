@@ -76,6 +76,7 @@ pub fn account(user: &str, registrar: &str) -> SipAccount {
         display_name: Some(format!("Ringdesk {user}")),
         transport: Transport::Udp,
         tls: Default::default(),
+        keepalive: None,
     }
 }
 
@@ -548,5 +549,111 @@ fn must_retransmit(datagram: &[u8]) -> bool {
 impl Drop for LossyRelay {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+// ----- a kamailio of our own (to restart) -----
+
+/// A private kamailio from tests/sip/kamailio.cfg (UDP and TCP, no TLS), for tests that stop
+/// and restart the registrar.
+pub struct PrivateKamailio {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateKamailio {
+    pub fn start() -> PrivateKamailio {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("ringdesk-kam-{port}-{}", seed()));
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        let template = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sip/kamailio.cfg"),
+        )
+        .unwrap();
+        let config: String = template
+            .lines()
+            .filter(|l| !l.contains("tls") && !l.contains("TLS"))
+            .map(|l| {
+                l.replace("RIG_DIR", &dir.display().to_string())
+                    .replace("PORT", &port.to_string())
+                    + "\n"
+            })
+            .collect();
+        std::fs::write(dir.join("kamailio.cfg"), config).unwrap();
+        let mut k = PrivateKamailio {
+            port,
+            dir,
+            child: None,
+        };
+        k.run();
+        k
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn run(&mut self) {
+        let log = std::fs::File::create(self.dir.join("kamailio.log")).unwrap();
+        let child = Command::new("kamailio")
+            .args(["-DD", "-E", "-m", "64", "-M", "8", "-f"])
+            .arg(self.dir.join("kamailio.cfg"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("kamailio is installed");
+        self.child = Some(child);
+        let ctl = format!("unix:{}/run/kamailio_ctl", self.dir.display());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            let up = Command::new("kamcmd")
+                .args(["-s", &ctl, "core.uptime"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if up {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("private kamailio did not start");
+    }
+
+    /// Who is registered (kamcmd ul.dump).
+    pub fn bindings(&self) -> String {
+        let ctl = format!("unix:{}/run/kamailio_ctl", self.dir.display());
+        let out = Command::new("kamcmd")
+            .args(["-s", &ctl, "ul.dump"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Stops it (its bindings, held in memory, are gone) and starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateKamailio {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
