@@ -40,8 +40,9 @@ struct AccountArgs {
     /// Requested registration lifetime in seconds
     #[arg(long, default_value_t = 300)]
     expires: u32,
-    /// Signalling transport: udp, tcp or tls (TLS checks the certificate against public roots)
-    #[arg(long, default_value = "udp", value_parser = ["udp", "tcp", "tls"])]
+    /// Signalling transport: auto (DNS NAPTR/SRV, else UDP), udp, tcp or tls (TLS checks the
+    /// certificate against public roots)
+    #[arg(long, default_value = "auto", value_parser = ["auto", "udp", "tcp", "tls"])]
     transport: String,
 }
 
@@ -175,10 +176,12 @@ impl Session {
             expires: args.expires,
             display_name: None,
             transport: match args.transport.as_str() {
-                "tcp" => Transport::Tcp,
-                "tls" => Transport::Tls,
-                _ => Transport::Udp,
+                "udp" => Some(Transport::Udp),
+                "tcp" => Some(Transport::Tcp),
+                "tls" => Some(Transport::Tls),
+                _ => None,
             },
+            dns_server: None,
             tls: Default::default(),
             keepalive: Some(Duration::from_secs(60)),
         };

@@ -7,10 +7,12 @@ const MAX_HOST: usize = 253;
 const MAX_USER: usize = 128;
 
 /// How signalling travels; TLS checks the registrar's certificate against the public roots.
+/// `Auto` asks DNS (NAPTR, then SRV records) as RFC 3263 says, and uses UDP without them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SipTransport {
     #[default]
+    Auto,
     Udp,
     Tcp,
     Tls,

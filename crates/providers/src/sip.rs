@@ -43,10 +43,12 @@ impl SipAdapter {
             expires,
             display_name: None,
             transport: match settings.transport {
-                SipTransport::Udp => Transport::Udp,
-                SipTransport::Tcp => Transport::Tcp,
-                SipTransport::Tls => Transport::Tls,
+                SipTransport::Auto => None,
+                SipTransport::Udp => Some(Transport::Udp),
+                SipTransport::Tcp => Some(Transport::Tcp),
+                SipTransport::Tls => Some(Transport::Tls),
             },
+            dns_server: None,
             tls: TlsTrust::default(),
             // A NAT binding on UDP commonly lasts 30 s or more; a minute keeps it and
             // notices a registrar that went away.

@@ -33,12 +33,18 @@ async fn main() {
             .await
             .unwrap();
         events
-            .call(&mut phone, |e| matches!(e, CallEvent::Established { call: c, .. } if *c == call))
+            .call(
+                &mut phone,
+                |e| matches!(e, CallEvent::Established { call: c, .. } if *c == call),
+            )
             .await;
         setups.push(started.elapsed());
         phone.hangup(call).await.unwrap();
         events
-            .call(&mut phone, |e| matches!(e, CallEvent::Ended { call: c, .. } if *c == call))
+            .call(
+                &mut phone,
+                |e| matches!(e, CallEvent::Ended { call: c, .. } if *c == call),
+            )
             .await;
         bob.wait_event("\"type\":\"CALL_CLOSED\"", Duration::from_secs(10))
             .await;

@@ -1,14 +1,16 @@
 //! A SIP account as a person configures it, and the running `Phone` it starts.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::driver::{resolve, run_endpoint, Command, Connector, UaOp};
+use crate::driver::{run_endpoint, Command, Connector, UaOp};
 use crate::endpoint::{Endpoint, EndpointEvent};
 use crate::flow::{TlsTrust, Transport};
+use crate::locate;
 use crate::registration::{Registration, RegistrationConfig};
 use crate::transaction::Timers;
 use crate::ua::{CallId, UaConfig, UserAgent};
@@ -27,7 +29,10 @@ pub struct SipAccount {
     pub expires: u32,
     /// Shown to the people we call.
     pub display_name: Option<String>,
-    pub transport: Transport,
+    /// None: find it as RFC 3263 says (NAPTR, then SRV, else UDP).
+    pub transport: Option<Transport>,
+    /// The DNS server to ask; None: the system's.
+    pub dns_server: Option<SocketAddr>,
     /// For TLS: certificates to trust besides the public roots.
     pub tls: TlsTrust,
     /// How often to check, while registered, that the registrar still answers (None: never).
@@ -143,10 +148,11 @@ impl SipAccount {
     pub async fn start(&self, seed: u64) -> Result<Phone, AccountError> {
         let (host, port) = split_host_port(self.registrar.trim())
             .ok_or_else(|| AccountError::Registrar(self.registrar.clone()))?;
-        let port = port.unwrap_or(self.transport.default_port());
-        let server = resolve(&host, port)
+        let network = |e| AccountError::Network(self.registrar.clone(), e);
+        let resolver = locate::resolver(self.dns_server).map_err(network)?;
+        let targets = locate::locate(&resolver, &host, port, self.transport)
             .await
-            .map_err(|e| AccountError::Network(self.registrar.clone(), e))?;
+            .map_err(network)?;
         let domain = self
             .domain
             .clone()
@@ -159,18 +165,31 @@ impl SipAccount {
         if self.username.is_empty() || self.username.contains(['@', ':', ';', '?', '<', '>']) {
             return Err(AccountError::User(self.username.clone()));
         }
-        let connector = Connector {
-            transport: self.transport,
-            server,
-            host: host.clone(),
-            trust: self.tls.clone(),
+        // The first server that takes a connection (UDP always does: its timers judge it).
+        let mut last_error = None;
+        let mut opened = None;
+        for target in targets {
+            let connector = Connector {
+                transport: target.transport,
+                server: target.addr,
+                host: host.clone(),
+                trust: self.tls.clone(),
+            };
+            match connector.connect().await {
+                Ok(flow) => {
+                    opened = Some((connector, flow));
+                    break;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let Some((connector, flow)) = opened else {
+            return Err(network(last_error.unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "no SIP server found")
+            })));
         };
-        let flow = connector
-            .connect()
-            .await
-            .map_err(|e| AccountError::Network(self.registrar.clone(), e))?;
         let local = flow.local_addr();
-        let (transport, reliable) = (self.transport.token(), self.transport.reliable());
+        let (transport, reliable) = (connector.transport.token(), connector.transport.reliable());
         let auth_username = self
             .auth_username
             .clone()

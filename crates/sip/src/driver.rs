@@ -25,15 +25,6 @@ pub enum Command {
     Ua(UaOp),
 }
 
-/// Resolves `host:port` to an address (A/AAAA).
-pub async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    tokio::net::lookup_host((host, port))
-        .await?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address")))
-}
-
 /// A UDP socket connected to `server`: the kernel picks the local address that routes there
 /// (what Via and Contact must carry) and drops datagrams from anyone else.
 pub async fn connect_udp(server: SocketAddr) -> io::Result<UdpSocket> {

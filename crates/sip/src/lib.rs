@@ -17,6 +17,7 @@ pub mod driver;
 pub mod endpoint;
 pub mod flow;
 pub mod header;
+pub mod locate;
 pub mod message;
 pub mod registration;
 pub mod sdp;

@@ -365,7 +365,7 @@ async fn calls_both_ways_over_tls() {
 async fn tls_refuses_a_certificate_from_an_unknown_authority() {
     let (registrar, _) = support::kamailio_tls();
     let mut account = support::account(&user(24), &registrar);
-    account.transport = Transport::Tls;
+    account.transport = Some(Transport::Tls);
     let error = account.start(support::seed()).await.err().expect("refused");
     let text = error.to_string();
     assert!(text.contains("certificate"), "{text}");
@@ -378,7 +378,7 @@ async fn a_registrar_restart_over_tcp_is_noticed_and_the_binding_comes_back() {
     let me = user(25);
     let mut account = support::account(&me, &kamailio.addr());
     account.domain = Some(kamailio.addr());
-    account.transport = Transport::Tcp;
+    account.transport = Some(Transport::Tcp);
     let mut phone = account.start(support::seed()).await.unwrap();
     let mut events = support::Events::default();
     let registered = |e: &EndpointEvent| {
@@ -408,4 +408,58 @@ async fn a_registrar_restart_over_tcp_is_noticed_and_the_binding_comes_back() {
         .await;
     assert!(kamailio.bindings().contains(&me), "registered again");
     phone.stop(SECS).await;
+}
+
+/// The registrar found through DNS as RFC 3263 says: NAPTR picks TCP over UDP, SRV gives
+/// the host and port, A the address — served by a DNS server of our own.
+#[tokio::test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+async fn the_registrar_is_found_through_naptr_srv_and_a_records() {
+    use support::Dns;
+    let port = support::kamailio_addr().port();
+    let dns = support::DnsServer::start(vec![
+        Dns::Naptr("pbx.test.", 20, 10, "SIP+D2U", "_sip._udp.pbx.test."),
+        Dns::Naptr("pbx.test.", 10, 10, "SIP+D2T", "_sip._tcp.pbx.test."),
+        Dns::Srv("_sip._tcp.pbx.test.", 10, 0, port, "kam.pbx.test."),
+        Dns::Srv("_sip._udp.pbx.test.", 10, 0, 9, "kam.pbx.test."),
+        Dns::A("kam.pbx.test.", std::net::Ipv4Addr::LOCALHOST),
+        // Only SRV for UDP here, no NAPTR: the SRV lookup per transport finds it.
+        Dns::Srv("_sip._udp.srv-only.test.", 10, 0, port, "kam.pbx.test."),
+    ])
+    .await;
+    for (registrar, tcp, n) in [("pbx.test", true, 26), ("srv-only.test", false, 27)] {
+        let me = user(n);
+        let mut account = support::account(&me, registrar);
+        account.transport = None;
+        account.dns_server = Some(dns.addr);
+        let mut phone = account.start(support::seed()).await.unwrap();
+        let mut events = support::Events::default();
+        let registered = events
+            .wait(&mut phone, SECS, |e| {
+                matches!(
+                    e,
+                    EndpointEvent::Registration(RegistrationEvent::Registered { .. })
+                )
+            })
+            .await;
+        let EndpointEvent::Registration(RegistrationEvent::Registered { contact, .. }) = registered
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            contact.contains("transport=tcp"),
+            tcp,
+            "{registrar}: {contact}"
+        );
+        phone.stop(SECS).await;
+    }
+    let mut account = support::account(&user(28), "nowhere.test");
+    account.transport = None;
+    account.dns_server = Some(dns.addr);
+    let error = account
+        .start(support::seed())
+        .await
+        .err()
+        .expect("no server");
+    assert!(error.to_string().contains("nowhere.test"), "{error}");
 }

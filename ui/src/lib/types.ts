@@ -36,7 +36,7 @@ export interface SipSettings {
   domain: string | null;
   username: string;
   authUsername: string | null;
-  transport: "udp" | "tcp" | "tls";
+  transport: "auto" | "udp" | "tcp" | "tls";
   outboundProxy: string | null;
 }
 

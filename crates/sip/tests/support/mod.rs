@@ -74,7 +74,8 @@ pub fn account(user: &str, registrar: &str) -> SipAccount {
         password: format!("{user}pw"),
         expires: 60,
         display_name: Some(format!("Ringdesk {user}")),
-        transport: Transport::Udp,
+        transport: Some(Transport::Udp),
+        dns_server: None,
         tls: Default::default(),
         keepalive: None,
     }
@@ -102,7 +103,7 @@ pub async fn phone(user: &str, via: Option<SocketAddr>) -> (Phone, Events) {
 /// Ringdesk registered as `user` over `transport` (TLS trusting the test CA).
 pub async fn phone_over(user: &str, transport: Transport) -> (Phone, Events) {
     let mut account = account(user, &kamailio());
-    account.transport = transport;
+    account.transport = Some(transport);
     if transport == Transport::Tls {
         (account.registrar, account.tls) = kamailio_tls();
     }
@@ -655,5 +656,115 @@ impl Drop for PrivateKamailio {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ----- a DNS server of our own -----
+
+use hickory_resolver::proto::op::{Message as DnsMessage, MessageType, OpCode, ResponseCode};
+use hickory_resolver::proto::rr::rdata::{A, NAPTR, SRV};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::serialize::binary::BinEncodable;
+
+/// A record the test DNS server serves.
+pub enum Dns {
+    Naptr(&'static str, u16, u16, &'static str, &'static str),
+    Srv(&'static str, u16, u16, u16, &'static str),
+    A(&'static str, std::net::Ipv4Addr),
+}
+
+impl Dns {
+    fn record(&self) -> (Name, RecordType, Record) {
+        let name = |n: &str| Name::from_ascii(n).unwrap();
+        match self {
+            Dns::Naptr(owner, order, pref, services, replacement) => {
+                let rdata = RData::NAPTR(NAPTR::new(
+                    *order,
+                    *pref,
+                    b"s".to_vec().into_boxed_slice(),
+                    services.as_bytes().to_vec().into_boxed_slice(),
+                    Vec::new().into_boxed_slice(),
+                    name(replacement),
+                ));
+                (
+                    name(owner),
+                    RecordType::NAPTR,
+                    Record::from_rdata(name(owner), 60, rdata),
+                )
+            }
+            Dns::Srv(owner, priority, weight, port, target) => {
+                let rdata = RData::SRV(SRV::new(*priority, *weight, *port, name(target)));
+                (
+                    name(owner),
+                    RecordType::SRV,
+                    Record::from_rdata(name(owner), 60, rdata),
+                )
+            }
+            Dns::A(owner, ip) => (
+                name(owner),
+                RecordType::A,
+                Record::from_rdata(name(owner), 60, RData::A(A(*ip))),
+            ),
+        }
+    }
+}
+
+/// Answers NAPTR, SRV and A queries from a fixed zone over UDP on loopback.
+pub struct DnsServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DnsServer {
+    pub async fn start(zone: Vec<Dns>) -> DnsServer {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let records: Vec<(Name, RecordType, Record)> = zone.iter().map(Dns::record).collect();
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                    continue;
+                };
+                let Ok(query) = DnsMessage::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let mut answer = DnsMessage::new();
+                answer
+                    .set_id(query.id())
+                    .set_message_type(MessageType::Response)
+                    .set_op_code(OpCode::Query)
+                    .set_authoritative(true)
+                    .set_recursion_desired(query.recursion_desired())
+                    .set_recursion_available(true);
+                let mut known = false;
+                for q in query.queries() {
+                    answer.add_query(q.clone());
+                    for (owner, kind, record) in &records {
+                        if owner == q.name() {
+                            known = true;
+                            if *kind == q.query_type() {
+                                answer.add_answer(record.clone());
+                            }
+                        }
+                    }
+                }
+                answer.set_response_code(if known {
+                    ResponseCode::NoError
+                } else {
+                    ResponseCode::NXDomain
+                });
+                if let Ok(bytes) = answer.to_bytes() {
+                    let _ = socket.send_to(&bytes, from).await;
+                }
+            }
+        });
+        DnsServer { addr, task }
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
