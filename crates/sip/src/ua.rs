@@ -206,8 +206,6 @@ impl Purpose {
 struct Pending {
     txn: ClientTransaction,
     purpose: Purpose,
-    /// Whether this request already carried an answer to a challenge.
-    authenticated: bool,
 }
 
 pub struct UserAgent {
@@ -306,23 +304,13 @@ impl UserAgent {
         from
     }
 
-    fn start_transaction(
-        &mut self,
-        request: Message,
-        purpose: Purpose,
-        authenticated: bool,
-        now: Instant,
-    ) {
+    fn start_transaction(&mut self, request: Message, purpose: Purpose, now: Instant) {
         match ClientTransaction::new(request, self.config.reliable, self.config.timers, now) {
             Ok(mut txn) => {
                 while let Some(bytes) = txn.poll_transmit() {
                     self.outbox.push_back(bytes);
                 }
-                self.pending.push(Pending {
-                    txn,
-                    purpose,
-                    authenticated,
-                });
+                self.pending.push(Pending { txn, purpose });
             }
             Err(e) => tracing::warn!(error = %e, "could not start a transaction"),
         }
@@ -380,7 +368,7 @@ impl UserAgent {
                 reinvite_in_flight: false,
             },
         );
-        self.start_transaction(invite, Purpose::Invite(id), false, now);
+        self.start_transaction(invite, Purpose::Invite(id), now);
         id
     }
 
@@ -639,7 +627,7 @@ impl UserAgent {
     /// OPTIONS to `target` (a keep-alive or capability query).
     pub fn options(&mut self, target: Uri, now: Instant) {
         let (m, _) = self.out_of_dialog(Method::Options, target);
-        self.start_transaction(m, Purpose::Options, false, now);
+        self.start_transaction(m, Purpose::Options, now);
     }
 
     /// A request that starts something new: fresh Call-ID, From tag and branch, CSeq 1.
@@ -696,7 +684,7 @@ impl UserAgent {
             m.headers.push("Content-Type", ct);
         }
         m.body = body;
-        self.start_transaction(m, purpose, false, now);
+        self.start_transaction(m, purpose, now);
     }
 
     fn send_cancel(&mut self, call: CallId, now: Instant) {
@@ -726,7 +714,7 @@ impl UserAgent {
             c.state = CallState::Terminating;
             c.cancel_pending = false;
         }
-        self.start_transaction(cancel, Purpose::Cancel(call), false, now);
+        self.start_transaction(cancel, Purpose::Cancel(call), now);
     }
 
     // ----- input -----
@@ -833,7 +821,6 @@ impl UserAgent {
             }
         }
         let purpose = self.pending[i].purpose.clone();
-        let authenticated = self.pending[i].authenticated;
         let request = self.pending[i].txn.request().clone();
         if self.pending[i].txn.is_terminated() {
             self.pending.remove(i);
@@ -841,9 +828,7 @@ impl UserAgent {
         for event in events {
             match event {
                 TransactionEvent::Provisional(r) => self.on_provisional(&purpose, &request, r, now),
-                TransactionEvent::Final(r) => {
-                    self.on_final(&purpose, &request, authenticated, r, now)
-                }
+                TransactionEvent::Final(r) => self.on_final(&purpose, &request, r, now),
                 TransactionEvent::Timeout => self.on_timeout(&purpose, now),
             }
         }
@@ -883,17 +868,9 @@ impl UserAgent {
         }
     }
 
-    fn on_final(
-        &mut self,
-        purpose: &Purpose,
-        request: &Message,
-        authenticated: bool,
-        response: Message,
-        now: Instant,
-    ) {
+    fn on_final(&mut self, purpose: &Purpose, request: &Message, response: Message, now: Instant) {
         let status = response.status().unwrap_or(500);
         if (status == 401 || status == 407)
-            && !authenticated
             && !matches!(purpose, Purpose::Cancel(_))
             && self.retry_with_credentials(purpose, request, &response, now)
         {
@@ -963,6 +940,20 @@ impl UserAgent {
         else {
             return false;
         };
+        // The same realm answered already and not merely stale: the credentials are wrong.
+        let sent = if proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        let answered_before = request
+            .headers
+            .get_all(sent)
+            .into_iter()
+            .any(|v| Challenge::parse(v).is_ok_and(|prev| prev.realm == challenge.realm));
+        if answered_before && !challenge.stale {
+            return false;
+        }
         let mut retry = request.clone();
         retry.headers.set("Via", self.via());
         let Some(cseq) = retry.headers.get("CSeq").and_then(|c| CSeq::parse(c).ok()) else {
@@ -1016,7 +1007,7 @@ impl UserAgent {
                 c.state = CallState::Calling;
             }
         }
-        self.start_transaction(retry, purpose.clone(), true, now);
+        self.start_transaction(retry, purpose.clone(), now);
         true
     }
 

@@ -140,11 +140,15 @@ async fn called_by_sipp(
     let (mut phone, mut events) = phone(&user(callee), None).await;
     let (callee, caller) = (user(callee), user(caller));
     let password = format!("{caller}pw");
+    // Its own port: sipp's default, 5060, would collide between parallel tests.
+    let port = free_port().to_string();
     let sipp = Sipp::start(
         scenario_file,
         &scenario(scenario_file.as_ref()),
         &[
             &support::kamailio(),
+            "-p",
+            &port,
             "-s",
             &callee,
             "-key",
@@ -462,4 +466,147 @@ async fn the_registrar_is_found_through_naptr_srv_and_a_records() {
         .err()
         .expect("no server");
     assert!(error.to_string().contains("nowhere.test"), "{error}");
+}
+
+/// Attended transfer through kamailio with Ringdesk in all three seats: Alice talks to Bob and
+/// to Carol, then asks Bob (REFER with Replaces in the Refer-To) to take her place in the call
+/// with Carol; Bob's INVITE carries Replaces (RFC 3891) and Carol's agent swaps the calls.
+#[tokio::test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+async fn attended_transfer_with_replaces_through_the_proxy() {
+    let (mut alice, mut a_events) = phone(&user(30), None).await;
+    let (mut bob, mut b_events) = phone(&user(31), None).await;
+    let (mut carol, mut c_events) = phone(&user(32), None).await;
+    let incoming = |e: &CallEvent| matches!(e, CallEvent::Incoming { .. });
+    let established = |call: CallId| move |e: &CallEvent| matches!(e, CallEvent::Established { call: c, .. } if *c == call);
+
+    // Alice ↔ Bob, then Alice ↔ Carol.
+    let a1 = alice
+        .call(aor(&user(31)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    let CallEvent::Incoming { call: b1, .. } = b_events.call(&mut bob, incoming).await else {
+        unreachable!()
+    };
+    bob.answer(b1, offer(Direction::SendRecv)).await.unwrap();
+    a_events.call(&mut alice, established(a1)).await;
+    let a2 = alice
+        .call(aor(&user(32)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    let CallEvent::Incoming { call: c2, .. } = c_events.call(&mut carol, incoming).await else {
+        unreachable!()
+    };
+    carol.answer(c2, offer(Direction::SendRecv)).await.unwrap();
+    a_events.call(&mut alice, established(a2)).await;
+
+    // Alice refers Bob to Carol, replacing her own call with Carol.
+    assert!(alice.refer_replacing(a1, a2).await.unwrap());
+    let CallEvent::TransferRequested { target, .. } = b_events
+        .call(&mut bob, |e| {
+            matches!(e, CallEvent::TransferRequested { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let target = ringdesk_sip::Uri::parse(&target).unwrap();
+    let replaces = target
+        .embedded_header("Replaces")
+        .expect("Refer-To carries Replaces");
+    let mut plain = target.clone();
+    plain.headers = None;
+    let b2 = bob
+        .act(move |ua, now| {
+            ua.call_with_headers(
+                plain,
+                offer(Direction::SendRecv),
+                &[("Replaces", &replaces)],
+                now,
+            )
+        })
+        .await
+        .unwrap();
+
+    // Carol sees the new call replace call 2, answers it and ends the old one.
+    let CallEvent::Incoming {
+        call: c3, replaces, ..
+    } = c_events
+        .call(
+            &mut carol,
+            |e| matches!(e, CallEvent::Incoming { call, .. } if *call != c2),
+        )
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        replaces,
+        Some(c2),
+        "Carol's agent matched Replaces to the call with Alice"
+    );
+    carol.answer(c3, offer(Direction::SendRecv)).await.unwrap();
+    carol
+        .act(move |ua, now| ua.replaced(c2, now))
+        .await
+        .unwrap();
+    b_events.call(&mut bob, established(b2)).await;
+    bob.act(move |ua, now| ua.notify_transfer(b1, 200, "OK", now))
+        .await
+        .unwrap();
+
+    // Alice: the call with Carol was ended by Carol; the transfer reported done.
+    let end = a_events
+        .call(
+            &mut alice,
+            |e| matches!(e, CallEvent::Ended { call, .. } if *call == a2),
+        )
+        .await;
+    assert_eq!(ended(&end), Some(EndReason::Remote));
+    a_events
+        .call(&mut alice, |e| {
+            matches!(e, CallEvent::TransferProgress { status: 200, .. })
+        })
+        .await;
+    alice.hangup(a1).await.unwrap();
+    for p in [alice, bob, carol] {
+        p.stop(SECS).await;
+    }
+}
+
+/// The far end itself asks for credentials (401 with WWW-Authenticate, not the proxy's 407)
+/// for the INVITE and again for the BYE; sipp checks both digest answers.
+#[tokio::test]
+#[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
+async fn a_far_end_that_challenges_invite_and_bye_with_401() {
+    let port = free_port();
+    register_sipp(&user(33), port).await;
+    let (mut phone, mut events) = phone(&user(34), None).await;
+    let (auth_user, auth_pass) = (user(34), format!("{}pw", user(34)));
+    let sipp = Sipp::start(
+        "uas-auth",
+        &scenario("uas_auth.xml".as_ref()),
+        &[
+            "-p",
+            &port.to_string(),
+            "-key",
+            "authuser",
+            &auth_user,
+            "-key",
+            "authpass",
+            &auth_pass,
+        ],
+    );
+    let call = phone
+        .call(aor(&user(33)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    events
+        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
+        .await;
+    assert!(phone.hangup(call).await.unwrap());
+    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
+    assert_eq!(ended(&end), Some(EndReason::Local));
+    sipp.success().await;
+    phone.stop(SECS).await;
 }

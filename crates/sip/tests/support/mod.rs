@@ -401,6 +401,8 @@ impl Sipp {
             ])
             .args(["-timeout", "30", "-timeout_error", "-trace_msg"])
             .args(["-message_file", "messages.log", "-trace_err"])
+            // Its own media port: the default (6000) would collide between parallel tests.
+            .args(["-mp", &free_port().to_string()])
             .args(["-error_file", "errors.log"])
             .args(args)
             .stdin(Stdio::null())
