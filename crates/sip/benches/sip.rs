@@ -173,7 +173,7 @@ fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
             continue;
         }
         let i = rng.gen_range(0..m.len());
-        match rng.gen_range(0..7) {
+        match rng.gen_range(0..8) {
             0 => m[i] = rng.gen(),
             1 => m[i] ^= 1 << rng.gen_range(0..8),
             2 => {
@@ -191,6 +191,12 @@ fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
                 let j = rng.gen_range(i..m.len().min(i + 200) + 1).min(m.len());
                 let piece = m[i..j].to_vec();
                 m.splice(i..i, piece);
+            }
+            7 => {
+                // Multi-byte text where ASCII is expected (libFuzzer found a slicing bug so).
+                let text = ["大", "\u{feff}", "é", "\u{1F4DE}", "\u{200B}"];
+                let s = text[rng.gen_range(0..text.len())].as_bytes();
+                m.splice(i..i, s.iter().copied());
             }
             _ => {
                 // Splice in a number at the edge of a field's range.

@@ -122,7 +122,23 @@ pub async fn run_endpoint(
                     }
                 }
             }
-            _ = sleep_until(deadline) => endpoint.handle_timeout(Instant::now()),
+            _ = sleep_until(deadline) => {
+                endpoint.handle_timeout(Instant::now());
+                let suspect = endpoint.registration().is_some_and(|r| r.take_flow_suspect());
+                if suspect && flow.is_some() {
+                    // The registrar went quiet: after a network change the old socket's address
+                    // is no longer ours, so open a new flow and register from where we are now.
+                    match connector.connect().await {
+                        Ok(f) => {
+                            let local = f.local_addr();
+                            debug!(%local, "opened a new flow after the registrar went quiet");
+                            flow = Some(f);
+                            endpoint.rebind(&local.ip().to_string(), local.port(), Instant::now());
+                        }
+                        Err(e) => debug!(error = %e, "could not open a new flow yet"),
+                    }
+                }
+            }
             command = commands.recv(), if stopping.is_none() => match command {
                 Some(Command::RefreshNow) => {
                     if let Some(r) = endpoint.registration() {

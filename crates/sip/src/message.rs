@@ -545,7 +545,8 @@ fn truncate(s: &str) -> String {
 
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let bad = || ParseError::StartLine(truncate(line));
-    if line.len() >= 8 && line[..8].eq_ignore_ascii_case("SIP/2.0 ") {
+    // Bytes, not a str slice: the line may hold any UTF-8 (found by fuzzing).
+    if line.len() >= 8 && line.as_bytes()[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
         let rest = &line[8..];
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
         if code.len() != 3 {
@@ -602,6 +603,16 @@ Content-Type: application/sdp\r\n\
 Content-Length: 4\r\n\
 \r\n\
 v=0\n";
+
+    #[test]
+    fn a_start_line_with_multibyte_text_where_the_version_would_be() {
+        // A fuzzer's find: slicing the first 8 bytes of "OPT:\u{feff}大" split a character.
+        let crash = "OPT:\u{feff}大停電\r\nTo: <sip:a@b>\r\n\r\n";
+        assert!(Message::parse_datagram(crash.as_bytes(), &Limits::default()).is_err());
+        let response = "SIP/2.0 200 大丈夫\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n";
+        let m = Message::parse_datagram(response.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(m.status(), Some(200));
+    }
 
     #[test]
     fn parses_and_serialises_a_request() {

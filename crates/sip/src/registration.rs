@@ -97,6 +97,9 @@ pub struct Registration {
     keepalive: Option<ClientTransaction>,
     keepalive_call_id: String,
     keepalive_cseq: u32,
+    /// Set when a keep-alive went unanswered: the way to the registrar may have changed
+    /// (another network, a new address), so the driver opens a new flow.
+    flow_suspect: bool,
     events: VecDeque<RegistrationEvent>,
     outbox: VecDeque<Vec<u8>>,
 }
@@ -135,6 +138,7 @@ impl Registration {
             keepalive: None,
             keepalive_call_id,
             keepalive_cseq: 0,
+            flow_suspect: false,
             events: VecDeque::new(),
             outbox: VecDeque::new(),
         }
@@ -190,6 +194,11 @@ impl Registration {
             reason: reason.to_string(),
             retry_in: Some(retry_in),
         });
+    }
+
+    /// Whether the flow should be opened anew (a keep-alive went unanswered); asking clears it.
+    pub fn take_flow_suspect(&mut self) -> bool {
+        std::mem::take(&mut self.flow_suspect)
     }
 
     /// Whether `message` answers one of our requests (REGISTER or keep-alive).
@@ -254,6 +263,7 @@ impl Registration {
             // Any answer, even 404 or 405, proves the way there and back works.
             self.keepalive_at = self.keepalive_every.map(|every| now + every);
         } else if timed_out && self.state == RegistrationState::Registered {
+            self.flow_suspect = true;
             self.events.push_back(RegistrationEvent::Failed {
                 status: None,
                 reason: "the registrar stopped answering; registering again".into(),

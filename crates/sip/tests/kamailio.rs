@@ -94,3 +94,26 @@ async fn a_wrong_password_is_reported_as_such() {
         vec![RegistrationEvent::Unregistered]
     );
 }
+
+#[tokio::test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+async fn the_binding_is_refreshed_before_it_expires() {
+    // kamailio's smallest expiry here is 10 s: the refresh comes after half of it.
+    let mut account = support::account(&support::user(40), &support::kamailio());
+    account.expires = 10;
+    let mut phone = account.start(support::seed()).await.unwrap();
+    let started = std::time::Instant::now();
+    for round in 0..2 {
+        match next(&mut phone).await {
+            RegistrationEvent::Registered { expires, .. } => assert_eq!(expires, 10),
+            other => panic!("round {round}: expected Registered, got {other:?}"),
+        }
+    }
+    let refreshed_after = started.elapsed();
+    assert!(
+        refreshed_after >= Duration::from_secs(4) && refreshed_after < Duration::from_secs(10),
+        "refreshed after {refreshed_after:?}"
+    );
+    assert!(bindings().is_some_and(|b| b.contains(&support::user(40))));
+    registration_events(phone.stop(Duration::from_secs(10)).await);
+}

@@ -328,4 +328,9 @@ fn keepalives_prove_the_flow_and_a_silent_registrar_means_registering_again() {
     assert_eq!(now - t0, Duration::from_secs(60 + 32));
     assert_eq!(registers, 1, "a new REGISTER went out at once");
     assert_eq!(reg.state(), RegistrationState::Registering);
+    assert!(
+        reg.take_flow_suspect(),
+        "the driver is told to open a new flow"
+    );
+    assert!(!reg.take_flow_suspect());
 }
