@@ -1,5 +1,6 @@
 //! RFC 3261 §7 messages: parsing (datagram and stream framing) and serialising.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::uri::Uri;
@@ -131,7 +132,7 @@ pub enum StartLine {
 
 /// Header fields in arrival order, names in their long canonical form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, String)>);
+pub struct Headers(Vec<(Cow<'static, str>, String)>);
 
 /// Compact forms (RFC 3261 §7.3.3 and later RFCs) and their long names.
 const COMPACT: [(&str, &str); 20] = [
@@ -173,12 +174,16 @@ const LIST_HEADERS: [&str; 12] = [
     "Accept-Encoding",
 ];
 
-fn canonical(name: &str) -> String {
-    if let Some((_, long)) = COMPACT
-        .iter()
-        .find(|(short, _)| short.eq_ignore_ascii_case(name))
-    {
-        return (*long).to_string();
+/// The long, canonically spelled name; known names cost no allocation (they are looked up
+/// on every header of every message).
+fn canonical(name: &str) -> Cow<'static, str> {
+    if name.len() == 1 {
+        if let Some((_, long)) = COMPACT
+            .iter()
+            .find(|(short, _)| short.eq_ignore_ascii_case(name))
+        {
+            return Cow::Borrowed(long);
+        }
     }
     const KNOWN: [&str; 28] = [
         "Call-ID",
@@ -213,8 +218,8 @@ fn canonical(name: &str) -> String {
     KNOWN
         .iter()
         .find(|k| k.eq_ignore_ascii_case(name))
-        .map(|k| (*k).to_string())
-        .unwrap_or_else(|| name.to_string())
+        .map(|k| Cow::Borrowed(*k))
+        .unwrap_or_else(|| Cow::Owned(name.to_string()))
 }
 
 impl Headers {
@@ -264,7 +269,7 @@ impl Headers {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_str()))
     }
 
     pub fn len(&self) -> usize {
@@ -310,13 +315,18 @@ pub struct Message {
 }
 
 /// Where the header section ends: (index of the first body byte).
+/// Where the header section ends: after the first empty line (CRLF CRLF, or bare LF LF).
 fn header_end(buf: &[u8]) -> Option<usize> {
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let mut from = 0;
+    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+        let at = from + i;
+        match buf.get(at + 1) {
+            Some(b'\n') => return Some(at + 2),
+            Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return Some(at + 3),
+            _ => from = at + 1,
+        }
     }
+    None
 }
 
 impl Message {
@@ -464,7 +474,8 @@ fn content_length(headers: &Headers) -> Result<Option<usize>, ParseError> {
 
 fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Headers), ParseError> {
     let text = std::str::from_utf8(head).map_err(|_| ParseError::NotText)?;
-    let mut lines: Vec<String> = Vec::new();
+    // Borrowed from the input; only a folded header is copied.
+    let mut lines: Vec<Cow<str>> = Vec::new();
     for raw in text.split('\n') {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.len() > limits.max_line {
@@ -478,6 +489,7 @@ fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Headers), Pars
             let has_header = lines.len() > 1;
             match lines.last_mut() {
                 Some(prev) if has_header => {
+                    let prev = prev.to_mut();
                     prev.push(' ');
                     prev.push_str(line.trim_start());
                     if prev.len() > limits.max_line {
@@ -492,7 +504,7 @@ fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Headers), Pars
                 }
             }
         }
-        lines.push(line.to_string());
+        lines.push(Cow::Borrowed(line));
     }
     let mut lines = lines.into_iter();
     let start = parse_start_line(&lines.next().ok_or(ParseError::StartLine("empty".into()))?)?;
@@ -519,6 +531,13 @@ fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Headers), Pars
 /// Control characters are header injection, except escaped inside a quoted string, where
 /// RFC 3261's quoted-pair allows them (RFC 4475 intmeth).
 fn has_bare_control(value: &str) -> bool {
+    // Fast path: no C0 control but tab, no DEL, no C1 (UTF-8 0xC2 0x80..0x9F lead byte).
+    let suspicious = value
+        .bytes()
+        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2);
+    if !suspicious {
+        return false;
+    }
     let (mut quoted, mut escaped) = (false, false);
     for c in value.chars() {
         if escaped {
