@@ -535,7 +535,9 @@ impl UserAgent {
             "{};to-tag={};from-tag={}",
             d.call_id, remote_tag, d.local_tag
         );
-        let mut target = d.remote_target.clone();
+        // The target's address of record, not its Contact: a Contact is only reachable from
+        // elsewhere when it is a GRUU (RFC 5589 §7.3), while the AoR routes through the proxy.
+        let mut target = d.remote.uri.clone();
         target.params = Default::default();
         self.refer_to(
             call,

@@ -610,3 +610,79 @@ async fn a_far_end_that_challenges_invite_and_bye_with_401() {
     sipp.success().await;
     phone.stop(SECS).await;
 }
+
+/// With baresip as the transfer target, the Refer-To must name its address of record: its
+/// Contact (`sip:user-0x…@host:port`) is not routable through the proxy (404). baresip 1.0
+/// answers the INVITE with Replaces as a new call rather than replacing (its limit, not ours).
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn an_attended_transfer_to_baresip_reaches_it_through_its_address_of_record() {
+    let (mut alice, mut a_events) = phone(&user(35), None).await;
+    let (mut bob, mut b_events) = phone(&user(36), None).await;
+    let mut carol = Baresip::start(&user(37), true);
+    let a1 = alice
+        .call(aor(&user(36)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    let CallEvent::Incoming { call: b1, .. } = b_events
+        .call(&mut bob, |e| matches!(e, CallEvent::Incoming { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    bob.answer(b1, offer(Direction::SendRecv)).await.unwrap();
+    let a2 = alice
+        .call(aor(&user(37)), offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    a_events
+        .call(
+            &mut alice,
+            |e| matches!(e, CallEvent::Established { call, .. } if *call == a2),
+        )
+        .await;
+    carol
+        .wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS)
+        .await;
+    assert!(alice.refer_replacing(a1, a2).await.unwrap());
+    let CallEvent::TransferRequested { target, .. } = b_events
+        .call(&mut bob, |e| {
+            matches!(e, CallEvent::TransferRequested { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let target = ringdesk_sip::Uri::parse(&target).unwrap();
+    assert_eq!(
+        target.user.as_deref(),
+        Some(user(37).as_str()),
+        "the AoR, not the Contact"
+    );
+    let replaces = target.embedded_header("Replaces").unwrap();
+    let mut plain = target.clone();
+    plain.headers = None;
+    let b2 = bob
+        .act(move |ua, now| {
+            ua.call_with_headers(
+                plain,
+                offer(Direction::SendRecv),
+                &[("Replaces", &replaces)],
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    let outcome = b_events
+        .call(&mut bob, |e| {
+            matches!(e, CallEvent::Established { call, .. } | CallEvent::Ended { call, .. } if *call == b2)
+        })
+        .await;
+    assert!(
+        matches!(outcome, CallEvent::Established { .. }),
+        "{outcome:?}"
+    );
+    for p in [alice, bob] {
+        p.stop(SECS).await;
+    }
+}
