@@ -36,6 +36,9 @@ pub enum ProviderError {
     Unsupported { provider: String, operation: String },
     #[error("missing keys: {fields}")]
     MissingCredentials { fields: String },
+    /// A webhook whose signature does not hold: forged, tampered, stale or replayed.
+    #[error("the webhook was refused: {reason}")]
+    WebhookRejected { reason: String },
 }
 
 fn retry_hint(secs: Option<u64>) -> String {

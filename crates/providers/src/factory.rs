@@ -43,24 +43,26 @@ impl AdapterFactory for HttpAdapterFactory {
     ) -> Result<Box<dyn ProviderAdapter>, ProviderError> {
         let e = &self.endpoints;
         Ok(match kind {
-            ProviderKind::Telnyx => Box::new(TelnyxAdapter::new(
-                e.telnyx.clone(),
-                take(&mut c, CredentialField::ApiKey)?,
-                e.timeout,
-            )?),
+            ProviderKind::Telnyx => Box::new(
+                TelnyxAdapter::new(
+                    e.telnyx.clone(),
+                    take(&mut c, CredentialField::ApiKey)?,
+                    e.timeout,
+                )?
+                .with_webhook_key(c.webhook_secret.clone()),
+            ),
             ProviderKind::Twilio => {
                 let account_sid = take(&mut c, CredentialField::AccountSid)?;
+                let webhook_key = c.webhook_secret.clone().or_else(|| c.auth_token.clone());
                 // An API key pair wins over the Auth Token when both are stored.
                 let auth = match (c.api_key.clone(), c.api_secret.clone()) {
                     (Some(sid), Some(secret)) => TwilioAuth::ApiKey { sid, secret },
                     _ => TwilioAuth::AuthToken(take(&mut c, CredentialField::AuthToken)?),
                 };
-                Box::new(TwilioAdapter::new(
-                    e.twilio.clone(),
-                    account_sid,
-                    auth,
-                    e.timeout,
-                )?)
+                Box::new(
+                    TwilioAdapter::new(e.twilio.clone(), account_sid, auth, e.timeout)?
+                        .with_webhook_key(webhook_key),
+                )
             }
             ProviderKind::Vonage => {
                 let api_key = take(&mut c, CredentialField::ApiKey)?;
@@ -69,12 +71,10 @@ impl AdapterFactory for HttpAdapterFactory {
                     (Some(id), Some(key)) => Some(VoiceApplication::new(id, &key)?),
                     _ => None,
                 };
-                Box::new(VonageAdapter::new(
-                    e.clone(),
-                    api_key,
-                    api_secret,
-                    application,
-                )?)
+                Box::new(
+                    VonageAdapter::new(e.clone(), api_key, api_secret, application)?
+                        .with_webhook_key(c.webhook_secret.clone()),
+                )
             }
             ProviderKind::Sip => {
                 let sip =

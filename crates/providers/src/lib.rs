@@ -11,6 +11,7 @@ mod sip;
 mod telnyx;
 mod twilio;
 mod vonage;
+pub mod webhook;
 
 pub use endpoints::Endpoints;
 pub use factory::HttpAdapterFactory;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ringdesk_core::ports::{AccountInfo, ProviderAdapter};
+use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookRequest};
 use ringdesk_core::{ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -11,12 +11,14 @@ use url::Url;
 
 use crate::endpoints::join;
 use crate::http;
+use crate::webhook::{self, WebhookKey};
 
 pub struct TelnyxAdapter {
     client: reqwest::Client,
     base: Url,
     api_key: SecretString,
     timeout: Duration,
+    webhook: Option<WebhookKey>,
 }
 
 #[derive(Deserialize)]
@@ -37,7 +39,14 @@ impl TelnyxAdapter {
             base,
             api_key,
             timeout,
+            webhook: None,
         })
+    }
+
+    /// The account's Ed25519 public key (base64), for webhook signatures.
+    pub fn with_webhook_key(mut self, public_key: Option<SecretString>) -> Self {
+        self.webhook = public_key.map(WebhookKey::Telnyx);
+        self
     }
 }
 
@@ -48,6 +57,10 @@ impl ProviderAdapter for TelnyxAdapter {
     }
 
     /// `GET /balance`: the cheapest authenticated read; Telnyx has no account-name endpoint.
+    fn validate_webhook(&self, request: &WebhookRequest) -> Result<(), ProviderError> {
+        webhook::validate(self.webhook.as_ref(), request)
+    }
+
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {
         let request = self
             .client

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ringdesk_core::ports::{AccountInfo, ProviderAdapter};
+use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookRequest};
 use ringdesk_core::{ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::endpoints::join;
 use crate::http;
+use crate::webhook::{self, WebhookKey};
 
 pub const API_VERSION: &str = "2010-04-01";
 
@@ -29,6 +30,7 @@ pub struct TwilioAdapter {
     account_sid: SecretString,
     auth: TwilioAuth,
     timeout: Duration,
+    webhook: Option<WebhookKey>,
 }
 
 #[derive(Deserialize)]
@@ -52,7 +54,14 @@ impl TwilioAdapter {
             account_sid,
             auth,
             timeout,
+            webhook: None,
         })
+    }
+
+    /// Twilio signs webhooks with the Auth Token (an API key cannot), or a SharedKey.
+    pub fn with_webhook_key(mut self, key: Option<SecretString>) -> Self {
+        self.webhook = key.map(WebhookKey::Twilio);
+        self
     }
 
     fn get(&self, url: Url) -> reqwest::RequestBuilder {
@@ -73,6 +82,10 @@ impl ProviderAdapter for TwilioAdapter {
     }
 
     /// `GET /2010-04-01/Accounts/{AccountSid}.json`: returns the account's name and status.
+    fn validate_webhook(&self, request: &WebhookRequest) -> Result<(), ProviderError> {
+        webhook::validate(self.webhook.as_ref(), request)
+    }
+
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {
         let resource = format!("{}.json", self.account_sid.expose_secret());
         let url = join(&self.base, &[API_VERSION, "Accounts", &resource]);

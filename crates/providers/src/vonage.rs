@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ringdesk_core::ports::{AccountInfo, ProviderAdapter};
+use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookRequest};
 use ringdesk_core::{ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::endpoints::{join, Endpoints};
 use crate::http;
+use crate::webhook::{self, WebhookKey};
 
 /// Lifetime of an application JWT (vonage-jwt's default).
 const JWT_LIFETIME_SECS: i64 = 900;
@@ -65,6 +66,7 @@ pub struct VonageAdapter {
     api_key: SecretString,
     api_secret: SecretString,
     application: Option<VoiceApplication>,
+    webhook: Option<WebhookKey>,
 }
 
 #[derive(Deserialize)]
@@ -92,7 +94,14 @@ impl VonageAdapter {
             api_key,
             api_secret,
             application,
+            webhook: None,
         })
+    }
+
+    /// The account's signature secret (dashboard setting; not the API secret).
+    pub fn with_webhook_key(mut self, signature_secret: Option<SecretString>) -> Self {
+        self.webhook = signature_secret.map(WebhookKey::Vonage);
+        self
     }
 
     fn timeout(&self) -> Duration {
@@ -154,6 +163,10 @@ impl VonageAdapter {
 impl ProviderAdapter for VonageAdapter {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Vonage
+    }
+
+    fn validate_webhook(&self, request: &WebhookRequest) -> Result<(), ProviderError> {
+        webhook::validate(self.webhook.as_ref(), request)
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

@@ -32,7 +32,7 @@ export function fieldsFor(kind: ProviderKind, twilioAuth: TwilioAuthMethod = "au
     case "telnyx":
       return [
         { field: "apiKey", label: "API key", hint: "Starts with KEY…" },
-        { field: "webhookSecret", label: "Webhook public key", optional: true, plain: true, hint: "For verifying Telnyx webhooks (later)." },
+        { field: "webhookSecret", label: "Webhook public key", optional: true, plain: true, hint: "Mission Control → Keys & Credentials → Public key; verifies Telnyx webhooks" },
       ];
     case "twilio":
       return [
@@ -50,6 +50,7 @@ export function fieldsFor(kind: ProviderKind, twilioAuth: TwilioAuthMethod = "au
         { field: "apiSecret", label: "API secret" },
         { field: "applicationId", label: "Application ID", optional: true, plain: true, hint: "Needed for voice calls" },
         { field: "privateKey", label: "Private key", optional: true, multiline: true, hint: "Paste the application's private.key file" },
+        { field: "webhookSecret", label: "Signature secret", optional: true, hint: "Dashboard → Settings; verifies Vonage's signed webhooks" },
       ];
     case "sip":
       return [{ field: "sipPassword", label: "SIP password" }];
