@@ -211,24 +211,9 @@ impl Registration {
 
     fn send_keepalive(&mut self, now: Instant) {
         self.keepalive_cseq += 1;
-        let branch = format!("z9hG4bK{}", random_token(&mut self.rng, 16));
-        let mut m = Message::request(Method::Options, self.config.registrar.clone());
-        m.headers.push(
-            "Via",
-            format!(
-                "SIP/2.0/{} {}:{};rport;branch={branch}",
-                self.config.transport, self.config.local_host, self.config.local_port
-            ),
-        );
-        m.headers.push("Max-Forwards", "70");
-        m.headers.push(
-            "From",
-            format!("<{}>;tag={}", self.config.aor, self.from_tag),
-        );
-        m.headers.push("To", format!("<{}>", self.config.registrar));
-        m.headers.push("Call-ID", self.keepalive_call_id.clone());
-        m.headers
-            .push("CSeq", format!("{} OPTIONS", self.keepalive_cseq));
+        let to = self.config.registrar.clone();
+        let (call_id, cseq) = (self.keepalive_call_id.clone(), self.keepalive_cseq);
+        let mut m = self.request(Method::Options, &to, call_id, cseq);
         m.headers.push("User-Agent", self.config.user_agent.clone());
         if let Ok(mut txn) =
             ClientTransaction::new(m, self.config.reliable, self.config.timers, now)
@@ -307,10 +292,10 @@ impl Registration {
         }
     }
 
-    fn send(&mut self, now: Instant, expires: u32, auth: Option<(Challenge, bool)>) {
-        self.cseq += 1;
+    /// A request to the registrar from our AoR, with a fresh branch.
+    fn request(&mut self, method: Method, to: &Uri, call_id: String, cseq: u32) -> Message {
         let branch = format!("z9hG4bK{}", random_token(&mut self.rng, 16));
-        let mut m = Message::request(Method::Register, self.config.registrar.clone());
+        let mut m = Message::request(method.clone(), self.config.registrar.clone());
         m.headers.push(
             "Via",
             format!(
@@ -323,9 +308,17 @@ impl Registration {
             "From",
             format!("<{}>;tag={}", self.config.aor, self.from_tag),
         );
-        m.headers.push("To", format!("<{}>", self.config.aor));
-        m.headers.push("Call-ID", self.call_id.clone());
-        m.headers.push("CSeq", format!("{} REGISTER", self.cseq));
+        m.headers.push("To", format!("<{to}>"));
+        m.headers.push("Call-ID", call_id);
+        m.headers.push("CSeq", format!("{cseq} {method}"));
+        m
+    }
+
+    fn send(&mut self, now: Instant, expires: u32, auth: Option<(Challenge, bool)>) {
+        self.cseq += 1;
+        let to = self.config.aor.clone();
+        let (call_id, cseq) = (self.call_id.clone(), self.cseq);
+        let mut m = self.request(Method::Register, &to, call_id, cseq);
         m.headers.push("Contact", format!("<{}>", self.contact));
         m.headers.push("Expires", expires.to_string());
         m.headers.push(

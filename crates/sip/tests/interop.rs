@@ -6,6 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use ringdesk_sip::account::Phone;
 use ringdesk_sip::endpoint::EndpointEvent;
 use ringdesk_sip::flow::Transport;
 use ringdesk_sip::registration::RegistrationEvent;
@@ -16,6 +17,13 @@ use support::{
 };
 
 const SECS: Duration = Duration::from_secs(15);
+
+/// We hang up `call`; it ends as ours.
+async fn hang_up(phone: &mut Phone, events: &mut support::Events, call: CallId) {
+    assert!(phone.hangup(call).await.unwrap());
+    let end = events.call(phone, |e| ended(e).is_some()).await;
+    assert_eq!(ended(&end), Some(EndReason::Local));
+}
 
 fn ended(e: &CallEvent) -> Option<EndReason> {
     match e {
@@ -72,9 +80,7 @@ async fn calls_baresip_holds_resumes_and_hangs_up() {
         assert_eq!(sdp::direction(&sdp), theirs);
     }
 
-    assert!(phone.hangup(call).await.unwrap());
-    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
-    assert_eq!(ended(&end), Some(EndReason::Local));
+    hang_up(&mut phone, &mut events, call).await;
     bob.wait_event("\"type\":\"CALL_CLOSED\"", SECS).await;
     phone.stop(SECS).await;
 }
@@ -136,7 +142,7 @@ async fn called_by_sipp(
     callee: u32,
     caller: u32,
     scenario_file: &str,
-) -> (Sipp, ringdesk_sip::account::Phone, support::Events, CallId) {
+) -> (Sipp, Phone, support::Events, CallId) {
     let (mut phone, mut events) = phone(&user(callee), None).await;
     let (callee, caller) = (user(callee), user(caller));
     let password = format!("{caller}pw");
@@ -231,9 +237,7 @@ async fn cancel_while_ringing() {
     events
         .call(&mut phone, |e| matches!(e, CallEvent::Ringing { .. }))
         .await;
-    assert!(phone.hangup(call).await.unwrap());
-    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
-    assert_eq!(ended(&end), Some(EndReason::Local));
+    hang_up(&mut phone, &mut events, call).await;
     sipp.success().await;
     phone.stop(SECS).await;
 }
@@ -291,9 +295,7 @@ async fn calls_survive_every_first_datagram_being_lost() {
         .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
         .await;
     erin.wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS).await;
-    assert!(phone.hangup(call).await.unwrap());
-    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
-    assert_eq!(ended(&end), Some(EndReason::Local));
+    hang_up(&mut phone, &mut events, call).await;
     erin.wait_event("\"type\":\"CALL_CLOSED\"", SECS).await;
     let dropped = relay.dropped.load(std::sync::atomic::Ordering::Relaxed);
     assert!(dropped >= 6, "only {dropped} datagrams were dropped");
@@ -604,9 +606,7 @@ async fn a_far_end_that_challenges_invite_and_bye_with_401() {
     events
         .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
         .await;
-    assert!(phone.hangup(call).await.unwrap());
-    let end = events.call(&mut phone, |e| ended(e).is_some()).await;
-    assert_eq!(ended(&end), Some(EndReason::Local));
+    hang_up(&mut phone, &mut events, call).await;
     sipp.success().await;
     phone.stop(SECS).await;
 }
