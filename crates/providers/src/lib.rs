@@ -12,6 +12,7 @@ mod telnyx;
 mod twilio;
 mod vonage;
 pub mod webhook;
+pub mod webhook_events;
 
 pub use endpoints::Endpoints;
 pub use factory::HttpAdapterFactory;

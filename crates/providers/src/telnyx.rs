@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookRequest};
+use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookEvent, WebhookRequest};
 use ringdesk_core::{ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use url::Url;
 use crate::endpoints::join;
 use crate::http;
 use crate::webhook::{self, WebhookKey};
+use crate::webhook_events;
 
 pub struct TelnyxAdapter {
     client: reqwest::Client,
@@ -59,6 +60,10 @@ impl ProviderAdapter for TelnyxAdapter {
     /// `GET /balance`: the cheapest authenticated read; Telnyx has no account-name endpoint.
     fn validate_webhook(&self, request: &WebhookRequest) -> Result<(), ProviderError> {
         webhook::validate(self.webhook.as_ref(), request)
+    }
+
+    fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
+        webhook_events::telnyx(request)
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

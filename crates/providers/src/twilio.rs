@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookRequest};
+use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookEvent, WebhookRequest};
 use ringdesk_core::{ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use url::Url;
 use crate::endpoints::join;
 use crate::http;
 use crate::webhook::{self, WebhookKey};
+use crate::webhook_events;
 
 pub const API_VERSION: &str = "2010-04-01";
 
@@ -84,6 +85,10 @@ impl ProviderAdapter for TwilioAdapter {
     /// `GET /2010-04-01/Accounts/{AccountSid}.json`: returns the account's name and status.
     fn validate_webhook(&self, request: &WebhookRequest) -> Result<(), ProviderError> {
         webhook::validate(self.webhook.as_ref(), request)
+    }
+
+    fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
+        webhook_events::twilio(request)
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

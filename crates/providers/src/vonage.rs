@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookRequest};
+use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookEvent, WebhookRequest};
 use ringdesk_core::{ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::endpoints::{join, Endpoints};
 use crate::http;
 use crate::webhook::{self, WebhookKey};
+use crate::webhook_events;
 
 /// Lifetime of an application JWT (vonage-jwt's default).
 const JWT_LIFETIME_SECS: i64 = 900;
@@ -167,6 +168,10 @@ impl ProviderAdapter for VonageAdapter {
 
     fn validate_webhook(&self, request: &WebhookRequest) -> Result<(), ProviderError> {
         webhook::validate(self.webhook.as_ref(), request)
+    }
+
+    fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
+        webhook_events::vonage(request)
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

@@ -72,23 +72,30 @@ pub struct WebhookRequest {
     pub received_at: OffsetDateTime,
 }
 
+/// One thing a provider told us about a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEvent {
+    /// The same for every redelivery of this event, so applying it can be made idempotent.
+    pub id: String,
+    pub provider_call_id: String,
+    pub kind: WebhookEventKind,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum WebhookEvent {
+pub enum WebhookEventKind {
     IncomingCall {
-        provider_call_id: String,
         from: String,
         to: String,
     },
-    CallAnswered {
-        provider_call_id: String,
-    },
+    Ringing,
+    CallAnswered,
+    /// `cause` in the provider's words (`normal_clearing`, `busy`, `no-answer`, …).
     CallEnded {
-        provider_call_id: String,
         cause: Option<String>,
     },
     RecordingReady {
-        provider_call_id: String,
         url: String,
     },
 }

@@ -7,7 +7,7 @@ mod secret_store;
 
 pub use adapter::{
     AccountInfo, AdapterFactory, CallHandle, CallRequest, NumberCapabilities, NumberType,
-    ProviderAdapter, ProviderNumber, WebhookEvent, WebhookRequest,
+    ProviderAdapter, ProviderNumber, WebhookEvent, WebhookEventKind, WebhookRequest,
 };
 pub use provider_repository::{ProviderRepository, RepositoryError};
 pub use secret_store::{SecretError, SecretStore};
