@@ -93,83 +93,120 @@ impl Softphone {
     }
 
     /// Registers `account` (the active provider's), or stops when there is none. Unchanged
-    /// settings leave a running registration alone.
+    /// settings leave a running registration alone. Returns at once: starting (DNS, connect,
+    /// TLS) happens in the softphone's own task, which also retries after failures.
     pub async fn apply(&self, account: Option<SoftphoneAccount>) {
-        let mut running = self.running.lock().await;
-        if let (Some(r), Some(a)) = (running.as_ref(), account.as_ref()) {
-            if r.account.same_as(a) {
-                return;
+        let old = {
+            let mut running = self.running.lock().await;
+            if let (Some(r), Some(a)) = (running.as_ref(), account.as_ref()) {
+                if r.account.same_as(a) {
+                    return;
+                }
             }
-        }
-        if let Some(old) = running.take() {
+            running.take()
+        };
+        if let Some(old) = old {
             stop(old).await;
         }
         let Some(account) = account else {
             self.status.send_replace(SoftphoneStatus::Off);
             return;
         };
-        let address = account.settings.address();
         self.status.send_replace(SoftphoneStatus::Registering {
-            address: address.clone(),
+            address: account.settings.address(),
         });
-        let sip = SipAdapter::account(&account.settings, &account.password, REGISTRATION_EXPIRES);
-        match sip.start(rand::random()).await {
-            Ok(phone) => {
-                let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-                let task = tokio::spawn(run(phone, address, self.status.clone(), stop_rx));
-                *running = Some(Running {
-                    account,
-                    task,
-                    stop: stop_tx,
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "softphone could not start");
-                self.status.send_replace(SoftphoneStatus::Failing {
-                    address,
-                    reason: e.to_string(),
-                    retry_in_secs: None,
-                });
-            }
-        }
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(supervise(account.clone(), self.status.clone(), stop_rx));
+        *self.running.lock().await = Some(Running {
+            account,
+            task,
+            stop: stop_tx,
+        });
     }
 
     /// Unregisters (quitting the app).
     pub async fn shutdown(&self) {
-        if let Some(old) = self.running.lock().await.take() {
+        let old = self.running.lock().await.take();
+        if let Some(old) = old {
             stop(old).await;
         }
         self.status.send_replace(SoftphoneStatus::Off);
     }
 }
 
+/// How long to wait before starting again after the account could not start or its driver
+/// ended (DNS down, no route, a broken connection that could not be reopened).
+const RESTART_AFTER: Duration = Duration::from_secs(30);
+
 async fn stop(running: Running) {
     let _ = running.stop.send(());
-    let _ = tokio::time::timeout(UNREGISTER_GRACE + Duration::from_secs(1), running.task).await;
+    let mut task = running.task;
+    let grace = UNREGISTER_GRACE + Duration::from_secs(1);
+    if tokio::time::timeout(grace, &mut task).await.is_err() {
+        task.abort();
+    }
+}
+
+/// Keeps `account` registered until told to stop.
+async fn supervise(
+    account: SoftphoneAccount,
+    status: watch::Sender<SoftphoneStatus>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let address = account.settings.address();
+    let sip = SipAdapter::account(&account.settings, &account.password, REGISTRATION_EXPIRES);
+    loop {
+        let started = tokio::select! {
+            started = sip.start(rand::random()) => started,
+            _ = &mut stop => return,
+        };
+        let reason = match started {
+            Ok(phone) => match run(phone, &address, &status, &mut stop).await {
+                Ended::Stopped => return,
+                Ended::DriverGone => "the connection to the SIP server ended".to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(%reason, "softphone not registered; starting again later");
+        status.send_replace(SoftphoneStatus::Failing {
+            address: address.clone(),
+            reason,
+            retry_in_secs: Some(RESTART_AFTER.as_secs()),
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(RESTART_AFTER) => {}
+            _ = &mut stop => return,
+        }
+    }
+}
+
+enum Ended {
+    Stopped,
+    DriverGone,
 }
 
 async fn run(
     mut phone: Phone,
-    address: String,
-    status: watch::Sender<SoftphoneStatus>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
+    address: &str,
+    status: &watch::Sender<SoftphoneStatus>,
+    stop: &mut tokio::sync::oneshot::Receiver<()>,
+) -> Ended {
     loop {
         tokio::select! {
             event = phone.events.recv() => match event {
                 Some(EndpointEvent::Registration(r)) => {
-                    status.send_replace(status_of(&address, r));
+                    status.send_replace(status_of(address, r));
                 }
                 Some(EndpointEvent::Call(CallEvent::Incoming { call, .. })) => {
                     tracing::info!("incoming call declined: calls in the app are not built yet");
                     let _ = phone.reject(call, 480).await;
                 }
                 Some(EndpointEvent::Call(_)) => {}
-                None => break,
+                None => return Ended::DriverGone,
             },
-            _ = &mut stop => {
+            _ = &mut *stop => {
                 phone.stop(UNREGISTER_GRACE).await;
-                return;
+                return Ended::Stopped;
             }
         }
     }

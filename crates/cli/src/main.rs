@@ -304,6 +304,8 @@ async fn run_call(
                 }
             }
             _ = &mut hangup => {
+                // Once: a finished timer would fire on every turn of the loop.
+                hangup.as_mut().set(sleep_or_forever(None));
                 if let Step::InCall(call) = step {
                     let _ = session.phone.hangup(call).await;
                 }

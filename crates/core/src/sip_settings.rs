@@ -158,7 +158,9 @@ fn check_user(field: &'static str, value: &str) -> Result<(), SipSettingsError> 
     if value.len() > MAX_USER {
         return Err(invalid(field, "The user name is too long"));
     }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/%".contains(c);
+    // RFC 3261 user characters that need no escaping, minus ';' and '?' (which would start
+    // URI parameters or headers in the places the name is written).
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,/".contains(c);
     if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
         return Err(invalid(
             field,

@@ -185,8 +185,9 @@ pub fn verify_telnyx(public_key_b64: &str, request: &WebhookRequest) -> Result<(
 
 /// Refuses a signed time further than `TOLERANCE` from when the request arrived.
 fn fresh(unix_seconds: i64, request: &WebhookRequest) -> Result<(), Refused> {
-    let skew = (request.received_at.unix_timestamp() - unix_seconds).abs();
-    if skew > TOLERANCE.whole_seconds() {
+    // abs_diff: the timestamp is the sender's number, and must not overflow our arithmetic.
+    let skew = request.received_at.unix_timestamp().abs_diff(unix_seconds);
+    if skew > TOLERANCE.whole_seconds().unsigned_abs() {
         return Err(refused(format!(
             "signed {skew} s away from our clock (more than {} s)",
             TOLERANCE.whole_seconds()

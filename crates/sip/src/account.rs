@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::driver::{run_endpoint, Command, Connector, UaOp};
+use crate::driver::{host_of, run_endpoint, Command, Connector, UaOp};
 use crate::endpoint::{Endpoint, EndpointEvent};
 use crate::flow::{TlsTrust, Transport};
 use crate::locate;
@@ -63,7 +63,9 @@ pub enum AccountError {
 /// the driver's task, so a `Phone` can be shared by reference across the app.
 pub struct Phone {
     commands: mpsc::Sender<Command>,
-    pub events: mpsc::Receiver<EndpointEvent>,
+    /// Unbounded: the driver must never wait on the app to read (the app may be waiting on
+    /// the driver to answer a command).
+    pub events: mpsc::UnboundedReceiver<EndpointEvent>,
     pub task: JoinHandle<io::Result<()>>,
 }
 
@@ -201,7 +203,7 @@ impl SipAccount {
             auth_username: auth_username.clone(),
             password: self.password.clone(),
             transport: transport.into(),
-            local_host: local.ip().to_string(),
+            local_host: host_of(local.ip()),
             local_port: local.port(),
             expires: self.expires,
             user_agent: user_agent.clone(),
@@ -214,7 +216,7 @@ impl SipAccount {
             auth_username,
             password: self.password.clone(),
             transport: transport.into(),
-            local_host: local.ip().to_string(),
+            local_host: host_of(local.ip()),
             local_port: local.port(),
             reliable,
             user_agent,
@@ -226,7 +228,7 @@ impl SipAccount {
         }
         let endpoint = Endpoint::new(Some(registration), UserAgent::new(ua, seed.wrapping_add(1)));
         let (commands, command_rx) = mpsc::channel(16);
-        let (event_tx, events) = mpsc::channel(64);
+        let (event_tx, events) = mpsc::unbounded_channel();
         let task = tokio::spawn(run_endpoint(
             connector, flow, endpoint, command_rx, event_tx,
         ));

@@ -47,12 +47,13 @@ pub async fn run_endpoint(
     flow: Flow,
     mut endpoint: Endpoint,
     mut commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<EndpointEvent>,
+    events: mpsc::UnboundedSender<EndpointEvent>,
 ) -> io::Result<()> {
     let mut flow = Some(flow);
     let mut reconnect_at: Option<tokio::time::Instant> = None;
     let mut backoff = FIRST_RECONNECT;
     let mut stopping: Option<Instant> = None;
+    let mut unregistered = false;
     endpoint.start(Instant::now());
     loop {
         while let Some(bytes) = endpoint.poll_transmit() {
@@ -67,11 +68,13 @@ pub async fn run_endpoint(
             }
         }
         while let Some(event) = endpoint.poll_event() {
-            let done = event == EndpointEvent::Registration(RegistrationEvent::Unregistered);
-            let _ = events.send(event).await;
-            if done {
-                return Ok(());
-            }
+            unregistered |= event == EndpointEvent::Registration(RegistrationEvent::Unregistered);
+            let _ = events.send(event);
+        }
+        // Quitting ends once the binding is gone and every call has been hung up (the BYE or
+        // CANCEL answered), or when the grace period runs out below.
+        if unregistered && endpoint.ua().live_calls().is_empty() {
+            return Ok(());
         }
         let mut deadline = endpoint.poll_timeout();
         if let Some(since) = stopping {
@@ -111,7 +114,7 @@ pub async fn run_endpoint(
                         debug!(%local, "reconnected to the SIP server");
                         flow = Some(f);
                         reconnect_at = None;
-                        endpoint.rebind(&local.ip().to_string(), local.port(), Instant::now());
+                        endpoint.rebind(&host_of(local.ip()), local.port(), Instant::now());
                     }
                     Err(e) => {
                         backoff = (backoff * 2).min(MAX_RECONNECT);
@@ -133,7 +136,7 @@ pub async fn run_endpoint(
                             let local = f.local_addr();
                             debug!(%local, "opened a new flow after the registrar went quiet");
                             flow = Some(f);
-                            endpoint.rebind(&local.ip().to_string(), local.port(), Instant::now());
+                            endpoint.rebind(&host_of(local.ip()), local.port(), Instant::now());
                         }
                         Err(e) => debug!(error = %e, "could not open a new flow yet"),
                     }
@@ -166,9 +169,28 @@ pub struct Connector {
     pub trust: TlsTrust,
 }
 
+/// A server that accepts TCP but never finishes TLS must not hold us forever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Connector {
     pub async fn connect(&self) -> io::Result<Flow> {
-        Flow::connect(self.transport, self.server, &self.host, &self.trust).await
+        let connecting = Flow::connect(self.transport, self.server, &self.host, &self.trust);
+        tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
+                ))
+            })
+    }
+}
+
+/// A host for Via and Contact: IPv6 addresses in brackets (RFC 3261 §25.1).
+pub fn host_of(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
     }
 }
 

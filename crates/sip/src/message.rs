@@ -413,20 +413,21 @@ impl Message {
         let (start, headers) = parse_head(&data[..end], limits)?;
         // On a stream Content-Length is mandatory (RFC 3261 §18.3); absent means no body.
         let len = content_length(&headers)?.unwrap_or(0);
-        if end + len > limits.max_message {
-            return Err(ParseError::TooLarge(limits.max_message));
-        }
-        if data.len() < end + len {
+        let total = end
+            .checked_add(len)
+            .filter(|t| *t <= limits.max_message)
+            .ok_or(ParseError::TooLarge(limits.max_message))?;
+        if data.len() < total {
             return Ok(None);
         }
-        let body = data[end..end + len].to_vec();
+        let body = data[end..total].to_vec();
         Ok(Some((
             Message {
                 start,
                 headers,
                 body,
             },
-            skip + end + len,
+            skip + total,
         )))
     }
 
@@ -622,6 +623,15 @@ Content-Type: application/sdp\r\n\
 Content-Length: 4\r\n\
 \r\n\
 v=0\n";
+
+    #[test]
+    fn a_huge_content_length_on_a_stream_is_refused_not_overflowed() {
+        let m = "SIP/2.0 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n";
+        assert!(matches!(
+            Message::parse_stream(m.as_bytes(), &Limits::default()),
+            Err(ParseError::TooLarge(_))
+        ));
+    }
 
     #[test]
     fn a_start_line_with_multibyte_text_where_the_version_would_be() {

@@ -87,6 +87,9 @@ pub struct Registration {
     /// Challenge answered by the request in flight, and whether it was a 407.
     answered: Option<(Challenge, bool)>,
     nonce_count: u32,
+    /// Challenges answered since the last success: a registrar that keeps saying "stale" is
+    /// not followed forever.
+    auth_rounds: u8,
     refresh_at: Option<Instant>,
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -129,6 +132,7 @@ impl Registration {
             txn: None,
             answered: None,
             nonce_count: 0,
+            auth_rounds: 0,
             refresh_at: None,
             retry_at: None,
             backoff: FIRST_BACKOFF,
@@ -368,6 +372,7 @@ impl Registration {
 
     fn fail(&mut self, now: Instant, status: Option<u16>, reason: String) {
         let unregistering = self.state == RegistrationState::Unregistering;
+        self.auth_rounds = 0;
         self.txn = None;
         self.refresh_at = None;
         if unregistering {
@@ -453,6 +458,7 @@ impl Registration {
                 let granted = self.granted_expires(&response).unwrap_or(self.expires);
                 self.state = RegistrationState::Registered;
                 self.backoff = FIRST_BACKOFF;
+                self.auth_rounds = 0;
                 self.answered = None;
                 self.retry_at = None;
                 self.refresh_at = Some(now + refresh_after(granted));
@@ -491,6 +497,15 @@ impl Registration {
                     && !challenge.stale;
                 if repeated {
                     self.fail(now, Some(status), "wrong username or password".into());
+                    return;
+                }
+                self.auth_rounds += 1;
+                if self.auth_rounds > 3 {
+                    self.fail(
+                        now,
+                        Some(status),
+                        "the registrar keeps asking for credentials".into(),
+                    );
                     return;
                 }
                 if self.answered.as_ref().map(|(c, _)| &c.nonce) != Some(&challenge.nonce) {

@@ -168,8 +168,10 @@ impl ClientTransaction {
             (State::Calling | State::Trying | State::Proceeding, 100..=199) => {
                 self.state = State::Proceeding;
                 if invite {
-                    // Timer A stops once anything is heard.
+                    // Timers A and B stop once anything is heard: the call may ring as long as
+                    // the far end lets it (RFC 3261 §17.1.1.2); hanging up sends CANCEL.
                     self.retransmit_at = None;
+                    self.deadline = None;
                 } else if !self.reliable {
                     self.interval = self.timers.t2;
                     self.retransmit_at = Some(now + self.timers.t2);

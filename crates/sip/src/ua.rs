@@ -166,6 +166,9 @@ struct Call {
     cancel_pending: bool,
     /// Inbound: the 200 OK we retransmit until the ACK.
     ok_retransmit: Option<(Vec<u8>, Instant, Duration, Instant)>,
+    /// The last re-INVITE received: its branch and our latest answer, repeated when the
+    /// re-INVITE is (a lost 100 or 200).
+    reinvite_answer: Option<(String, Vec<u8>)>,
     /// Outbound: the ACK for the 2xx, repeated when the 2xx is.
     last_ack: Option<Vec<u8>>,
     /// Inbound: our non-2xx final, retransmitted until the ACK (timers G/H).
@@ -206,7 +209,11 @@ impl Purpose {
 struct Pending {
     txn: ClientTransaction,
     purpose: Purpose,
+    /// Challenges answered to get here: a server that keeps challenging is not followed forever.
+    auth_rounds: u8,
 }
+
+const MAX_AUTH_ROUNDS: u8 = 3;
 
 pub struct UserAgent {
     config: UaConfig,
@@ -310,7 +317,11 @@ impl UserAgent {
                 while let Some(bytes) = txn.poll_transmit() {
                     self.outbox.push_back(bytes);
                 }
-                self.pending.push(Pending { txn, purpose });
+                self.pending.push(Pending {
+                    txn,
+                    purpose,
+                    auth_rounds: 0,
+                });
             }
             Err(e) => tracing::warn!(error = %e, "could not start a transaction"),
         }
@@ -362,6 +373,7 @@ impl UserAgent {
                 local_tag,
                 cancel_pending: false,
                 ok_retransmit: None,
+                reinvite_answer: None,
                 last_ack: None,
                 final_retransmit: None,
                 pending_reoffer: None,
@@ -495,8 +507,10 @@ impl UserAgent {
     }
 
     /// Answers the offer of a `Reoffer` event.
-    pub fn answer_reoffer(&mut self, call: CallId, sdp: Vec<u8>) -> bool {
+    pub fn answer_reoffer(&mut self, call: CallId, sdp: Vec<u8>, now: Instant) -> bool {
         let contact = self.contact.clone();
+        let t1 = self.config.timers.t1;
+        let reliable = self.config.reliable;
         let Some(c) = self.calls.get_mut(&call) else {
             return false;
         };
@@ -507,7 +521,15 @@ impl UserAgent {
         ok.headers.push("Contact", format!("<{contact}>"));
         ok.headers.push("Content-Type", "application/sdp");
         ok.body = sdp;
-        self.outbox.push_back(ok.to_bytes());
+        let bytes = ok.to_bytes();
+        self.outbox.push_back(bytes.clone());
+        if let Some((_, last)) = c.reinvite_answer.as_mut() {
+            *last = bytes.clone();
+        }
+        // Like the first 2xx, repeated until the ACK (RFC 3261 §13.3.1.4).
+        if !reliable {
+            c.ok_retransmit = Some((bytes, now + t1, t1, now + t1 * 64));
+        }
         true
     }
 
@@ -801,9 +823,11 @@ impl UserAgent {
         // A retransmitted 2xx to our INVITE: the transaction is gone, the dialog repeats its ACK.
         if response.status().is_some_and(|s| (200..300).contains(&s)) {
             let call_id = response.headers.get("Call-ID").map(str::to_string);
-            if let Some(c) = self.calls.values().find(|c| {
-                c.outbound && c.dialog.as_ref().map(|d| Some(&d.call_id)) == Some(call_id.as_ref())
-            }) {
+            if let Some(c) = self
+                .calls
+                .values()
+                .find(|c| c.dialog.as_ref().map(|d| Some(&d.call_id)) == Some(call_id.as_ref()))
+            {
                 if let Some(ack) = &c.last_ack {
                     self.outbox.push_back(ack.clone());
                 }
@@ -823,6 +847,7 @@ impl UserAgent {
             }
         }
         let purpose = self.pending[i].purpose.clone();
+        let rounds = self.pending[i].auth_rounds;
         let request = self.pending[i].txn.request().clone();
         if self.pending[i].txn.is_terminated() {
             self.pending.remove(i);
@@ -830,7 +855,7 @@ impl UserAgent {
         for event in events {
             match event {
                 TransactionEvent::Provisional(r) => self.on_provisional(&purpose, &request, r, now),
-                TransactionEvent::Final(r) => self.on_final(&purpose, &request, r, now),
+                TransactionEvent::Final(r) => self.on_final(&purpose, &request, rounds, r, now),
                 TransactionEvent::Timeout => self.on_timeout(&purpose, now),
             }
         }
@@ -870,11 +895,19 @@ impl UserAgent {
         }
     }
 
-    fn on_final(&mut self, purpose: &Purpose, request: &Message, response: Message, now: Instant) {
+    fn on_final(
+        &mut self,
+        purpose: &Purpose,
+        request: &Message,
+        rounds: u8,
+        response: Message,
+        now: Instant,
+    ) {
         let status = response.status().unwrap_or(500);
         if (status == 401 || status == 407)
             && !matches!(purpose, Purpose::Cancel(_))
-            && self.retry_with_credentials(purpose, request, &response, now)
+            && rounds < MAX_AUTH_ROUNDS
+            && self.retry_with_credentials(purpose, request, rounds, &response, now)
         {
             return;
         }
@@ -924,6 +957,7 @@ impl UserAgent {
         &mut self,
         purpose: &Purpose,
         request: &Message,
+        rounds: u8,
         response: &Message,
         now: Instant,
     ) -> bool {
@@ -1010,6 +1044,9 @@ impl UserAgent {
             }
         }
         self.start_transaction(retry, purpose.clone(), now);
+        if let Some(p) = self.pending.last_mut() {
+            p.auth_rounds = rounds + 1;
+        }
         true
     }
 
@@ -1041,7 +1078,8 @@ impl UserAgent {
                 c.dialog = Some(dialog);
             }
             self.ack_2xx(call, request, &response);
-            if state == Some(CallState::Terminating) {
+            let hung_up = self.calls.get(&call).is_some_and(|c| c.cancel_pending);
+            if state == Some(CallState::Terminating) || hung_up {
                 // We cancelled, but the 200 crossed the CANCEL: hang up properly.
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.state = CallState::Confirmed;
@@ -1174,6 +1212,16 @@ impl UserAgent {
                 return;
             }
             if method == Method::Invite {
+                let repeated_reinvite = self.calls.values().find_map(|c| {
+                    c.reinvite_answer
+                        .as_ref()
+                        .filter(|(b, _)| *b == branch)
+                        .map(|(_, last)| last.clone())
+                });
+                if let Some(last) = repeated_reinvite {
+                    self.outbox.push_back(last);
+                    return;
+                }
                 if let Some(c) = self.calls.values().find(|c| {
                     c.received_invite.as_ref().and_then(top_branch).as_deref()
                         == Some(branch.as_str())
@@ -1284,6 +1332,7 @@ impl UserAgent {
                 local_tag,
                 cancel_pending: false,
                 ok_retransmit: None,
+                reinvite_answer: None,
                 last_ack: None,
                 final_retransmit: None,
                 pending_reoffer: None,
@@ -1340,6 +1389,10 @@ impl UserAgent {
                 return None;
             }
             c.final_retransmit = None;
+            if matches {
+                // Also the ACK of a re-INVITE's 2xx.
+                c.ok_retransmit = None;
+            }
             if c.state == CallState::Answered {
                 c.ok_retransmit = None;
                 c.state = CallState::Confirmed;
@@ -1421,14 +1474,15 @@ impl UserAgent {
                         .push_back(response_to(&request, 491, "Request Pending", None).to_bytes());
                     return;
                 }
+                let trying = response_to(&request, 100, "Trying", None).to_bytes();
                 if let Some(c) = self.calls.get_mut(&call) {
                     if let Some(d) = c.dialog.as_mut() {
                         d.refresh_target(&request);
                     }
                     c.pending_reoffer = Some(request.clone());
+                    c.reinvite_answer = top_branch(&request).map(|b| (b, trying.clone()));
                 }
-                self.outbox
-                    .push_back(response_to(&request, 100, "Trying", None).to_bytes());
+                self.outbox.push_back(trying);
                 self.events.push_back(CallEvent::Reoffer {
                     call,
                     sdp: request.body,

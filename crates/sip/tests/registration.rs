@@ -36,6 +36,7 @@ struct Registrar {
     seen_from: (String, u16),
     min_expires: Option<u32>,
     stale_once: bool,
+    always_stale: bool,
     binding: Option<(String, u32)>,
     registers: usize,
 }
@@ -48,6 +49,7 @@ impl Registrar {
             seen_from: ("192.168.1.20".into(), 5070),
             min_expires: None,
             stale_once: false,
+            always_stale: false,
             binding: None,
             registers: 0,
         }
@@ -88,6 +90,13 @@ impl Registrar {
             }
         };
         if field("nonce") != self.nonce {
+            let mut r = resp(401, "Unauthorized");
+            r.headers
+                .push("WWW-Authenticate", challenge(&self.nonce, true));
+            return r.to_bytes();
+        }
+        if self.always_stale {
+            self.nonce = format!("{}x", self.nonce);
             let mut r = resp(401, "Unauthorized");
             r.headers
                 .push("WWW-Authenticate", challenge(&self.nonce, true));
@@ -333,4 +342,22 @@ fn keepalives_prove_the_flow_and_a_silent_registrar_means_registering_again() {
         "the driver is told to open a new flow"
     );
     assert!(!reg.take_flow_suspect());
+}
+
+#[test]
+fn a_registrar_that_keeps_saying_stale_is_not_followed_forever() {
+    let t0 = Instant::now();
+    let mut registrar = Registrar::new("pw");
+    registrar.always_stale = true;
+    let mut reg = Registration::new(config("pw"), 5);
+    reg.start(t0);
+    let events = pump(&mut reg, &mut registrar, t0);
+    assert!(
+        matches!(events.as_slice(), [RegistrationEvent::Failed { status: Some(401), reason, .. }] if reason == "the registrar keeps asking for credentials"),
+        "{events:?}"
+    );
+    assert_eq!(
+        registrar.registers, 4,
+        "the first REGISTER and three answers, then no more"
+    );
 }
