@@ -179,6 +179,27 @@ struct Call {
     reinvite_in_flight: bool,
 }
 
+impl Call {
+    fn new(id: CallId, outbound: bool, state: CallState, local_tag: String) -> Self {
+        Call {
+            id,
+            outbound,
+            state,
+            dialog: None,
+            invite: None,
+            received_invite: None,
+            local_tag,
+            cancel_pending: false,
+            ok_retransmit: None,
+            reinvite_answer: None,
+            last_ack: None,
+            final_retransmit: None,
+            pending_reoffer: None,
+            reinvite_in_flight: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Purpose {
     Invite(CallId),
@@ -364,20 +385,8 @@ impl UserAgent {
         self.calls.insert(
             id,
             Call {
-                id,
-                outbound: true,
-                state: CallState::Calling,
-                dialog: None,
                 invite: Some(invite.clone()),
-                received_invite: None,
-                local_tag,
-                cancel_pending: false,
-                ok_retransmit: None,
-                reinvite_answer: None,
-                last_ack: None,
-                final_retransmit: None,
-                pending_reoffer: None,
-                reinvite_in_flight: false,
+                ..Call::new(id, true, CallState::Calling, local_tag)
             },
         );
         self.start_transaction(invite, Purpose::Invite(id), now);
@@ -1323,20 +1332,9 @@ impl UserAgent {
         self.calls.insert(
             id,
             Call {
-                id,
-                outbound: false,
-                state: CallState::Early,
                 dialog: Some(dialog),
-                invite: None,
                 received_invite: Some(invite),
-                local_tag,
-                cancel_pending: false,
-                ok_retransmit: None,
-                reinvite_answer: None,
-                last_ack: None,
-                final_retransmit: None,
-                pending_reoffer: None,
-                reinvite_in_flight: false,
+                ..Call::new(id, false, CallState::Early, local_tag)
             },
         );
         self.events.push_back(CallEvent::Incoming {
