@@ -104,7 +104,10 @@ fn check_host_port(
         ));
     }
     if value.len() > MAX_HOST + 6 {
-        return Err(invalid(field, format!("{} is too long", capital(what))));
+        return Err(invalid(
+            field,
+            format!("{} is too long", crate::sentence_case(what)),
+        ));
     }
     if value.contains("://") || value.to_ascii_lowercase().starts_with("sip:") {
         return Err(invalid(
@@ -168,10 +171,6 @@ fn check_user(field: &'static str, value: &str) -> Result<(), SipSettingsError> 
         ));
     }
     Ok(())
-}
-
-fn capital(s: &str) -> String {
-    crate::sentence_case(s)
 }
 
 #[cfg(test)]

@@ -66,17 +66,15 @@ pub fn twilio_signature(
         }
     }
     match algorithm {
-        TwilioAlgorithm::HmacSha1 => {
-            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC takes any key");
-            mac.update(signed.as_bytes());
-            BASE64.encode(mac.finalize().into_bytes())
-        }
-        TwilioAlgorithm::HmacSha256 => {
-            let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
-            mac.update(signed.as_bytes());
-            BASE64.encode(mac.finalize().into_bytes())
-        }
+        TwilioAlgorithm::HmacSha1 => hmac_base64::<Hmac<sha1::Sha1>>(key, signed.as_bytes()),
+        TwilioAlgorithm::HmacSha256 => hmac_base64::<Hmac<Sha256>>(key, signed.as_bytes()),
     }
+}
+
+fn hmac_base64<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> String {
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(message);
+    BASE64.encode(mac.finalize().into_bytes())
 }
 
 /// The URL as signed, and the variants Twilio's validator also accepts: without the port, and

@@ -108,13 +108,10 @@ pub async fn run_endpoint(
                 Err(e) => debug!(error = %e, "receive failed"),
             },
             _ = sleep_until(reconnect_at), if flow.is_none() => {
-                match connector.connect().await {
+                match reopen(&connector, &mut endpoint).await {
                     Ok(f) => {
-                        let local = f.local_addr();
-                        debug!(%local, "reconnected to the SIP server");
                         flow = Some(f);
                         reconnect_at = None;
-                        endpoint.rebind(&host_of(local.ip()), local.port(), Instant::now());
                     }
                     Err(e) => {
                         backoff = (backoff * 2).min(MAX_RECONNECT);
@@ -131,13 +128,8 @@ pub async fn run_endpoint(
                 if suspect && flow.is_some() {
                     // The registrar went quiet: after a network change the old socket's address
                     // is no longer ours, so open a new flow and register from where we are now.
-                    match connector.connect().await {
-                        Ok(f) => {
-                            let local = f.local_addr();
-                            debug!(%local, "opened a new flow after the registrar went quiet");
-                            flow = Some(f);
-                            endpoint.rebind(&host_of(local.ip()), local.port(), Instant::now());
-                        }
+                    match reopen(&connector, &mut endpoint).await {
+                        Ok(f) => flow = Some(f),
                         Err(e) => debug!(error = %e, "could not open a new flow yet"),
                     }
                 }
@@ -192,6 +184,15 @@ pub fn host_of(ip: std::net::IpAddr) -> String {
         std::net::IpAddr::V4(v4) => v4.to_string(),
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
     }
+}
+
+/// A new flow to the server, and the endpoint moved to its local address (which registers it).
+async fn reopen(connector: &Connector, endpoint: &mut Endpoint) -> io::Result<Flow> {
+    let flow = connector.connect().await?;
+    let local = flow.local_addr();
+    debug!(%local, "opened a new flow to the SIP server");
+    endpoint.rebind(&host_of(local.ip()), local.port(), Instant::now());
+    Ok(flow)
 }
 
 async fn recv(flow: &mut Option<Flow>) -> io::Result<Received> {

@@ -54,7 +54,8 @@ trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 enum Kind {
-    Udp(UdpSocket),
+    /// The socket and the buffer every datagram is read into (allocated once, not per read).
+    Udp(UdpSocket, Vec<u8>),
     Stream {
         reader: ReadHalf<Box<dyn Stream>>,
         writer: WriteHalf<Box<dyn Stream>>,
@@ -89,7 +90,7 @@ impl Flow {
                 let socket = crate::driver::connect_udp(server).await?;
                 let local = socket.local_addr()?;
                 Ok(Flow {
-                    kind: Kind::Udp(socket),
+                    kind: Kind::Udp(socket, vec![0u8; limits.max_message + 1]),
                     local,
                     limits,
                 })
@@ -127,7 +128,7 @@ impl Flow {
 
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut self.kind {
-            Kind::Udp(socket) => socket.send(bytes).await.map(|_| ()),
+            Kind::Udp(socket, _) => socket.send(bytes).await.map(|_| ()),
             Kind::Stream { writer, .. } => {
                 writer.write_all(bytes).await?;
                 writer.flush().await
@@ -139,11 +140,9 @@ impl Flow {
     /// awaits. A stream that breaks its framing is an error — the connection cannot recover.
     pub async fn recv(&mut self) -> io::Result<Received> {
         match &mut self.kind {
-            Kind::Udp(socket) => {
-                let mut buf = vec![0u8; self.limits.max_message + 1];
-                let n = socket.recv(&mut buf).await?;
-                buf.truncate(n);
-                Ok(Received::Datagram(buf))
+            Kind::Udp(socket, buf) => {
+                let n = socket.recv(buf).await?;
+                Ok(Received::Datagram(buf[..n].to_vec()))
             }
             Kind::Stream { reader, buf, .. } => loop {
                 match Message::parse_stream(buf, &self.limits) {

@@ -393,17 +393,22 @@ impl UserAgent {
         id
     }
 
+    /// The INVITE of `call` while it rings here and has no final answer yet.
+    fn ringing_invite(&self, call: CallId) -> Option<Message> {
+        self.calls
+            .get(&call)
+            .filter(|c| !c.outbound && c.state == CallState::Early)
+            .and_then(|c| c.received_invite.clone())
+    }
+
     /// Answers a ringing incoming call with `sdp`.
     pub fn answer(&mut self, call: CallId, sdp: Vec<u8>, now: Instant) -> bool {
         let contact = self.contact.clone();
         let t1 = self.config.timers.t1;
-        let Some(c) = self.calls.get_mut(&call) else {
+        let Some(invite) = self.ringing_invite(call) else {
             return false;
         };
-        if c.outbound || c.state != CallState::Early {
-            return false;
-        }
-        let Some(invite) = c.received_invite.clone() else {
+        let Some(c) = self.calls.get_mut(&call) else {
             return false;
         };
         let mut ok = response_to(&invite, 200, "OK", Some(&c.local_tag));
@@ -440,13 +445,10 @@ impl UserAgent {
     ) -> bool {
         let t1 = self.config.timers.t1;
         let reliable = self.config.reliable;
-        let Some(c) = self.calls.get_mut(&call) else {
+        let Some(invite) = self.ringing_invite(call) else {
             return false;
         };
-        if c.outbound || c.state != CallState::Early {
-            return false;
-        }
-        let Some(invite) = c.received_invite.clone() else {
+        let Some(c) = self.calls.get_mut(&call) else {
             return false;
         };
         let bytes = response_to(&invite, status, reason, Some(&c.local_tag)).to_bytes();
