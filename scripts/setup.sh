@@ -8,10 +8,10 @@ MODE=${1:-test}
 
 BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   pkg-config build-essential libasound2-dev libdbus-1-dev libxdo-dev file curl
-  desktop-file-utils xdg-utils gnome-keyring)
+  desktop-file-utils xdg-utils gnome-keyring libopus-dev)
 TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus-x11 libsecret-tools dunst libnotify-bin
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils keyutils imagemagick python3
-  kamailio kamailio-tls-modules openssl sip-tester baresip)
+  kamailio kamailio-tls-modules openssl sip-tester baresip espeak-ng sox)
 TAURI_DRIVER_VERSION=2.1.0
 
 packages=("${BUILD_PACKAGES[@]}")

@@ -1,16 +1,23 @@
-//! `ringdesk-cli`: Ringdesk's SIP core from a terminal, for scripting and interop testing.
-//! Each command registers, does its one thing, then hangs up and unregisters (Ctrl+C too).
+//! `ringdesk-cli`: Ringdesk's SIP and media core from a terminal, for scripting and interop
+//! testing. Each command registers, does its one thing, then hangs up and unregisters (Ctrl+C
+//! too).
 
 use std::io::BufRead;
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ringdesk_media::audio::{AudioSink, AudioSource, NullSink, WavSink, WavSource};
+use ringdesk_media::call::CallMedia;
+use ringdesk_media::codec::Codec;
+use ringdesk_media::sdp::Direction;
+use ringdesk_media::session::MediaEvent;
 use ringdesk_sip::account::{Phone, SipAccount};
 use ringdesk_sip::endpoint::EndpointEvent;
 use ringdesk_sip::flow::Transport;
 use ringdesk_sip::registration::RegistrationEvent;
-use ringdesk_sip::sdp::{self, Direction};
 use ringdesk_sip::ua::{CallEvent, CallId, EndReason};
 use ringdesk_sip::Uri;
 
@@ -46,6 +53,53 @@ struct AccountArgs {
     transport: String,
 }
 
+/// Where the call's audio comes from and goes to.
+#[derive(Args, Clone)]
+struct MediaArgs {
+    /// Play this WAV file (16-bit PCM, any rate) to the other side, then silence
+    #[arg(long)]
+    play: Option<PathBuf>,
+    /// Record what the other side says, as played after the jitter buffer, to this WAV file
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Codecs to offer or accept, in order of preference
+    #[arg(long, default_value = "opus,pcmu,pcma", value_delimiter = ',')]
+    codecs: Vec<String>,
+    /// Send these DTMF keys (0-9 * # A-D) once the call is up
+    #[arg(long)]
+    dtmf: Option<String>,
+}
+
+impl MediaArgs {
+    fn codecs(&self) -> Result<Vec<Codec>, String> {
+        self.codecs
+            .iter()
+            .map(|c| {
+                Codec::from_name(c).ok_or_else(|| format!("unknown codec “{c}” (opus, pcmu, pcma)"))
+            })
+            .collect()
+    }
+
+    /// Opens the audio and the RTP ports for one call on `address`.
+    async fn open(&self, address: IpAddr) -> Result<CallMedia, String> {
+        let source: Box<dyn AudioSource> = match &self.play {
+            Some(path) => {
+                Box::new(WavSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
+            }
+            None => Box::new(WavSource::from_samples(8000, Vec::new())),
+        };
+        let sink: Box<dyn AudioSink> = match &self.record {
+            Some(path) => Box::new(
+                WavSink::create(path, 8000).map_err(|e| format!("{}: {e}", path.display()))?,
+            ),
+            None => Box::new(NullSink(8000)),
+        };
+        CallMedia::new(address, self.codecs()?, source, sink)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Register, stay registered, unregister on Ctrl+C (or after --for seconds).
@@ -66,6 +120,8 @@ enum Command {
         /// Hang up this many seconds after the call is answered
         #[arg(long)]
         hangup_after: Option<u64>,
+        #[command(flatten)]
+        media: MediaArgs,
     },
     /// Register and wait for a call: answer it (or decline it), until either side hangs up.
     Answer {
@@ -80,6 +136,8 @@ enum Command {
         /// Give up when no call arrives within this many seconds
         #[arg(long, default_value_t = 120)]
         wait: u64,
+        #[command(flatten)]
+        media: MediaArgs,
     },
 }
 
@@ -158,8 +216,7 @@ enum Step {
 
 struct Session {
     phone: Phone,
-    /// Where our (unused) RTP port is: a real socket, so peers' media has somewhere to go.
-    rtp: tokio::net::UdpSocket,
+    media: Option<CallMedia>,
     registered: bool,
     established: bool,
 }
@@ -189,27 +246,27 @@ impl Session {
             .start(rand::random())
             .await
             .map_err(|e| e.to_string())?;
-        let rtp = tokio::net::UdpSocket::bind("0.0.0.0:0")
-            .await
-            .map_err(|e| format!("cannot open an RTP port: {e}"))?;
         Ok(Session {
             phone,
-            rtp,
+            media: None,
             registered: false,
             established: false,
         })
     }
 
-    /// Our SDP at the address the registrar saw us on.
-    fn offer(&self, contact_host: &str) -> Vec<u8> {
-        let host = contact_host.trim_start_matches('[').trim_end_matches(']');
-        let address = host.parse().unwrap_or([127, 0, 0, 1].into());
-        let port = self.rtp.local_addr().map(|a| a.port()).unwrap_or(9);
-        sdp::audio(address, port, 1, Direction::SendRecv)
+    /// The media of the call, on the address the registrar saw us at.
+    async fn open_media(&mut self, args: &MediaArgs) -> Result<&mut CallMedia, String> {
+        let host = self
+            .phone
+            .act(|ua, _| ua.contact().host.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let address = host.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(self.media.insert(args.open(address).await?))
     }
 
     async fn next(&mut self) -> Option<EndpointEvent> {
-        let mut buf = [0u8; 2048];
         loop {
             tokio::select! {
                 event = self.phone.events.recv() => {
@@ -222,13 +279,35 @@ impl Session {
                     }
                     return event;
                 }
-                // Media is the media crate's job; until then received RTP is dropped.
-                _ = self.rtp.recv(&mut buf) => {}
+                Some(e) = async { self.media.as_mut()?.events()?.recv().await } => {
+                    match e {
+                        MediaEvent::Dtmf(d) => println!("dtmf {d}"),
+                        MediaEvent::Quality(q) if q.is_poor() => println!(
+                            "poor audio: loss {:.1} %, jitter {} ms, MOS {:.1}",
+                            q.loss_percent, q.jitter.as_millis(), q.mos
+                        ),
+                        _ => {}
+                    }
+                }
             }
         }
     }
 
     async fn stop(self) {
+        if let Some(report) = match self.media {
+            Some(m) => m.stop().await,
+            None => None,
+        } {
+            let q = report.quality;
+            println!(
+                "audio: {} packets sent, {} received, loss {:.1} %, jitter {} ms, MOS {:.1}",
+                report.stats.sent_packets,
+                report.stats.received_packets,
+                q.loss_percent,
+                q.jitter.as_millis(),
+                q.mos
+            );
+        }
         for event in self.phone.stop(Duration::from_secs(10)).await {
             if let Some(line) = describe(&event) {
                 println!("{line}");
@@ -241,14 +320,24 @@ fn sleep_or_forever(secs: Option<u64>) -> tokio::time::Sleep {
     tokio::time::sleep(Duration::from_secs(secs.unwrap_or(u64::MAX / 4)))
 }
 
-/// Places or takes one call; true when it was established.
-async fn run_call(
-    args: AccountArgs,
+/// What `run_call` does.
+struct CallPlan {
     to: Option<String>,
     decline: bool,
     hangup_after: Option<u64>,
     wait: u64,
-) -> Result<bool, String> {
+    media: MediaArgs,
+}
+
+/// Places or takes one call; true when it was established.
+async fn run_call(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
+    let CallPlan {
+        to,
+        decline,
+        hangup_after,
+        wait,
+        media,
+    } = plan;
     let domain = args
         .domain
         .clone()
@@ -263,6 +352,7 @@ async fn run_call(
         ),
         None => None,
     };
+    media.codecs()?;
     let mut session = Session::start(args).await?;
     let mut step = Step::Registering;
     let hangup = sleep_or_forever(None);
@@ -274,11 +364,10 @@ async fn run_call(
             event = session.next() => {
                 let Some(event) = event else { break };
                 match (&step, event) {
-                    (Step::Registering, EndpointEvent::Registration(RegistrationEvent::Registered { contact, .. })) => {
-                        let host = Uri::parse(&contact).map(|u| u.host).unwrap_or_default();
+                    (Step::Registering, EndpointEvent::Registration(RegistrationEvent::Registered { .. })) => {
                         match &target {
                             Some(t) => {
-                                let offer = session.offer(&host);
+                                let offer = session.open_media(&media).await?.offer(Direction::SendRecv);
                                 let call = session.phone.call(t.clone(), offer).await.map_err(|e| e.to_string())?;
                                 step = Step::InCall(call);
                             }
@@ -286,18 +375,55 @@ async fn run_call(
                         }
                     }
                     (Step::Registering, EndpointEvent::Registration(RegistrationEvent::Failed { .. })) => break,
-                    (Step::Waiting, EndpointEvent::Call(CallEvent::Incoming { call, .. })) => {
+                    (Step::Waiting, EndpointEvent::Call(CallEvent::Incoming { call, sdp, .. })) => {
                         if decline {
                             session.phone.reject(call, 603).await.map_err(|e| e.to_string())?;
                         } else {
-                            let contact = session.phone.act(|ua, _| ua.contact().host.clone()).await.map_err(|e| e.to_string())?;
-                            let answer = session.offer(&contact);
-                            session.phone.answer(call, answer).await.map_err(|e| e.to_string())?;
+                            let m = session.open_media(&media).await?;
+                            // An INVITE without an offer gets ours; the answer comes in the ACK.
+                            let answer = if sdp.is_empty() { Ok(m.offer(Direction::SendRecv)) } else { m.answer(&sdp) };
+                            match answer {
+                                Ok(answer) => {
+                                    session.phone.answer(call, answer).await.map_err(|e| e.to_string())?;
+                                }
+                                Err(e) => {
+                                    println!("cannot take the call's media: {e}");
+                                    session.phone.reject(call, 488).await.map_err(|e| e.to_string())?;
+                                }
+                            }
                         }
                         step = Step::InCall(call);
                     }
-                    (Step::InCall(_), EndpointEvent::Call(CallEvent::Established { .. })) => {
+                    (Step::InCall(c), EndpointEvent::Call(CallEvent::Ringing { call, sdp: Some(sdp) })) if *c == call => {
+                        if let Some(m) = session.media.as_mut() {
+                            if let Err(e) = m.answered(&sdp) {
+                                println!("early media refused: {e}");
+                            }
+                        }
+                    }
+                    (Step::InCall(c), EndpointEvent::Call(CallEvent::Established { call, sdp })) if *c == call => {
+                        if let (Some(m), false) = (session.media.as_mut(), sdp.is_empty()) {
+                            if let Err(e) = m.answered(&sdp) {
+                                println!("cannot use their answer: {e}");
+                                let _ = session.phone.hangup(call).await;
+                            }
+                        }
+                        if let (Some(digits), Some(m)) = (&media.dtmf, session.media.as_ref()) {
+                            if !m.press(digits).await {
+                                println!("cannot send DTMF “{digits}”");
+                            }
+                        }
                         hangup.as_mut().set(sleep_or_forever(hangup_after));
+                    }
+                    (Step::InCall(c), EndpointEvent::Call(CallEvent::Reoffer { call, sdp })) if *c == call => {
+                        if let Some(m) = session.media.as_mut() {
+                            match m.answer(&sdp) {
+                                Ok(answer) => {
+                                    let _ = session.phone.act(move |ua, now| ua.answer_reoffer(call, answer, now)).await;
+                                }
+                                Err(e) => println!("cannot follow their new offer: {e}"),
+                            }
+                        }
                     }
                     (Step::InCall(c), EndpointEvent::Call(CallEvent::Ended { call, .. })) if *c == call => break,
                     _ => {}
@@ -351,13 +477,33 @@ async fn main() -> ExitCode {
             account,
             to,
             hangup_after,
-        } => run_call(account, Some(to), false, hangup_after, u64::MAX / 4).await,
+            media,
+        } => {
+            let plan = CallPlan {
+                to: Some(to),
+                decline: false,
+                hangup_after,
+                wait: u64::MAX / 4,
+                media,
+            };
+            run_call(account, plan).await
+        }
         Command::Answer {
             account,
             decline,
             hangup_after,
             wait,
-        } => run_call(account, None, decline, hangup_after, wait).await,
+            media,
+        } => {
+            let plan = CallPlan {
+                to: None,
+                decline,
+                hangup_after,
+                wait,
+                media,
+            };
+            run_call(account, plan).await
+        }
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -2,6 +2,9 @@
 //! ringdesk-cli to another through the proxy.
 
 use std::io::Write;
+
+use ringdesk_media::analysis;
+use ringdesk_media::audio::{AudioSource, WavSource};
 use std::process::{Command, Stdio};
 
 fn run(user: &str, password: &str) -> (bool, String) {
@@ -69,29 +72,67 @@ fn spawn(args: &[&str], user: &str) -> std::process::Child {
         .unwrap()
 }
 
+fn speech() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/audio/speech-8k.wav")
+}
+
+fn recorded(path: &std::path::Path) -> Vec<i16> {
+    let mut source = WavSource::open(path).unwrap();
+    let mut all = vec![0i16; 1 << 20];
+    let n = source.read(&mut all);
+    all.truncate(n);
+    all
+}
+
+/// One second of the speech (from 1 s in) is in the recording, nearly unchanged.
+fn assert_heard(path: &std::path::Path) {
+    let reference = recorded(&speech());
+    let heard = recorded(path);
+    let (lag, c) = analysis::align(&reference[8000..16000], &heard, 24_000);
+    assert!(c > 0.9, "{}: correlation {c:.3} at lag {lag}", path.display());
+}
+
 #[test]
 #[ignore = "needs kamailio: run through scripts/test.sh"]
-fn one_cli_calls_another_which_answers_then_the_caller_hangs_up() {
+fn one_cli_calls_another_with_speech_and_dtmf_both_ways() {
     // Users t<pid>… are accepted by tests/sip/kamailio.cfg with password "<user>pw".
     let callee = format!("t{:05}91", std::process::id() % 100_000);
     let caller = format!("t{:05}92", std::process::id() % 100_000);
-    let mut answering = spawn(&["answer", "--wait", "30"], &callee);
+    let dir = std::env::temp_dir().join(format!("ringdesk-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (callee_wav, caller_wav) = (dir.join("callee.wav"), dir.join("caller.wav"));
+    let play = speech();
+    let play = play.to_str().unwrap();
+    let mut answering = spawn(
+        &[
+            "answer", "--wait", "30", "--play", play, "--record", callee_wav.to_str().unwrap(),
+            "--dtmf", "*7", "--codecs", "pcmu",
+        ],
+        &callee,
+    );
     // Called only once registered: the first line says so.
     let mut callee_out = String::new();
     let mut stdout = std::io::BufReader::new(answering.stdout.take().unwrap());
     std::io::BufRead::read_line(&mut stdout, &mut callee_out).unwrap();
     assert!(callee_out.starts_with("registered as"), "{callee_out}");
-    let calling = spawn(&["call", "--to", &callee, "--hangup-after", "1"], &caller);
+    let calling = spawn(
+        &[
+            "call", "--to", &callee, "--hangup-after", "4", "--play", play, "--record",
+            caller_wav.to_str().unwrap(), "--dtmf", "42",
+        ],
+        &caller,
+    );
     let called = calling.wait_with_output().unwrap();
     std::io::Read::read_to_string(&mut stdout, &mut callee_out).unwrap();
     let answered = answering.wait().unwrap();
     let caller_out = String::from_utf8_lossy(&called.stdout);
     assert!(called.status.success(), "{caller_out}");
     assert!(answered.success(), "{callee_out}");
-    assert!(
-        caller_out.contains("\nestablished\nended: you hung up\n"),
-        "{caller_out}"
-    );
+    assert!(caller_out.contains("\nestablished\n"), "{caller_out}");
+    assert!(caller_out.contains("\nended: you hung up\n"), "{caller_out}");
+    assert!(caller_out.contains("dtmf *\ndtmf 7\n"), "{caller_out}");
+    assert!(callee_out.contains("dtmf 4\ndtmf 2\n"), "{callee_out}");
+    assert!(caller_out.contains("\naudio: "), "{caller_out}");
     assert!(
         callee_out.contains(&format!("incoming call from \"\" <sip:{caller}@"))
             || callee_out.contains(&format!("incoming call from <sip:{caller}@")),
@@ -105,4 +146,7 @@ fn one_cli_calls_another_which_answers_then_the_caller_hangs_up() {
         callee_out.trim_end().ends_with("unregistered"),
         "{callee_out}"
     );
+    assert_heard(&caller_wav);
+    assert_heard(&callee_wav);
+    std::fs::remove_dir_all(dir).unwrap();
 }

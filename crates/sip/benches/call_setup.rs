@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ringdesk_sip::sdp::Direction;
+use ringdesk_media::sdp::Direction;
 use ringdesk_sip::ua::CallEvent;
 use support::{aor, offer, phone, user, Baresip};
 

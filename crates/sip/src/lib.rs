@@ -20,7 +20,6 @@ pub mod header;
 pub mod locate;
 pub mod message;
 pub mod registration;
-pub mod sdp;
 pub mod transaction;
 pub mod ua;
 pub mod uri;

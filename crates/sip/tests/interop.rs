@@ -6,14 +6,15 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use ringdesk_media::sdp::{self, Direction};
 use ringdesk_sip::account::Phone;
 use ringdesk_sip::endpoint::EndpointEvent;
 use ringdesk_sip::flow::Transport;
 use ringdesk_sip::registration::RegistrationEvent;
-use ringdesk_sip::sdp::{self, Direction};
 use ringdesk_sip::ua::{CallEvent, CallId, EndReason};
 use support::{
-    aor, free_port, offer, phone, register_sipp, scenario, user, Baresip, LossyRelay, Sipp,
+    aor, free_port, offer, offer_version, phone, register_sipp, scenario, user, Baresip,
+    LossyRelay, Sipp,
 };
 
 const SECS: Duration = Duration::from_secs(15);
@@ -64,7 +65,7 @@ async fn calls_baresip_holds_resumes_and_hangs_up() {
         (Direction::SendRecv, Direction::SendRecv),
     ] {
         events.seen.clear();
-        let sdp = sdp::audio("127.0.0.1".parse().unwrap(), 40_000, 2, ours);
+        let sdp = offer_version(ours, 2);
         assert!(phone.reinvite(call, sdp).await.unwrap());
         let answered = events
             .call(&mut phone, |e| {

@@ -11,11 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
+use ringdesk_media::codec::Codec;
+use ringdesk_media::sdp::{self, Direction, LocalMedia};
 use ringdesk_sip::account::{Phone, SipAccount};
 use ringdesk_sip::endpoint::EndpointEvent;
 use ringdesk_sip::flow::{TlsTrust, Transport};
 use ringdesk_sip::registration::RegistrationEvent;
-use ringdesk_sip::sdp::{self, Direction};
 use ringdesk_sip::ua::CallEvent;
 use ringdesk_sip::Uri;
 use rustls::pki_types::pem::PemObject;
@@ -182,8 +183,19 @@ impl Events {
     }
 }
 
+/// A PCMU offer for signalling tests (nothing listens on its port).
+pub fn offer_version(direction: Direction, version: u32) -> Vec<u8> {
+    sdp::offer(&LocalMedia {
+        address: "127.0.0.1".parse().unwrap(),
+        port: 40_000,
+        codecs: vec![Codec::Pcmu],
+        direction,
+        version,
+    })
+}
+
 pub fn offer(direction: Direction) -> Vec<u8> {
-    sdp::audio("127.0.0.1".parse().unwrap(), 40_000, 1, direction)
+    offer_version(direction, 1)
 }
 
 // ----- baresip -----

@@ -1,0 +1,44 @@
+//! Comparing what was sent with what was played, for tests and benchmarks: the delay between
+//! them and how alike they are once aligned.
+
+/// Normalised cross-correlation of `a` and `b` over their common length (1.0 = same shape).
+pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
+    let (mut dot, mut ea, mut eb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(*x), f64::from(*y));
+        dot += x * y;
+        ea += x * x;
+        eb += y * y;
+    }
+    if ea == 0.0 || eb == 0.0 {
+        return 0.0;
+    }
+    dot / (ea * eb).sqrt()
+}
+
+/// Where `reference` appears in `received`: the lag (in samples, `received` later) with the
+/// highest correlation, searched up to `max_lag`, and that correlation.
+pub fn align(reference: &[i16], received: &[i16], max_lag: usize) -> (usize, f64) {
+    (0..=max_lag.min(received.len().saturating_sub(1)))
+        .map(|lag| (lag, correlation(reference, &received[lag..])))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((0, 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_delayed_copy() {
+        let signal: Vec<i16> = (0..2000)
+            .map(|i| ((i * 7919 % 2001) as i16) - 1000)
+            .collect();
+        let mut delayed = vec![0i16; 123];
+        delayed.extend(&signal);
+        let (lag, c) = align(&signal[..1000], &delayed, 500);
+        assert_eq!(lag, 123);
+        assert!(c > 0.999);
+        assert_eq!(correlation(&[0, 0], &[1, 2]), 0.0);
+    }
+}

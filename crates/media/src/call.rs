@@ -1,0 +1,133 @@
+//! The media side of one call, driven by the SDP that signalling carries: make our offer or
+//! answer, start the stream when the far end's description is known, follow re-offers
+//! (hold, resume, a moved peer), stop with a report. It knows SDP, not SIP.
+
+use std::net::IpAddr;
+
+use tokio::sync::mpsc;
+
+use crate::audio::{AudioSink, AudioSource};
+use crate::codec::Codec;
+use crate::driver::{MediaError, MediaHandle, MediaPorts, MediaReport};
+use crate::jitter::JitterConfig;
+use crate::sdp::{self, Direction, LocalMedia, Negotiated, SdpError};
+use crate::session::MediaEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallMediaError {
+    #[error("their session description: {0}")]
+    Sdp(#[from] SdpError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+}
+
+enum Stream {
+    Ready(MediaPorts, Box<dyn AudioSource>, Box<dyn AudioSink>),
+    Running(MediaHandle),
+    Stopped,
+}
+
+pub struct CallMedia {
+    local: LocalMedia,
+    stream: Stream,
+    jitter: JitterConfig,
+    agreed: Option<Negotiated>,
+}
+
+impl CallMedia {
+    /// Opens the RTP/RTCP ports on `address` (the one signalling advertises) for a call whose
+    /// audio comes from `source` and goes to `sink`.
+    pub async fn new(
+        address: IpAddr,
+        codecs: Vec<Codec>,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<CallMedia, CallMediaError> {
+        let ports = MediaPorts::bind(address).await?;
+        Ok(CallMedia {
+            local: LocalMedia {
+                address,
+                port: ports.rtp_port(),
+                codecs,
+                direction: Direction::SendRecv,
+                version: 0,
+            },
+            stream: Stream::Ready(ports, source, sink),
+            jitter: JitterConfig::default(),
+            agreed: None,
+        })
+    }
+
+    pub fn negotiated(&self) -> Option<Negotiated> {
+        self.agreed
+    }
+
+    /// Our offer: for a new call, or to hold (`SendOnly`) and resume (`SendRecv`) one.
+    pub fn offer(&mut self, direction: Direction) -> Vec<u8> {
+        self.local.direction = direction;
+        self.local.version += 1;
+        sdp::offer(&self.local)
+    }
+
+    /// Their answer to our offer (or early media in a 183): the stream starts or follows it.
+    pub fn answered(&mut self, answer: &[u8]) -> Result<(), CallMediaError> {
+        let agreed = sdp::negotiate(&self.local, &sdp::parse(answer)?)?;
+        self.apply(agreed)
+    }
+
+    /// Their offer (an incoming call, or a re-INVITE): our answer, and the stream follows it.
+    pub fn answer(&mut self, offer: &[u8]) -> Result<Vec<u8>, CallMediaError> {
+        let remote = sdp::parse(offer)?;
+        // Our own hold stands when they re-offer; otherwise we go along with theirs.
+        let agreed = sdp::negotiate(&self.local, &remote)?;
+        self.local.version += 1;
+        let answer = sdp::answer(&self.local, &agreed);
+        self.apply(agreed)?;
+        Ok(answer)
+    }
+
+    fn apply(&mut self, agreed: Negotiated) -> Result<(), CallMediaError> {
+        self.agreed = Some(agreed);
+        self.stream = match std::mem::replace(&mut self.stream, Stream::Stopped) {
+            Stream::Ready(ports, source, sink) => {
+                tracing::info!(codec = agreed.codec.name(), remote = %agreed.remote_rtp, "media starts");
+                Stream::Running(ports.start(agreed, source, sink, self.jitter)?)
+            }
+            Stream::Running(handle) => {
+                handle.update(agreed);
+                Stream::Running(handle)
+            }
+            Stream::Stopped => Stream::Stopped,
+        };
+        Ok(())
+    }
+
+    pub fn events(&mut self) -> Option<&mut mpsc::UnboundedReceiver<MediaEvent>> {
+        match &mut self.stream {
+            Stream::Running(h) => Some(&mut h.events),
+            _ => None,
+        }
+    }
+
+    /// Sends DTMF keys in the media (RFC 4733); false when not possible.
+    pub async fn press(&self, digits: &str) -> bool {
+        match &self.stream {
+            Stream::Running(h) => h.press(digits).await,
+            _ => false,
+        }
+    }
+
+    pub fn mute(&self, muted: bool) {
+        if let Stream::Running(h) = &self.stream {
+            h.mute(muted);
+        }
+    }
+
+    /// Ends the media; a report when it had started.
+    pub async fn stop(mut self) -> Option<MediaReport> {
+        match std::mem::replace(&mut self.stream, Stream::Stopped) {
+            Stream::Running(h) => h.stop().await,
+            _ => None,
+        }
+    }
+}

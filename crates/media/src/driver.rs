@@ -1,0 +1,244 @@
+//! Runs a [`MediaSession`] on two UDP sockets (RTP on an even port, RTCP on the next) with an
+//! audio source and sink, one 20 ms frame per tick.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::audio::{AudioError, AudioSink, AudioSource, Resampler};
+use crate::codec::{CodecError, FRAME_MS};
+use crate::jitter::JitterConfig;
+use crate::quality::Quality;
+use crate::sdp::Negotiated;
+use crate::session::{MediaEvent, MediaSession, SessionStats, Transmit};
+
+/// Ports tried for a free even/odd pair before giving up.
+const PORT_ATTEMPTS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("cannot open RTP ports: {0}")]
+    Bind(#[from] io::Error),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+}
+
+/// A bound RTP/RTCP port pair, before the far end is known.
+pub struct MediaPorts {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+}
+
+impl MediaPorts {
+    /// An even port for RTP and the one above for RTCP (RFC 3550 §11), on `address`.
+    pub async fn bind(address: IpAddr) -> Result<MediaPorts, MediaError> {
+        let mut last = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let rtp = UdpSocket::bind(SocketAddr::new(address, 0)).await?;
+            let port = rtp.local_addr()?.port();
+            let (rtp, even) = if port % 2 == 0 {
+                (rtp, port)
+            } else {
+                drop(rtp);
+                match UdpSocket::bind(SocketAddr::new(address, port.wrapping_add(1))).await {
+                    Ok(s) => (s, port.wrapping_add(1)),
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                }
+            };
+            match UdpSocket::bind(SocketAddr::new(address, even.wrapping_add(1))).await {
+                Ok(rtcp) => return Ok(MediaPorts { rtp, rtcp }),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(MediaError::Bind(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::AddrInUse, "no free port pair")
+        })))
+    }
+
+    pub fn rtp_port(&self) -> u16 {
+        self.rtp.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Starts sending and receiving; the audio flows until [`MediaHandle::stop`].
+    pub fn start(
+        self,
+        agreed: Negotiated,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+        jitter: JitterConfig,
+    ) -> Result<MediaHandle, MediaError> {
+        let session = MediaSession::new(agreed, jitter, Instant::now())?;
+        let rate = session.sample_rate();
+        let capture = Resampler::new(source.sample_rate(), rate)?;
+        let playback = Resampler::new(rate, sink.sample_rate())?;
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let task = tokio::spawn(
+            Runner {
+                session,
+                rtp: self.rtp,
+                rtcp: self.rtcp,
+                source,
+                sink,
+                capture,
+                playback,
+                muted: false,
+                events: events_tx,
+            }
+            .run(rx),
+        );
+        Ok(MediaHandle {
+            commands,
+            events,
+            task,
+        })
+    }
+}
+
+enum Command {
+    Press(String, oneshot::Sender<bool>),
+    Update(Negotiated),
+    Mute(bool),
+    Stop,
+}
+
+/// What a call's media did, for the journal.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaReport {
+    pub stats: SessionStats,
+    pub quality: Quality,
+}
+
+pub struct MediaHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    pub events: mpsc::UnboundedReceiver<MediaEvent>,
+    task: JoinHandle<MediaReport>,
+}
+
+impl MediaHandle {
+    /// Sends DTMF keys; false if one is not a key or the far end takes no DTMF.
+    pub async fn press(&self, digits: &str) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Press(digits.into(), tx))
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// A new offer/answer in the call: hold, resume, a moved peer.
+    pub fn update(&self, agreed: Negotiated) {
+        let _ = self.commands.send(Command::Update(agreed));
+    }
+
+    pub fn mute(&self, muted: bool) {
+        let _ = self.commands.send(Command::Mute(muted));
+    }
+
+    /// Says RTCP BYE, flushes the sink and reports.
+    pub async fn stop(self) -> Option<MediaReport> {
+        let _ = self.commands.send(Command::Stop);
+        self.task.await.ok()
+    }
+}
+
+struct Runner {
+    session: MediaSession,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    source: Box<dyn AudioSource>,
+    sink: Box<dyn AudioSink>,
+    capture: Resampler,
+    playback: Resampler,
+    muted: bool,
+    events: mpsc::UnboundedSender<MediaEvent>,
+}
+
+impl Runner {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> MediaReport {
+        let mut tick = tokio::time::interval(Duration::from_millis(u64::from(FRAME_MS)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut rtp_buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 2048];
+        let mut captured = vec![0i16; self.capture.input_frame()];
+        let (mut frame, mut played, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let n = self.source.read(&mut captured);
+                    captured[n..].fill(0);
+                    if self.muted {
+                        captured.fill(0);
+                    }
+                    frame.clear();
+                    self.capture.process(&captured, &mut frame);
+                    frame.resize(self.session.frame_samples(), 0);
+                    if let Some(t) = self.session.send_audio(&frame, now) {
+                        send(&self.rtp, &t).await;
+                    }
+                    played.clear();
+                    self.session.play(now, &mut played);
+                    out.clear();
+                    for chunk in played.chunks(self.session.frame_samples()) {
+                        self.playback.process(chunk, &mut out);
+                    }
+                    self.sink.write(&out);
+                    if let Some(t) = self.session.poll_rtcp(now) {
+                        send(&self.rtcp, &t).await;
+                    }
+                    while let Some(e) = self.session.poll_event() {
+                        let _ = self.events.send(e);
+                    }
+                }
+                r = self.rtp.recv_from(&mut rtp_buf) => match r {
+                    Ok((n, from)) => self.session.receive_rtp(from, &rtp_buf[..n], Instant::now()),
+                    // ICMP port unreachable from a peer not yet listening shows up here.
+                    Err(e) => tracing::trace!(error = %e, "RTP receive"),
+                },
+                r = self.rtcp.recv_from(&mut rtcp_buf) => match r {
+                    Ok((n, from)) => self.session.receive_rtcp(from, &rtcp_buf[..n], Instant::now()),
+                    Err(e) => tracing::trace!(error = %e, "RTCP receive"),
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Press(digits, answer)) => {
+                        let _ = answer.send(self.session.press(&digits));
+                    }
+                    Some(Command::Update(agreed)) => {
+                        if let Err(e) = self.session.update(agreed) {
+                            tracing::warn!(error = %e, "cannot switch codec; keeping the old one");
+                        }
+                    }
+                    Some(Command::Mute(m)) => self.muted = m,
+                    Some(Command::Stop) | None => break,
+                },
+            }
+        }
+        if let Some(t) = self.session.bye(Instant::now()) {
+            send(&self.rtcp, &t).await;
+        }
+        self.sink.finish();
+        MediaReport {
+            stats: self.session.stats(),
+            quality: self.session.quality(),
+        }
+    }
+}
+
+async fn send(socket: &UdpSocket, t: &Transmit) {
+    if let Err(e) = socket.send_to(&t.data, t.to).await {
+        tracing::debug!(error = %e, to = %t.to, "media send failed");
+    }
+}

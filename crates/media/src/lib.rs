@@ -1,0 +1,16 @@
+//! Media for Ringdesk calls. The protocol parts are sans-IO — fed packets and instants,
+//! returning packets, audio frames and events — so every path is testable without sockets or
+//! clocks; `driver` runs them on tokio sockets with an audio source and sink.
+
+pub mod analysis;
+pub mod audio;
+pub mod call;
+pub mod codec;
+pub mod driver;
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod plc;
+pub mod quality;
+pub mod sdp;
+pub mod session;
