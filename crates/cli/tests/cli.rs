@@ -89,7 +89,11 @@ fn assert_heard(path: &std::path::Path) {
     let reference = recorded(&speech());
     let heard = recorded(path);
     let (lag, c) = analysis::align(&reference[8000..16000], &heard, 24_000);
-    assert!(c > 0.9, "{}: correlation {c:.3} at lag {lag}", path.display());
+    assert!(
+        c > 0.9,
+        "{}: correlation {c:.3} at lag {lag}",
+        path.display()
+    );
 }
 
 #[test]
@@ -105,8 +109,17 @@ fn one_cli_calls_another_with_speech_and_dtmf_both_ways() {
     let play = play.to_str().unwrap();
     let mut answering = spawn(
         &[
-            "answer", "--wait", "30", "--play", play, "--record", callee_wav.to_str().unwrap(),
-            "--dtmf", "*7", "--codecs", "pcmu",
+            "answer",
+            "--wait",
+            "30",
+            "--play",
+            play,
+            "--record",
+            callee_wav.to_str().unwrap(),
+            "--dtmf",
+            "*7",
+            "--codecs",
+            "pcmu",
         ],
         &callee,
     );
@@ -117,8 +130,17 @@ fn one_cli_calls_another_with_speech_and_dtmf_both_ways() {
     assert!(callee_out.starts_with("registered as"), "{callee_out}");
     let calling = spawn(
         &[
-            "call", "--to", &callee, "--hangup-after", "4", "--play", play, "--record",
-            caller_wav.to_str().unwrap(), "--dtmf", "42",
+            "call",
+            "--to",
+            &callee,
+            "--hangup-after",
+            "4",
+            "--play",
+            play,
+            "--record",
+            caller_wav.to_str().unwrap(),
+            "--dtmf",
+            "42",
         ],
         &caller,
     );
@@ -129,7 +151,10 @@ fn one_cli_calls_another_with_speech_and_dtmf_both_ways() {
     assert!(called.status.success(), "{caller_out}");
     assert!(answered.success(), "{callee_out}");
     assert!(caller_out.contains("\nestablished\n"), "{caller_out}");
-    assert!(caller_out.contains("\nended: you hung up\n"), "{caller_out}");
+    assert!(
+        caller_out.contains("\nended: you hung up\n"),
+        "{caller_out}"
+    );
     assert!(caller_out.contains("dtmf *\ndtmf 7\n"), "{caller_out}");
     assert!(callee_out.contains("dtmf 4\ndtmf 2\n"), "{callee_out}");
     assert!(caller_out.contains("\naudio: "), "{caller_out}");

@@ -17,9 +17,13 @@ pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
 }
 
 /// Where `reference` appears in `received`: the lag (in samples, `received` later) with the
-/// highest correlation, searched up to `max_lag`, and that correlation.
+/// highest correlation, searched up to `max_lag` among the lags where all of `reference`
+/// fits, and that correlation.
 pub fn align(reference: &[i16], received: &[i16], max_lag: usize) -> (usize, f64) {
-    (0..=max_lag.min(received.len().saturating_sub(1)))
+    let Some(last) = received.len().checked_sub(reference.len()) else {
+        return (0, 0.0);
+    };
+    (0..=max_lag.min(last))
         .map(|lag| (lag, correlation(reference, &received[lag..])))
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap_or((0, 0.0))
@@ -40,5 +44,10 @@ mod tests {
         assert_eq!(lag, 123);
         assert!(c > 0.999);
         assert_eq!(correlation(&[0, 0], &[1, 2]), 0.0);
+        assert_eq!(
+            align(&signal, &signal[..10], 5),
+            (0, 0.0),
+            "too short to hold it"
+        );
     }
 }

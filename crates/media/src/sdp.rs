@@ -96,6 +96,9 @@ pub struct Negotiated {
     pub codec: Codec,
     pub payload_type: u8,
     pub dtmf_payload_type: Option<u8>,
+    /// The telephone-event clock: the codec's where the peer offers it, else its own (8 kHz
+    /// beside Opus is common, e.g. baresip).
+    pub dtmf_clock_rate: u32,
     pub remote_rtp: SocketAddr,
     pub remote_rtcp: SocketAddr,
     /// Our direction: what we may do, given theirs.
@@ -109,7 +112,11 @@ pub fn offer(local: &LocalMedia) -> Vec<u8> {
         .iter()
         .map(|c| (c.static_payload_type().unwrap_or(OPUS_PT), *c))
         .collect();
+    // telephone-event/8000 always, and first: many peers (baresip) support no other rate and
+    // pair it with Opus too; the codec's own rate beside it for those that follow RFC 4733.
     let mut rates: Vec<u32> = formats.iter().map(|(_, c)| c.rtp_clock_rate()).collect();
+    rates.push(8000);
+    rates.sort_unstable();
     rates.dedup();
     let dtmf: Vec<(u8, u32)> = rates
         .into_iter()
@@ -122,7 +129,7 @@ pub fn offer(local: &LocalMedia) -> Vec<u8> {
 pub fn answer(local: &LocalMedia, agreed: &Negotiated) -> Vec<u8> {
     let dtmf: Vec<(u8, u32)> = agreed
         .dtmf_payload_type
-        .map(|pt| (pt, agreed.codec.rtp_clock_rate()))
+        .map(|pt| (pt, agreed.dtmf_clock_rate))
         .into_iter()
         .collect();
     describe(
@@ -316,13 +323,15 @@ pub fn negotiate(local: &LocalMedia, remote: &RemoteMedia) -> Result<Negotiated,
                     .join(", "),
             )
         })?;
-    let dtmf_payload_type = remote
+    let events: Vec<&Format> = remote
         .formats
         .iter()
-        .find(|f| {
-            f.name.eq_ignore_ascii_case("telephone-event") && f.clock_rate == codec.rtp_clock_rate()
-        })
-        .map(|f| f.payload_type);
+        .filter(|f| f.name.eq_ignore_ascii_case("telephone-event"))
+        .collect();
+    let dtmf = events
+        .iter()
+        .find(|f| f.clock_rate == codec.rtp_clock_rate())
+        .or(events.first());
     let theirs = remote.direction.answer();
     let direction = match (local.direction, theirs) {
         (Direction::Inactive, _) | (_, Direction::Inactive) => Direction::Inactive,
@@ -334,7 +343,8 @@ pub fn negotiate(local: &LocalMedia, remote: &RemoteMedia) -> Result<Negotiated,
     Ok(Negotiated {
         codec,
         payload_type,
-        dtmf_payload_type,
+        dtmf_payload_type: dtmf.map(|f| f.payload_type),
+        dtmf_clock_rate: dtmf.map_or(codec.rtp_clock_rate(), |f| f.clock_rate),
         remote_rtp: SocketAddr::new(remote.address, remote.port),
         remote_rtcp: SocketAddr::new(remote.address, remote.rtcp_port),
         direction,
@@ -365,7 +375,7 @@ mod tests {
         let offer = offer(&local(vec![Codec::Opus, Codec::Pcmu, Codec::Pcma]));
         let text = String::from_utf8(offer.clone()).unwrap();
         assert!(
-            text.contains("m=audio 4000 RTP/AVP 111 0 8 110 101\r\n"),
+            text.contains("m=audio 4000 RTP/AVP 111 0 8 101 110\r\n"),
             "{text}"
         );
         assert!(text.contains("a=rtpmap:111 opus/48000/2\r\n"));
@@ -409,6 +419,16 @@ mod tests {
         let agreed = negotiate(&local(vec![Codec::Pcmu, Codec::Opus]), &remote).unwrap();
         assert_eq!((agreed.codec, agreed.payload_type), (Codec::Opus, 107));
         assert_eq!(agreed.dtmf_payload_type, None);
+        let remote = parse(
+            b"c=IN IP4 1.2.3.4\r\nm=audio 5004 RTP/AVP 107 101\r\na=rtpmap:107 opus/48000/2\r\n\
+              a=rtpmap:101 telephone-event/8000\r\n",
+        )
+        .unwrap();
+        let agreed = negotiate(&local(vec![Codec::Opus]), &remote).unwrap();
+        assert_eq!(
+            (agreed.dtmf_payload_type, agreed.dtmf_clock_rate),
+            (Some(101), 8000)
+        );
     }
 
     #[test]

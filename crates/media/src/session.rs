@@ -93,7 +93,7 @@ impl MediaSession {
             ssrc,
             seq: rand::random(),
             ts: rand::random(),
-            dtmf_out: DtmfSender::new(codec.rtp_clock_rate(), codec.frame_samples() as u32),
+            dtmf_out: dtmf_sender(&agreed),
             dtmf_in: DtmfReceiver::default(),
             dtmf_ts: 0,
             remote_ssrc: None,
@@ -146,7 +146,11 @@ impl MediaSession {
             self.encoder = codec.encoder()?;
             self.decoder = codec.decoder()?;
             self.jitter = JitterBuffer::new(codec.rtp_clock_rate(), self.jitter_config);
-            self.dtmf_out = DtmfSender::new(codec.rtp_clock_rate(), codec.frame_samples() as u32);
+        }
+        if (agreed.codec, agreed.dtmf_clock_rate)
+            != (self.agreed.codec, self.agreed.dtmf_clock_rate)
+        {
+            self.dtmf_out = dtmf_sender(&agreed);
         }
         if agreed.remote_rtp != self.agreed.remote_rtp {
             self.latched_rtp = false;
@@ -461,6 +465,12 @@ impl MediaSession {
     }
 }
 
+/// Key presses are timed in the telephone-event clock, one update per 20 ms frame.
+fn dtmf_sender(agreed: &Negotiated) -> DtmfSender {
+    let rate = agreed.dtmf_clock_rate;
+    DtmfSender::new(rate, rate * crate::codec::FRAME_MS / 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,6 +481,7 @@ mod tests {
             codec,
             payload_type: codec.static_payload_type().unwrap_or(111),
             dtmf_payload_type: Some(101),
+            dtmf_clock_rate: 8000,
             remote_rtp: remote.parse().unwrap(),
             remote_rtcp: remote
                 .parse::<SocketAddr>()

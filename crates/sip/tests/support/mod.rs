@@ -210,30 +210,59 @@ pub struct Baresip {
     pub log: Vec<String>,
 }
 
+/// Real audio for a baresip: a WAV it plays (aufile; the call ends when the file does) and
+/// the codec it insists on; what it decodes is dumped by its sndfile filter.
+pub struct BaresipAudio {
+    pub play: PathBuf,
+    /// As in baresip's `audio_codecs`: `PCMU`, `PCMA`, `opus/48000/2`.
+    pub codec: &'static str,
+}
+
 impl Baresip {
     /// A baresip registered through kamailio as `user`; answers by itself when `auto_answer`.
     pub fn start(user: &str, auto_answer: bool) -> Baresip {
+        Baresip::start_with(user, auto_answer, None)
+    }
+
+    pub fn start_with(user: &str, auto_answer: bool, audio: Option<BaresipAudio>) -> Baresip {
         let port = free_port();
         let ctrl_port = free_port();
         let dir = std::env::temp_dir().join(format!("ringdesk-baresip-{user}-{}", seed()));
         std::fs::create_dir_all(&dir).unwrap();
+        let (source, source_format, audio_modules, codec) = match &audio {
+            Some(a) => (
+                format!("aufile,{}", a.play.display()),
+                "ausrc_srate\t8000\nausrc_channels\t1\n",
+                format!(
+                    "module\taufile.so\nmodule\tsndfile.so\nmodule\topus.so\nsnd_path\t{}\n",
+                    dir.join("dump").display()
+                ),
+                a.codec,
+            ),
+            None => (
+                "ausine,440".to_string(),
+                "ausrc_srate\t48000\nausrc_channels\t2\n",
+                "module\tausine.so\n".to_string(),
+                "PCMU",
+            ),
+        };
+        std::fs::create_dir_all(dir.join("dump")).unwrap();
         let config = format!(
             "poll_method\tepoll\n\
              sip_listen\t127.0.0.1:{port}\n\
              net_interface\t127.0.0.1\n\
              call_local_timeout\t120\n\
-             audio_source\tausine,440\n\
+             audio_source\t{source}\n\
              audio_player\taubridge,nil\n\
              audio_alert\taubridge,nil\n\
-             ausrc_srate\t48000\n\
-             ausrc_channels\t2\n\
+             {source_format}\
              auplay_srate\t8000\n\
              auplay_channels\t1\n\
              rtp_ports\t{}-{}\n\
              module_path\t/usr/lib/baresip/modules\n\
              module\tg711.so\n\
-             module\tausine.so\n\
              module\taubridge.so\n\
+             {audio_modules}\
              module_tmp\taccount.so\n\
              module_app\tmenu.so\n\
              module_app\tctrl_tcp.so\n\
@@ -246,7 +275,7 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "\"{user}\" <sip:{user}@{};transport=udp>;auth_pass={user}pw;regint=60{answer};audio_codecs=PCMU\n",
+                "\"{user}\" <sip:{user}@{};transport=udp>;auth_pass={user}pw;regint=60{answer};audio_codecs={codec}\n",
                 kamailio()
             ),
         )
@@ -300,6 +329,40 @@ impl Baresip {
             self.user,
             self.log_text()
         );
+    }
+
+    /// What baresip decoded (its sndfile dump of the receive direction, mixed to mono) and its
+    /// sample rate.
+    pub fn decoded(&self) -> (u32, Vec<i16>) {
+        let dump = self.dump_path();
+        // The file is finished a little after CALL_CLOSED: wait until it stops growing.
+        let size = || std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
+        let mut last = size();
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = size();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        let reader = hound::WavReader::open(&dump).unwrap();
+        let spec = reader.spec();
+        let interleaved: Vec<i16> = reader.into_samples::<i16>().map(Result::unwrap).collect();
+        let mono = interleaved
+            .chunks(usize::from(spec.channels))
+            .map(|c| (c.iter().map(|s| i32::from(*s)).sum::<i32>() / c.len() as i32) as i16)
+            .collect();
+        (spec.sample_rate, mono)
+    }
+
+    pub fn dump_path(&self) -> PathBuf {
+        std::fs::read_dir(self.dir.join("dump"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| panic!("no decoder dump; log:\n{}", self.log_text()))
     }
 
     pub fn log_text(&self) -> String {

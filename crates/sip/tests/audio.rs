@@ -1,0 +1,138 @@
+//! Calls with real audio against baresip through kamailio: speech both ways, compared with
+//! what was sent after the far end's decoding and our jitter buffer; DTMF both ways.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ringdesk_media::analysis;
+use ringdesk_media::audio::{AudioSource, MemorySink, Resampler, WavSource};
+use ringdesk_media::call::CallMedia;
+use ringdesk_media::codec::Codec;
+use ringdesk_media::sdp::Direction;
+use ringdesk_media::session::MediaEvent;
+use ringdesk_sip::ua::CallEvent;
+use support::{aor, phone, user, Baresip, BaresipAudio};
+
+const SECS: Duration = Duration::from_secs(15);
+
+fn speech_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/audio/speech-8k.wav")
+}
+
+fn speech() -> Vec<i16> {
+    let mut source = WavSource::open(&speech_path()).unwrap();
+    let mut all = vec![0i16; 1 << 20];
+    let n = source.read(&mut all);
+    all.truncate(n);
+    all
+}
+
+/// To 8 kHz, like the reference.
+fn resampled(samples: &[i16], rate: u32) -> Vec<i16> {
+    let mut resampler = Resampler::new(rate, 8000).unwrap();
+    let mut out = Vec::new();
+    for frame in samples.chunks(resampler.input_frame()) {
+        resampler.process(frame, &mut out);
+    }
+    out
+}
+
+/// One second of the speech from 1 s in, found in what was heard.
+fn similarity(heard: &[i16]) -> (usize, f64) {
+    let reference = speech();
+    analysis::align(&reference[8000..16000], heard, 40_000)
+}
+
+async fn call_with_speech(codec: Codec, theirs: &'static str, n: u32) {
+    let bob = Baresip::start_with(
+        &user(n),
+        true,
+        Some(BaresipAudio {
+            play: speech_path(),
+            codec: theirs,
+        }),
+    );
+    let mut bob = bob;
+    let (mut phone, mut events) = phone(&user(n + 1), None).await;
+    let heard = MemorySink::new(8000);
+    let source = WavSource::open(&speech_path()).unwrap();
+    let mut media = CallMedia::new(
+        "127.0.0.1".parse().unwrap(),
+        vec![codec],
+        Box::new(source),
+        Box::new(heard.clone()),
+    )
+    .await
+    .unwrap();
+    let call = phone
+        .call(aor(&user(n)), media.offer(Direction::SendRecv))
+        .await
+        .unwrap();
+    let CallEvent::Established { sdp, .. } = events
+        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    if let Err(e) = media.answered(&sdp) {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&sdp), bob.log_text());
+    }
+    assert_eq!(media.negotiated().unwrap().codec, codec);
+    bob.wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS).await;
+
+    // DTMF both ways once the compared stretch of speech (1–2 s) has played: key presses
+    // replace the audio while they last.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert!(media.press("19#").await, "{:?}", media.negotiated());
+    bob.command("sndcode", "5");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bob.command("sndcode", "0");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut digits = String::new();
+    while let Ok(e) = media.events().unwrap().try_recv() {
+        if let MediaEvent::Dtmf(d) = e {
+            digits.push(d);
+        }
+    }
+    assert!(phone.hangup(call).await.unwrap());
+    events
+        .call(&mut phone, |e| matches!(e, CallEvent::Ended { .. }))
+        .await;
+    let report = media.stop().await.unwrap();
+    bob.wait_event("\"type\":\"CALL_CLOSED\"", SECS).await;
+
+    assert_eq!(digits, "50", "keys pressed on baresip");
+    let heard_keys: String = bob
+        .log
+        .iter()
+        .filter(|e| e.contains("\"type\":\"CALL_DTMF_START\""))
+        .filter_map(|e| e.split("\"param\":\"").nth(1)?.chars().next())
+        .collect();
+    assert_eq!(heard_keys, "19#", "keys baresip heard");
+    let ours = similarity(&heard.samples());
+    let (rate, decoded) = bob.decoded();
+    let theirs = similarity(&resampled(&decoded, rate));
+    println!(
+        "{codec:?}: we heard baresip with correlation {:.3} (lag {} ms), baresip heard us with {:.3}; {report:?}",
+        ours.1,
+        ours.0 / 8,
+        theirs.1
+    );
+    assert!(ours.1 > 0.85, "we heard {ours:?}");
+    assert!(theirs.1 > 0.85, "baresip heard {theirs:?}");
+    assert_eq!(report.stats.jitter.concealed, 0, "{report:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn speech_and_dtmf_both_ways_with_baresip_over_pcmu() {
+    call_with_speech(Codec::Pcmu, "PCMU", 60).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn speech_and_dtmf_both_ways_with_baresip_over_opus() {
+    call_with_speech(Codec::Opus, "opus/48000/2", 62).await;
+}
