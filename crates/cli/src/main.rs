@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use ringdesk_media::audio::{AudioSink, AudioSource, NullSink, WavSink, WavSource};
 use ringdesk_media::call::CallMedia;
 use ringdesk_media::codec::Codec;
+use ringdesk_media::device::{self, DeviceSink, DeviceSource};
 use ringdesk_media::sdp::Direction;
 use ringdesk_media::session::MediaEvent;
 use ringdesk_sip::account::{Phone, SipAccount};
@@ -56,12 +57,19 @@ struct AccountArgs {
 /// Where the call's audio comes from and goes to.
 #[derive(Args, Clone)]
 struct MediaArgs {
-    /// Play this WAV file (16-bit PCM, any rate) to the other side, then silence
+    /// Play this WAV file (16-bit PCM, any rate) to the other side instead of the microphone
     #[arg(long)]
     play: Option<PathBuf>,
     /// Record what the other side says, as played after the jitter buffer, to this WAV file
+    /// instead of the speaker
     #[arg(long)]
     record: Option<PathBuf>,
+    /// Microphone to use (see `ringdesk-cli devices`); the default input otherwise
+    #[arg(long)]
+    mic: Option<String>,
+    /// Speaker or headset to use; the default output otherwise
+    #[arg(long)]
+    speaker: Option<String>,
     /// Codecs to offer or accept, in order of preference
     #[arg(long, default_value = "opus,pcmu,pcma", value_delimiter = ',')]
     codecs: Vec<String>,
@@ -86,13 +94,25 @@ impl MediaArgs {
             Some(path) => {
                 Box::new(WavSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
             }
-            None => Box::new(WavSource::from_samples(8000, Vec::new())),
+            None => match DeviceSource::open(self.mic.as_deref()) {
+                Ok(mic) => Box::new(mic),
+                Err(e) => {
+                    println!("no microphone ({e}): sending silence");
+                    Box::new(WavSource::from_samples(8000, Vec::new()))
+                }
+            },
         };
         let sink: Box<dyn AudioSink> = match &self.record {
             Some(path) => Box::new(
                 WavSink::create(path, 8000).map_err(|e| format!("{}: {e}", path.display()))?,
             ),
-            None => Box::new(NullSink(8000)),
+            None => match DeviceSink::open(self.speaker.as_deref()) {
+                Ok(speaker) => Box::new(speaker),
+                Err(e) => {
+                    println!("no speaker ({e}): the call is not heard");
+                    Box::new(NullSink(8000))
+                }
+            },
         };
         CallMedia::new(address, self.codecs()?, source, sink)
             .await
@@ -102,6 +122,8 @@ impl MediaArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List the microphones and speakers (the defaults marked with *).
+    Devices,
     /// Register, stay registered, unregister on Ctrl+C (or after --for seconds).
     Register {
         #[command(flatten)]
@@ -472,6 +494,25 @@ async fn main() -> ExitCode {
         .init();
     let Cli { command } = Cli::parse();
     let outcome = match command {
+        Command::Devices => {
+            let list = device::devices();
+            let mark = |name: &String, default: &Option<String>| {
+                if Some(name) == default.as_ref() {
+                    "*"
+                } else {
+                    " "
+                }
+            };
+            println!("microphones:");
+            for name in &list.inputs {
+                println!(" {} {name}", mark(name, &list.default_input));
+            }
+            println!("speakers:");
+            for name in &list.outputs {
+                println!(" {} {name}", mark(name, &list.default_output));
+            }
+            Ok(true)
+        }
         Command::Register { account, duration } => run_register(account, duration).await,
         Command::Call {
             account,

@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod audio;
 pub mod call;
 pub mod codec;
+pub mod device;
 pub mod driver;
 pub mod dtmf;
 pub mod g711;
