@@ -48,6 +48,9 @@ struct AccountArgs {
     /// Requested registration lifetime in seconds
     #[arg(long, default_value_t = 300)]
     expires: u32,
+    /// Do not register: call through --registrar as an outbound proxy, or a peer directly
+    #[arg(long)]
+    no_register: bool,
     /// Signalling transport: auto (DNS NAPTR/SRV, else UDP), udp, tcp or tls (TLS checks the
     /// certificate against public roots)
     #[arg(long, default_value = "auto", value_parser = ["auto", "udp", "tcp", "tls"])]
@@ -70,6 +73,9 @@ struct MediaArgs {
     /// Speaker or headset to use; the default output otherwise
     #[arg(long)]
     speaker: Option<String>,
+    /// Sample rate of the --record file (16000 for wideband codecs)
+    #[arg(long, default_value_t = 8000)]
+    record_rate: u32,
     /// Codecs to offer or accept, in order of preference
     #[arg(long, default_value = "opus,pcmu,pcma", value_delimiter = ',')]
     codecs: Vec<String>,
@@ -104,7 +110,8 @@ impl MediaArgs {
         };
         let sink: Box<dyn AudioSink> = match &self.record {
             Some(path) => Box::new(
-                WavSink::create(path, 8000).map_err(|e| format!("{}: {e}", path.display()))?,
+                WavSink::create(path, self.record_rate)
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
             ),
             None => match DeviceSink::open(self.speaker.as_deref()) {
                 Ok(speaker) => Box::new(speaker),
@@ -252,7 +259,7 @@ impl Session {
             username: args.user,
             auth_username: args.auth_user,
             password,
-            expires: args.expires,
+            expires: if args.no_register { 0 } else { args.expires },
             display_name: None,
             transport: match args.transport.as_str() {
                 "udp" => Some(Transport::Udp),
@@ -342,6 +349,24 @@ fn sleep_or_forever(secs: Option<u64>) -> tokio::time::Sleep {
     tokio::time::sleep(Duration::from_secs(secs.unwrap_or(u64::MAX / 4)))
 }
 
+/// Registered (or not registering): place the call, or wait for one.
+async fn begin(
+    session: &mut Session,
+    target: Option<&Uri>,
+    media: &MediaArgs,
+) -> Result<Step, String> {
+    let Some(target) = target else {
+        return Ok(Step::Waiting);
+    };
+    let offer = session.open_media(media).await?.offer(Direction::SendRecv);
+    let call = session
+        .phone
+        .call(target.clone(), offer)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Step::InCall(call))
+}
+
 /// What `run_call` does.
 struct CallPlan {
     to: Option<String>,
@@ -375,8 +400,12 @@ async fn run_call(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
         None => None,
     };
     media.codecs()?;
+    let registers = !args.no_register;
     let mut session = Session::start(args).await?;
     let mut step = Step::Registering;
+    if !registers {
+        step = begin(&mut session, target.as_ref(), &media).await?;
+    }
     let hangup = sleep_or_forever(None);
     tokio::pin!(hangup);
     let give_up = tokio::time::sleep(Duration::from_secs(wait));
@@ -387,14 +416,7 @@ async fn run_call(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
                 let Some(event) = event else { break };
                 match (&step, event) {
                     (Step::Registering, EndpointEvent::Registration(RegistrationEvent::Registered { .. })) => {
-                        match &target {
-                            Some(t) => {
-                                let offer = session.open_media(&media).await?.offer(Direction::SendRecv);
-                                let call = session.phone.call(t.clone(), offer).await.map_err(|e| e.to_string())?;
-                                step = Step::InCall(call);
-                            }
-                            None => step = Step::Waiting,
-                        }
+                        step = begin(&mut session, target.as_ref(), &media).await?;
                     }
                     (Step::Registering, EndpointEvent::Registration(RegistrationEvent::Failed { .. })) => break,
                     (Step::Waiting, EndpointEvent::Call(CallEvent::Incoming { call, sdp, .. })) => {

@@ -146,7 +146,8 @@ impl Phone {
 
 impl SipAccount {
     /// Resolves the registrar, connects to it over the account's transport (it is also the
-    /// outbound proxy for calls) and starts registering.
+    /// outbound proxy for calls) and starts registering — unless `expires` is 0: then calls
+    /// go out through it without registering (a peer reached directly, a trunk).
     pub async fn start(&self, seed: u64) -> Result<Phone, AccountError> {
         let (host, port) = split_host_port(self.registrar.trim())
             .ok_or_else(|| AccountError::Registrar(self.registrar.clone()))?;
@@ -222,11 +223,14 @@ impl SipAccount {
             user_agent,
             timers: Timers::default(),
         };
-        let mut registration = Registration::new(registration, seed);
-        if let Some(every) = self.keepalive {
-            registration.set_keepalive(every);
-        }
-        let endpoint = Endpoint::new(Some(registration), UserAgent::new(ua, seed.wrapping_add(1)));
+        let registration = (self.expires > 0).then(|| {
+            let mut registration = Registration::new(registration, seed);
+            if let Some(every) = self.keepalive {
+                registration.set_keepalive(every);
+            }
+            registration
+        });
+        let endpoint = Endpoint::new(registration, UserAgent::new(ua, seed.wrapping_add(1)));
         let (commands, command_rx) = mpsc::channel(16);
         let (event_tx, events) = mpsc::unbounded_channel();
         let task = tokio::spawn(run_endpoint(
