@@ -392,10 +392,14 @@ fn scenario(work: &Path, speech: &Path, rate: u32, codec: Codec, loss: f64) -> R
             &seconds.to_string(),
         ])
         .env("RINGDESK_SIP_PASSWORD", "unused")
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
+        .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    if let Some(line) = stdout.lines().find(|l| l.starts_with("audio:")) {
+        eprintln!("  {name} {:.0} % — Ringdesk {line}", loss * 100.0);
+    }
+    let status = status.status;
     let elapsed = started.elapsed();
     let ringdesk_cpu = (children_cpu() - cpu_before).as_secs_f64() / elapsed.as_secs_f64() * 100.0;
     assert!(status.success(), "ringdesk-cli call failed");

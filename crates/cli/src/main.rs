@@ -328,13 +328,20 @@ impl Session {
             None => None,
         } {
             let q = report.quality;
+            let j = report.stats.jitter;
             println!(
-                "audio: {} packets sent, {} received, loss {:.1} %, jitter {} ms, MOS {:.1}",
+                "audio: {} packets sent, {} received, loss {:.1} %, jitter {} ms, MOS {:.1}; \
+                 buffer {} ms, {} late, {} concealed, {} stretched, {} dropped",
                 report.stats.sent_packets,
                 report.stats.received_packets,
                 q.loss_percent,
                 q.jitter.as_millis(),
-                q.mos
+                q.mos,
+                q.buffer_delay.as_millis(),
+                j.late,
+                j.concealed,
+                j.stretched,
+                j.dropped
             );
         }
         for event in self.phone.stop(Duration::from_secs(10)).await {

@@ -14,7 +14,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-const QUANTILE: f64 = 0.97;
+const QUANTILE: f64 = 0.99;
+/// Until this many packets have shown the path's jitter, aim no lower than `EARLY_DELAY_MS`:
+/// losing the first packets to a buffer still learning costs more than 60 ms of delay.
+const EARLY_PACKETS: usize = 50;
+const EARLY_DELAY_MS: f64 = 60.0;
+/// Buffered this far beyond the target, a frame is dropped even if it is not silence.
+const FORCE_SHRINK_FRAMES: f64 = 6.0;
 /// A jump this large (in seconds of RTP time) means a new stream, not lateness.
 const RESYNC_SECONDS: i64 = 2;
 
@@ -74,6 +80,7 @@ pub struct JitterBuffer {
     playing: bool,
     transits: VecDeque<f64>,
     stats: JitterStats,
+    quiet: fn(&[u8]) -> bool,
 }
 
 impl JitterBuffer {
@@ -89,7 +96,14 @@ impl JitterBuffer {
             playing: false,
             transits: VecDeque::with_capacity(config.window),
             stats: JitterStats::default(),
+            quiet: |_| true,
         }
+    }
+
+    /// How to tell a silent frame from its payload, so shrinking drops silence (every frame
+    /// counts as silent until this is set).
+    pub fn set_quiet(&mut self, quiet: fn(&[u8]) -> bool) {
+        self.quiet = quiet;
     }
 
     pub fn stats(&self) -> JitterStats {
@@ -166,7 +180,13 @@ impl JitterBuffer {
             self.playing = true;
         }
         let frame_ms = self.ts_ms(self.frame);
-        if transit > desired + 2.0 * frame_ms && self.packets.contains_key(&(next + self.frame)) {
+        // Shrink by dropping a frame the listener will not miss (silence), unless far too deep.
+        let over = transit - desired;
+        let droppable = self
+            .packets
+            .get(&next)
+            .is_some_and(|p| (self.quiet)(p) || over > FORCE_SHRINK_FRAMES * frame_ms);
+        if over > 2.0 * frame_ms && droppable && self.packets.contains_key(&(next + self.frame)) {
             self.packets.remove(&next);
             next += self.frame;
             transit -= frame_ms;
@@ -245,7 +265,10 @@ impl JitterBuffer {
         sorted.sort_by(f64::total_cmp);
         let q = sorted[((sorted.len() - 1) as f64 * QUANTILE).round() as usize];
         let min = sorted[0];
-        let floor = min + self.config.floor.as_secs_f64() * 1000.0;
+        let mut floor = min + self.config.floor.as_secs_f64() * 1000.0;
+        if sorted.len() < EARLY_PACKETS {
+            floor = floor.max(min + EARLY_DELAY_MS);
+        }
         let ceiling = min + self.config.ceiling.as_secs_f64() * 1000.0;
         q.clamp(floor, ceiling)
     }
@@ -291,10 +314,11 @@ mod tests {
 
     #[test]
     fn an_even_stream_plays_in_order_after_the_floor() {
-        let arrivals: Vec<_> = (0..50).map(|n| (n, 5.0)).collect();
-        let (out, jb) = run(&arrivals, 52);
+        // Fewer packets than the early period, which keeps 60 ms buffered throughout.
+        let arrivals: Vec<_> = (0..40).map(|n| (n, 5.0)).collect();
+        let (out, jb) = run(&arrivals, 44);
         let played: Vec<u32> = out.iter().filter_map(number).collect();
-        assert_eq!(played, (0..50).collect::<Vec<_>>());
+        assert_eq!(played, (0..40).collect::<Vec<_>>());
         assert!(matches!(out[0], Playout::Silence));
         assert_eq!(jb.stats().concealed, 0);
     }
@@ -322,15 +346,15 @@ mod tests {
 
     #[test]
     fn loss_is_reported_with_the_next_packet_for_fec() {
-        let arrivals: Vec<_> = (0..50).filter(|n| n % 10 != 3).map(|n| (n, 5.0)).collect();
-        let (out, jb) = run(&arrivals, 52);
+        let arrivals: Vec<_> = (0..40).filter(|n| n % 10 != 3).map(|n| (n, 5.0)).collect();
+        let (out, jb) = run(&arrivals, 44);
         let lost_with_next = out
             .iter()
             .filter(|p| matches!(p, Playout::Lost { next: Some(_) }))
             .count();
-        assert_eq!(lost_with_next, 5);
-        assert_eq!(jb.stats().concealed, 5);
-        assert_eq!(out.iter().filter_map(number).count(), 45);
+        assert_eq!(lost_with_next, 4);
+        assert_eq!(jb.stats().concealed, 4);
+        assert_eq!(out.iter().filter_map(number).count(), 36);
     }
 
     #[test]

@@ -82,14 +82,20 @@ pub struct MediaSession {
 }
 
 impl MediaSession {
-    pub fn new(agreed: Negotiated, jitter: JitterConfig, now: Instant) -> Result<Self, CodecError> {
+    pub fn new(
+        agreed: Negotiated,
+        jitter_config: JitterConfig,
+        now: Instant,
+    ) -> Result<Self, CodecError> {
         let codec = agreed.codec;
         let ssrc: u32 = rand::random();
+        let mut jitter = JitterBuffer::new(codec.rtp_clock_rate(), jitter_config);
+        jitter.set_quiet(codec.quiet());
         Ok(MediaSession {
             encoder: codec.encoder()?,
             decoder: codec.decoder()?,
-            jitter: JitterBuffer::new(codec.rtp_clock_rate(), jitter),
-            jitter_config: jitter,
+            jitter,
+            jitter_config,
             ssrc,
             seq: rand::random(),
             ts: rand::random(),
@@ -146,6 +152,7 @@ impl MediaSession {
             self.encoder = codec.encoder()?;
             self.decoder = codec.decoder()?;
             self.jitter = JitterBuffer::new(codec.rtp_clock_rate(), self.jitter_config);
+            self.jitter.set_quiet(codec.quiet());
         }
         if (agreed.codec, agreed.dtmf_clock_rate)
             != (self.agreed.codec, self.agreed.dtmf_clock_rate)
