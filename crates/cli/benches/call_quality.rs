@@ -439,6 +439,7 @@ async fn mouth_to_ear(speech: &Path, codec: Codec) -> Duration {
     let mut a = CallMedia::new(
         local,
         vec![codec],
+        false,
         Box::new(WavSource::open(speech).unwrap()),
         Box::new(ringdesk_media::audio::NullSink(8000)),
     )
@@ -447,6 +448,7 @@ async fn mouth_to_ear(speech: &Path, codec: Codec) -> Duration {
     let mut b = CallMedia::new(
         local,
         vec![codec],
+        false,
         Box::new(WavSource::from_samples(8000, vec![])),
         Box::new(heard.clone()),
     )

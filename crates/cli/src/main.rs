@@ -94,8 +94,9 @@ impl MediaArgs {
             .collect()
     }
 
-    /// Opens the audio and the RTP ports for one call on `address`.
-    async fn open(&self, address: IpAddr) -> Result<CallMedia, String> {
+    /// Opens the audio and the RTP ports for one call on `address`; `encrypted` (signalling
+    /// over TLS) offers and requires SRTP.
+    async fn open(&self, address: IpAddr, encrypted: bool) -> Result<CallMedia, String> {
         let source: Box<dyn AudioSource> = match &self.play {
             Some(path) => {
                 Box::new(WavSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
@@ -121,7 +122,7 @@ impl MediaArgs {
                 }
             },
         };
-        CallMedia::new(address, self.codecs()?, source, sink)
+        CallMedia::new(address, self.codecs()?, encrypted, source, sink)
             .await
             .map_err(|e| e.to_string())
     }
@@ -245,6 +246,8 @@ enum Step {
 
 struct Session {
     phone: Phone,
+    /// Signalling is TLS, so media is SRTP (its keys travel in the SDP).
+    encrypted: bool,
     media: Option<CallMedia>,
     registered: bool,
     established: bool,
@@ -253,6 +256,7 @@ struct Session {
 impl Session {
     async fn start(args: AccountArgs) -> Result<Session, String> {
         let password = password()?;
+        let encrypted = args.transport == "tls";
         let account = SipAccount {
             registrar: args.registrar,
             domain: args.domain,
@@ -277,6 +281,7 @@ impl Session {
             .map_err(|e| e.to_string())?;
         Ok(Session {
             phone,
+            encrypted,
             media: None,
             registered: false,
             established: false,
@@ -292,7 +297,7 @@ impl Session {
             .map_err(|e| e.to_string())?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let address = host.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(self.media.insert(args.open(address).await?))
+        Ok(self.media.insert(args.open(address, self.encrypted).await?))
     }
 
     async fn next(&mut self) -> Option<EndpointEvent> {

@@ -12,6 +12,7 @@ use crate::driver::{MediaError, MediaHandle, MediaPorts, MediaReport};
 use crate::jitter::JitterConfig;
 use crate::sdp::{self, Direction, LocalMedia, Negotiated, SdpError};
 use crate::session::MediaEvent;
+use crate::srtp::SrtpKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallMediaError {
@@ -36,10 +37,12 @@ pub struct CallMedia {
 
 impl CallMedia {
     /// Opens the RTP/RTCP ports on `address` (the one signalling advertises) for a call whose
-    /// audio comes from `source` and goes to `sink`.
+    /// audio comes from `source` and goes to `sink`; `encrypted` (signalling over TLS) offers
+    /// and requires SRTP.
     pub async fn new(
         address: IpAddr,
         codecs: Vec<Codec>,
+        encrypted: bool,
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
     ) -> Result<CallMedia, CallMediaError> {
@@ -51,6 +54,7 @@ impl CallMedia {
                 codecs,
                 direction: Direction::SendRecv,
                 version: 0,
+                srtp: encrypted.then(|| SrtpKey::random(1)),
             },
             stream: Stream::Ready(ports, source, sink),
             jitter: JitterConfig::default(),
@@ -78,6 +82,10 @@ impl CallMedia {
     /// Their offer (an incoming call, or a re-INVITE): our answer, and the stream follows it.
     pub fn answer(&mut self, offer: &[u8]) -> Result<Vec<u8>, CallMediaError> {
         let remote = sdp::parse(offer)?;
+        // A peer that offers SRTP gets it, whatever our own signalling.
+        if remote.secure && self.local.srtp.is_none() {
+            self.local.srtp = Some(SrtpKey::random(1));
+        }
         // Our own hold stands when they re-offer; otherwise we go along with theirs.
         let agreed = sdp::negotiate(&self.local, &remote)?;
         self.local.version += 1;

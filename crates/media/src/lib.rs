@@ -15,3 +15,4 @@ pub mod plc;
 pub mod quality;
 pub mod sdp;
 pub mod session;
+pub mod srtp;

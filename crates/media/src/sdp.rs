@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::codec::Codec;
+use crate::srtp::SrtpKey;
 
 /// Media direction (RFC 3264 §5.1, §8.4): hold is `SendOnly` from the holder's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,10 @@ pub enum SdpError {
     NoCommonCodec(String),
     #[error("line {0} is malformed")]
     Malformed(usize),
+    #[error("the far end does not encrypt its audio (no SRTP key in its answer)")]
+    Unencrypted,
+    #[error("their SRTP key: {0}")]
+    Srtp(#[from] crate::srtp::SrtpError),
 }
 
 /// Our side: where we receive and what we can do, in order of preference.
@@ -69,6 +74,8 @@ pub struct LocalMedia {
     pub direction: Direction,
     /// Incremented on each new offer or answer within a call (the o= line's version).
     pub version: u32,
+    /// Our SRTP key: set, the stream is offered as RTP/SAVP and must be encrypted.
+    pub srtp: Option<SrtpKey>,
 }
 
 /// One `a=rtpmap` (or a static payload type without one).
@@ -88,6 +95,9 @@ pub struct RemoteMedia {
     pub formats: Vec<Format>,
     pub ptime: Option<u32>,
     pub direction: Direction,
+    /// RTP/SAVP: the stream is SRTP, keyed by the `a=crypto` lines.
+    pub secure: bool,
+    pub crypto: Vec<String>,
 }
 
 /// What both sides agreed on for the stream.
@@ -103,6 +113,8 @@ pub struct Negotiated {
     pub remote_rtcp: SocketAddr,
     /// Our direction: what we may do, given theirs.
     pub direction: Direction,
+    /// SRTP keys (ours, theirs) when the stream is encrypted.
+    pub srtp: Option<(SrtpKey, SrtpKey)>,
 }
 
 /// Our offer: every codec we have, DTMF at each clock rate in use.
@@ -132,8 +144,13 @@ pub fn answer(local: &LocalMedia, agreed: &Negotiated) -> Vec<u8> {
         .map(|pt| (pt, agreed.dtmf_clock_rate))
         .into_iter()
         .collect();
+    // Our key under the tag of the offer's line we chose (RFC 4568 §5.1.2).
+    let local = LocalMedia {
+        srtp: agreed.srtp.map(|(ours, _)| ours),
+        ..local.clone()
+    };
     describe(
-        local,
+        &local,
         &[(agreed.payload_type, agreed.codec)],
         &dtmf,
         agreed.direction,
@@ -154,12 +171,20 @@ fn describe(
     let address = local.address;
     let mut pts: Vec<String> = formats.iter().map(|(pt, _)| pt.to_string()).collect();
     pts.extend(dtmf.iter().map(|(pt, _)| pt.to_string()));
+    let profile = if local.srtp.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
     let mut s = format!(
-        "v=0\r\no=ringdesk 1 {} IN {family} {address}\r\ns=Ringdesk\r\nc=IN {family} {address}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n",
+        "v=0\r\no=ringdesk 1 {} IN {family} {address}\r\ns=Ringdesk\r\nc=IN {family} {address}\r\nt=0 0\r\nm=audio {} {profile} {}\r\n",
         local.version,
         local.port,
         pts.join(" ")
     );
+    if let Some(key) = &local.srtp {
+        let _ = write!(s, "a=crypto:{}\r\n", key.attribute());
+    }
     for (pt, codec) in formats {
         let _ = write!(s, "a=rtpmap:{pt} {}\r\n", codec.rtpmap());
         if let Some(fmtp) = codec.fmtp() {
@@ -188,6 +213,8 @@ pub fn parse(sdp: &[u8]) -> Result<RemoteMedia, SdpError> {
     let mut rtpmaps: Vec<Format> = Vec::new();
     let mut ptime = None;
     let mut direction = None;
+    let mut secure = false;
+    let mut crypto = Vec::new();
     for (n, line) in text.lines().map(str::trim).enumerate() {
         let Some((kind, value)) = line.split_once('=') else {
             if line.is_empty() {
@@ -208,7 +235,7 @@ pub fn parse(sdp: &[u8]) -> Result<RemoteMedia, SdpError> {
                         .next()
                         .and_then(|p| p.split('/').next()?.parse().ok())
                         .ok_or(SdpError::Malformed(n + 1))?;
-                    let _proto = parts.next();
+                    secure = parts.next().is_some_and(|p| p.contains("SAVP"));
                     let pts = parts.filter_map(|p| p.parse().ok()).collect();
                     media = Some((port, pts));
                     in_audio = true;
@@ -245,6 +272,7 @@ pub fn parse(sdp: &[u8]) -> Result<RemoteMedia, SdpError> {
                 match name {
                     "rtpmap" if in_audio => rtpmaps.extend(parse_rtpmap(arg)),
                     "ptime" if in_audio => ptime = arg.trim().parse().ok(),
+                    "crypto" if in_audio => crypto.push(arg.trim().to_string()),
                     "rtcp" if in_audio => {
                         rtcp_port = arg.split_whitespace().next().and_then(|p| p.parse().ok())
                     }
@@ -273,6 +301,8 @@ pub fn parse(sdp: &[u8]) -> Result<RemoteMedia, SdpError> {
         formats,
         ptime,
         direction: direction.unwrap_or(session_direction),
+        secure,
+        crypto,
     })
 }
 
@@ -332,6 +362,17 @@ pub fn negotiate(local: &LocalMedia, remote: &RemoteMedia) -> Result<Negotiated,
         .iter()
         .find(|f| f.clock_rate == codec.rtp_clock_rate())
         .or(events.first());
+    // Encrypted when either side asks for it; then both must have a key.
+    let srtp = if remote.secure || local.srtp.is_some() {
+        let ours = local.srtp.ok_or(SdpError::Unencrypted)?;
+        if !remote.secure {
+            return Err(SdpError::Unencrypted);
+        }
+        let theirs = SrtpKey::parse(remote.crypto.iter().map(String::as_str))?;
+        Some((SrtpKey::from_material(theirs.tag, *ours.material()), theirs))
+    } else {
+        None
+    };
     let theirs = remote.direction.answer();
     let direction = match (local.direction, theirs) {
         (Direction::Inactive, _) | (_, Direction::Inactive) => Direction::Inactive,
@@ -348,6 +389,7 @@ pub fn negotiate(local: &LocalMedia, remote: &RemoteMedia) -> Result<Negotiated,
         remote_rtp: SocketAddr::new(remote.address, remote.port),
         remote_rtcp: SocketAddr::new(remote.address, remote.rtcp_port),
         direction,
+        srtp,
     })
 }
 
@@ -367,6 +409,7 @@ mod tests {
             codecs,
             direction: Direction::SendRecv,
             version: 1,
+            srtp: None,
         }
     }
 
@@ -448,6 +491,39 @@ mod tests {
         assert_eq!(
             negotiate(&local(vec![Codec::Pcmu]), &remote),
             Err(SdpError::NoCommonCodec("G729/8000".into()))
+        );
+    }
+
+    #[test]
+    fn srtp_is_offered_answered_and_required() {
+        let mut ours = local(vec![Codec::Pcmu]);
+        ours.srtp = Some(SrtpKey::random(1));
+        let offer = offer(&ours);
+        let text = String::from_utf8(offer.clone()).unwrap();
+        assert!(text.contains("m=audio 4000 RTP/SAVP 0 101\r\n"), "{text}");
+        assert!(text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+        // They answer with their key under tag 1.
+        let mut theirs = local(vec![Codec::Pcmu]);
+        theirs.srtp = Some(SrtpKey::random(7));
+        let agreed = negotiate(&theirs, &parse(&offer).unwrap()).unwrap();
+        let (their_key, our_key) = agreed.srtp.unwrap();
+        assert_eq!(
+            our_key,
+            SrtpKey::from_material(1, *ours.srtp.unwrap().material())
+        );
+        assert_eq!(their_key.tag, 1, "the answer uses the offer's tag");
+        let reply = answer(&theirs, &agreed);
+        let back = negotiate(&ours, &parse(&reply).unwrap()).unwrap();
+        assert_eq!(back.srtp.unwrap().1, their_key);
+        // A plain answer to our SRTP offer, and an SRTP offer we cannot key, are refused.
+        let plain = super::offer(&local(vec![Codec::Pcmu]));
+        assert_eq!(
+            negotiate(&ours, &parse(&plain).unwrap()),
+            Err(SdpError::Unencrypted)
+        );
+        assert_eq!(
+            negotiate(&local(vec![Codec::Pcmu]), &parse(&offer).unwrap()),
+            Err(SdpError::Unencrypted)
         );
     }
 

@@ -22,6 +22,7 @@ use crate::dtmf::{DtmfReceiver, DtmfSender};
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::quality::{self, Quality, ReceiveStats};
 use crate::sdp::{Direction, Negotiated};
+use crate::srtp::Srtp;
 
 /// RTCP report interval (RFC 3550 §6.2's minimum, randomised ±50 % as §6.3.1 asks).
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
@@ -79,6 +80,7 @@ pub struct MediaSession {
     events: VecDeque<MediaEvent>,
     cname: Bytes,
     payload: Vec<u8>,
+    srtp: Option<Srtp>,
 }
 
 impl MediaSession {
@@ -120,6 +122,7 @@ impl MediaSession {
             events: VecDeque::new(),
             cname: Bytes::from(format!("ringdesk-{ssrc:08x}")),
             payload: Vec::with_capacity(1500),
+            srtp: srtp_for(&agreed)?,
             agreed,
         })
     }
@@ -158,6 +161,9 @@ impl MediaSession {
             != (self.agreed.codec, self.agreed.dtmf_clock_rate)
         {
             self.dtmf_out = dtmf_sender(&agreed);
+        }
+        if agreed.srtp != self.agreed.srtp {
+            self.srtp = srtp_for(&agreed)?;
         }
         if agreed.remote_rtp != self.agreed.remote_rtp {
             self.latched_rtp = false;
@@ -228,7 +234,10 @@ impl MediaSession {
             payload: Bytes::copy_from_slice(&self.payload),
         };
         self.seq = self.seq.wrapping_add(1);
-        let data = packet.marshal().ok()?.to_vec();
+        let mut data = packet.marshal().ok()?.to_vec();
+        if let Some(srtp) = self.srtp.as_mut() {
+            data = srtp.protect_rtp(&data).ok()?;
+        }
         self.sent_packets = self.sent_packets.wrapping_add(1);
         self.sent_octets = self.sent_octets.wrapping_add(self.payload.len() as u32);
         Some(Transmit {
@@ -239,6 +248,21 @@ impl MediaSession {
 
     /// A datagram on the RTP port.
     pub fn receive_rtp(&mut self, from: SocketAddr, data: &[u8], now: Instant) {
+        let decrypted;
+        let data = match self.srtp.as_mut() {
+            Some(srtp) => match srtp.unprotect_rtp(data) {
+                Ok(plain) => {
+                    decrypted = plain;
+                    &decrypted[..]
+                }
+                Err(_) => {
+                    // Forged, replayed or not ours: dropped before anything reads it.
+                    self.ignored += 1;
+                    return;
+                }
+            },
+            None => data,
+        };
         let Ok(packet) = rtp::packet::Packet::unmarshal(&mut &data[..]) else {
             self.ignored += 1;
             return;
@@ -302,6 +326,20 @@ impl MediaSession {
 
     /// A datagram on the RTCP port.
     pub fn receive_rtcp(&mut self, from: SocketAddr, data: &[u8], now: Instant) {
+        let decrypted;
+        let data = match self.srtp.as_mut() {
+            Some(srtp) => match srtp.unprotect_rtcp(data) {
+                Ok(plain) => {
+                    decrypted = plain;
+                    &decrypted[..]
+                }
+                Err(_) => {
+                    self.ignored += 1;
+                    return;
+                }
+            },
+            None => data,
+        };
         let Ok(packets) = rtcp::packet::unmarshal(&mut &data[..]) else {
             self.ignored += 1;
             return;
@@ -423,7 +461,10 @@ impl MediaSession {
             packets.push(Box::new(bye));
         }
         match rtcp::packet::marshal(&packets) {
-            Ok(b) => Some(b.to_vec()),
+            Ok(b) => match self.srtp.as_mut() {
+                Some(srtp) => srtp.protect_rtcp(&b).ok(),
+                None => Some(b.to_vec()),
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot build an RTCP report");
                 None
@@ -472,6 +513,14 @@ impl MediaSession {
     }
 }
 
+fn srtp_for(agreed: &Negotiated) -> Result<Option<Srtp>, CodecError> {
+    agreed
+        .srtp
+        .map(|(ours, theirs)| Srtp::new(&ours, &theirs))
+        .transpose()
+        .map_err(CodecError::from)
+}
+
 /// Key presses are timed in the telephone-event clock, one update per 20 ms frame.
 fn dtmf_sender(agreed: &Negotiated) -> DtmfSender {
     let rate = agreed.dtmf_clock_rate;
@@ -495,6 +544,7 @@ mod tests {
                 .map(|a| SocketAddr::new(a.ip(), a.port() + 1))
                 .unwrap(),
             direction: Direction::SendRecv,
+            srtp: None,
         }
     }
 

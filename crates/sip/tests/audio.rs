@@ -39,10 +39,11 @@ fn resampled(samples: &[i16], rate: u32) -> Vec<i16> {
     out
 }
 
-/// One second of the speech from 1 s in, found in what was heard.
+/// Half a second of the speech from 1.5 s in (after the jitter buffer has settled from its
+/// cautious start, which may drop a silent frame), found in what was heard.
 fn similarity(heard: &[i16]) -> (usize, f64) {
     let reference = speech();
-    analysis::align(&reference[8000..16000], heard, 40_000)
+    analysis::align(&reference[12_000..16_000], heard, 40_000)
 }
 
 async fn call_with_speech(codec: Codec, theirs: &'static str, n: u32) {
@@ -61,6 +62,7 @@ async fn call_with_speech(codec: Codec, theirs: &'static str, n: u32) {
     let mut media = CallMedia::new(
         "127.0.0.1".parse().unwrap(),
         vec![codec],
+        false,
         Box::new(source),
         Box::new(heard.clone()),
     )

@@ -191,6 +191,7 @@ pub fn offer_version(direction: Direction, version: u32) -> Vec<u8> {
         codecs: vec![Codec::Pcmu],
         direction,
         version,
+        srtp: None,
     })
 }
 
