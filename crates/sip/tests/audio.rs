@@ -12,8 +12,9 @@ use ringdesk_media::call::CallMedia;
 use ringdesk_media::codec::Codec;
 use ringdesk_media::sdp::Direction;
 use ringdesk_media::session::MediaEvent;
+use ringdesk_sip::flow::Transport;
 use ringdesk_sip::ua::CallEvent;
-use support::{aor, phone, user, Baresip, BaresipAudio};
+use support::{aor, phone, phone_over, user, Baresip, BaresipAudio};
 
 const SECS: Duration = Duration::from_secs(15);
 
@@ -46,38 +47,50 @@ fn similarity(heard: &[i16]) -> (usize, f64) {
     analysis::align(&reference[12_000..16_000], heard, 40_000)
 }
 
-async fn call_with_speech(codec: Codec, theirs: &'static str, n: u32) {
-    let bob = Baresip::start_with(
+/// A call to baresip with speech and DTMF; `encrypted`: we signal over TLS and both sides
+/// require SRTP.
+async fn call_with_speech(codec: Codec, theirs: &'static str, n: u32, encrypted: bool) {
+    let mut bob = Baresip::start_with(
         &user(n),
         true,
         Some(BaresipAudio {
             play: speech_path(),
             codec: theirs,
+            srtp: encrypted,
         }),
     );
-    let mut bob = bob;
-    let (mut phone, mut events) = phone(&user(n + 1), None).await;
+    let (mut phone, mut events) = if encrypted {
+        phone_over(&user(n + 1), Transport::Tls).await
+    } else {
+        phone(&user(n + 1), None).await
+    };
     let heard = MemorySink::new(8000);
     let source = WavSource::open(&speech_path()).unwrap();
     let mut media = CallMedia::new(
         "127.0.0.1".parse().unwrap(),
         vec![codec],
-        false,
+        encrypted,
         Box::new(source),
         Box::new(heard.clone()),
     )
     .await
     .unwrap();
-    let call = phone
-        .call(aor(&user(n)), media.offer(Direction::SendRecv))
-        .await
-        .unwrap();
+    let offer = media.offer(Direction::SendRecv);
+    assert_eq!(
+        String::from_utf8_lossy(&offer).contains("a=crypto:"),
+        encrypted
+    );
+    let call = phone.call(aor(&user(n)), offer).await.unwrap();
     let CallEvent::Established { sdp, .. } = events
         .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
         .await
     else {
         unreachable!()
     };
+    assert_eq!(
+        String::from_utf8_lossy(&sdp).contains("RTP/SAVP"),
+        encrypted
+    );
     if let Err(e) = media.answered(&sdp) {
         panic!("{e}: {}\n{}", String::from_utf8_lossy(&sdp), bob.log_text());
     }
@@ -130,11 +143,17 @@ async fn call_with_speech(codec: Codec, theirs: &'static str, n: u32) {
 #[tokio::test]
 #[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
 async fn speech_and_dtmf_both_ways_with_baresip_over_pcmu() {
-    call_with_speech(Codec::Pcmu, "PCMU", 60).await;
+    call_with_speech(Codec::Pcmu, "PCMU", 60, false).await;
 }
 
 #[tokio::test]
 #[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
 async fn speech_and_dtmf_both_ways_with_baresip_over_opus() {
-    call_with_speech(Codec::Opus, "opus/48000/2", 62).await;
+    call_with_speech(Codec::Opus, "opus/48000/2", 62, false).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn encrypted_speech_and_dtmf_with_baresip_when_signalling_is_tls() {
+    call_with_speech(Codec::Pcmu, "PCMU", 64, true).await;
 }

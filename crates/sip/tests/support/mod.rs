@@ -217,6 +217,8 @@ pub struct BaresipAudio {
     pub play: PathBuf,
     /// As in baresip's `audio_codecs`: `PCMU`, `PCMA`, `opus/48000/2`.
     pub codec: &'static str,
+    /// Requires SRTP keyed by SDES (`mediaenc=srtp-mand`).
+    pub srtp: bool,
 }
 
 impl Baresip {
@@ -230,21 +232,23 @@ impl Baresip {
         let ctrl_port = free_port();
         let dir = std::env::temp_dir().join(format!("ringdesk-baresip-{user}-{}", seed()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (source, source_format, audio_modules, codec) = match &audio {
+        let (source, source_format, audio_modules, codec, mediaenc) = match &audio {
             Some(a) => (
                 format!("aufile,{}", a.play.display()),
                 "ausrc_srate\t8000\nausrc_channels\t1\n",
                 format!(
-                    "module\taufile.so\nmodule\tsndfile.so\nmodule\topus.so\nsnd_path\t{}\n",
+                    "module\taufile.so\nmodule\tsndfile.so\nmodule\topus.so\nmodule\tsrtp.so\nsnd_path\t{}\n",
                     dir.join("dump").display()
                 ),
                 a.codec,
+                if a.srtp { ";mediaenc=srtp-mand" } else { "" },
             ),
             None => (
                 "ausine,440".to_string(),
                 "ausrc_srate\t48000\nausrc_channels\t2\n",
                 "module\tausine.so\n".to_string(),
                 "PCMU",
+                "",
             ),
         };
         std::fs::create_dir_all(dir.join("dump")).unwrap();
@@ -276,7 +280,7 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "\"{user}\" <sip:{user}@{};transport=udp>;auth_pass={user}pw;regint=60{answer};audio_codecs={codec}\n",
+                "\"{user}\" <sip:{user}@{};transport=udp>;auth_pass={user}pw;regint=60{answer};audio_codecs={codec}{mediaenc}\n",
                 kamailio()
             ),
         )
