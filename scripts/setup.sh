@@ -8,7 +8,7 @@ MODE=${1:-test}
 
 BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   pkg-config build-essential libasound2-dev libdbus-1-dev libxdo-dev file curl
-  desktop-file-utils xdg-utils gnome-keyring libopus-dev)
+  desktop-file-utils xdg-utils gnome-keyring libopus-dev libwebrtc-audio-processing-dev libclang-dev)
 TEST_PACKAGES=(xvfb xauth webkit2gtk-driver dbus-x11 libsecret-tools dunst libnotify-bin
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils keyutils imagemagick python3
   kamailio kamailio-tls-modules openssl sip-tester baresip espeak-ng sox)

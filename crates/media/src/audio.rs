@@ -12,6 +12,11 @@ pub trait AudioSource: Send {
     /// Fills `out` as far as it can and returns how many samples it wrote; fewer than asked
     /// means nothing more is available now (the rest is played as silence).
     fn read(&mut self, out: &mut [i16]) -> usize;
+    /// A live microphone, which hears the room and the speaker: its audio gets echo
+    /// cancellation, noise suppression and gain control. Files are clean already.
+    fn is_microphone(&self) -> bool {
+        false
+    }
 }
 
 /// Mono 16-bit audio going out at its own rate.

@@ -317,6 +317,10 @@ impl AudioSource for DeviceSource {
         self.rate
     }
 
+    fn is_microphone(&self) -> bool {
+        true
+    }
+
     fn read(&mut self, out: &mut [i16]) -> usize {
         // Devices deliver in bursts: start (and restart after running dry) with some queued,
         // so that a frame read between two bursts is never cut short.

@@ -15,6 +15,7 @@ use crate::jitter::JitterConfig;
 use crate::quality::Quality;
 use crate::sdp::Negotiated;
 use crate::session::{MediaEvent, MediaSession, SessionStats, Transmit};
+use crate::voice::VoiceProcessor;
 
 /// Ports tried for a free even/odd pair before giving up.
 const PORT_ATTEMPTS: usize = 64;
@@ -80,6 +81,11 @@ impl MediaPorts {
         let rate = session.sample_rate();
         let capture = Resampler::new(source.sample_rate(), rate)?;
         let playback = Resampler::new(rate, sink.sample_rate())?;
+        let voice = if source.is_microphone() {
+            Some(VoiceProcessor::new(rate)?)
+        } else {
+            None
+        };
         let (commands, rx) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let task = tokio::spawn(
@@ -91,6 +97,7 @@ impl MediaPorts {
                 sink,
                 capture,
                 playback,
+                voice,
                 muted: false,
                 events: events_tx,
             }
@@ -162,6 +169,7 @@ struct Runner {
     sink: Box<dyn AudioSink>,
     capture: Resampler,
     playback: Resampler,
+    voice: Option<VoiceProcessor>,
     muted: bool,
     events: mpsc::UnboundedSender<MediaEvent>,
 }
@@ -186,11 +194,17 @@ impl Runner {
                     frame.clear();
                     self.capture.process(&captured, &mut frame);
                     frame.resize(self.session.frame_samples(), 0);
+                    played.clear();
+                    self.session.play(now, &mut played);
+                    if let Some(voice) = self.voice.as_mut() {
+                        for chunk in played.chunks(frame.len()) {
+                            voice.render(chunk);
+                        }
+                        voice.capture(&mut frame);
+                    }
                     if let Some(t) = self.session.send_audio(&frame, now) {
                         send(&self.rtp, &t).await;
                     }
-                    played.clear();
-                    self.session.play(now, &mut played);
                     out.clear();
                     for chunk in played.chunks(self.session.frame_samples()) {
                         self.playback.process(chunk, &mut out);

@@ -16,3 +16,4 @@ pub mod quality;
 pub mod sdp;
 pub mod session;
 pub mod srtp;
+pub mod voice;

@@ -8,6 +8,9 @@ use ringdesk_media::analysis;
 use ringdesk_media::audio::{AudioSink, AudioSource, Resampler, WavSource};
 use ringdesk_media::device::{self, DeviceSink, DeviceSource};
 
+/// One sound server, one null sink: tests that play into it take turns.
+static SOUND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn speech() -> Vec<i16> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/audio/speech-8k.wav");
     let mut source = WavSource::open(&path).unwrap();
@@ -20,6 +23,7 @@ fn speech() -> Vec<i16> {
 #[test]
 #[ignore = "needs PulseAudio with a null sink: run through scripts/test.sh"]
 fn speech_played_to_the_speaker_is_captured_from_its_monitor() {
+    let _turn = SOUND.lock().unwrap_or_else(|e| e.into_inner());
     let list = device::devices();
     assert!(
         !list.outputs.is_empty() && !list.inputs.is_empty(),

@@ -1,0 +1,70 @@
+//! CPU per active call for the audio work, in percent of one core: each 20 ms frame is
+//! captured through voice processing (echo cancellation, noise suppression, gain), encoded,
+//! decoded and rendered to the canceller, as the driver does.
+//!
+//!     cargo bench -p ringdesk-media --bench per_call_cpu
+//!
+//! The sockets, RTP and the driver's tick come on top; `cargo bench -p ringdesk-cli --bench
+//! call_quality` measures the whole CLI process during calls (without voice processing, since
+//! it plays files).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use ringdesk_media::codec::Codec;
+use ringdesk_media::voice::VoiceProcessor;
+
+const FRAMES: usize = 2_500; // 50 s of audio
+
+fn speech(rate: u32) -> Vec<i16> {
+    (0..rate as usize * 2)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            ((t * 2.0 * std::f32::consts::PI * 180.0).sin() * 6000.0
+                + (t * 2.0 * std::f32::consts::PI * 1100.0).sin() * 2000.0) as i16
+        })
+        .collect()
+}
+
+fn per_call(codec: Codec, voice: bool) -> (Duration, f64) {
+    let n = codec.frame_samples();
+    let pcm = speech(codec.sample_rate());
+    let mut encoder = codec.encoder().unwrap();
+    let mut decoder = codec.decoder().unwrap();
+    let mut processor = voice.then(|| VoiceProcessor::new(codec.sample_rate()).unwrap());
+    let (mut payload, mut played) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    for k in 0..FRAMES {
+        let start = (k * n) % (pcm.len() - n);
+        let mut frame = pcm[start..start + n].to_vec();
+        if let Some(p) = processor.as_mut() {
+            p.render(&played[..played.len().min(n)]);
+            p.capture(&mut frame);
+        }
+        payload.clear();
+        encoder.encode(&frame, &mut payload).unwrap();
+        played.clear();
+        decoder.decode(black_box(&payload), &mut played).unwrap();
+    }
+    let spent = started.elapsed();
+    let audio = Duration::from_millis(20 * FRAMES as u64);
+    (spent / FRAMES as u32, spent.as_secs_f64() / audio.as_secs_f64() * 100.0)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    for codec in [Codec::Pcmu, Codec::Opus] {
+        for voice in [false, true] {
+            let (frame, percent) = per_call(codec, voice);
+            println!(
+                "{:<5} {:<28} {:>7.1} µs per 20 ms frame = {:.2} % of one core",
+                codec.name(),
+                if voice { "with voice processing" } else { "codec only" },
+                frame.as_secs_f64() * 1e6,
+                percent
+            );
+        }
+    }
+}
