@@ -2,11 +2,13 @@
 //! Each is a thin call into the core; rules live there. A change to providers may change the
 //! softphone's account, so those commands end by refreshing it.
 
-use ringdesk_app::{Availability, NumberPreview, Ringdesk, SoftphoneStatus};
+use ringdesk_app::{
+    AudioRole, AudioTestError, AudioView, Availability, NumberPreview, Ringdesk, SoftphoneStatus,
+};
 use ringdesk_core::service::ConnectionTest;
 use ringdesk_core::{NewProvider, Provider, ProviderId, ProviderStatus, ProviderUpdate};
 use serde::Serialize;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Emitter, State};
 
 use crate::deep_link::{DialLinkOutcome, PendingDial};
 use crate::error::UiError;
@@ -144,4 +146,44 @@ pub async fn availability_get(ringdesk: State<'_, Ringdesk>) -> Result<Availabil
 pub async fn availability_set(app: AppHandle, availability: Availability) -> Result<Availability> {
     tray::apply_availability(&app, availability).await?;
     Ok(availability)
+}
+
+#[tauri::command]
+pub async fn audio_get(ringdesk: State<'_, Ringdesk>) -> Result<AudioView> {
+    Ok(ringdesk.audio().await?)
+}
+
+#[tauri::command]
+pub async fn audio_choose(
+    ringdesk: State<'_, Ringdesk>,
+    role: AudioRole,
+    device: Option<String>,
+) -> Result<AudioView> {
+    Ok(ringdesk.choose_audio_device(role, device).await?)
+}
+
+#[tauri::command]
+pub async fn audio_test_sound(ringdesk: State<'_, Ringdesk>, role: AudioRole) -> Result<()> {
+    ringdesk.play_test_sound(role).await.map_err(audio_error)
+}
+
+/// Listens to the microphone for a few seconds; its level arrives as `mic_level` events (dBFS).
+#[tauri::command]
+pub async fn audio_test_microphone(app: AppHandle, ringdesk: State<'_, Ringdesk>) -> Result<()> {
+    ringdesk
+        .test_microphone(MIC_TEST_SECONDS, move |dbfs| {
+            let _ = app.emit("mic_level", dbfs);
+        })
+        .await
+        .map_err(audio_error)
+}
+
+const MIC_TEST_SECONDS: u64 = 5;
+
+fn audio_error(e: AudioTestError) -> UiError {
+    UiError {
+        kind: "audio",
+        field: None,
+        message: ringdesk_core::sentence_case(&e.to_string()),
+    }
 }

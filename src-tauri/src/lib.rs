@@ -64,6 +64,10 @@ pub fn run() {
             commands::availability_get,
             commands::availability_set,
             commands::softphone_status,
+            commands::audio_get,
+            commands::audio_choose,
+            commands::audio_test_sound,
+            commands::audio_test_microphone,
         ]);
     if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Ringdesk could not start: {e}");

@@ -48,7 +48,10 @@ fn per_call(codec: Codec, voice: bool) -> (Duration, f64) {
     }
     let spent = started.elapsed();
     let audio = Duration::from_millis(20 * FRAMES as u64);
-    (spent / FRAMES as u32, spent.as_secs_f64() / audio.as_secs_f64() * 100.0)
+    (
+        spent / FRAMES as u32,
+        spent.as_secs_f64() / audio.as_secs_f64() * 100.0,
+    )
 }
 
 fn main() {
@@ -61,7 +64,11 @@ fn main() {
             println!(
                 "{:<5} {:<28} {:>7.1} µs per 20 ms frame = {:.2} % of one core",
                 codec.name(),
-                if voice { "with voice processing" } else { "codec only" },
+                if voice {
+                    "with voice processing"
+                } else {
+                    "codec only"
+                },
                 frame.as_secs_f64() * 1e6,
                 percent
             );

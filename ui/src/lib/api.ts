@@ -3,6 +3,8 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   AppInfo,
+  AudioRole,
+  AudioView,
   Availability,
   ConnectionTest,
   DialLinkOutcome,
@@ -42,6 +44,12 @@ export const api = {
     get: () => call<Availability>("availability_get"),
     set: (availability: Availability) => call<Availability>("availability_set", { availability }),
   },
+  audio: {
+    get: () => call<AudioView>("audio_get"),
+    choose: (role: AudioRole, device: string | null) => call<AudioView>("audio_choose", { role, device }),
+    testSound: (role: AudioRole) => call<void>("audio_test_sound", { role }),
+    testMicrophone: () => call<void>("audio_test_microphone"),
+  },
 };
 
 export const events = {
@@ -51,4 +59,7 @@ export const events = {
     listen<Availability>("availability", (e) => handler(e.payload)),
   softphone: (handler: (s: SoftphoneStatus) => void): Promise<UnlistenFn> =>
     listen<SoftphoneStatus>("softphone", (e) => handler(e.payload)),
+  /** Microphone level in dBFS while the microphone test runs (every 100 ms). */
+  micLevel: (handler: (dbfs: number) => void): Promise<UnlistenFn> =>
+    listen<number>("mic_level", (e) => handler(e.payload)),
 };

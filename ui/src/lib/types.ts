@@ -111,3 +111,14 @@ export interface AppInfo {
   version: string;
   region: string;
 }
+
+export type AudioRole = "microphone" | "speaker" | "ringer";
+
+/** The sound devices present and the one each role uses now (null: the system default). */
+export interface AudioView {
+  microphones: string[];
+  speakers: string[];
+  microphone: string | null;
+  speaker: string | null;
+  ringer: string | null;
+}
