@@ -299,7 +299,7 @@ try {
     await wd.waitFor(speaker);
     const options = await wd.execute("return [...document.querySelectorAll('[data-testid=audio-speaker] option')].map(o => o.value)");
     assert(options.includes("pulse"), `speakers offered: ${options}`);
-    await wd.execute("const s = document.querySelector('[data-testid=audio-speaker]'); s.value = 'pulse'; s.dispatchEvent(new Event('change'));");
+    await wd.execute("const s = document.querySelector('[data-testid=audio-speaker]'); s.value = 'pulse'; s.dispatchEvent(new Event('change', { bubbles: true }));");
     // Away and back: the page reads the choice from the core again.
     await wd.click('[data-testid="settings-telephony"]');
     await wd.click('[data-testid="settings-audio"]');
