@@ -114,8 +114,6 @@ impl Codec {
 pub enum CodecError {
     #[error("opus: {0}")]
     Opus(#[from] opus::Error),
-    #[error(transparent)]
-    Srtp(#[from] crate::srtp::SrtpError),
 }
 
 pub trait Encoder: Send {

@@ -10,11 +10,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::audio::{AudioError, AudioSink, AudioSource, Resampler};
-use crate::codec::{CodecError, FRAME_MS};
+use crate::codec::FRAME_MS;
 use crate::jitter::JitterConfig;
 use crate::quality::Quality;
 use crate::sdp::Negotiated;
-use crate::session::{MediaEvent, MediaSession, SessionStats, Transmit};
+use crate::session::{MediaEvent, MediaSession, SessionError, SessionStats, Transmit};
 use crate::voice::VoiceProcessor;
 
 /// Ports tried for a free even/odd pair before giving up.
@@ -25,7 +25,7 @@ pub enum MediaError {
     #[error("cannot open RTP ports: {0}")]
     Bind(#[from] io::Error),
     #[error(transparent)]
-    Codec(#[from] CodecError),
+    Session(#[from] SessionError),
     #[error(transparent)]
     Audio(#[from] AudioError),
 }
@@ -232,7 +232,7 @@ impl Runner {
                     }
                     Some(Command::Update(agreed)) => {
                         if let Err(e) = self.session.update(agreed) {
-                            tracing::warn!(error = %e, "cannot switch codec; keeping the old one");
+                            tracing::warn!(error = %e, "cannot follow the new offer (codec or keys); keeping the stream as it was");
                         }
                     }
                     Some(Command::Mute(m)) => self.muted = m,

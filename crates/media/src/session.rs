@@ -23,11 +23,21 @@ use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::quality::{self, Quality, ReceiveStats};
 use crate::sdp::{Direction, Negotiated};
 use crate::srtp::Srtp;
+use crate::srtp::SrtpError;
 
 /// RTCP report interval (RFC 3550 §6.2's minimum, randomised ±50 % as §6.3.1 asks).
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 /// Seconds from 1900 (NTP) to 1970 (Unix).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// Why a stream cannot start or change: its codec or its SRTP keys.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Srtp(#[from] SrtpError),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
@@ -88,7 +98,7 @@ impl MediaSession {
         agreed: Negotiated,
         jitter_config: JitterConfig,
         now: Instant,
-    ) -> Result<Self, CodecError> {
+    ) -> Result<Self, SessionError> {
         let codec = agreed.codec;
         let ssrc: u32 = rand::random();
         let mut jitter = JitterBuffer::new(codec.rtp_clock_rate(), jitter_config);
@@ -149,7 +159,7 @@ impl MediaSession {
     }
 
     /// A new offer/answer in the same call (hold, resume, a new address or codec).
-    pub fn update(&mut self, agreed: Negotiated) -> Result<(), CodecError> {
+    pub fn update(&mut self, agreed: Negotiated) -> Result<(), SessionError> {
         if agreed.codec != self.agreed.codec {
             let codec = agreed.codec;
             self.encoder = codec.encoder()?;
@@ -513,12 +523,11 @@ impl MediaSession {
     }
 }
 
-fn srtp_for(agreed: &Negotiated) -> Result<Option<Srtp>, CodecError> {
-    agreed
+fn srtp_for(agreed: &Negotiated) -> Result<Option<Srtp>, SessionError> {
+    Ok(agreed
         .srtp
         .map(|(ours, theirs)| Srtp::new(&ours, &theirs))
-        .transpose()
-        .map_err(CodecError::from)
+        .transpose()?)
 }
 
 /// Key presses are timed in the telephone-event clock, one update per 20 ms frame.
