@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use ringdesk_media::analysis;
-use ringdesk_media::audio::{AudioSource, MemorySink, WavSource};
+use ringdesk_media::audio::{MemorySink, WavSource};
 use ringdesk_media::call::CallMedia;
 use ringdesk_media::codec::Codec;
 use ringdesk_media::sdp::Direction;
@@ -285,11 +285,7 @@ fn convert(from: &Path, rate: u32, to: &Path) {
 }
 
 fn samples(path: &Path) -> Vec<i16> {
-    let mut source = WavSource::open(path).unwrap();
-    let mut all = vec![0i16; 1 << 23];
-    let n = source.read(&mut all);
-    all.truncate(n);
-    all
+    WavSource::open(path).unwrap().samples().to_vec()
 }
 
 /// PESQ of `degraded` against `reference` once cut to the reference's span (found by

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use ringdesk_media::analysis;
-use ringdesk_media::audio::{AudioSource, WavSource};
+use ringdesk_media::audio::WavSource;
 use std::process::{Command, Stdio};
 
 fn run(user: &str, password: &str) -> (bool, String) {
@@ -77,11 +77,7 @@ fn speech() -> std::path::PathBuf {
 }
 
 fn recorded(path: &std::path::Path) -> Vec<i16> {
-    let mut source = WavSource::open(path).unwrap();
-    let mut all = vec![0i16; 1 << 20];
-    let n = source.read(&mut all);
-    all.truncate(n);
-    all
+    WavSource::open(path).unwrap().samples().to_vec()
 }
 
 /// Half a second of the speech (from 1.5 s in, once the jitter buffer has settled) is in the

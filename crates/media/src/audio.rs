@@ -74,6 +74,11 @@ impl WavSource {
         }
     }
 
+    /// The whole file, mono.
+    pub fn samples(&self) -> &[i16] {
+        &self.samples
+    }
+
     pub fn finished(&self) -> bool {
         self.position >= self.samples.len()
     }

@@ -2,6 +2,7 @@
 //! PCM frames out at the playout clock's pace, RTCP both ways, DTMF both ways, quality.
 //! The caller owns sockets and clocks and passes `now` to every call.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -258,20 +259,8 @@ impl MediaSession {
 
     /// A datagram on the RTP port.
     pub fn receive_rtp(&mut self, from: SocketAddr, data: &[u8], now: Instant) {
-        let decrypted;
-        let data = match self.srtp.as_mut() {
-            Some(srtp) => match srtp.unprotect_rtp(data) {
-                Ok(plain) => {
-                    decrypted = plain;
-                    &decrypted[..]
-                }
-                Err(_) => {
-                    // Forged, replayed or not ours: dropped before anything reads it.
-                    self.ignored += 1;
-                    return;
-                }
-            },
-            None => data,
+        let Some(data) = self.plain(data, false) else {
+            return;
         };
         let Ok(packet) = rtp::packet::Packet::unmarshal(&mut &data[..]) else {
             self.ignored += 1;
@@ -334,21 +323,30 @@ impl MediaSession {
         }
     }
 
+    /// The datagram as sent: decrypted under SRTP, else as it is. None (counted as ignored)
+    /// when SRTP refuses it — forged, replayed or not ours — so nothing reads it.
+    fn plain<'a>(&mut self, data: &'a [u8], rtcp: bool) -> Option<Cow<'a, [u8]>> {
+        let Some(srtp) = self.srtp.as_mut() else {
+            return Some(Cow::Borrowed(data));
+        };
+        let plain = if rtcp {
+            srtp.unprotect_rtcp(data)
+        } else {
+            srtp.unprotect_rtp(data)
+        };
+        match plain {
+            Ok(p) => Some(Cow::Owned(p)),
+            Err(_) => {
+                self.ignored += 1;
+                None
+            }
+        }
+    }
+
     /// A datagram on the RTCP port.
     pub fn receive_rtcp(&mut self, from: SocketAddr, data: &[u8], now: Instant) {
-        let decrypted;
-        let data = match self.srtp.as_mut() {
-            Some(srtp) => match srtp.unprotect_rtcp(data) {
-                Ok(plain) => {
-                    decrypted = plain;
-                    &decrypted[..]
-                }
-                Err(_) => {
-                    self.ignored += 1;
-                    return;
-                }
-            },
-            None => data,
+        let Some(data) = self.plain(data, true) else {
+            return;
         };
         let Ok(packets) = rtcp::packet::unmarshal(&mut &data[..]) else {
             self.ignored += 1;

@@ -116,15 +116,13 @@ mod tests {
     use super::*;
 
     fn speech() -> Vec<i16> {
-        let path = concat!(
+        crate::audio::WavSource::open(std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../assets/audio/speech-48k.wav"
-        );
-        hound::WavReader::open(path)
-            .unwrap()
-            .into_samples::<i16>()
-            .map(Result::unwrap)
-            .collect()
+        )))
+        .unwrap()
+        .samples()
+        .to_vec()
     }
 
     fn energy(samples: &[i16]) -> f64 {

@@ -12,12 +12,10 @@ use ringdesk_media::device::{self, DeviceSink, DeviceSource};
 static SOUND: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn speech() -> Vec<i16> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/audio/speech-8k.wav");
-    let mut source = WavSource::open(&path).unwrap();
-    let mut all = vec![0i16; 1 << 20];
-    let n = source.read(&mut all);
-    all.truncate(n);
-    all
+    WavSource::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/audio/speech-8k.wav"))
+        .unwrap()
+        .samples()
+        .to_vec()
 }
 
 #[test]

@@ -18,11 +18,7 @@ fn speech(name: &str) -> WavSource {
 }
 
 fn samples(name: &str) -> Vec<i16> {
-    let mut source = speech(name);
-    let mut all = vec![0i16; 1 << 22];
-    let n = ringdesk_media::audio::AudioSource::read(&mut source, &mut all);
-    all.truncate(n);
-    all
+    speech(name).samples().to_vec()
 }
 
 async fn call(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ringdesk_media::analysis;
-use ringdesk_media::audio::{AudioSource, MemorySink, Resampler, WavSource};
+use ringdesk_media::audio::{MemorySink, Resampler, WavSource};
 use ringdesk_media::call::CallMedia;
 use ringdesk_media::codec::Codec;
 use ringdesk_media::sdp::Direction;
@@ -23,11 +23,7 @@ fn speech_path() -> PathBuf {
 }
 
 fn speech() -> Vec<i16> {
-    let mut source = WavSource::open(&speech_path()).unwrap();
-    let mut all = vec![0i16; 1 << 20];
-    let n = source.read(&mut all);
-    all.truncate(n);
-    all
+    WavSource::open(&speech_path()).unwrap().samples().to_vec()
 }
 
 /// To 8 kHz, like the reference.
