@@ -1,6 +1,7 @@
 //! The thin Tauri shell: builds the core services, exposes them as commands and events, and owns
 //! the desktop integration (tray, deep links, single instance, window behaviour).
 
+mod calls;
 mod commands;
 mod deep_link;
 mod error;
@@ -37,6 +38,7 @@ pub fn run() {
             tray::build(app.handle(), availability)?;
             deep_link::setup(app.handle());
             softphone::setup(app.handle());
+            calls::setup(app.handle());
             let args: Vec<String> = std::env::args().skip(1).collect();
             deep_link::handle_args(app.handle(), args.iter().map(String::as_str));
             Ok(())
@@ -68,6 +70,22 @@ pub fn run() {
             commands::audio_choose,
             commands::audio_test_sound,
             commands::audio_test_microphone,
+            calls::contact_list,
+            calls::contact_create,
+            calls::contact_update,
+            calls::contact_delete,
+            calls::contact_import,
+            calls::call_list,
+            calls::call_active,
+            calls::call_dial,
+            calls::call_answer,
+            calls::call_decline,
+            calls::call_hangup,
+            calls::call_mute,
+            calls::call_hold,
+            calls::call_dtmf,
+            calls::webhook_get,
+            calls::webhook_set,
         ]);
     if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Ringdesk could not start: {e}");

@@ -103,6 +103,18 @@ export class WebDriver {
     return this.request("GET", this.s(`/element/${el}/property/${name}`));
   }
 
+  async windowHandles() {
+    return this.request("GET", this.s("/window/handles"));
+  }
+
+  async windowHandle() {
+    return this.request("GET", this.s("/window"));
+  }
+
+  async switchToWindow(handle) {
+    return this.request("POST", this.s("/window"), { handle });
+  }
+
   async execute(script, args = []) {
     return this.request("POST", this.s("/execute/sync"), { script, args });
   }

@@ -1,5 +1,9 @@
 import { mount } from "svelte";
 import App from "./App.svelte";
+import Incoming from "./pages/Incoming.svelte";
 import "./app.css";
 
-mount(App, { target: document.getElementById("app")! });
+// The shell opens index.html#incoming in its small incoming-call window.
+const target = document.getElementById("app")!;
+if (location.hash === "#incoming") mount(Incoming, { target });
+else mount(App, { target });

@@ -3,14 +3,19 @@
 
 mod audio;
 mod availability;
+mod calls;
 mod config;
+mod contacts;
+mod ringer;
 mod softphone;
+mod webhooks;
 
 use std::sync::Arc;
 
 use ringdesk_core::service::ProviderService;
 use ringdesk_core::{
-    parse_dial_link, DialLinkError, DialRequest, E164Number, PhoneNumberError, Region,
+    parse_dial_link, Call, CallFilter, ContactId, DialLinkError, DialRequest, E164Number,
+    PhoneNumberError, Region,
 };
 use ringdesk_providers::HttpAdapterFactory;
 use ringdesk_secrets::KeyringSecretStore;
@@ -19,8 +24,11 @@ use serde::Serialize;
 
 pub use audio::{AudioPreferences, AudioRole, AudioTestError, AudioView};
 pub use availability::Availability;
+pub use calls::{ActiveCall, CallCommand, CallError, CallNotice, CallQuality};
 pub use config::AppConfig;
+pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};
 pub use softphone::{Softphone, SoftphoneStatus};
+pub use webhooks::{WebhookError, WebhookSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -42,10 +50,25 @@ pub struct NumberPreview {
     pub region: Option<String>,
 }
 
+/// Settings → Webhooks: the settings and what the receiver is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    #[serde(flatten)]
+    pub settings: WebhookSettings,
+    /// Where it listens now (None: off).
+    pub listening: Option<String>,
+    /// What providers post to, before `/webhooks/<provider id>`.
+    pub base_url: String,
+}
+
 pub struct Ringdesk {
     store: Store,
+    journal: calls::Journal,
+    webhooks: tokio::sync::Mutex<Option<webhooks::Running>>,
     pub providers: ProviderService,
     pub softphone: Softphone,
+    pub contacts: Contacts,
     region: Region,
 }
 
@@ -63,10 +86,26 @@ impl Ringdesk {
             config.region,
         );
         tracing::info!(database = %config.database_path().display(), region = config.region.code(), "journal opened");
+        // Calls that were live when Ringdesk last stopped never ended: close them now.
+        for call in store.calls().close_interrupted().await? {
+            tracing::warn!(call = %call.id, "a call was interrupted when Ringdesk stopped");
+        }
+        let journal = calls::Journal {
+            calls: store.calls(),
+            contacts: store.contacts(),
+            settings: store.settings(),
+            region: config.region,
+        };
         Ok(Self {
+            contacts: Contacts {
+                repository: store.contacts(),
+                region: config.region,
+            },
+            softphone: Softphone::new(journal.clone()),
+            journal,
+            webhooks: tokio::sync::Mutex::new(None),
             store,
             providers,
-            softphone: Softphone::new(),
             region: config.region,
         })
     }
@@ -146,6 +185,99 @@ impl Ringdesk {
         audio::test_microphone(device.microphone, seconds, report).await
     }
 
+    /// A page of the call journal.
+    pub async fn calls(&self, filter: &CallFilter) -> Result<Vec<Call>, AppError> {
+        Ok(self.store.calls().list(filter).await?)
+    }
+
+    /// Places a call through the softphone to a number (any format) or a SIP address.
+    pub async fn dial(
+        &self,
+        target: String,
+        contact: Option<ContactId>,
+    ) -> Result<Call, CallError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.softphone
+            .command(CallCommand::Dial {
+                target,
+                contact,
+                reply,
+            })
+            .await;
+        answer.await.unwrap_or(Err(CallError::NotConnected))
+    }
+
+    /// Answer, decline, hang up, mute, hold or keypad: `make` builds the command around the
+    /// reply channel.
+    pub async fn call_control(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), CallError>>) -> CallCommand,
+    ) -> Result<(), CallError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.softphone.command(make(reply)).await;
+        answer.await.unwrap_or(Err(CallError::NotConnected))
+    }
+
+    pub fn active_call(&self) -> Option<ActiveCall> {
+        self.softphone.calls.active.borrow().clone()
+    }
+
+    pub async fn webhooks(&self) -> Result<WebhookView, AppError> {
+        let settings = webhooks::load(&self.store.settings()).await?;
+        let listening = self.webhooks.lock().await.as_ref().map(|r| r.address);
+        Ok(WebhookView {
+            base_url: settings.base_url(listening),
+            listening: listening.map(|a| a.to_string()),
+            settings,
+        })
+    }
+
+    /// Saves the receiver's settings and starts, restarts or stops it to match.
+    pub async fn set_webhooks(
+        &self,
+        settings: WebhookSettings,
+    ) -> Result<WebhookView, WebhookError> {
+        let settings = settings.checked()?;
+        self.apply_webhooks(&settings).await?;
+        webhooks::save(&self.store.settings(), &settings).await?;
+        self.webhooks().await.map_err(|e| match e {
+            AppError::Store(s) => WebhookError::Store(s),
+            AppError::DataDir { source, path } => WebhookError::Listen { bind: path, source },
+        })
+    }
+
+    /// Starts the receiver when the saved settings say so (at start-up).
+    pub async fn start_webhooks(&self) {
+        match webhooks::load(&self.store.settings()).await {
+            Ok(settings) if settings.enabled => {
+                if let Err(e) = self.apply_webhooks(&settings).await {
+                    tracing::warn!(error = %e, "webhook receiver not started");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the webhook settings"),
+        }
+    }
+
+    async fn apply_webhooks(&self, settings: &WebhookSettings) -> Result<(), WebhookError> {
+        let mut running = self.webhooks.lock().await;
+        if let Some(old) = running.take() {
+            old.stop().await;
+        }
+        if !settings.enabled {
+            return Ok(());
+        }
+        let receiver = |address| webhooks::Receiver {
+            providers: self.providers.clone(),
+            journal: self.journal.clone(),
+            notices: self.softphone.calls.notices.clone(),
+            base_url: settings.base_url(Some(address)),
+            apply: Default::default(),
+        };
+        *running = Some(webhooks::start(&settings.bind, receiver).await?);
+        Ok(())
+    }
+
     /// Registers the active provider's SIP account, or stops registering: after start-up and
     /// after any change to providers.
     pub async fn refresh_softphone(&self) {
@@ -156,6 +288,9 @@ impl Ringdesk {
     }
 
     pub async fn close(&self) {
+        if let Some(receiver) = self.webhooks.lock().await.take() {
+            receiver.stop().await;
+        }
         self.softphone.shutdown().await;
         self.store.close().await;
     }

@@ -1,7 +1,8 @@
 //! The softphone: while the active provider is a SIP account, Ringdesk stays registered with
-//! it. Registration state is published on a watch channel the shell turns into UI and tray
-//! updates. Calls in the window come with the calls issue; until then an incoming call is
-//! answered 480 (Temporarily Unavailable) rather than left ringing.
+//! it and places and takes its calls (`calls::CallDesk`, run in the same task as the SIP
+//! account so the user agent is never shared). Registration state is published on a watch
+//! channel the shell turns into UI and tray updates; the agent's call commands come in on a
+//! channel to that task.
 
 use std::time::Duration;
 
@@ -10,9 +11,10 @@ use ringdesk_providers::SipAdapter;
 use ringdesk_sip::account::Phone;
 use ringdesk_sip::endpoint::EndpointEvent;
 use ringdesk_sip::registration::RegistrationEvent;
-use ringdesk_sip::ua::CallEvent;
 use serde::Serialize;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+
+use crate::calls::{CallChannels, CallCommand, CallDesk, CallError, Journal, Line};
 use tokio::task::JoinHandle;
 
 /// What the status line and the tray say about the softphone.
@@ -56,12 +58,15 @@ impl SoftphoneStatus {
 struct Running {
     account: SoftphoneAccount,
     task: JoinHandle<()>,
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
+    commands: mpsc::UnboundedSender<CallCommand>,
 }
 
 pub struct Softphone {
     status: watch::Sender<SoftphoneStatus>,
     running: Mutex<Option<Running>>,
+    journal: Journal,
+    pub calls: CallChannels,
 }
 
 /// The binding lifetime asked for; the registration refreshes it well before it ends.
@@ -70,17 +75,26 @@ const REGISTRATION_EXPIRES: u32 = 300;
 /// How long quitting waits for the registrar to confirm the binding is gone.
 const UNREGISTER_GRACE: Duration = Duration::from_secs(3);
 
-impl Default for Softphone {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Softphone {
-    pub fn new() -> Self {
+    pub fn new(journal: Journal) -> Self {
         Softphone {
             status: watch::channel(SoftphoneStatus::Off).0,
             running: Mutex::new(None),
+            journal,
+            calls: CallChannels::default(),
+        }
+    }
+
+    /// Hands `command` to the running account's call desk, or refuses it.
+    pub async fn command(&self, command: CallCommand) {
+        let running = self.running.lock().await;
+        match running.as_ref() {
+            Some(r) => {
+                if let Err(mpsc::error::SendError(command)) = r.commands.send(command) {
+                    command.refuse(CallError::NotConnected);
+                }
+            }
+            None => command.refuse(CallError::NoSoftphone),
         }
     }
 
@@ -115,12 +129,31 @@ impl Softphone {
         self.status.send_replace(SoftphoneStatus::Registering {
             address: account.settings.address(),
         });
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(supervise(account.clone(), self.status.clone(), stop_rx));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let desk = CallDesk::new(
+            self.journal.clone(),
+            self.calls.clone(),
+            Line::new(
+                account.provider,
+                &account.settings,
+                account.caller_id.clone(),
+            ),
+        );
+        let task = tokio::spawn(supervise(
+            account.clone(),
+            self.status.clone(),
+            desk,
+            Inbox {
+                stop: stop_rx,
+                commands: commands_rx,
+            },
+        ));
         *self.running.lock().await = Some(Running {
             account,
             task,
             stop: stop_tx,
+            commands,
         });
     }
 
@@ -147,21 +180,47 @@ async fn stop(running: Running) {
     }
 }
 
+/// What the softphone's task listens to besides the SIP account.
+struct Inbox {
+    stop: oneshot::Receiver<()>,
+    commands: mpsc::UnboundedReceiver<CallCommand>,
+}
+
+impl Inbox {
+    /// Waits for `stop`, refusing call commands meanwhile (no SIP account running); true
+    /// when told to stop.
+    async fn idle(&mut self, wait: impl std::future::Future<Output = ()>) -> bool {
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => return false,
+                _ = &mut self.stop => return true,
+                Some(command) = self.commands.recv() => command.refuse(CallError::NotConnected),
+            }
+        }
+    }
+}
+
 /// Keeps `account` registered until told to stop.
 async fn supervise(
     account: SoftphoneAccount,
     status: watch::Sender<SoftphoneStatus>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
+    mut desk: CallDesk,
+    mut inbox: Inbox,
 ) {
     let address = account.settings.address();
     let sip = SipAdapter::account(&account.settings, &account.password, REGISTRATION_EXPIRES);
     loop {
-        let started = tokio::select! {
-            started = sip.start(rand::random()) => started,
-            _ = &mut stop => return,
+        let (tx, rx) = oneshot::channel();
+        let starting = async {
+            let _ = tx.send(sip.start(rand::random()).await);
         };
+        if inbox.idle(starting).await {
+            return;
+        }
+        let Ok(started) = rx.await else { return };
         let reason = match started {
-            Ok(phone) => match run(phone, &address, &status, &mut stop).await {
+            Ok(phone) => match run(phone, &address, &status, &mut desk, &mut inbox).await {
                 Ended::Stopped => return,
                 Ended::DriverGone => "the connection to the SIP server ended".to_string(),
             },
@@ -173,9 +232,8 @@ async fn supervise(
             reason,
             retry_in_secs: Some(RESTART_AFTER.as_secs()),
         });
-        tokio::select! {
-            _ = tokio::time::sleep(RESTART_AFTER) => {}
-            _ = &mut stop => return,
+        if inbox.idle(tokio::time::sleep(RESTART_AFTER)).await {
+            return;
         }
     }
 }
@@ -189,7 +247,8 @@ async fn run(
     mut phone: Phone,
     address: &str,
     status: &watch::Sender<SoftphoneStatus>,
-    stop: &mut tokio::sync::oneshot::Receiver<()>,
+    desk: &mut CallDesk,
+    inbox: &mut Inbox,
 ) -> Ended {
     loop {
         tokio::select! {
@@ -197,14 +256,16 @@ async fn run(
                 Some(EndpointEvent::Registration(r)) => {
                     status.send_replace(status_of(address, r));
                 }
-                Some(EndpointEvent::Call(CallEvent::Incoming { call, .. })) => {
-                    tracing::info!("incoming call declined: calls in the app are not built yet");
-                    let _ = phone.reject(call, 480).await;
+                Some(EndpointEvent::Call(event)) => desk.on_event(&phone, event).await,
+                None => {
+                    desk.shutdown(&phone).await;
+                    return Ended::DriverGone;
                 }
-                Some(EndpointEvent::Call(_)) => {}
-                None => return Ended::DriverGone,
             },
-            _ = &mut *stop => {
+            Some(command) = inbox.commands.recv() => desk.on_command(&phone, command).await,
+            Some(event) = desk.next_media_event() => desk.on_media(event).await,
+            _ = &mut inbox.stop => {
+                desk.shutdown(&phone).await;
                 phone.stop(UNREGISTER_GRACE).await;
                 return Ended::Stopped;
             }

@@ -290,13 +290,11 @@ impl Session {
 
     /// The media of the call, on the address the registrar saw us at.
     async fn open_media(&mut self, args: &MediaArgs) -> Result<&mut CallMedia, String> {
-        let host = self
+        let address = self
             .phone
-            .act(|ua, _| ua.contact().host.clone())
+            .media_address()
             .await
             .map_err(|e| e.to_string())?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let address = host.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
         Ok(self.media.insert(args.open(address, self.encrypted).await?))
     }
 
@@ -464,7 +462,7 @@ async fn run_call(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
                                 let _ = session.phone.hangup(call).await;
                             }
                         }
-                        if let (Some(digits), Some(m)) = (&media.dtmf, session.media.as_ref()) {
+                        if let (Some(digits), Some(m)) = (&media.dtmf, session.media.as_mut()) {
                             if !m.press(digits).await {
                                 println!("cannot send DTMF “{digits}”");
                             }

@@ -3,6 +3,9 @@
 //!
 //! Invariant: no I/O, no async runtime choice, no Tauri, no SQL, no keyring here.
 
+pub mod call;
+pub mod contact;
+pub mod contact_import;
 pub mod dial_link;
 pub mod phone;
 pub mod ports;
@@ -11,6 +14,12 @@ pub mod provider_error;
 pub mod service;
 pub mod sip_settings;
 
+pub use call::{
+    end_reason_from_cause, Call, CallDirection, CallEndReason, CallFilter, CallId, CallStatus,
+};
+pub use contact::{
+    Contact, ContactError, ContactId, ContactInput, ContactPhone, PhoneInput, ValidContact,
+};
 pub use dial_link::{parse_dial_link, DialLinkError, DialRequest};
 pub use phone::{E164Number, PhoneNumberError, Region};
 pub use provider::{

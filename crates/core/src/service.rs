@@ -11,7 +11,8 @@ use tracing::{info, warn};
 
 use crate::phone::{E164Number, Region};
 use crate::ports::{
-    AccountInfo, AdapterFactory, ProviderRepository, RepositoryError, SecretError, SecretStore,
+    AccountInfo, AdapterFactory, ProviderAdapter, ProviderRepository, RepositoryError, SecretError,
+    SecretStore,
 };
 use crate::provider::{
     CredentialField, NewProvider, Provider, ProviderCredentials, ProviderId, ProviderKind,
@@ -27,6 +28,8 @@ pub struct SoftphoneAccount {
     pub provider: ProviderId,
     pub settings: SipSettings,
     pub password: SecretString,
+    /// The number shown to the people the agent calls (the provider's default caller ID).
+    pub caller_id: Option<E164Number>,
 }
 
 impl SoftphoneAccount {
@@ -34,6 +37,7 @@ impl SoftphoneAccount {
     pub fn same_as(&self, other: &SoftphoneAccount) -> bool {
         self.provider == other.provider
             && self.settings == other.settings
+            && self.caller_id == other.caller_id
             && self.password.expose_secret() == other.password.expose_secret()
     }
 }
@@ -271,6 +275,21 @@ impl ProviderService {
         self.get(id).await
     }
 
+    /// The adapter for provider `id` with its stored keys (webhook checks, call control).
+    pub async fn adapter_for(
+        &self,
+        id: ProviderId,
+    ) -> Result<Box<dyn ProviderAdapter>, ServiceError> {
+        let provider = self.get(id).await?;
+        let credentials = self.credentials(&provider).await?;
+        self.adapters
+            .adapter(provider.kind, &provider.settings, credentials)
+            .map_err(|e| ServiceError::Invalid {
+                field: "credentials".into(),
+                message: e.to_string(),
+            })
+    }
+
     /// Asks the provider whether the stored keys work. Provider failures are a result, not an error.
     pub async fn test_connection(&self, id: ProviderId) -> Result<ConnectionTest, ServiceError> {
         let provider = self.get(id).await?;
@@ -317,6 +336,7 @@ impl ProviderService {
                 provider: provider.id,
                 settings,
                 password,
+                caller_id: provider.settings.default_caller_id.clone(),
             }))
     }
 

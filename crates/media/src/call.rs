@@ -117,8 +117,9 @@ impl CallMedia {
         }
     }
 
-    /// Sends DTMF keys in the media (RFC 4733); false when not possible.
-    pub async fn press(&self, digits: &str) -> bool {
+    /// Sends DTMF keys in the media (RFC 4733); false when not possible. (`&mut`: the audio
+    /// source it may still hold is `Send` but not `Sync`.)
+    pub async fn press(&mut self, digits: &str) -> bool {
         match &self.stream {
             Stream::Running(h) => h.press(digits).await,
             _ => false,

@@ -91,6 +91,16 @@ impl Phone {
         rx.await.map_err(|_| PhoneGone)
     }
 
+    /// The address our SDP should carry: the one the registrar saw us at (our Contact's host),
+    /// or loopback when that is a name rather than an address.
+    pub async fn media_address(&self) -> Result<std::net::IpAddr, PhoneGone> {
+        let host = self.act(|ua, _| ua.contact().host.clone()).await?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Ok(host
+            .parse()
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])))
+    }
+
     pub async fn call(&self, target: Uri, sdp: Vec<u8>) -> Result<CallId, PhoneGone> {
         self.act(move |ua, now| ua.call(target, sdp, now)).await
     }

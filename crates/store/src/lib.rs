@@ -1,5 +1,7 @@
 //! The only crate that knows SQL. One SQLite file in WAL mode, migrated on open.
 
+mod calls;
+mod contacts;
 mod providers;
 mod settings;
 
@@ -9,7 +11,10 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use time::OffsetDateTime;
 
+pub use calls::CallRepository;
+pub use contacts::{ContactRepository, Merged};
 pub use providers::SqliteProviderRepository;
 pub use settings::SettingsRepository;
 
@@ -21,6 +26,22 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("unreadable data in the database: {0}")]
+    Corrupt(String),
+}
+
+/// Times are stored as Unix milliseconds: they sort and compare as numbers.
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn now_millis() -> i64 {
+    millis(OffsetDateTime::now_utc())
+}
+
+pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// The journal database: a pool over one SQLite file.
@@ -68,6 +89,14 @@ impl Store {
 
     pub fn providers(&self) -> SqliteProviderRepository {
         SqliteProviderRepository::new(self.pool.clone())
+    }
+
+    pub fn contacts(&self) -> ContactRepository {
+        ContactRepository::new(self.pool.clone())
+    }
+
+    pub fn calls(&self) -> CallRepository {
+        CallRepository::new(self.pool.clone())
     }
 
     pub fn settings(&self) -> SettingsRepository {

@@ -2,7 +2,14 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
+  ActiveCall,
   AppInfo,
+  Call,
+  CallFilter,
+  Contact,
+  ContactImportFormat,
+  ContactInput,
+  ImportReport,
   AudioRole,
   AudioView,
   Availability,
@@ -50,6 +57,27 @@ export const api = {
     testSound: (role: AudioRole) => call<void>("audio_test_sound", { role }),
     testMicrophone: () => call<void>("audio_test_microphone"),
   },
+  contacts: {
+    /** Up to 200 contacts matching `query` (name, company, email, phone digits); all when empty. */
+    list: (query: string | null) => call<Contact[]>("contact_list", { query }),
+    create: (contact: ContactInput) => call<Contact>("contact_create", { contact }),
+    update: (id: string, contact: ContactInput) => call<Contact>("contact_update", { id, contact }),
+    remove: (id: string) => call<void>("contact_delete", { id }),
+    import: (text: string, format: ContactImportFormat) => call<ImportReport>("contact_import", { text, format }),
+  },
+  calls: {
+    /** Newest first. */
+    list: (filter: CallFilter) => call<Call[]>("call_list", { filter }),
+    active: () => call<ActiveCall | null>("call_active"),
+    /** `number`: any phone number format or a SIP address. */
+    dial: (number: string, contactId: string | null = null) => call<Call>("call_dial", { number, contactId }),
+    answer: () => call<void>("call_answer"),
+    decline: () => call<void>("call_decline"),
+    hangup: () => call<void>("call_hangup"),
+    mute: (muted: boolean) => call<void>("call_mute", { muted }),
+    hold: (held: boolean) => call<void>("call_hold", { held }),
+    dtmf: (digits: string) => call<void>("call_dtmf", { digits }),
+  },
 };
 
 export const events = {
@@ -59,6 +87,9 @@ export const events = {
     listen<Availability>("availability", (e) => handler(e.payload)),
   softphone: (handler: (s: SoftphoneStatus) => void): Promise<UnlistenFn> =>
     listen<SoftphoneStatus>("softphone", (e) => handler(e.payload)),
+  /** The call in progress after every change; null once no call is in progress. */
+  activeCall: (handler: (c: ActiveCall | null) => void): Promise<UnlistenFn> =>
+    listen<ActiveCall | null>("active_call", (e) => handler(e.payload)),
   /** Microphone level in dBFS while the microphone test runs (every 100 ms). */
   micLevel: (handler: (dbfs: number) => void): Promise<UnlistenFn> =>
     listen<number>("mic_level", (e) => handler(e.payload)),

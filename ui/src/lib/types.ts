@@ -122,3 +122,100 @@ export interface AudioView {
   speaker: string | null;
   ringer: string | null;
 }
+
+// ----- Calls (the journal) and contacts -----
+
+export type CallDirection = "inbound" | "outbound";
+/** The seed's Call statuses: a call rings, is in progress, then completed (was answered) or failed. */
+export type CallStatus = "ringing" | "in_progress" | "completed" | "failed";
+/** Why a call ended. */
+export type CallEndReason =
+  | "hung_up" // the agent hung up
+  | "remote_hung_up" // the other side hung up
+  | "declined" // the agent or the callee declined
+  | "busy"
+  | "no_answer"
+  | "canceled" // the agent cancelled before an answer
+  | "missed" // the caller gave up before the agent answered
+  | "failed" // a network or provider failure (endDetail says which)
+  | "interrupted"; // Ringdesk stopped while the call was live
+
+export interface Call {
+  id: string;
+  direction: CallDirection;
+  status: CallStatus;
+  /** E.164 when the party is a phone number, else a SIP address. */
+  from: string;
+  to: string;
+  contactId: string | null;
+  contactName: string | null;
+  providerId: string | null;
+  /** RFC 3339 times. */
+  initiatedAt: string;
+  answeredAt: string | null;
+  endedAt: string | null;
+  durationSecs: number | null;
+  endReason: CallEndReason | null;
+  endDetail: string | null;
+}
+
+/** Last RTCP-based estimate of the call's audio. */
+export interface CallQuality {
+  mos: number;
+  lossPercent: number;
+  jitterMs: number;
+  rttMs: number | null;
+  poor: boolean;
+}
+
+/** The call in progress, as the widget and the incoming popup show it. */
+export interface ActiveCall {
+  call: Call;
+  muted: boolean;
+  held: boolean;
+  quality: CallQuality | null;
+}
+
+export interface CallFilter {
+  query?: string | null;
+  direction?: CallDirection | null;
+  status?: CallStatus | null;
+  contactId?: string | null;
+  /** RFC 3339 bounds on initiatedAt. */
+  since?: string | null;
+  until?: string | null;
+  /** Paging: the last call of the previous page. */
+  before?: string | null;
+  limit?: number | null;
+}
+
+export interface ContactPhone {
+  /** E.164. */
+  number: string;
+  label: string | null;
+}
+
+export interface Contact {
+  id: string;
+  name: string;
+  company: string | null;
+  phones: ContactPhone[];
+  emails: string[];
+  crmId: string | null;
+}
+
+export interface ContactInput {
+  name: string;
+  company: string | null;
+  /** Any format the agent typed; the core stores E.164 or refuses with field "phones.<i>". */
+  phones: { number: string; label: string | null }[];
+  emails: string[];
+}
+
+export type ContactImportFormat = "csv" | "vcard";
+
+export interface ImportReport {
+  added: number;
+  updated: number;
+  skipped: { line: number; reason: string }[];
+}

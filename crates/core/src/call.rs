@@ -1,0 +1,313 @@
+//! Calls as the journal keeps them (the seed's Call): who, which way, how it went.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{ContactId, ProviderId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(pub Uuid);
+
+impl CallId {
+    pub fn new() -> Self {
+        CallId(Uuid::new_v4())
+    }
+}
+
+impl Default for CallId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    Inbound,
+    Outbound,
+}
+
+/// The seed's statuses: a call rings, is in progress, then is completed (it was answered) or
+/// failed (it never was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Ringing,
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl CallStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, CallStatus::Completed | CallStatus::Failed)
+    }
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallEndReason {
+    /// The agent hung up.
+    HungUp,
+    /// The other side hung up.
+    RemoteHungUp,
+    /// The agent or the callee declined.
+    Declined,
+    Busy,
+    NoAnswer,
+    /// The agent cancelled an outbound call before it was answered.
+    Canceled,
+    /// The caller gave up before the agent answered.
+    Missed,
+    /// A network or provider failure (the detail says which).
+    Failed,
+    /// Ringdesk stopped while the call was live; found at the next start.
+    Interrupted,
+}
+
+macro_rules! codes {
+    ($ty:ty { $($variant:ident = $code:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn code(self) -> &'static str {
+                match self { $(<$ty>::$variant => $code),* }
+            }
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code { $($code => Some(<$ty>::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+codes!(CallDirection { Inbound = "inbound", Outbound = "outbound" });
+codes!(CallStatus { Ringing = "ringing", InProgress = "in_progress", Completed = "completed", Failed = "failed" });
+codes!(CallEndReason {
+    HungUp = "hung_up", RemoteHungUp = "remote_hung_up", Declined = "declined", Busy = "busy",
+    NoAnswer = "no_answer", Canceled = "canceled", Missed = "missed", Failed = "failed",
+    Interrupted = "interrupted",
+});
+
+/// A call in the journal. `from`/`to` are E.164 when the party is a phone number, else the
+/// SIP address as signalled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    pub id: CallId,
+    pub direction: CallDirection,
+    pub status: CallStatus,
+    pub from: String,
+    pub to: String,
+    pub contact_id: Option<ContactId>,
+    /// Read from the contact, not stored with the call.
+    pub contact_name: Option<String>,
+    pub provider_id: Option<ProviderId>,
+    /// The provider's id for the call (call control and webhooks), when it went through its API.
+    pub provider_call_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub initiated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub answered_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    pub duration_secs: Option<u32>,
+    pub end_reason: Option<CallEndReason>,
+    pub end_detail: Option<String>,
+    pub recording_url: Option<String>,
+}
+
+impl Call {
+    /// A call starting now.
+    pub fn new(direction: CallDirection, from: String, to: String, now: OffsetDateTime) -> Call {
+        Call {
+            id: CallId::new(),
+            direction,
+            status: CallStatus::Ringing,
+            from,
+            to,
+            contact_id: None,
+            contact_name: None,
+            provider_id: None,
+            provider_call_id: None,
+            initiated_at: now,
+            answered_at: None,
+            ended_at: None,
+            duration_secs: None,
+            end_reason: None,
+            end_detail: None,
+            recording_url: None,
+        }
+    }
+
+    /// The party that is not us.
+    pub fn other_party(&self) -> &str {
+        match self.direction {
+            CallDirection::Inbound => &self.from,
+            CallDirection::Outbound => &self.to,
+        }
+    }
+
+    pub fn answer(&mut self, now: OffsetDateTime) {
+        if self.status == CallStatus::Ringing {
+            self.status = CallStatus::InProgress;
+            self.answered_at = Some(now);
+        }
+    }
+
+    /// Ends the call (once: a later end changes nothing). Answered calls complete, others fail;
+    /// the duration is the talk time.
+    pub fn end(&mut self, reason: CallEndReason, detail: Option<String>, now: OffsetDateTime) {
+        if self.status.is_final() {
+            return;
+        }
+        self.status = if self.answered_at.is_some() {
+            CallStatus::Completed
+        } else {
+            CallStatus::Failed
+        };
+        self.ended_at = Some(now);
+        self.duration_secs = Some(
+            self.answered_at
+                .map(|a| (now - a).whole_seconds().clamp(0, u32::MAX as i64) as u32)
+                .unwrap_or(0),
+        );
+        self.end_reason = Some(reason);
+        self.end_detail = detail;
+    }
+}
+
+/// How a provider's end cause (Telnyx `hangup_cause`, Twilio `CallStatus`, Vonage `status`)
+/// reads for this call.
+pub fn end_reason_from_cause(
+    cause: Option<&str>,
+    direction: CallDirection,
+    answered: bool,
+) -> (CallEndReason, Option<String>) {
+    let cause = cause.unwrap_or("").to_ascii_lowercase();
+    let unanswered = match direction {
+        CallDirection::Inbound => CallEndReason::Missed,
+        CallDirection::Outbound => CallEndReason::NoAnswer,
+    };
+    match cause.as_str() {
+        "busy" | "user_busy" => (CallEndReason::Busy, None),
+        "no-answer" | "no_answer" | "timeout" | "unanswered" => (CallEndReason::NoAnswer, None),
+        "rejected" | "call_rejected" => (CallEndReason::Declined, None),
+        "canceled" | "cancelled" | "originator_cancel" if !answered => match direction {
+            CallDirection::Inbound => (CallEndReason::Missed, None),
+            CallDirection::Outbound => (CallEndReason::Canceled, None),
+        },
+        "failed" | "unallocated_number" | "normal_temporary_failure" => {
+            (CallEndReason::Failed, Some(cause.clone()))
+        }
+        _ if answered => (CallEndReason::RemoteHungUp, None),
+        _ => (unanswered, None),
+    }
+}
+
+/// What the journal page asks for. Newest first.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CallFilter {
+    /// Words matched against the numbers, the contact's name and the notes.
+    pub query: Option<String>,
+    pub direction: Option<CallDirection>,
+    pub status: Option<CallStatus>,
+    pub contact_id: Option<ContactId>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+    /// Paging: the last call of the previous page.
+    pub before: Option<CallId>,
+    pub limit: Option<u32>,
+}
+
+impl CallFilter {
+    pub const MAX_LIMIT: u32 = 500;
+    pub const DEFAULT_LIMIT: u32 = 50;
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+            .unwrap_or(Self::DEFAULT_LIMIT)
+            .clamp(1, Self::MAX_LIMIT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    #[test]
+    fn answered_calls_complete_with_talk_time() {
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let mut call = Call::new(CallDirection::Outbound, "+1".into(), "+2".into(), t0);
+        call.answer(t0 + Duration::seconds(5));
+        call.end(CallEndReason::HungUp, None, t0 + Duration::seconds(65));
+        assert_eq!(call.status, CallStatus::Completed);
+        assert_eq!(call.duration_secs, Some(60));
+        // A second end (the BYE's echo) changes nothing.
+        call.end(CallEndReason::Failed, None, t0 + Duration::seconds(99));
+        assert_eq!(call.end_reason, Some(CallEndReason::HungUp));
+    }
+
+    #[test]
+    fn unanswered_calls_fail_and_cannot_be_answered_after() {
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let mut call = Call::new(CallDirection::Inbound, "+1".into(), "+2".into(), t0);
+        call.end(CallEndReason::Missed, None, t0 + Duration::seconds(20));
+        call.answer(t0 + Duration::seconds(21));
+        assert_eq!(call.status, CallStatus::Failed);
+        assert_eq!(call.duration_secs, Some(0));
+        assert_eq!(call.answered_at, None);
+    }
+
+    #[test]
+    fn provider_causes() {
+        use CallDirection::*;
+        assert_eq!(
+            end_reason_from_cause(Some("user_busy"), Outbound, false).0,
+            CallEndReason::Busy
+        );
+        assert_eq!(
+            end_reason_from_cause(Some("canceled"), Inbound, false).0,
+            CallEndReason::Missed
+        );
+        assert_eq!(
+            end_reason_from_cause(Some("completed"), Inbound, true).0,
+            CallEndReason::RemoteHungUp
+        );
+        assert_eq!(
+            end_reason_from_cause(Some("normal_clearing"), Outbound, false).0,
+            CallEndReason::NoAnswer
+        );
+        let (reason, detail) = end_reason_from_cause(Some("failed"), Outbound, false);
+        assert_eq!(
+            (reason, detail.as_deref()),
+            (CallEndReason::Failed, Some("failed"))
+        );
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for r in [
+            CallEndReason::HungUp,
+            CallEndReason::Interrupted,
+            CallEndReason::NoAnswer,
+        ] {
+            assert_eq!(CallEndReason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(
+            CallStatus::from_code("in_progress"),
+            Some(CallStatus::InProgress)
+        );
+        assert_eq!(CallDirection::from_code("sideways"), None);
+    }
+}

@@ -1,0 +1,296 @@
+//! Calls on the desktop: the commands behind the dialpad, contacts, journal and call widget;
+//! the `active_call` event; and, when the softphone rings, the always-on-top popup window and
+//! a desktop notification with Answer / Decline.
+
+use ringdesk_app::{
+    ActiveCall, CallCommand, CallError, CallNotice, ContactsError, ImportFormat, ImportReport,
+    Ringdesk, WebhookError, WebhookSettings, WebhookView,
+};
+use ringdesk_core::{
+    Call, CallDirection, CallFilter, CallStatus, Contact, ContactId, ContactInput,
+};
+use tauri::{AppHandle, Emitter, Manager, State, WebviewUrl, WebviewWindowBuilder};
+
+use crate::error::UiError;
+
+type Result<T> = std::result::Result<T, UiError>;
+
+pub const ACTIVE_CALL_EVENT: &str = "active_call";
+pub const INCOMING_WINDOW: &str = "incoming";
+
+impl From<CallError> for UiError {
+    fn from(e: CallError) -> Self {
+        let (kind, field) = match &e {
+            CallError::BadNumber(_) => ("invalid", Some("number".to_string())),
+            CallError::BadDigits => ("invalid", Some("digits".to_string())),
+            _ => ("call", None),
+        };
+        UiError {
+            kind,
+            field,
+            message: ringdesk_core::sentence_case(&e.to_string()),
+        }
+    }
+}
+
+impl From<ContactsError> for UiError {
+    fn from(e: ContactsError) -> Self {
+        let message = ringdesk_core::sentence_case(&e.to_string());
+        match e {
+            ContactsError::Invalid(invalid) => UiError {
+                kind: "invalid",
+                field: Some(invalid.field()),
+                message,
+            },
+            ContactsError::Import(_) => UiError {
+                kind: "invalid",
+                field: Some("file".into()),
+                message,
+            },
+            ContactsError::NotFound => UiError {
+                kind: "not_found",
+                field: None,
+                message,
+            },
+            ContactsError::Store(_) => UiError::internal(message),
+        }
+    }
+}
+
+#[tauri::command]
+pub async fn contact_list(
+    ringdesk: State<'_, Ringdesk>,
+    query: Option<String>,
+) -> Result<Vec<Contact>> {
+    Ok(ringdesk
+        .contacts
+        .search(query.as_deref().unwrap_or(""))
+        .await?)
+}
+
+#[tauri::command]
+pub async fn contact_create(
+    ringdesk: State<'_, Ringdesk>,
+    contact: ContactInput,
+) -> Result<Contact> {
+    Ok(ringdesk.contacts.create(&contact).await?)
+}
+
+#[tauri::command]
+pub async fn contact_update(
+    ringdesk: State<'_, Ringdesk>,
+    id: ContactId,
+    contact: ContactInput,
+) -> Result<Contact> {
+    Ok(ringdesk.contacts.update(id, &contact).await?)
+}
+
+#[tauri::command]
+pub async fn contact_delete(ringdesk: State<'_, Ringdesk>, id: ContactId) -> Result<()> {
+    Ok(ringdesk.contacts.delete(id).await?)
+}
+
+#[tauri::command]
+pub async fn contact_import(
+    ringdesk: State<'_, Ringdesk>,
+    text: String,
+    format: ImportFormat,
+) -> Result<ImportReport> {
+    Ok(ringdesk.contacts.import(&text, format).await?)
+}
+
+#[tauri::command]
+pub async fn call_list(ringdesk: State<'_, Ringdesk>, filter: CallFilter) -> Result<Vec<Call>> {
+    Ok(ringdesk.calls(&filter).await?)
+}
+
+#[tauri::command]
+pub fn call_active(ringdesk: State<'_, Ringdesk>) -> Option<ActiveCall> {
+    ringdesk.active_call()
+}
+
+#[tauri::command]
+pub async fn call_dial(
+    ringdesk: State<'_, Ringdesk>,
+    number: String,
+    contact_id: Option<ContactId>,
+) -> Result<Call> {
+    Ok(ringdesk.dial(number, contact_id).await?)
+}
+
+#[tauri::command]
+pub async fn call_answer(ringdesk: State<'_, Ringdesk>) -> Result<()> {
+    Ok(ringdesk.call_control(CallCommand::Answer).await?)
+}
+
+#[tauri::command]
+pub async fn call_decline(ringdesk: State<'_, Ringdesk>) -> Result<()> {
+    Ok(ringdesk.call_control(CallCommand::Decline).await?)
+}
+
+#[tauri::command]
+pub async fn call_hangup(ringdesk: State<'_, Ringdesk>) -> Result<()> {
+    Ok(ringdesk.call_control(CallCommand::Hangup).await?)
+}
+
+#[tauri::command]
+pub async fn call_mute(ringdesk: State<'_, Ringdesk>, muted: bool) -> Result<()> {
+    Ok(ringdesk
+        .call_control(|r| CallCommand::Mute(muted, r))
+        .await?)
+}
+
+#[tauri::command]
+pub async fn call_hold(ringdesk: State<'_, Ringdesk>, held: bool) -> Result<()> {
+    Ok(ringdesk
+        .call_control(|r| CallCommand::Hold(held, r))
+        .await?)
+}
+
+#[tauri::command]
+pub async fn call_dtmf(ringdesk: State<'_, Ringdesk>, digits: String) -> Result<()> {
+    Ok(ringdesk
+        .call_control(|r| CallCommand::Dtmf(digits, r))
+        .await?)
+}
+
+fn ringing_inbound(active: &Option<ActiveCall>) -> bool {
+    active.as_ref().is_some_and(|a| {
+        a.call.direction == CallDirection::Inbound && a.call.status == CallStatus::Ringing
+    })
+}
+
+/// Forwards the call state to every window and keeps the popup open exactly while a call rings.
+pub fn setup(app: &AppHandle) {
+    let ringdesk = app.state::<Ringdesk>();
+    let starting = app.clone();
+    tauri::async_runtime::spawn(async move {
+        starting.state::<Ringdesk>().start_webhooks().await;
+    });
+    let mut active = ringdesk.softphone.calls.active.subscribe();
+    let mut notices = ringdesk.softphone.calls.notices.subscribe();
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let now = active.borrow_and_update().clone();
+            let _ = handle.emit(ACTIVE_CALL_EVENT, &now);
+            if ringing_inbound(&now) {
+                open_popup(&handle);
+            } else if let Some(popup) = handle.get_webview_window(INCOMING_WINDOW) {
+                let _ = popup.close();
+            }
+            if active.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        while let Ok(notice) = notices.recv().await {
+            let (event, call) = match &notice {
+                CallNotice::Incoming(c) => ("incoming_call", c),
+                CallNotice::Answered(c) => ("call_answered", c),
+                CallNotice::Ended(c) => ("call_ended", c),
+            };
+            let _ = handle.emit(event, call);
+            if let CallNotice::Incoming(call) = notice {
+                notify(&handle, &call);
+            }
+        }
+    });
+}
+
+fn open_popup(app: &AppHandle) {
+    if let Some(popup) = app.get_webview_window(INCOMING_WINDOW) {
+        let _ = popup.show();
+        return;
+    }
+    let built = WebviewWindowBuilder::new(
+        app,
+        INCOMING_WINDOW,
+        WebviewUrl::App("index.html#incoming".into()),
+    )
+    .title("Incoming call — Ringdesk")
+    .inner_size(380.0, 220.0)
+    .resizable(false)
+    .always_on_top(true)
+    .skip_taskbar(true)
+    .focused(true)
+    .build();
+    if let Err(e) = built {
+        tracing::warn!(error = %e, "cannot open the incoming call popup");
+    }
+}
+
+/// A desktop notification naming the caller, with Answer / Decline where the desktop
+/// supports actions (freedesktop notifications: waits on its own thread for the choice).
+fn notify(app: &AppHandle, call: &Call) {
+    let who = call
+        .contact_name
+        .clone()
+        .unwrap_or_else(|| call.from.clone());
+    let number = call.from.clone();
+    let app = app.clone();
+    std::thread::spawn(move || {
+        let mut notification = notify_rust::Notification::new();
+        notification
+            .summary(&format!("Incoming call: {who}"))
+            .body(&number)
+            .appname("Ringdesk")
+            .timeout(notify_rust::Timeout::Milliseconds(30_000));
+        #[cfg(all(unix, not(target_os = "macos")))]
+        notification
+            .action("answer", "Answer")
+            .action("decline", "Decline")
+            .urgency(notify_rust::Urgency::Critical);
+        match notification.show() {
+            #[cfg(all(unix, not(target_os = "macos")))]
+            Ok(shown) => shown.wait_for_action(|action| {
+                let command: Option<fn(_) -> CallCommand> = match action {
+                    "answer" => Some(CallCommand::Answer),
+                    "decline" => Some(CallCommand::Decline),
+                    _ => None,
+                };
+                if let Some(command) = command {
+                    let app = app.clone();
+                    tauri::async_runtime::spawn(async move {
+                        let ringdesk = app.state::<Ringdesk>();
+                        if let Err(e) = ringdesk.call_control(command).await {
+                            tracing::info!(error = %e, "notification action too late");
+                        }
+                    });
+                }
+            }),
+            #[cfg(not(all(unix, not(target_os = "macos"))))]
+            Ok(_) => {}
+            Err(e) => tracing::info!(error = %e, "no desktop notification"),
+        }
+    });
+}
+
+impl From<WebhookError> for UiError {
+    fn from(e: WebhookError) -> Self {
+        UiError {
+            kind: if e.field().is_some() {
+                "invalid"
+            } else {
+                "internal"
+            },
+            field: e.field().map(str::to_string),
+            message: ringdesk_core::sentence_case(&e.to_string()),
+        }
+    }
+}
+
+#[tauri::command]
+pub async fn webhook_get(ringdesk: State<'_, Ringdesk>) -> Result<WebhookView> {
+    Ok(ringdesk.webhooks().await?)
+}
+
+#[tauri::command]
+pub async fn webhook_set(
+    ringdesk: State<'_, Ringdesk>,
+    settings: WebhookSettings,
+) -> Result<WebhookView> {
+    Ok(ringdesk.set_webhooks(settings).await?)
+}

@@ -1,0 +1,109 @@
+// How calls read on screen: pure functions shared by the call widget, the incoming popup and the journal.
+import type { ActiveCall, Call, CallDirection, CallQuality, CallStatus } from "./types";
+
+/** The other party's number or SIP address: who was called, or who called. */
+export function otherParty(call: Call): string {
+  return call.direction === "outbound" ? call.to : call.from;
+}
+
+/** The contact's name when the number is known, else the number. */
+export function peerName(call: Call): string {
+  return call.contactName ?? otherParty(call);
+}
+
+export function isRingingInbound(active: ActiveCall | null): boolean {
+  return !!active && active.call.status === "ringing" && active.call.direction === "inbound";
+}
+
+/** "0:07", "12:34", "1:02:03"; `padMinutes` gives "00:07" for a running timer. */
+export function formatDuration(totalSecs: number, padMinutes = false): string {
+  const secs = Math.max(0, Math.floor(totalSecs));
+  const h = Math.floor(secs / 3600);
+  const m = Math.floor((secs % 3600) / 60);
+  const s = secs % 60;
+  const two = (n: number) => String(n).padStart(2, "0");
+  if (h > 0) return `${h}:${two(m)}:${two(s)}`;
+  return `${padMinutes ? two(m) : m}:${two(s)}`;
+}
+
+/** Whole seconds from an RFC 3339 time to `now` (milliseconds), never negative. */
+export function secondsSince(since: string, now: number): number {
+  const start = Date.parse(since);
+  return Number.isNaN(start) ? 0 : Math.max(0, Math.floor((now - start) / 1000));
+}
+
+const liveWords: Record<CallStatus, string> = {
+  ringing: "Ringing",
+  in_progress: "In progress",
+  completed: "Completed",
+  failed: "Failed",
+};
+
+/** A journal row's outcome in words. */
+export function outcomeText(call: Call): string {
+  if (call.endReason === "interrupted") return "Interrupted";
+  if (call.status !== "failed") return liveWords[call.status];
+  switch (call.endReason) {
+    case "missed":
+      return "Missed";
+    case "declined":
+      return "Declined";
+    case "busy":
+      return "Busy";
+    case "no_answer":
+      return "No answer";
+    case "canceled":
+      return "Cancelled";
+    default:
+      return call.endDetail ? `Failed: ${call.endDetail}` : "Failed";
+  }
+}
+
+/** Outcomes worth a warning colour in the journal. */
+export function isBadOutcome(call: Call): boolean {
+  return call.status === "failed" && (call.endReason === "missed" || call.endReason === "failed" || call.endReason === null);
+}
+
+export const directionLabels: Record<CallDirection, string> = { inbound: "Inbound", outbound: "Outbound" };
+export const directionArrows: Record<CallDirection, string> = { inbound: "↙", outbound: "↗" };
+
+export function qualityText(q: CallQuality): string {
+  return `Poor audio (MOS ${q.mos.toFixed(1)}, loss ${Number(q.lossPercent.toFixed(1))} %)`;
+}
+
+/**
+ * A date input's "YYYY-MM-DD" as an RFC 3339 bound in local time, null when blank: its midnight for
+ * `since`, the next day's midnight for `until` (the core's `until` is exclusive, so the whole day counts).
+ */
+export function dayBound(date: string, until: boolean): string | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+  if (!m) return null;
+  const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + (until ? 1 : 0));
+  const two = (n: number) => String(n).padStart(2, "0");
+  const offset = -d.getTimezoneOffset();
+  const zone = `${offset >= 0 ? "+" : "-"}${two(Math.floor(Math.abs(offset) / 60))}:${two(Math.abs(offset) % 60)}`;
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}:00${zone}`;
+}
+
+export type CallShortcut = "answer" | "hangup" | "mute";
+
+/** The call shortcuts: Ctrl+Shift+A answer, Ctrl+Shift+H hang up or decline, Ctrl+Shift+M mute. */
+export function shortcutOf(e: KeyboardEvent): CallShortcut | null {
+  if (!e.ctrlKey || !e.shiftKey || e.altKey || e.metaKey) return null;
+  switch (e.key.toLowerCase()) {
+    case "a":
+      return "answer";
+    case "h":
+      return "hangup";
+    case "m":
+      return "mute";
+    default:
+      return null;
+  }
+}
+
+export const shortcutHints: Record<CallShortcut, string> = {
+  answer: "Ctrl+Shift+A",
+  hangup: "Ctrl+Shift+H",
+  mute: "Ctrl+Shift+M",
+};
