@@ -3,8 +3,8 @@
 //! a desktop notification with Answer / Decline.
 
 use ringdesk_app::{
-    ActiveCall, CallCommand, CallError, CallNotice, ContactsError, ImportFormat, ImportReport,
-    Ringdesk, WebhookError, WebhookSettings, WebhookView,
+    ActiveCall, CallCommand, CallError, CallNotice, CallRoute, CallRouteInput, ContactsError,
+    ImportFormat, ImportReport, Ringdesk, WebhookError, WebhookSettings, WebhookView,
 };
 use ringdesk_core::{
     Call, CallDirection, CallFilter, CallStatus, Contact, ContactId, ContactInput,
@@ -293,4 +293,24 @@ pub async fn webhook_set(
     settings: WebhookSettings,
 ) -> Result<WebhookView> {
     Ok(ringdesk.set_webhooks(settings).await?)
+}
+
+#[tauri::command]
+pub async fn call_route_get(ringdesk: State<'_, Ringdesk>) -> Result<CallRoute> {
+    Ok(ringdesk.call_route().await?)
+}
+
+#[tauri::command]
+pub async fn call_route_set(
+    ringdesk: State<'_, Ringdesk>,
+    route: CallRouteInput,
+) -> Result<CallRoute> {
+    ringdesk.set_call_route(route).await.map_err(|e| match e {
+        CallError::BadNumber(message) => UiError {
+            kind: "invalid",
+            field: Some("phone".into()),
+            message,
+        },
+        other => other.into(),
+    })
 }

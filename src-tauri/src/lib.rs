@@ -86,6 +86,8 @@ pub fn run() {
             calls::call_dtmf,
             calls::webhook_get,
             calls::webhook_set,
+            calls::call_route_get,
+            calls::call_route_set,
         ]);
     if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Ringdesk could not start: {e}");

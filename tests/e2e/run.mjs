@@ -237,6 +237,43 @@ try {
     await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Active" });
   });
 
+  await test("Settings → Telephony: calls can ring the agent's phone; the webhook receiver starts and shows each provider's URL", async () => {
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="route-phone"]');
+    await wd.click('[data-testid="route-save"]');
+    await wd.waitFor('[data-testid="route-error"]', { text: "Enter the phone" });
+    await wd.type('[data-testid="route-phone-number"]', "(415) 555-2671");
+    await wd.click('[data-testid="route-save"]');
+    await wd.waitFor('[data-testid="route-status"]', { text: "Saved" });
+    assert(await wd.property('[data-testid="route-phone-number"]', "value") === "+14155552671", "shown in E.164");
+
+    await wd.click('[data-testid="webhooks-enabled"]');
+    await wd.type('[data-testid="webhooks-bind"]', "127.0.0.1:0");
+    await wd.type('[data-testid="webhooks-public-url"]', "ftp://nope");
+    await wd.click('[data-testid="webhooks-save"]');
+    await wd.waitFor('[data-testid="webhooks-error-publicUrl"]', { text: "is not an http(s) URL" });
+    await wd.type('[data-testid="webhooks-public-url"]', "https://ringdesk-e2e.example.net/");
+    await wd.click('[data-testid="webhooks-save"]');
+    await wd.waitFor('[data-testid="webhooks-status"]', { text: "Listening on 127.0.0.1:" });
+    const url = await wd.property('[data-testid="webhook-url"]', "value").catch(async () => wd.textOf('[data-testid="webhook-url"]'));
+    assert(/^https:\/\/ringdesk-e2e\.example\.net\/webhooks\/[0-9a-f-]{36}$/.test(url), `webhook URL: ${url}`);
+    writeFileSync(join(shots, "telephony-routing-webhooks.png"), await wd.screenshot());
+
+    // A forged webhook to the running receiver is refused.
+    const listening = (await wd.textOf('[data-testid="webhooks-status"]')).match(/127\.0\.0\.1:\d+/)[0];
+    const path = url.replace("https://ringdesk-e2e.example.net", "");
+    const res = await fetch(`http://${listening}${path}`, { method: "POST", headers: { "telnyx-signature-ed25519": "AAAA", "telnyx-timestamp": "1" }, body: "{}" });
+    assert(res.status === 403, `forged webhook answered ${res.status}`);
+
+    // Back to the softphone and no receiver for the tests that follow.
+    await wd.click('[data-testid="webhooks-enabled"]');
+    await wd.click('[data-testid="webhooks-save"]');
+    await wd.waitFor('[data-testid="webhooks-status"]', { text: "Off" });
+    await wd.click('[data-testid="route-softphone"]');
+    await wd.click('[data-testid="route-save"]');
+    await wd.waitFor('[data-testid="route-status"]', { text: "Saved" });
+  });
+
   await test("a tel: link opened while running fills the dialpad of the running window", async () => {
     const code = await secondLaunch("tel:+1-415-555-2671");
     assert(code === 0, `second instance exit code ${code}`);

@@ -44,6 +44,10 @@ pub enum CallError {
     Media(String),
     #[error("DTMF keys are 0-9, *, # and A-D")]
     BadDigits,
+    #[error("{0}")]
+    Provider(String),
+    #[error("this call is on your phone: use its own buttons for that")]
+    OnYourPhone,
 }
 
 /// Last RTCP-based estimate of the call's audio, for the widget.
@@ -200,7 +204,7 @@ impl Journal {
             .unwrap_or_else(|_| raw.chars().filter(|c| !c.is_control()).take(200).collect())
     }
 
-    async fn save(&self, call: &Call) {
+    pub(crate) async fn save(&self, call: &Call) {
         // A full disk must not drop a live call: the call goes on, the failure is logged.
         if let Err(e) = self.calls.save(call).await {
             tracing::error!(call = %call.id, error = %e, "cannot write the call to the journal");
@@ -208,14 +212,14 @@ impl Journal {
     }
 
     /// The call with its contact's name (read from the contacts store).
-    async fn named(&self, mut call: Call) -> Call {
+    pub(crate) async fn named(&self, mut call: Call) -> Call {
         if let Some(id) = call.contact_id {
             call.contact_name = self.contacts.get(id).await.ok().flatten().map(|c| c.name);
         }
         call
     }
 
-    async fn contact_for(&self, party: &str) -> Option<ContactId> {
+    pub(crate) async fn contact_for(&self, party: &str) -> Option<ContactId> {
         let number = E164Number::parse_international(party).ok()?;
         match self.contacts.find_by_phone(&number).await {
             Ok(found) => found.map(|c| c.id),

@@ -6,6 +6,7 @@ mod availability;
 mod calls;
 mod config;
 mod contacts;
+mod provider_calls;
 mod ringer;
 mod softphone;
 mod webhooks;
@@ -27,6 +28,7 @@ pub use availability::Availability;
 pub use calls::{ActiveCall, CallCommand, CallError, CallNotice, CallQuality};
 pub use config::AppConfig;
 pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};
+pub use provider_calls::{CallRoute, CallRouteInput, CallRouteMode};
 pub use softphone::{Softphone, SoftphoneStatus};
 pub use webhooks::{WebhookError, WebhookSettings};
 
@@ -66,6 +68,7 @@ pub struct Ringdesk {
     store: Store,
     journal: calls::Journal,
     webhooks: tokio::sync::Mutex<Option<webhooks::Running>>,
+    provider_calls: Arc<provider_calls::ProviderCalls>,
     pub providers: ProviderService,
     pub softphone: Softphone,
     pub contacts: Contacts,
@@ -96,12 +99,18 @@ impl Ringdesk {
             settings: store.settings(),
             region: config.region,
         };
+        let softphone = Softphone::new(journal.clone());
+        let provider_calls = Arc::new(provider_calls::ProviderCalls::new(
+            journal.clone(),
+            softphone.calls.clone(),
+        ));
         Ok(Self {
+            provider_calls,
             contacts: Contacts {
                 repository: store.contacts(),
                 region: config.region,
             },
-            softphone: Softphone::new(journal.clone()),
+            softphone,
             journal,
             webhooks: tokio::sync::Mutex::new(None),
             store,
@@ -190,12 +199,23 @@ impl Ringdesk {
         Ok(self.store.calls().list(filter).await?)
     }
 
-    /// Places a call through the softphone to a number (any format) or a SIP address.
+    /// Places a call: through the softphone to a number (any format) or a SIP address, or —
+    /// when calls ring on the agent's phone — through the active provider's call control.
     pub async fn dial(
         &self,
         target: String,
         contact: Option<ContactId>,
     ) -> Result<Call, CallError> {
+        let route = provider_calls::load(&self.store.settings())
+            .await
+            .unwrap_or_default();
+        if let (CallRouteMode::Phone, Some(phone)) = (route.mode, route.phone) {
+            let webhook_base = self.webhook_base().await;
+            return self
+                .provider_calls
+                .dial(&self.providers, webhook_base, phone, &target, contact)
+                .await;
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.softphone
             .command(CallCommand::Dial {
@@ -214,8 +234,34 @@ impl Ringdesk {
         make: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), CallError>>) -> CallCommand,
     ) -> Result<(), CallError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.softphone.command(make(reply)).await;
+        let command = make(reply);
+        if self.provider_calls.has_call().await {
+            return match command {
+                CallCommand::Hangup(_) => self.provider_calls.hangup(&self.providers).await,
+                _ => Err(CallError::OnYourPhone),
+            };
+        }
+        self.softphone.command(command).await;
         answer.await.unwrap_or(Err(CallError::NotConnected))
+    }
+
+    pub async fn call_route(&self) -> Result<CallRoute, AppError> {
+        Ok(provider_calls::load(&self.store.settings()).await?)
+    }
+
+    pub async fn set_call_route(&self, input: CallRouteInput) -> Result<CallRoute, CallError> {
+        let route = input.validate(self.region)?;
+        provider_calls::save(&self.store.settings(), &route)
+            .await
+            .map_err(|e| CallError::Provider(e.to_string()))?;
+        Ok(route)
+    }
+
+    /// The receiver's base URL while it runs (calls placed through a provider report to it).
+    async fn webhook_base(&self) -> Option<String> {
+        let address = self.webhooks.lock().await.as_ref().map(|r| r.address)?;
+        let settings = webhooks::load(&self.store.settings()).await.ok()?;
+        Some(settings.base_url(Some(address)))
     }
 
     pub fn active_call(&self) -> Option<ActiveCall> {
@@ -271,6 +317,7 @@ impl Ringdesk {
             providers: self.providers.clone(),
             journal: self.journal.clone(),
             notices: self.softphone.calls.notices.clone(),
+            provider_calls: self.provider_calls.clone(),
             base_url: settings.base_url(Some(address)),
             apply: Default::default(),
         };

@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, oneshot, Mutex};
 use uuid::Uuid;
 
 use crate::calls::{CallNotice, Journal};
+use crate::provider_calls::ProviderCalls;
 
 const KEY: &str = "webhooks";
 /// Provider callbacks are small; anything larger is not one.
@@ -127,6 +128,7 @@ pub(crate) struct Receiver {
     pub providers: ProviderService,
     pub journal: Journal,
     pub notices: broadcast::Sender<CallNotice>,
+    pub provider_calls: Arc<ProviderCalls>,
     /// The base URL the provider signed (public URL or bound address).
     pub base_url: String,
     /// One event applied at a time: a redelivery racing its original must see it as seen.
@@ -235,6 +237,10 @@ async fn receive(
     for event in events {
         match receiver.journal.apply_webhook(id, &event).await {
             Ok(Some(notice)) => {
+                receiver
+                    .provider_calls
+                    .on_notice(&notice, adapter.as_ref())
+                    .await;
                 let _ = receiver.notices.send(notice);
             }
             Ok(None) => {}

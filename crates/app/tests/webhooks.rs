@@ -210,3 +210,142 @@ async fn signed_events_make_one_call_and_forgeries_change_nothing() {
     assert!(http.post(&rig.url).send().await.is_err());
     rig.ringdesk.close().await;
 }
+
+/// "Calls ring on: my phone" with Twilio: the agent's phone is rung with TwiML that dials the
+/// contact, the call follows Twilio's status callbacks, and hang-up ends it at Twilio.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
+    use ringdesk_app::{CallCommand, CallError, CallRouteInput, CallRouteMode};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let twilio = MockServer::start().await;
+    let sid = "AC0123456789abcdef0123456789abcdef";
+    Mock::given(method("POST"))
+        .and(path(format!("/2010-04-01/Accounts/{sid}/Calls.json")))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "CAagentleg"})),
+        )
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{sid}/Calls/CAagentleg.json"
+        )))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "completed"})),
+        )
+        .mount(&twilio)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ringdesk = Ringdesk::open(AppConfig {
+        data_dir: dir.path().to_path_buf(),
+        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
+        endpoints: Endpoints::all_at(&twilio.uri()).unwrap(),
+        region: "US".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    let mut credentials = ProviderCredentials::default();
+    credentials.set(CredentialField::AccountSid, Some(SecretString::from(sid)));
+    credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
+    let provider = ringdesk
+        .providers
+        .create(NewProvider {
+            kind: ProviderKind::Twilio,
+            name: "Twilio".into(),
+            credentials,
+            default_caller_id: Some("+1 415 555 0100".into()),
+            record_calls: false,
+            sip: None,
+        })
+        .await
+        .unwrap();
+    ringdesk.providers.activate(provider.id).await.unwrap();
+    let view = ringdesk
+        .set_webhooks(WebhookSettings {
+            enabled: true,
+            bind: "127.0.0.1:0".into(),
+            public_url: None,
+        })
+        .await
+        .unwrap();
+    let hook = format!("{}/webhooks/{}", view.base_url, provider.id.0);
+
+    let refused = ringdesk
+        .set_call_route(CallRouteInput {
+            mode: CallRouteMode::Phone,
+            phone: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, CallError::BadNumber(_)), "{refused}");
+    ringdesk
+        .set_call_route(CallRouteInput {
+            mode: CallRouteMode::Phone,
+            phone: Some("(415) 555-2671".into()),
+        })
+        .await
+        .unwrap();
+
+    let call = ringdesk
+        .dial("+44 20 7946 0958".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(call.to, "+442079460958");
+    assert_eq!(call.from, "+14155550100");
+    assert_eq!(call.provider_call_id.as_deref(), Some("CAagentleg"));
+    assert!(ringdesk.active_call().is_some());
+    assert!(matches!(
+        ringdesk.dial("+44 20 7946 0958".into(), None).await,
+        Err(CallError::Busy)
+    ));
+    let sent = &twilio.received_requests().await.unwrap()[0];
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&sent.body)
+        .into_owned()
+        .collect();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("To"), Some("+14155552671"), "the agent's phone first");
+    assert!(get("Twiml")
+        .unwrap()
+        .contains("<Number>+442079460958</Number>"));
+    assert_eq!(get("StatusCallback"), Some(hook.as_str()));
+
+    // Twilio reports the agent answered: the widget's call is in progress.
+    let answered =
+        "CallSid=CAagentleg&CallStatus=in-progress&Direction=outbound-api&SequenceNumber=1";
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(answered.as_bytes())
+        .into_owned()
+        .collect();
+    let signature = twilio_signature(TOKEN.as_bytes(), &hook, &params, TwilioAlgorithm::HmacSha1);
+    let status = reqwest::Client::new()
+        .post(&hook)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .body(answered)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let active = ringdesk.active_call().unwrap();
+    assert_eq!(active.call.status, CallStatus::InProgress);
+    // Mute and the keypad belong to the phone in the agent's hand.
+    assert_eq!(
+        ringdesk.call_control(|r| CallCommand::Mute(true, r)).await,
+        Err(CallError::OnYourPhone)
+    );
+    // Hang up: Twilio is told, the journal completes, the widget goes.
+    ringdesk.call_control(CallCommand::Hangup).await.unwrap();
+    let requests = twilio.received_requests().await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&requests.last().unwrap().body),
+        "Status=completed"
+    );
+    assert!(ringdesk.active_call().is_none());
+    let journal = ringdesk.calls(&CallFilter::default()).await.unwrap();
+    assert_eq!(journal[0].status, CallStatus::Completed);
+    assert_eq!(journal[0].end_reason, Some(CallEndReason::HungUp));
+    ringdesk.close().await;
+}

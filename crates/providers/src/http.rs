@@ -45,6 +45,21 @@ pub(crate) async fn json<T: DeserializeOwned>(
     Err(status_error(status, retry_after, &body))
 }
 
+/// Sends the request; any 2xx is success whatever its body (204, `{"result":"ok"}`).
+pub(crate) async fn done(request: RequestBuilder, timeout: Duration) -> Result<(), ProviderError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(e, timeout))?;
+    let status = response.status();
+    let retry_after = retry_after_secs(&response);
+    let body = read_body(response, timeout).await?;
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(status_error(status, retry_after, &body))
+}
+
 async fn read_body(mut response: Response, timeout: Duration) -> Result<Vec<u8>, ProviderError> {
     let mut body = Vec::new();
     while let Some(chunk) = response

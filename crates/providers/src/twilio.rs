@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookEvent, WebhookRequest};
-use ringdesk_core::{ProviderError, ProviderKind};
+use ringdesk_core::ports::{
+    AccountInfo, CallHandle, CallRequest, ProviderAdapter, WebhookEvent, WebhookRequest,
+};
+use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
@@ -66,14 +68,44 @@ impl TwilioAdapter {
     }
 
     fn get(&self, url: Url) -> reqwest::RequestBuilder {
+        self.authed(self.client.get(url))
+    }
+
+    fn post(&self, url: Url, form: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        self.authed(self.client.post(url).form(form))
+    }
+
+    fn authed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let (user, password) = match &self.auth {
             TwilioAuth::AuthToken(token) => {
                 (self.account_sid.expose_secret(), token.expose_secret())
             }
             TwilioAuth::ApiKey { sid, secret } => (sid.expose_secret(), secret.expose_secret()),
         };
-        self.client.get(url).basic_auth(user, Some(password))
+        request.basic_auth(user, Some(password))
     }
+
+    fn calls_url(&self, call: Option<&str>) -> Url {
+        let sid = self.account_sid.expose_secret();
+        match call {
+            None => join(&self.base, &[API_VERSION, "Accounts", sid, "Calls.json"]),
+            Some(c) => join(
+                &self.base,
+                &[API_VERSION, "Accounts", sid, "Calls", &format!("{c}.json")],
+            ),
+        }
+    }
+}
+
+/// TwiML that connects the answered leg to `to`, showing `from`.
+pub fn dial_twiml(to: &E164Number, from: &E164Number) -> String {
+    // E.164 numbers are `+` and digits: nothing to escape.
+    format!("<Response><Dial callerId=\"{from}\"><Number>{to}</Number></Dial></Response>")
+}
+
+#[derive(Deserialize)]
+struct CreatedCall {
+    sid: String,
 }
 
 #[async_trait]
@@ -89,6 +121,46 @@ impl ProviderAdapter for TwilioAdapter {
 
     fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
         webhook_events::twilio(request)
+    }
+
+    /// `POST …/Calls.json`: rings `to`; with `connect_to`, inline TwiML dials the contact
+    /// once `to` answers. Status callbacks go to the webhook URL.
+    async fn make_call(&self, request: &CallRequest) -> Result<CallHandle, ProviderError> {
+        let (to, from) = (request.to.to_string(), request.from.to_string());
+        let twiml = match &request.connect_to {
+            Some(contact) => dial_twiml(contact, &request.from),
+            // Nobody to connect: the answered leg hears silence until hung up.
+            None => "<Response><Pause length=\"600\"/></Response>".to_string(),
+        };
+        let mut form = vec![
+            ("To", to.as_str()),
+            ("From", from.as_str()),
+            ("Twiml", twiml.as_str()),
+        ];
+        if let Some(url) = &request.webhook_url {
+            form.push(("StatusCallback", url));
+            form.push(("StatusCallbackMethod", "POST"));
+            for event in ["initiated", "ringing", "answered", "completed"] {
+                form.push(("StatusCallbackEvent", event));
+            }
+        }
+        if request.record {
+            form.push(("Record", "true"));
+        }
+        let created: CreatedCall =
+            http::json(self.post(self.calls_url(None), &form), self.timeout).await?;
+        Ok(CallHandle {
+            provider_call_id: created.sid,
+        })
+    }
+
+    /// `POST …/Calls/{Sid}.json Status=completed` ends the call whatever its state.
+    async fn hangup(&self, provider_call_id: &str) -> Result<(), ProviderError> {
+        let request = self.post(
+            self.calls_url(Some(provider_call_id)),
+            &[("Status", "completed")],
+        );
+        http::done(request, self.timeout).await
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ringdesk_core::ports::{AccountInfo, ProviderAdapter, WebhookEvent, WebhookRequest};
-use ringdesk_core::{ProviderError, ProviderKind};
+use ringdesk_core::ports::{
+    AccountInfo, CallHandle, CallRequest, ProviderAdapter, WebhookEvent, WebhookRequest,
+};
+use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::endpoints::{join, Endpoints};
@@ -61,6 +64,38 @@ impl VoiceApplication {
     }
 }
 
+#[derive(Deserialize)]
+struct CreatedCall {
+    uuid: String,
+}
+
+fn vonage_number(n: &E164Number) -> String {
+    n.as_str().trim_start_matches('+').to_string()
+}
+
+/// The create-call body (voice.yml `CreateCallRequest`): phone endpoints, an NCCO, events.
+pub fn create_call_body(request: &CallRequest) -> serde_json::Value {
+    let from = vonage_number(&request.from);
+    let ncco = match &request.connect_to {
+        Some(contact) => json!([{
+            "action": "connect",
+            "from": from,
+            "endpoint": [{ "type": "phone", "number": vonage_number(contact) }],
+        }]),
+        None => json!([{ "action": "talk", "text": "Ringdesk call" }]),
+    };
+    let mut body = json!({
+        "to": [{ "type": "phone", "number": vonage_number(&request.to) }],
+        "from": { "type": "phone", "number": from },
+        "ncco": ncco,
+    });
+    if let Some(url) = &request.webhook_url {
+        body["event_url"] = json!([url]);
+        body["event_method"] = json!("POST");
+    }
+    body
+}
+
 pub struct VonageAdapter {
     client: reqwest::Client,
     endpoints: Endpoints,
@@ -107,6 +142,14 @@ impl VonageAdapter {
 
     fn timeout(&self) -> Duration {
         self.endpoints.timeout
+    }
+
+    fn voice_application(&self, operation: &str) -> Result<&VoiceApplication, ProviderError> {
+        self.application
+            .as_ref()
+            .ok_or_else(|| ProviderError::MissingCredentials {
+                fields: format!("an Application ID and private key (needed for {operation})"),
+            })
     }
 
     async fn balance(&self) -> Result<Balance, ProviderError> {
@@ -172,6 +215,33 @@ impl ProviderAdapter for VonageAdapter {
 
     fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
         webhook_events::vonage(request)
+    }
+
+    /// `POST /v1/calls` with the application's JWT: rings `to`; with `connect_to`, an inline
+    /// NCCO connects the contact once `to` answers. Vonage numbers carry no `+`.
+    async fn make_call(&self, request: &CallRequest) -> Result<CallHandle, ProviderError> {
+        let app = self.voice_application("placing calls")?;
+        let body = create_call_body(request);
+        let http_request = self
+            .client
+            .post(self.endpoints.vonage_calls.clone())
+            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?)
+            .json(&body);
+        let created: CreatedCall = http::json(http_request, self.timeout()).await?;
+        Ok(CallHandle {
+            provider_call_id: created.uuid,
+        })
+    }
+
+    /// `PUT /v1/calls/{uuid}` `{"action":"hangup"}` (204).
+    async fn hangup(&self, provider_call_id: &str) -> Result<(), ProviderError> {
+        let app = self.voice_application("hanging up calls")?;
+        let request = self
+            .client
+            .put(join(&self.endpoints.vonage_calls, &[provider_call_id]))
+            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?)
+            .json(&json!({ "action": "hangup" }));
+        http::done(request, self.timeout()).await
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

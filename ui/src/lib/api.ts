@@ -3,6 +3,9 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   ActiveCall,
+  CallRoute,
+  WebhookSettings,
+  WebhookView,
   AppInfo,
   Call,
   CallFilter,
@@ -64,6 +67,16 @@ export const api = {
     update: (id: string, contact: ContactInput) => call<Contact>("contact_update", { id, contact }),
     remove: (id: string) => call<void>("contact_delete", { id }),
     import: (text: string, format: ContactImportFormat) => call<ImportReport>("contact_import", { text, format }),
+  },
+  webhooks: {
+    get: () => call<WebhookView>("webhook_get"),
+    /** Saves and starts/stops the receiver; rejects with field "bind" or "publicUrl". */
+    set: (settings: WebhookSettings) => call<WebhookView>("webhook_set", { settings }),
+  },
+  callRoute: {
+    get: () => call<CallRoute>("call_route_get"),
+    /** Rejects with field "phone" when the number is missing or not valid. */
+    set: (route: CallRoute) => call<CallRoute>("call_route_set", { route }),
   },
   calls: {
     /** Newest first. */

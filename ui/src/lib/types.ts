@@ -219,3 +219,33 @@ export interface ImportReport {
   updated: number;
   skipped: { line: number; reason: string }[];
 }
+
+// ----- Webhooks and how calls reach the agent -----
+
+/** Settings → Telephony → Webhooks: the embedded receiver (off by default). */
+export interface WebhookSettings {
+  enabled: boolean;
+  /** address:port it listens on, e.g. 127.0.0.1:8787 */
+  bind: string;
+  /** The https URL providers post to (a tunnel or proxy in front of `bind`), no path. */
+  publicUrl: string | null;
+}
+
+export interface WebhookView extends WebhookSettings {
+  /** Where it listens now; null when off. */
+  listening: string | null;
+  /** Providers post to `${baseUrl}/webhooks/${provider.id}`. */
+  baseUrl: string;
+}
+
+/**
+ * How the agent's calls are carried: through the softphone (this computer), or by the active
+ * provider ringing the agent's own phone first and then connecting the contact.
+ */
+export type CallRouteMode = "softphone" | "phone";
+
+export interface CallRoute {
+  mode: CallRouteMode;
+  /** The agent's desk or mobile phone (any format in, E.164 out); required for "phone". */
+  phone: string | null;
+}

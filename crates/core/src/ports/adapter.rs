@@ -48,10 +48,15 @@ pub struct ProviderNumber {
     pub provider_number_id: String,
 }
 
+/// A call placed through the provider's API. With `connect_to`, `to` (the agent's own phone)
+/// rings first and, once answered, is connected to `connect_to` (the contact) with `from` as
+/// the caller ID on both legs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRequest {
     pub from: E164Number,
     pub to: E164Number,
+    pub connect_to: Option<E164Number>,
+    /// Where the provider posts this call's events (the receiver's URL for this provider).
     pub webhook_url: Option<String>,
     pub record: bool,
 }
@@ -117,6 +122,18 @@ pub trait ProviderAdapter: Send + Sync {
 
     async fn hangup(&self, _provider_call_id: &str) -> Result<(), ProviderError> {
         Err(self.unsupported("hanging up calls"))
+    }
+
+    /// The first leg of a `connect_to` call was answered: connect it to `to`. Providers whose
+    /// call carries that instruction itself (Twilio's TwiML, Vonage's NCCO) have nothing to do;
+    /// Telnyx Call Control transfers the leg.
+    async fn connect_answered(
+        &self,
+        _provider_call_id: &str,
+        _to: &E164Number,
+        _from: &E164Number,
+    ) -> Result<(), ProviderError> {
+        Ok(())
     }
 
     async fn transfer(

@@ -1,0 +1,243 @@
+//! "Calls ring on: my phone": the active provider's call control rings the agent's own desk or
+//! mobile phone first and then connects the contact (seed phase 4's makeCall/hangup). The call
+//! is journaled when placed; its progress comes back through the webhook receiver, which
+//! hands every applied notice to `on_notice` so the widget follows it and Telnyx (which cannot
+//! carry "then connect" in the request) gets its transfer once the agent answers.
+
+use ringdesk_core::ports::{CallRequest, ProviderAdapter};
+use ringdesk_core::service::ProviderService;
+use ringdesk_core::{
+    Call, CallDirection, CallEndReason, ContactId, E164Number, Provider, ProviderKind, Region,
+};
+use ringdesk_store::{SettingsRepository, StoreError};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use crate::calls::{ActiveCall, CallChannels, CallError, CallNotice, Journal};
+
+const KEY: &str = "call_route";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallRouteMode {
+    #[default]
+    Softphone,
+    Phone,
+}
+
+/// Settings → Telephony → "Calls ring on".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRoute {
+    pub mode: CallRouteMode,
+    /// The agent's own phone, E.164.
+    pub phone: Option<E164Number>,
+}
+
+/// The form as typed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CallRouteInput {
+    pub mode: CallRouteMode,
+    pub phone: Option<String>,
+}
+
+impl CallRouteInput {
+    pub fn validate(self, region: Region) -> Result<CallRoute, CallError> {
+        let phone =
+            match self.phone.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(p) => Some(E164Number::parse(p, region).map_err(|e| {
+                    CallError::BadNumber(ringdesk_core::sentence_case(&e.to_string()))
+                })?),
+            };
+        if self.mode == CallRouteMode::Phone && phone.is_none() {
+            return Err(CallError::BadNumber(
+                "Enter the phone the provider should ring".into(),
+            ));
+        }
+        Ok(CallRoute {
+            mode: self.mode,
+            phone,
+        })
+    }
+}
+
+pub(crate) async fn load(settings: &SettingsRepository) -> Result<CallRoute, StoreError> {
+    Ok(settings
+        .get(KEY)
+        .await?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default())
+}
+
+pub(crate) async fn save(
+    settings: &SettingsRepository,
+    route: &CallRoute,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(route).unwrap_or_else(|_| "{}".into());
+    settings.set(KEY, &json).await
+}
+
+/// The call placed through the provider, while it lasts.
+pub struct ProviderCalls {
+    journal: Journal,
+    channels: CallChannels,
+    current: Mutex<Option<Call>>,
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn provider_error(e: impl std::fmt::Display) -> CallError {
+    CallError::Provider(ringdesk_core::sentence_case(&e.to_string()))
+}
+
+impl ProviderCalls {
+    pub fn new(journal: Journal, channels: CallChannels) -> Self {
+        ProviderCalls {
+            journal,
+            channels,
+            current: Mutex::new(None),
+        }
+    }
+
+    pub async fn has_call(&self) -> bool {
+        self.current.lock().await.is_some()
+    }
+
+    /// Asks the active provider to ring `agent_phone`, then connect `target`.
+    pub async fn dial(
+        &self,
+        providers: &ProviderService,
+        webhook_base: Option<String>,
+        agent_phone: E164Number,
+        target: &str,
+        contact: Option<ContactId>,
+    ) -> Result<Call, CallError> {
+        let mut current = self.current.lock().await;
+        if current.is_some() || self.channels.active.borrow().is_some() {
+            return Err(CallError::Busy);
+        }
+        let to = E164Number::parse(target, self.journal.region)
+            .map_err(|e| CallError::BadNumber(ringdesk_core::sentence_case(&e.to_string())))?;
+        let (provider, adapter) = active_provider(providers).await?;
+        let from = provider.settings.default_caller_id.clone().ok_or_else(|| {
+            CallError::Provider(format!(
+                "Set a default caller ID on “{}” (Settings → Telephony): the contact sees it",
+                provider.name
+            ))
+        })?;
+        let request = CallRequest {
+            from: from.clone(),
+            to: agent_phone,
+            connect_to: Some(to.clone()),
+            webhook_url: webhook_base.map(|b| format!("{b}/webhooks/{}", provider.id.0)),
+            record: provider.settings.record_calls,
+        };
+        let handle = adapter.make_call(&request).await.map_err(provider_error)?;
+        let mut call = Call::new(
+            CallDirection::Outbound,
+            from.to_string(),
+            to.to_string(),
+            now(),
+        );
+        call.provider_id = Some(provider.id);
+        call.provider_call_id = Some(handle.provider_call_id);
+        call.contact_id = match contact {
+            Some(id) => Some(id),
+            None => self.journal.contact_for(&call.to).await,
+        };
+        self.journal.save(&call).await;
+        let call = self.journal.named(call).await;
+        *current = Some(call.clone());
+        self.publish(Some(&call));
+        Ok(call)
+    }
+
+    pub async fn hangup(&self, providers: &ProviderService) -> Result<(), CallError> {
+        let mut current = self.current.lock().await;
+        let Some(mut call) = current.take() else {
+            return Err(CallError::NoCall("hang up"));
+        };
+        let ended = match (&call.provider_call_id, active_provider(providers).await) {
+            (Some(id), Ok((_, adapter))) => adapter.hangup(id).await.map_err(provider_error),
+            (None, _) => Ok(()),
+            (_, Err(e)) => Err(e),
+        };
+        if let Err(e) = ended {
+            *current = Some(call);
+            return Err(e);
+        }
+        let reason = if call.answered_at.is_some() {
+            CallEndReason::HungUp
+        } else {
+            CallEndReason::Canceled
+        };
+        call.end(reason, None, now());
+        self.journal.save(&call).await;
+        self.publish(None);
+        let _ = self.channels.notices.send(CallNotice::Ended(call));
+        Ok(())
+    }
+
+    /// A webhook changed a call: follow it if it is ours, and connect the contact once the
+    /// agent's leg is answered (for providers that need to be told).
+    pub async fn on_notice(&self, notice: &CallNotice, adapter: &dyn ProviderAdapter) {
+        let mut current = self.current.lock().await;
+        let call = match notice {
+            CallNotice::Incoming(_) => return,
+            CallNotice::Answered(c) | CallNotice::Ended(c) => c,
+        };
+        if current.as_ref().map(|c| c.id) != Some(call.id) {
+            return;
+        }
+        match notice {
+            CallNotice::Answered(_) => {
+                if let (Some(id), Ok(contact), Ok(from)) = (
+                    &call.provider_call_id,
+                    E164Number::parse_international(&call.to),
+                    E164Number::parse_international(&call.from),
+                ) {
+                    if let Err(e) = adapter.connect_answered(id, &contact, &from).await {
+                        tracing::warn!(error = %e, "cannot connect the contact to the answered call");
+                    }
+                }
+                *current = Some(call.clone());
+                self.publish(Some(call));
+            }
+            _ => {
+                *current = None;
+                self.publish(None);
+            }
+        }
+    }
+
+    fn publish(&self, call: Option<&Call>) {
+        self.channels.active.send_replace(call.map(|c| ActiveCall {
+            call: c.clone(),
+            muted: false,
+            held: false,
+            quality: None,
+        }));
+    }
+}
+
+async fn active_provider(
+    providers: &ProviderService,
+) -> Result<(Provider, Box<dyn ProviderAdapter>), CallError> {
+    let all = providers.list().await.map_err(provider_error)?;
+    let provider = all
+        .into_iter()
+        .find(|p| p.is_active && p.kind != ProviderKind::Sip)
+        .ok_or_else(|| {
+            CallError::Provider(
+                "Make a Telnyx, Twilio or Vonage provider active to ring your phone".into(),
+            )
+        })?;
+    let adapter = providers
+        .adapter_for(provider.id)
+        .await
+        .map_err(provider_error)?;
+    Ok((provider, adapter))
+}
