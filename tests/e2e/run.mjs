@@ -419,6 +419,22 @@ try {
     await wd.waitFor('[data-testid="contact-row"]', { text: calleeNumber });
   });
 
+  await test("a CSV file imports contacts once; a second import of the same file adds nothing", async () => {
+    const file = join(dataDir, "contacts.csv");
+    writeFileSync(file, "Name,Company,Phone,Email\nKatherine Johnson,NASA,(757) 864-1000,kj@example.com\nNo Phone,Acme,,\nBad Number,Acme,12,\n");
+    await wd.click('[data-testid="nav-contacts"]');
+    for (const [added, updated] of [[1, 0], [0, 1]]) {
+      await wd.upload('[data-testid="contact-import-file"]', file);
+      await wd.waitFor('[data-testid="import-report"]', { text: `Added ${added}, updated ${updated}, skipped 2` });
+    }
+    const report = await wd.textOf('[data-testid="import-report"]');
+    assert(/no phone number/i.test(report) && /phone 1/i.test(report), `reasons shown: ${report}`);
+    await wd.type('[data-testid="contact-search"]', "katherine");
+    await wd.waitFor('[data-testid="contact-row"]', { text: "+17578641000" });
+    await wd.type('[data-testid="contact-search"]', "grace");
+    await wd.waitFor('[data-testid="contact-row"]', { text: "Grace Hopper" });
+  });
+
   await test("click-to-call a contact: baresip answers through kamailio, the widget counts, hang up completes the journal row", async () => {
     const baresip = await startBaresip(calleeNumber);
     try {

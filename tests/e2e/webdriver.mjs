@@ -90,6 +90,12 @@ export class WebDriver {
     await this.request("POST", this.s(`/element/${el}/value`), { text });
   }
 
+  /** Chooses `path` in a file input (no clear: file inputs refuse it). */
+  async upload(css, path) {
+    const el = await this.find(css);
+    await this.request("POST", this.s(`/element/${el}/value`), { text: path });
+  }
+
   async text(el) {
     return this.request("GET", this.s(`/element/${el}/text`));
   }

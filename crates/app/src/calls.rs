@@ -547,8 +547,13 @@ impl CallDesk {
         to: &str,
         sdp: Vec<u8>,
     ) {
-        let party = self.party_of(from);
-        let mut call = Call::new(CallDirection::Inbound, party, self.party_of(to), now());
+        let party = party_of(from, self.journal.region);
+        let mut call = Call::new(
+            CallDirection::Inbound,
+            party,
+            party_of(to, self.journal.region),
+            now(),
+        );
         if let Some(own) = &self.line.caller_id {
             call.to = own.to_string();
         }
@@ -767,36 +772,36 @@ impl CallDesk {
         });
         self.channels.active.send_replace(view);
     }
+}
 
-    /// A From/To header as a journal party: E.164 when its user part is a phone number (as
-    /// every provider sends it, with or without `+`), else the bare SIP address.
-    fn party_of(&self, header: &str) -> String {
-        let Ok(addr) = NameAddr::parse(header) else {
-            return header.chars().take(200).collect();
-        };
-        let user = addr
-            .uri
-            .user
-            .as_deref()
-            .map(percent_decode)
-            .unwrap_or_default();
-        let user = user.split(';').next().unwrap_or("");
-        let looks_like_number = !user.is_empty()
-            && user
-                .trim_start_matches('+')
-                .chars()
-                .all(|c| c.is_ascii_digit())
-            && user.trim_start_matches('+').len() >= 6;
-        if looks_like_number {
-            if let Ok(n) = E164Number::parse(user, self.journal.region) {
-                return n.to_string();
-            }
+/// A From/To header as a journal party: E.164 when its user part is a phone number (as
+/// every provider sends it, with or without `+`), else the bare SIP address.
+pub(crate) fn party_of(header: &str, region: Region) -> String {
+    let Ok(addr) = NameAddr::parse(header) else {
+        return header.chars().take(200).collect();
+    };
+    let user = addr
+        .uri
+        .user
+        .as_deref()
+        .map(percent_decode)
+        .unwrap_or_default();
+    let user = user.split(';').next().unwrap_or("");
+    let looks_like_number = !user.is_empty()
+        && user
+            .trim_start_matches('+')
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        && user.trim_start_matches('+').len() >= 6;
+    if looks_like_number {
+        if let Ok(n) = E164Number::parse(user, region) {
+            return n.to_string();
         }
-        let mut bare = addr.uri.clone();
-        bare.params = Default::default();
-        bare.headers = None;
-        bare.to_string()
     }
+    let mut bare = addr.uri.clone();
+    bare.params = Default::default();
+    bare.headers = None;
+    bare.to_string()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -859,4 +864,42 @@ async fn open_devices(settings: &SettingsRepository) -> (Box<dyn AudioSource>, B
             Box::new(NullSink(8000)),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::party_of;
+
+    #[test]
+    fn parties_from_sip_headers() {
+        let us = "US".parse().unwrap();
+        let cases = [
+            (
+                "\"Ada\" <sip:+14155552671@pbx.example.com>;tag=1",
+                "+14155552671",
+            ),
+            (
+                "<sip:14155552671@pbx.example.com;user=phone>",
+                "+14155552671",
+            ),
+            ("sip:4155552671@10.0.0.1:5060", "+14155552671"),
+            ("<sip:%2B442079460958@trunk.example>", "+442079460958"),
+            ("<sip:+14155552671;isub=12@pbx>", "+14155552671"),
+            (
+                "<sip:alice@example.com;transport=tls>;tag=x",
+                "sip:alice@example.com",
+            ),
+            ("<sip:123@pbx.example.com>", "sip:123@pbx.example.com"),
+            (
+                "<sip:anonymous@anonymous.invalid>",
+                "sip:anonymous@anonymous.invalid",
+            ),
+        ];
+        for (header, party) in cases {
+            assert_eq!(party_of(header, us), party, "{header}");
+        }
+        // Not a header at all: kept, bounded.
+        let junk = "x".repeat(500);
+        assert_eq!(party_of(&junk, us).len(), 200);
+    }
 }

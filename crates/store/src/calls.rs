@@ -64,6 +64,35 @@ fn from_row(row: &SqliteRow) -> Result<Call, StoreError> {
     })
 }
 
+fn upsert(call: &Call) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
+         initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \
+         provider_call_id, recording_url) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+         contact_id = excluded.contact_id, answered_at = excluded.answered_at, \
+         ended_at = excluded.ended_at, duration_secs = excluded.duration_secs, \
+         end_reason = excluded.end_reason, end_detail = excluded.end_detail, \
+         provider_call_id = excluded.provider_call_id, recording_url = excluded.recording_url",
+    )
+    .bind(call.id.to_string())
+    .bind(call.direction.code())
+    .bind(call.status.code())
+    .bind(&call.from)
+    .bind(&call.to)
+    .bind(call.contact_id.map(|c| c.to_string()))
+    .bind(call.provider_id.map(|p| p.0.to_string()))
+    .bind(millis(call.initiated_at))
+    .bind(call.answered_at.map(millis))
+    .bind(call.ended_at.map(millis))
+    .bind(call.duration_secs)
+    .bind(call.end_reason.map(CallEndReason::code))
+    .bind(&call.end_detail)
+    .bind(&call.provider_call_id)
+    .bind(&call.recording_url)
+}
+
 impl CallRepository {
     pub(crate) fn new(pool: SqlitePool) -> Self {
         Self { pool }
@@ -71,34 +100,17 @@ impl CallRepository {
 
     /// Writes the call as it is now: inserted the first time, updated after.
     pub async fn save(&self, call: &Call) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
-             initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \
-             provider_call_id, recording_url) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-             contact_id = excluded.contact_id, answered_at = excluded.answered_at, \
-             ended_at = excluded.ended_at, duration_secs = excluded.duration_secs, \
-             end_reason = excluded.end_reason, end_detail = excluded.end_detail, \
-             provider_call_id = excluded.provider_call_id, recording_url = excluded.recording_url",
-        )
-        .bind(call.id.to_string())
-        .bind(call.direction.code())
-        .bind(call.status.code())
-        .bind(&call.from)
-        .bind(&call.to)
-        .bind(call.contact_id.map(|c| c.to_string()))
-        .bind(call.provider_id.map(|p| p.0.to_string()))
-        .bind(millis(call.initiated_at))
-        .bind(call.answered_at.map(millis))
-        .bind(call.ended_at.map(millis))
-        .bind(call.duration_secs)
-        .bind(call.end_reason.map(CallEndReason::code))
-        .bind(&call.end_detail)
-        .bind(&call.provider_call_id)
-        .bind(&call.recording_url)
-        .execute(&self.pool)
-        .await?;
+        upsert(call).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Writes many calls in one transaction (imports, the benchmark's million-row journal).
+    pub async fn save_many(&self, calls: &[Call]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for call in calls {
+            upsert(call).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
