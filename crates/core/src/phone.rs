@@ -108,6 +108,21 @@ impl E164Number {
         Self::parse(input, Region::default())
     }
 
+    /// A number Ringdesk wrote itself (read back from its own store): only its E.164 shape is
+    /// checked, not libphonenumber's metadata, which costs tens of microseconds per number and
+    /// is on the caller-lookup path.
+    pub fn from_stored(stored: &str) -> Result<Self, PhoneNumberError> {
+        let digits = stored.strip_prefix('+').unwrap_or("");
+        if (2..=15).contains(&digits.len())
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            Ok(E164Number(stored.to_string()))
+        } else {
+            Err(PhoneNumberError::NotANumber(stored.to_string()))
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -148,6 +163,24 @@ impl<'de> Deserialize<'de> for E164Number {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_numbers_are_checked_for_shape_only() {
+        assert_eq!(
+            E164Number::from_stored("+14155552671").unwrap().as_str(),
+            "+14155552671"
+        );
+        for bad in [
+            "14155552671",
+            "+",
+            "+0123",
+            "+1415555267a",
+            "+1234567890123456",
+            "",
+        ] {
+            assert!(E164Number::from_stored(bad).is_err(), "{bad}");
+        }
+    }
 
     fn us() -> Region {
         "US".parse().unwrap()

@@ -15,6 +15,10 @@ use time::OffsetDateTime;
 
 const CONTACTS: usize = 100_000;
 const CALLS: usize = 1_000_000;
+/// `JOURNAL_BENCH_CONTACTS_ONLY=1` stops after the contacts (a quick run).
+fn contacts_only() -> bool {
+    std::env::var_os("JOURNAL_BENCH_CONTACTS_ONLY").is_some()
+}
 
 fn number(i: usize) -> E164Number {
     // +1 212 2xx xxxx: valid NANP numbers, one per contact.
@@ -103,6 +107,18 @@ async fn main() {
         .await,
     );
 
+    stats(
+        "contacts search by name (page of 200)",
+        time(50, |_| contacts_repo.search("Contact 04204", 200)).await,
+    );
+    stats(
+        "contacts search by phone digits",
+        time(50, |_| contacts_repo.search("2200420", 200)).await,
+    );
+
+    if contacts_only() {
+        return;
+    }
     let started = Instant::now();
     let t0 = OffsetDateTime::now_utc() - time::Duration::days(365);
     let mut batch = Vec::with_capacity(50_000);

@@ -20,6 +20,11 @@ const SELECT: &str = "SELECT k.id, k.direction, k.status, k.from_party, k.to_par
     k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url \
     FROM calls k LEFT JOIN contacts c ON c.id = k.contact_id";
 
+/// `text` as one FTS5 phrase: quoted, inner quotes doubled, so nothing in it is syntax.
+pub(crate) fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
@@ -198,16 +203,32 @@ impl CallRepository {
             .map(str::trim)
             .filter(|t| !t.is_empty())
         {
-            let pattern = like(text);
-            q.push(" AND (k.from_party LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR k.to_party LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR c.name LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR k.notes LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
+            if text.chars().count() >= 3 {
+                // Trigram indexes: calls whose parties or notes contain the text, and calls of
+                // contacts whose name or company does — found without scanning the journal.
+                let phrase = fts_phrase(text);
+                q.push(" AND k.rowid IN (SELECT rowid FROM calls_search WHERE calls_search MATCH ")
+                    .push_bind(phrase.clone())
+                    .push(
+                        " UNION SELECT m.rowid FROM calls m WHERE m.contact_id IN \
+                         (SELECT o.id FROM contacts o WHERE o.rowid IN \
+                         (SELECT rowid FROM contacts_search WHERE contacts_search MATCH ",
+                    )
+                    .push_bind(phrase)
+                    .push(")))");
+            } else {
+                // Too short for a trigram: a scan, cut short by the page's own order and limit.
+                let pattern = like(text);
+                q.push(" AND (k.from_party LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\' OR k.to_party LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\' OR c.name LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\' OR k.notes LIKE ")
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\')");
+            }
         }
         if let Some(before) = filter.before {
             // Keyset paging: rows strictly after the cursor in (initiated_at DESC, id DESC).
@@ -347,6 +368,37 @@ mod tests {
         let got = calls.list(&by_name).await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].contact_name.as_deref(), Some("Ada"));
+        let search = |text: &str| CallFilter {
+            query: Some(text.into()),
+            ..Default::default()
+        };
+        // Through the trigram indexes: a contact's name, a number's digits, nothing for
+        // text that matches nothing, and FTS syntax in the query is only text.
+        assert_eq!(calls.list(&search("Ada")).await.unwrap().len(), 1);
+        assert_eq!(calls.list(&search("da")).await.unwrap().len(), 1);
+        assert_eq!(calls.list(&search("2125550")).await.unwrap().len(), 7);
+        assert_eq!(calls.list(&search("5552671")).await.unwrap().len(), 7);
+        assert!(calls.list(&search("9999")).await.unwrap().is_empty());
+        for hostile in ["\"Ada", "Ada\" OR \"x", "a*b NEAR(", "%_%", "' OR 1=1 --"] {
+            assert!(
+                calls.list(&search(hostile)).await.unwrap().is_empty(),
+                "{hostile}"
+            );
+        }
+        // Renaming the contact moves the search with it.
+        let renamed = ContactInput {
+            name: "Grace".into(),
+            phones: vec![PhoneInput {
+                number: "+14155552671".into(),
+                label: None,
+            }],
+            ..Default::default()
+        }
+        .validate(Region::default())
+        .unwrap();
+        store.contacts().update(ada.id, &renamed).await.unwrap();
+        assert!(calls.list(&search("Ada")).await.unwrap().is_empty());
+        assert_eq!(calls.list(&search("Grace")).await.unwrap().len(), 1);
         let by_contact = CallFilter {
             contact_id: Some(ada.id),
             ..Default::default()

@@ -1,7 +1,7 @@
 use ringdesk_core::{Contact, ContactId, ContactPhone, E164Number, ValidContact};
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use crate::{now_millis, StoreError};
@@ -43,7 +43,7 @@ fn from_row(row: &SqliteRow) -> Result<Contact, StoreError> {
             .map(|p| {
                 let number = p["number"].as_str().unwrap_or_default();
                 Ok(ContactPhone {
-                    number: E164Number::parse_international(number).map_err(corrupt)?,
+                    number: E164Number::from_stored(number).map_err(corrupt)?,
                     label: p["label"].as_str().map(str::to_string),
                 })
             })
@@ -87,38 +87,36 @@ impl ContactRepository {
         row.as_ref().map(from_row).transpose()
     }
 
-    /// Contacts whose name, company or emails contain `query`, or whose phones contain its
-    /// digits (three or more); all when it is empty. Sorted by name.
+    /// Contacts whose name, company or emails contain `query` (a trigram index from three
+    /// characters; shorter queries scan names), or whose phones contain its digits (three or
+    /// more); all when it is empty. Sorted by name.
     pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<Contact>, StoreError> {
         let query = query.trim();
         let digits: String = query.chars().filter(char::is_ascii_digit).collect();
-        let rows = if query.is_empty() {
-            sqlx::query(&format!(
-                "{SELECT} ORDER BY c.name COLLATE NOCASE, c.id LIMIT ?"
-            ))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
-        } else {
-            let text = like(query);
-            let digits = if digits.len() >= 3 {
-                like(&digits)
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+        if !query.is_empty() {
+            q.push(" WHERE c.rowid IN (");
+            if query.chars().count() >= 3 {
+                q.push("SELECT rowid FROM contacts_search WHERE contacts_search MATCH ")
+                    .push_bind(crate::calls::fts_phrase(query));
             } else {
-                String::new()
-            };
-            sqlx::query(&format!(
-                "{SELECT} WHERE c.name LIKE ?1 ESCAPE '\\' OR c.company LIKE ?1 ESCAPE '\\' \
-                 OR c.emails LIKE ?1 ESCAPE '\\' \
-                 OR (?2 <> '' AND EXISTS (SELECT 1 FROM contact_phones p \
-                     WHERE p.contact_id = c.id AND p.number LIKE ?2 ESCAPE '\\')) \
-                 ORDER BY c.name COLLATE NOCASE, c.id LIMIT ?3"
-            ))
-            .bind(text)
-            .bind(digits)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?
-        };
+                q.push("SELECT rowid FROM contacts WHERE name LIKE ")
+                    .push_bind(like(query))
+                    .push(" ESCAPE '\\'");
+            }
+            if digits.len() >= 3 {
+                q.push(
+                    " UNION SELECT o.rowid FROM contacts o JOIN contact_phones p \
+                     ON p.contact_id = o.id WHERE p.number LIKE ",
+                )
+                .push_bind(like(&digits))
+                .push(" ESCAPE '\\'");
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY c.name COLLATE NOCASE, c.id LIMIT ")
+            .push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 

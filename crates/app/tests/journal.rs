@@ -1,0 +1,70 @@
+//! A call that was live when Ringdesk died is closed as interrupted at the next start, never
+//! lost and never left "in progress".
+
+use ringdesk_app::{AppConfig, Ringdesk};
+use ringdesk_core::{Call, CallDirection, CallEndReason, CallFilter, CallStatus};
+use ringdesk_providers::Endpoints;
+use ringdesk_store::Store;
+use time::OffsetDateTime;
+
+#[tokio::test]
+async fn live_calls_are_closed_as_interrupted_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AppConfig {
+        data_dir: dir.path().to_path_buf(),
+        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
+        endpoints: Endpoints::all_at("http://127.0.0.1:9").unwrap(),
+        region: "US".parse().unwrap(),
+    };
+    // What a killed Ringdesk leaves behind: one call talking, one ringing, one finished.
+    let store = Store::open(&config.database_path()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let mut talking = Call::new(
+        CallDirection::Outbound,
+        "a".into(),
+        "+14155552671".into(),
+        now,
+    );
+    talking.answer(now);
+    let ringing = Call::new(
+        CallDirection::Inbound,
+        "+14155552671".into(),
+        "b".into(),
+        now,
+    );
+    let mut finished = Call::new(CallDirection::Inbound, "c".into(), "d".into(), now);
+    finished.end(CallEndReason::Declined, None, now);
+    for call in [&talking, &ringing, &finished] {
+        store.calls().save(call).await.unwrap();
+    }
+    store.close().await;
+
+    let ringdesk = Ringdesk::open(config.clone()).await.unwrap();
+    let calls = ringdesk.calls(&CallFilter::default()).await.unwrap();
+    let find = |id| calls.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(find(talking.id).status, CallStatus::Completed);
+    assert_eq!(
+        find(talking.id).end_reason,
+        Some(CallEndReason::Interrupted)
+    );
+    assert_eq!(find(ringing.id).status, CallStatus::Failed);
+    assert_eq!(
+        find(ringing.id).end_reason,
+        Some(CallEndReason::Interrupted)
+    );
+    assert_eq!(find(finished.id).end_reason, Some(CallEndReason::Declined));
+    assert!(ringdesk.active_call().is_none());
+    ringdesk.close().await;
+
+    // A second start finds nothing more to close.
+    let again = Ringdesk::open(config).await.unwrap();
+    let calls = again.calls(&CallFilter::default()).await.unwrap();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.end_reason == Some(CallEndReason::Interrupted))
+            .count(),
+        2
+    );
+    again.close().await;
+}
