@@ -130,8 +130,9 @@ async function sippCalls(caller, callee) {
 }
 
 async function waitGone(css, timeoutMs = 10000) {
+  // Counted inside the page: element handles go stale while the DOM changes.
   const end = Date.now() + timeoutMs;
-  while ((await wd.findAll(css)).length > 0) {
+  while ((await wd.execute("return document.querySelectorAll(arguments[0]).length", [css])) > 0) {
     if (Date.now() > end) throw new Error(`${css} still shown`);
     await sleep(100);
   }
@@ -147,7 +148,8 @@ async function addContact(name, company, phone) {
   // A saved contact opens on its card.
   await wd.waitFor('[data-testid="contact-detail"]', { text: name });
   await wd.click('[data-testid="contact-back"]');
-  await wd.waitFor('[data-testid="contacts-table"]', { text: name });
+  await wd.type('[data-testid="contact-search"]', name);
+  await wd.waitFor('[data-testid="contact-row"]', { text: name });
 }
 
 async function card() {

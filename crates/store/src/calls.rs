@@ -69,7 +69,9 @@ fn from_row(row: &SqliteRow) -> Result<Call, StoreError> {
     })
 }
 
-fn upsert(call: &Call) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+pub(crate) fn upsert(
+    call: &Call,
+) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
     sqlx::query(
         "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
          initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \

@@ -2,6 +2,7 @@
 
 mod calls;
 mod contacts;
+mod outbox;
 mod providers;
 mod settings;
 
@@ -15,6 +16,7 @@ use time::OffsetDateTime;
 
 pub use calls::CallRepository;
 pub use contacts::{ContactRepository, Merged};
+pub use outbox::{OutboxCounts, OutboxItem, OutboxRepository};
 pub use providers::SqliteProviderRepository;
 pub use settings::SettingsRepository;
 
@@ -97,6 +99,10 @@ impl Store {
 
     pub fn calls(&self) -> CallRepository {
         CallRepository::new(self.pool.clone())
+    }
+
+    pub fn outbox(&self) -> OutboxRepository {
+        OutboxRepository::new(self.pool.clone())
     }
 
     pub fn settings(&self) -> SettingsRepository {

@@ -1,0 +1,133 @@
+//! CRM connectors behind one port, and the outbox's delivery policy. A call that ended is an
+//! `Activity`; a connector logs it in its CRM as that CRM's call activity, idempotently (the
+//! same key never makes two), and can say whether a key was logged already — what makes an
+//! ambiguous failure (a timeout after the request left) safe to retry.
+//!
+//! Knows HTTP (reqwest) and nothing of SQL or Tauri: the outbox table lives in the store, the
+//! worker that drives it in the app.
+
+pub mod generic;
+pub mod outbox;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ringdesk_core::{Call, CallDirection, CallEndReason, CallStatus};
+use serde::Serialize;
+
+/// What the CRM is told about one call (the seed's Interaction of type "call"). Absent
+/// values are left out rather than sent as null (the contract's schema has no nulls).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub call_id: String,
+    pub direction: CallDirection,
+    pub from: String,
+    pub to: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: time::OffsetDateTime,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub answered_at: Option<time::OffsetDateTime>,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ended_at: Option<time::OffsetDateTime>,
+    pub duration_secs: u32,
+    pub status: CallStatus,
+    /// How it went, in the CRM's common vocabulary (`connected`, `no_answer`, `busy`, …).
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_url: Option<String>,
+    /// The contact's id in this CRM, when the caller matched one that came from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+}
+
+impl Activity {
+    pub fn of(call: &Call, contact_crm_id: Option<String>, notes: Option<String>) -> Activity {
+        let outcome = match (call.answered_at.is_some(), call.end_reason) {
+            (true, _) => "connected",
+            (false, Some(CallEndReason::Busy)) => "busy",
+            (false, Some(CallEndReason::Declined)) => "declined",
+            (false, Some(CallEndReason::Missed)) => "missed",
+            (false, Some(CallEndReason::Canceled)) => "canceled",
+            (false, Some(CallEndReason::NoAnswer)) => "no_answer",
+            (false, _) => "failed",
+        };
+        Activity {
+            call_id: call.id.to_string(),
+            direction: call.direction,
+            from: call.from.clone(),
+            to: call.to.clone(),
+            started_at: call.initiated_at,
+            answered_at: call.answered_at,
+            ended_at: call.ended_at,
+            duration_secs: call.duration_secs.unwrap_or(0),
+            status: call.status,
+            outcome,
+            notes,
+            recording_url: call.recording_url.clone(),
+            contact_id: contact_crm_id,
+        }
+    }
+}
+
+/// The CRM's own id for something Ringdesk wrote or read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteRef(pub String);
+
+/// A contact as a CRM returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrmContact {
+    pub id: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub phones: Vec<String>,
+    pub emails: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrmError {
+    #[error("the CRM refused the token: {0}")]
+    Unauthorized(String),
+    #[error("the CRM asks to slow down")]
+    RateLimited { retry_after: Option<Duration> },
+    /// Nothing was applied (refused connection, 5xx before processing): retry as is.
+    #[error("the CRM is unavailable: {0}")]
+    Transient(String),
+    /// The request may have been applied (a timeout after it was sent, a broken answer):
+    /// check before retrying.
+    #[error("no clear answer from the CRM: {0}")]
+    Ambiguous(String),
+    /// The CRM will refuse it again (validation): no retry, shown to the agent.
+    #[error("the CRM refused the activity ({status}): {message}")]
+    Permanent { status: u16, message: String },
+}
+
+#[async_trait]
+pub trait CrmConnector: Send + Sync {
+    /// The cheapest authenticated read, for Settings → CRM → Test.
+    async fn test(&self) -> Result<String, CrmError>;
+
+    async fn find_contacts_by_phone(&self, e164: &str) -> Result<Vec<CrmContact>, CrmError>;
+
+    /// Logs the activity under `key`; the same key twice must not make two.
+    async fn log_call(&self, activity: &Activity, key: &str) -> Result<RemoteRef, CrmError>;
+
+    /// The activity logged under `key`, if any (after an ambiguous failure).
+    async fn find_logged_call(&self, key: &str) -> Result<Option<RemoteRef>, CrmError>;
+}
+
+/// The idempotency key of the activity for `call_id` in the CRM named `crm`: stable across
+/// restarts and retries (UUID v5 of both).
+pub fn idempotency_key(crm: &str, call_id: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f1c_0d7a_2b8e_4c11_9a0e_1d2c_3b4a_5968);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("{crm}/log_call/{call_id}").as_bytes()).to_string()
+}

@@ -1,0 +1,258 @@
+//! The generic connector against an in-process CRM that checks every request with the
+//! contract's own schema (docs/crm-generic-openapi.yaml), and the outbox's delivery through
+//! it: 401, 429 with Retry-After, 5xx, validation refusals, time-outs after sending, and the
+//! reconciliation that keeps an ambiguous failure from logging a call twice.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use ringdesk_core::{Call, CallDirection, CallEndReason};
+use ringdesk_crm::generic::GenericConnector;
+use ringdesk_crm::outbox::{deliver, Attempt, Outcome};
+use ringdesk_crm::{idempotency_key, Activity, CrmConnector, CrmError};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+fn contract_validator() -> jsonschema::Validator {
+    let yaml = include_str!("../../../docs/crm-generic-openapi.yaml");
+    let spec: Value = serde_yaml::from_str(yaml).unwrap();
+    let schema = json!({
+        "allOf": [{ "$ref": "#/components/schemas/CallInteraction" }],
+        "components": spec["components"],
+    });
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+fn activity() -> Activity {
+    let t = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let mut call = Call::new(
+        CallDirection::Outbound,
+        "+14155550100".into(),
+        "+14155552671".into(),
+        t,
+    );
+    call.answer(t + time::Duration::seconds(4));
+    call.end(CallEndReason::HungUp, None, t + time::Duration::seconds(64));
+    Activity::of(
+        &call,
+        Some("crm-contact-7".into()),
+        Some("Wants a demo".into()),
+    )
+}
+
+fn connector(server: &MockServer, timeout: Duration) -> GenericConnector {
+    GenericConnector::new(
+        server.uri().parse().unwrap(),
+        SecretString::from("crm-token-123"),
+        timeout,
+    )
+    .unwrap()
+}
+
+/// A CRM that keeps interactions by idempotency key, validating bodies against the contract.
+/// `slow_first`: the first create is applied but answered too late (the client times out).
+async fn crm(slow_first: bool) -> (MockServer, Arc<Mutex<Vec<(String, Value)>>>) {
+    let server = MockServer::start().await;
+    let store: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let validator = contract_validator();
+    let created = store.clone();
+    Mock::given(method("POST"))
+        .and(path("/api/dialer/interactions"))
+        .and(header("authorization", "Bearer crm-token-123"))
+        .respond_with(move |req: &Request| {
+            let Some(key) = req
+                .headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+            else {
+                return ResponseTemplate::new(422).set_body_json(json!({"message": "no key"}));
+            };
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            let errors: Vec<String> = validator
+                .iter_errors(&body)
+                .map(|e| e.to_string())
+                .collect();
+            if !errors.is_empty() {
+                return ResponseTemplate::new(422)
+                    .set_body_json(json!({"message": errors.join("; ")}));
+            }
+            let mut store = created.lock().unwrap();
+            if let Some(i) = store.iter().position(|(k, _)| k == key) {
+                return ResponseTemplate::new(200).set_body_json(json!({"id": format!("int-{i}")}));
+            }
+            store.push((key.to_string(), body));
+            let id = format!("int-{}", store.len() - 1);
+            let answer = ResponseTemplate::new(201).set_body_json(json!({ "id": id }));
+            if slow_first && store.len() == 1 {
+                answer.set_delay(Duration::from_secs(3))
+            } else {
+                answer
+            }
+        })
+        .mount(&server)
+        .await;
+    let found = store.clone();
+    Mock::given(method("GET"))
+        .and(path("/api/dialer/interactions"))
+        .respond_with(move |req: &Request| {
+            let key = req
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "idempotencyKey")
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default();
+            let store = found.lock().unwrap();
+            let items: Vec<Value> = store
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, _))| *k == key)
+                .map(|(i, _)| json!({"id": format!("int-{i}")}))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({ "items": items }))
+        })
+        .mount(&server)
+        .await;
+    (server, store)
+}
+
+#[tokio::test]
+async fn logs_a_call_that_follows_the_contract_once_per_key() {
+    let (server, store) = crm(false).await;
+    let crm = connector(&server, Duration::from_secs(2));
+    let activity = activity();
+    let key = idempotency_key("generic", &activity.call_id);
+    let first = crm.log_call(&activity, &key).await.unwrap();
+    let again = crm.log_call(&activity, &key).await.unwrap();
+    assert_eq!(first, again, "a replayed key returns the same interaction");
+    let stored = store.lock().unwrap().clone();
+    assert_eq!(stored.len(), 1);
+    let body = &stored[0].1;
+    assert_eq!(body["type"], "call");
+    assert_eq!(body["durationSecs"], 60);
+    assert_eq!(body["outcome"], "connected");
+    assert_eq!(body["contactId"], "crm-contact-7");
+    assert_eq!(body["notes"], "Wants a demo");
+    assert_eq!(crm.find_logged_call(&key).await.unwrap(), Some(first));
+    assert_eq!(crm.find_logged_call("other").await.unwrap(), None);
+    // The key is stable: the same call and CRM always give the same key.
+    assert_eq!(key, idempotency_key("generic", &activity.call_id));
+    assert_ne!(key, idempotency_key("hubspot", &activity.call_id));
+}
+
+#[tokio::test]
+async fn a_timeout_after_sending_is_reconciled_not_duplicated() {
+    let (server, store) = crm(true).await;
+    let crm = connector(&server, Duration::from_millis(700));
+    let mut rng = StdRng::seed_from_u64(3);
+    let key = idempotency_key("generic", &activity().call_id);
+    let first = deliver(
+        &crm,
+        &activity(),
+        &Attempt {
+            key: key.clone(),
+            attempts: 0,
+            reconcile: false,
+        },
+        &mut rng,
+    )
+    .await;
+    let Outcome::Retry {
+        reconcile: true,
+        counts: true,
+        ..
+    } = first
+    else {
+        panic!("an unseen outcome must be reconciled: {first:?}");
+    };
+    let second = deliver(
+        &crm,
+        &activity(),
+        &Attempt {
+            key,
+            attempts: 1,
+            reconcile: true,
+        },
+        &mut rng,
+    )
+    .await;
+    assert_eq!(
+        second,
+        Outcome::Done(ringdesk_crm::RemoteRef("int-0".into()))
+    );
+    assert_eq!(store.lock().unwrap().len(), 1, "logged exactly once");
+}
+
+#[tokio::test]
+async fn refusals_map_to_what_the_outbox_does_with_them() {
+    let server = MockServer::start().await;
+    let mount = |status: u16, extra: Option<(&'static str, &'static str)>, key: &'static str| {
+        let mut answer = ResponseTemplate::new(status)
+            .set_body_json(json!({"message": format!("said {status}")}));
+        if let Some((name, value)) = extra {
+            answer = answer.insert_header(name, value);
+        }
+        Mock::given(method("POST"))
+            .and(path("/api/dialer/interactions"))
+            .and(header("idempotency-key", key))
+            .respond_with(answer)
+    };
+    mount(401, None, "k401").mount(&server).await;
+    mount(429, Some(("retry-after", "30")), "k429")
+        .mount(&server)
+        .await;
+    mount(503, None, "k503").mount(&server).await;
+    mount(422, None, "k422").mount(&server).await;
+    let crm = connector(&server, Duration::from_secs(2));
+    let a = activity();
+    assert!(
+        matches!(crm.log_call(&a, "k401").await, Err(CrmError::Unauthorized(m)) if m == "said 401")
+    );
+    assert_eq!(
+        crm.log_call(&a, "k429").await,
+        Err(CrmError::RateLimited {
+            retry_after: Some(Duration::from_secs(30))
+        })
+    );
+    assert!(matches!(
+        crm.log_call(&a, "k503").await,
+        Err(CrmError::Transient(_))
+    ));
+    assert!(matches!(
+        crm.log_call(&a, "k422").await,
+        Err(CrmError::Permanent { status: 422, .. })
+    ));
+
+    // A CRM that is not there at all: nothing was sent, plain retry.
+    let down = GenericConnector::new(
+        "http://127.0.0.1:9".parse().unwrap(),
+        SecretString::from("t"),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    assert!(matches!(
+        down.log_call(&a, "k").await,
+        Err(CrmError::Transient(_))
+    ));
+}
+
+#[tokio::test]
+async fn finds_contacts_by_phone() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/dialer/contacts/lookup"))
+        .and(query_param("phone", "+14155552671"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "c1", "name": "Ada Lovelace", "company": "Analytical", "phones": ["+14155552671"]}
+        ])))
+        .mount(&server)
+        .await;
+    let crm = connector(&server, Duration::from_secs(2));
+    let found = crm.find_contacts_by_phone("+14155552671").await.unwrap();
+    assert_eq!(found[0].name, "Ada Lovelace");
+    assert_eq!(found[0].emails, Vec::<String>::new());
+}
