@@ -88,6 +88,10 @@ pub fn run() {
             calls::webhook_set,
             calls::call_route_get,
             calls::call_route_set,
+            calls::crm_get,
+            calls::crm_set,
+            calls::crm_test,
+            calls::crm_retry,
         ]);
     if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Ringdesk could not start: {e}");

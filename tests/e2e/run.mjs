@@ -6,6 +6,7 @@
 
 import { spawn, execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -150,6 +151,38 @@ async function addContact(name, company, phone) {
   await wd.click('[data-testid="contact-back"]');
   await wd.type('[data-testid="contact-search"]', name);
   await wd.waitFor('[data-testid="contact-row"]', { text: name });
+}
+
+/** A CRM implementing docs/crm-generic-openapi.yaml in memory: interactions kept by Idempotency-Key. */
+function startCrm() {
+  const interactions = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, "http://crm");
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const send = (status, value) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(value));
+      };
+      if (req.headers.authorization !== "Bearer e2e-crm-token") return send(401, { message: "bad token" });
+      if (req.method === "GET" && url.pathname === "/api/dialer/contacts/lookup") return send(200, []);
+      if (req.method === "GET" && url.pathname === "/api/dialer/interactions") {
+        const key = url.searchParams.get("idempotencyKey");
+        return send(200, { items: interactions.filter((i) => i.key === key).map((i) => ({ id: i.id })) });
+      }
+      if (req.method === "POST" && url.pathname === "/api/dialer/interactions") {
+        const key = req.headers["idempotency-key"];
+        const known = interactions.find((i) => i.key === key);
+        if (known) return send(200, { id: known.id });
+        const item = { id: `int-${interactions.length + 1}`, key, body: JSON.parse(body) };
+        interactions.push(item);
+        return send(201, { id: item.id });
+      }
+      send(404, { message: "no such route" });
+    });
+  });
+  return new Promise((done) => server.listen(0, "127.0.0.1", () => done({ server, interactions, url: `http://127.0.0.1:${server.address().port}` })));
 }
 
 async function card() {
@@ -437,6 +470,23 @@ try {
     await wd.waitFor('[data-testid="contact-row"]', { text: "Grace Hopper" });
   });
 
+  const crm = await startCrm();
+  await test("Settings → CRM: connect Ringdesk's REST contract with a token kept in the keyring", async () => {
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="settings-crm"]');
+    await wd.type('[data-testid="crm-url"]', "not a url");
+    await wd.type('[data-testid="crm-token"]', "e2e-crm-token");
+    await wd.click('[data-testid="crm-save"]');
+    await wd.waitFor('[data-testid="crm-error-url"]', { text: "is not an http(s) address" });
+    await wd.type('[data-testid="crm-url"]', crm.url);
+    await wd.type('[data-testid="crm-token"]', "e2e-crm-token");
+    await wd.click('[data-testid="crm-save"]');
+    await wd.waitFor('[data-testid="crm-status"]', { text: "Saved" });
+    await wd.click('[data-testid="crm-test"]');
+    await wd.waitFor('[data-testid="crm-status"]', { text: "Connected to 127.0.0.1" });
+    await wd.click('[data-testid="nav-contacts"]');
+  });
+
   await test("click-to-call a contact: baresip answers through kamailio, the widget counts, hang up completes the journal row", async () => {
     const baresip = await startBaresip(calleeNumber);
     try {
@@ -458,6 +508,24 @@ try {
     } finally {
       baresip.child.kill("SIGKILL");
     }
+  });
+
+  await test("the ended call reached the CRM once, as a completed call activity", async () => {
+    const end = Date.now() + 15000;
+    while (crm.interactions.length < 1 && Date.now() < end) await sleep(100);
+    assert(crm.interactions.length === 1, `interactions: ${crm.interactions.length}`);
+    const body = crm.interactions[0].body;
+    assert(body.type === "call" && body.direction === "outbound" && body.to === calleeNumber, JSON.stringify(body));
+    assert(body.outcome === "connected" && body.durationSecs >= 2, JSON.stringify(body));
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="settings-crm"]');
+    await wd.waitFor('[data-testid="crm-delivered"]', { text: "1 delivered" });
+    writeFileSync(join(shots, "crm-settings.png"), await wd.screenshot());
+    // The CRM token lives in the keyring only.
+    for (const name of readdirSync(dataDir)) {
+      assert(!readFileSync(join(dataDir, name)).includes("e2e-crm-token"), `CRM token found in ${name}`);
+    }
+    assert(!driverLog.join("").includes("e2e-crm-token"), "CRM token in the app's output");
   });
 
   await test("under Do not disturb an inbound call is refused and journaled as missed, no popup", async () => {

@@ -19,7 +19,13 @@ use ringdesk_sip::account::Phone;
 use ringdesk_sip::header::NameAddr;
 use ringdesk_sip::ua::{CallEvent, CallId as SipCallId, EndReason};
 use ringdesk_sip::Uri;
-use ringdesk_store::{CallRepository, ContactRepository, SettingsRepository, StoreError};
+use std::sync::Arc;
+
+use ringdesk_store::{
+    CallRepository, ContactRepository, OutboxRepository, SettingsRepository, StoreError,
+};
+
+use crate::crm::CrmKind;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, oneshot, watch};
@@ -131,7 +137,12 @@ pub struct Journal {
     pub calls: CallRepository,
     pub contacts: ContactRepository,
     pub settings: SettingsRepository,
+    pub outbox: OutboxRepository,
     pub region: Region,
+    /// The CRM that ended calls are delivered to (None: no CRM connected).
+    pub crm: Arc<std::sync::RwLock<Option<CrmKind>>>,
+    /// Wakes the CRM worker when a delivery is queued.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Journal {
@@ -178,14 +189,14 @@ impl Journal {
             }
             (WebhookEventKind::RecordingReady { url }, Some(mut call)) => {
                 call.recording_url = Some(url.clone());
-                self.calls.save(&call).await?;
+                self.store(&call).await?;
                 None
             }
             _ => None,
         };
         let notice = match changed {
             Some((call, notice)) => {
-                self.calls.save(&call).await?;
+                self.store(&call).await?;
                 Some(notice(self.named(call).await))
             }
             None => None,
@@ -204,9 +215,26 @@ impl Journal {
             .unwrap_or_else(|_| raw.chars().filter(|c| !c.is_control()).take(200).collect())
     }
 
+    /// Writes the call; a call that ended is written together with its delivery to the
+    /// connected CRM (one transaction: never one without the other).
+    pub(crate) async fn store(&self, call: &Call) -> Result<(), StoreError> {
+        let crm = self.crm.read().map(|g| *g).unwrap_or(None);
+        match crm {
+            Some(kind) if call.status.is_final() => {
+                let key = ringdesk_crm::idempotency_key(kind.code(), &call.id.to_string());
+                self.outbox
+                    .save_with_delivery(call, kind.code(), &key)
+                    .await?;
+                self.wake.notify_one();
+            }
+            _ => self.calls.save(call).await?,
+        }
+        Ok(())
+    }
+
     pub(crate) async fn save(&self, call: &Call) {
         // A full disk must not drop a live call: the call goes on, the failure is logged.
-        if let Err(e) = self.calls.save(call).await {
+        if let Err(e) = self.store(call).await {
             tracing::error!(call = %call.id, error = %e, "cannot write the call to the journal");
         }
     }

@@ -6,6 +6,7 @@ mod availability;
 mod calls;
 mod config;
 mod contacts;
+mod crm;
 mod provider_calls;
 mod ringer;
 mod softphone;
@@ -28,6 +29,7 @@ pub use availability::Availability;
 pub use calls::{ActiveCall, CallCommand, CallError, CallNotice, CallQuality};
 pub use config::AppConfig;
 pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};
+pub use crm::{CrmKind, CrmSettings, CrmSetupError, CrmView};
 pub use provider_calls::{CallRoute, CallRouteInput, CallRouteMode};
 pub use softphone::{Softphone, SoftphoneStatus};
 pub use webhooks::{WebhookError, WebhookSettings};
@@ -69,6 +71,8 @@ pub struct Ringdesk {
     journal: calls::Journal,
     webhooks: tokio::sync::Mutex<Option<webhooks::Running>>,
     provider_calls: Arc<provider_calls::ProviderCalls>,
+    secrets: Arc<KeyringSecretStore>,
+    crm_worker: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub providers: ProviderService,
     pub softphone: Softphone,
     pub contacts: Contacts,
@@ -97,14 +101,19 @@ impl Ringdesk {
             calls: store.calls(),
             contacts: store.contacts(),
             settings: store.settings(),
+            outbox: store.outbox(),
             region: config.region,
+            crm: Default::default(),
+            wake: Default::default(),
         };
         let softphone = Softphone::new(journal.clone());
         let provider_calls = Arc::new(provider_calls::ProviderCalls::new(
             journal.clone(),
             softphone.calls.clone(),
         ));
-        Ok(Self {
+        let ringdesk = Self {
+            secrets: Arc::new(KeyringSecretStore::new(config.keyring_service.clone())),
+            crm_worker: tokio::sync::Mutex::new(None),
             provider_calls,
             contacts: Contacts {
                 repository: store.contacts(),
@@ -116,7 +125,9 @@ impl Ringdesk {
             store,
             providers,
             region: config.region,
-        })
+        };
+        ringdesk.start_crm().await;
+        Ok(ringdesk)
     }
 
     pub fn region(&self) -> Region {
@@ -268,6 +279,83 @@ impl Ringdesk {
         self.softphone.calls.active.borrow().clone()
     }
 
+    /// Settings → CRM: what is connected and how deliveries stand.
+    pub async fn crm(&self) -> Result<CrmView, CrmSetupError> {
+        crm::view(
+            &self.store.settings(),
+            self.secrets.as_ref(),
+            &self.store.outbox(),
+        )
+        .await
+    }
+
+    /// Connects a CRM (a token of None keeps the stored one) and starts delivering to it.
+    pub async fn set_crm(
+        &self,
+        settings: CrmSettings,
+        token: Option<String>,
+    ) -> Result<CrmView, CrmSetupError> {
+        crm::save(
+            &self.store.settings(),
+            self.secrets.as_ref(),
+            settings,
+            token,
+        )
+        .await?;
+        self.start_crm().await;
+        self.crm().await
+    }
+
+    /// Asks the connected CRM whether the address and token work.
+    pub async fn test_crm(&self) -> Result<String, CrmSetupError> {
+        let connector = crm::connector(&self.store.settings(), self.secrets.as_ref())
+            .await?
+            .ok_or(CrmSetupError::NoToken)?;
+        Ok(connector.test().await?)
+    }
+
+    /// Tries the deliveries that failed for good again (the agent's retry action).
+    pub async fn retry_crm(&self) -> Result<CrmView, CrmSetupError> {
+        self.store.outbox().retry_dead().await?;
+        self.journal.wake.notify_one();
+        self.crm().await
+    }
+
+    /// (Re)starts the outbox worker for the connected CRM, or stops it when there is none.
+    async fn start_crm(&self) {
+        let mut worker = self.crm_worker.lock().await;
+        if let Some(old) = worker.take() {
+            old.abort();
+        }
+        let connector = match crm::connector(&self.store.settings(), self.secrets.as_ref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "CRM not connected");
+                None
+            }
+        };
+        let kind = match &connector {
+            Some(_) => crm::load(&self.store.settings())
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.kind),
+            None => None,
+        };
+        if let Ok(mut crm) = self.journal.crm.write() {
+            *crm = kind;
+        }
+        if let Some(connector) = connector {
+            let run = crm::Worker {
+                outbox: self.store.outbox(),
+                calls: self.store.calls(),
+                contacts: self.store.contacts(),
+                wake: self.journal.wake.clone(),
+            };
+            *worker = Some(tokio::spawn(run.run(connector)));
+        }
+    }
+
     pub async fn webhooks(&self) -> Result<WebhookView, AppError> {
         let settings = webhooks::load(&self.store.settings()).await?;
         let listening = self.webhooks.lock().await.as_ref().map(|r| r.address);
@@ -335,6 +423,9 @@ impl Ringdesk {
     }
 
     pub async fn close(&self) {
+        if let Some(worker) = self.crm_worker.lock().await.take() {
+            worker.abort();
+        }
         if let Some(receiver) = self.webhooks.lock().await.take() {
             receiver.stop().await;
         }

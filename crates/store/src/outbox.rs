@@ -80,35 +80,37 @@ impl OutboxRepository {
         Ok(())
     }
 
-    /// Items due now, oldest call first; they become `inflight`.
-    pub async fn take_due(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+    /// The next activity to deliver, when it is due: strictly the oldest pending one, so
+    /// activities reach the CRM in the order calls ended (one waiting for a retry holds back
+    /// those behind it). It becomes `inflight`.
+    pub async fn take_next(&self) -> Result<Option<OutboxItem>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? \
-             ORDER BY seq LIMIT ?"
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, next_attempt_at FROM outbox WHERE state = 'pending' \
+             ORDER BY seq LIMIT 1"
         ))
-        .bind(now_millis())
-        .bind(limit)
-        .fetch_all(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        let items: Vec<OutboxItem> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-        for item in &items {
-            sqlx::query("UPDATE outbox SET state = 'inflight' WHERE id = ?")
-                .bind(&item.id)
-                .execute(&mut *tx)
-                .await?;
+        let Some(row) = row else { return Ok(None) };
+        if row.try_get::<i64, _>("next_attempt_at")? > now_millis() {
+            return Ok(None);
         }
+        let item = from_row(&row)?;
+        sqlx::query("UPDATE outbox SET state = 'inflight' WHERE id = ?")
+            .bind(&item.id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(items)
+        Ok(Some(item))
     }
 
-    /// When the next pending item is due (Unix ms), if any.
+    /// When the next activity is due (Unix ms), if any is pending.
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'")
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT next_attempt_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1",
         )
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn done(&self, id: &str, remote_ref: &str) -> Result<(), StoreError> {

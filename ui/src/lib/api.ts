@@ -3,6 +3,8 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   ActiveCall,
+  CrmSettings,
+  CrmView,
   CallRoute,
   WebhookSettings,
   WebhookView,
@@ -72,6 +74,13 @@ export const api = {
     get: () => call<WebhookView>("webhook_get"),
     /** Saves and starts/stops the receiver; rejects with field "bind" or "publicUrl". */
     set: (settings: WebhookSettings) => call<WebhookView>("webhook_set", { settings }),
+  },
+  crm: {
+    get: () => call<CrmView>("crm_get"),
+    /** `token` null keeps the stored one; rejects with field "baseUrl" or "token". */
+    set: (settings: CrmSettings, token: string | null) => call<CrmView>("crm_set", { settings, token }),
+    test: () => call<string>("crm_test"),
+    retry: () => call<CrmView>("crm_retry"),
   },
   callRoute: {
     get: () => call<CallRoute>("call_route_get"),

@@ -249,3 +249,23 @@ export interface CallRoute {
   /** The agent's desk or mobile phone (any format in, E.164 out); required for "phone". */
   phone: string | null;
 }
+
+// ----- CRM -----
+
+export type CrmKind = "generic";
+
+export interface CrmSettings {
+  kind: CrmKind;
+  /** The CRM's base URL, e.g. https://crm.example.com */
+  baseUrl: string;
+}
+
+export interface CrmView {
+  settings: CrmSettings | null;
+  hasToken: boolean;
+  /** Call activities waiting for the CRM. */
+  pending: number;
+  delivered: number;
+  /** Refused for good or out of attempts: shown with a retry action. */
+  failed: { callId: string; error: string | null }[];
+}
