@@ -8,7 +8,8 @@ use ringdesk_app::{
     WebhookSettings, WebhookView,
 };
 use ringdesk_core::{
-    Call, CallDirection, CallFilter, CallStatus, Contact, ContactId, ContactInput,
+    Call, CallDirection, CallFilter, CallId, CallStatus, Contact, ContactId, ContactInput,
+    Disposition,
 };
 use tauri::{AppHandle, Emitter, Manager, State, WebviewUrl, WebviewWindowBuilder};
 
@@ -351,4 +352,14 @@ pub async fn crm_test(ringdesk: State<'_, Ringdesk>) -> Result<String> {
 #[tauri::command]
 pub async fn crm_retry(ringdesk: State<'_, Ringdesk>) -> Result<CrmView> {
     Ok(ringdesk.retry_crm().await?)
+}
+
+#[tauri::command]
+pub async fn call_wrap_up(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: CallId,
+    notes: Option<String>,
+    disposition: Option<Disposition>,
+) -> Result<Call> {
+    Ok(ringdesk.wrap_up(call_id, notes, disposition).await?)
 }

@@ -84,6 +84,7 @@ pub fn run() {
             calls::call_mute,
             calls::call_hold,
             calls::call_dtmf,
+            calls::call_wrap_up,
             calls::webhook_get,
             calls::webhook_set,
             calls::call_route_get,

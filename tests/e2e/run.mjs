@@ -490,7 +490,9 @@ try {
   await test("click-to-call a contact: baresip answers through kamailio, the widget counts, hang up completes the journal row", async () => {
     const baresip = await startBaresip(calleeNumber);
     try {
-      await wd.click('[data-testid="contact-row"] [data-testid="contact-call"]');
+      // From the contact's card (the table's row has the same button).
+      await wd.click('[data-testid="contact-row"] [data-testid="contact-open"]');
+      await wd.click('[data-testid="contact-detail-call"]');
       await wd.waitFor('[data-testid="call-widget"][data-status="in_progress"]', { timeoutMs: 20000 });
       await wd.waitFor('[data-testid="call-peer"]', { text: "Grace Hopper" });
       const first = await wd.textOf('[data-testid="call-timer"]');
@@ -502,6 +504,13 @@ try {
       writeFileSync(join(shots, "call-widget.png"), await wd.screenshot());
       await wd.click('[data-testid="call-hangup"]');
       await waitGone('[data-testid="call-widget"]');
+      // After-call work: notes and an outcome, sent to the CRM with the call.
+      await wd.waitFor('[data-testid="wrap-up"]', { text: "Grace Hopper" });
+      await wd.type('[data-testid="wrapup-notes"]', "Wants a demo next week");
+      await wd.click('[data-testid="wrapup-disposition"] option[value="interested"]');
+      writeFileSync(join(shots, "wrap-up.png"), await wd.screenshot());
+      await wd.click('[data-testid="wrapup-save"]');
+      await waitGone('[data-testid="wrap-up"]');
       await wd.click('[data-testid="nav-calls"]');
       await wd.waitFor('[data-testid="call-row"][data-status="completed"][data-direction="outbound"]', { text: "Grace Hopper" });
       writeFileSync(join(shots, "calls-journal.png"), await wd.screenshot());
@@ -517,6 +526,7 @@ try {
     const body = crm.interactions[0].body;
     assert(body.type === "call" && body.direction === "outbound" && body.to === calleeNumber, JSON.stringify(body));
     assert(body.outcome === "connected" && body.durationSecs >= 2, JSON.stringify(body));
+    assert(body.notes === "Wants a demo next week" && body.disposition === "interested", JSON.stringify(body));
     await wd.click('[data-testid="nav-settings"]');
     await wd.click('[data-testid="settings-crm"]');
     await wd.waitFor('[data-testid="crm-delivered"]', { text: "1 delivered" });

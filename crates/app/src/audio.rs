@@ -81,19 +81,14 @@ pub fn view(preferences: &AudioPreferences) -> AudioView {
 }
 
 pub(crate) async fn load(settings: &SettingsRepository) -> Result<AudioPreferences, StoreError> {
-    Ok(settings
-        .get(KEY)
-        .await?
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default())
+    Ok(settings.get_json(KEY).await?.unwrap_or_default())
 }
 
 pub(crate) async fn save(
     settings: &SettingsRepository,
     preferences: &AudioPreferences,
 ) -> Result<(), StoreError> {
-    let json = serde_json::to_string(preferences).unwrap_or_else(|_| "{}".into());
-    settings.set(KEY, &json).await
+    settings.set_json(KEY, preferences).await
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -54,6 +54,8 @@ pub enum CallError {
     Provider(String),
     #[error("this call is on your phone: use its own buttons for that")]
     OnYourPhone,
+    #[error("the journal: {0}")]
+    Journal(String),
 }
 
 /// Last RTCP-based estimate of the call's audio, for the widget.
@@ -145,7 +147,27 @@ pub struct Journal {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
+/// How long an answered call's CRM activity waits for the agent's after-call notes.
+pub const WRAP_UP_HOLD_MS: i64 = 120_000;
+
 impl Journal {
+    /// The agent's after-call work on a finished call: stored, and its CRM activity released.
+    pub async fn wrap_up(
+        &self,
+        id: ringdesk_core::CallId,
+        notes: Option<&str>,
+        disposition: Option<ringdesk_core::Disposition>,
+    ) -> Result<Option<Call>, StoreError> {
+        let Some(mut call) = self.calls.get(id).await? else {
+            return Ok(None);
+        };
+        call.wrap_up(notes, disposition);
+        self.store(&call).await?;
+        self.outbox.release(id).await?;
+        self.wake.notify_one();
+        Ok(Some(call))
+    }
+
     /// Applies a verified webhook event to the journal, once: an event id seen before changes
     /// nothing. Returns what to announce. Write failures are errors here (unlike on the
     /// softphone's path): the provider retries what is not acknowledged.
@@ -222,8 +244,12 @@ impl Journal {
         match crm {
             Some(kind) if call.status.is_final() => {
                 let key = ringdesk_crm::idempotency_key(kind.code(), &call.id.to_string());
+                // A conversation waits for the agent's notes (released when they are saved);
+                // a call nobody answered has none to wait for.
+                let talked = call.answered_at.is_some() && call.notes.is_none();
+                let hold = if talked { WRAP_UP_HOLD_MS } else { 0 };
                 self.outbox
-                    .save_with_delivery(call, kind.code(), &key)
+                    .save_with_delivery(call, kind.code(), &key, hold)
                     .await?;
                 self.wake.notify_one();
             }

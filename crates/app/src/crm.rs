@@ -97,10 +97,7 @@ impl CrmSetupError {
 }
 
 pub(crate) async fn load(settings: &SettingsRepository) -> Result<Option<CrmSettings>, StoreError> {
-    Ok(settings
-        .get(KEY)
-        .await?
-        .and_then(|json| serde_json::from_str(&json).ok()))
+    settings.get_json(KEY).await
 }
 
 /// Checks the address: http(s), a host, no trailing slash.
@@ -165,8 +162,7 @@ pub(crate) async fn save(
             }
         }
     }
-    let json = serde_json::to_string(&saved).unwrap_or_default();
-    settings.set(KEY, &json).await?;
+    settings.set_json(KEY, &saved).await?;
     Ok(saved)
 }
 
@@ -290,7 +286,7 @@ impl Worker {
                 .and_then(|c| c.crm_id),
             None => None,
         };
-        let activity = Activity::of(&call, crm_contact, None);
+        let activity = Activity::of(&call, crm_contact);
         let attempt = Attempt {
             key: item.idempotency_key.clone(),
             attempts: item.attempts,

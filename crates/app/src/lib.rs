@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use ringdesk_core::service::ProviderService;
 use ringdesk_core::{
-    parse_dial_link, Call, CallFilter, ContactId, DialLinkError, DialRequest, E164Number,
-    PhoneNumberError, Region,
+    parse_dial_link, Call, CallFilter, CallId, ContactId, DialLinkError, DialRequest, Disposition,
+    E164Number, PhoneNumberError, Region,
 };
 use ringdesk_providers::HttpAdapterFactory;
 use ringdesk_secrets::KeyringSecretStore;
@@ -273,6 +273,25 @@ impl Ringdesk {
         let address = self.webhooks.lock().await.as_ref().map(|r| r.address)?;
         let settings = webhooks::load(&self.store.settings()).await.ok()?;
         Some(settings.base_url(Some(address)))
+    }
+
+    /// The agent's after-call notes and outcome on a finished call; its CRM activity (held
+    /// for them) leaves now.
+    pub async fn wrap_up(
+        &self,
+        id: CallId,
+        notes: Option<String>,
+        disposition: Option<Disposition>,
+    ) -> Result<Call, CallError> {
+        match self
+            .journal
+            .wrap_up(id, notes.as_deref(), disposition)
+            .await
+        {
+            Ok(Some(call)) => Ok(self.journal.named(call).await),
+            Ok(None) => Err(CallError::NoCall("wrap up")),
+            Err(e) => Err(CallError::Journal(e.to_string())),
+        }
     }
 
     pub fn active_call(&self) -> Option<ActiveCall> {

@@ -63,19 +63,14 @@ impl CallRouteInput {
 }
 
 pub(crate) async fn load(settings: &SettingsRepository) -> Result<CallRoute, StoreError> {
-    Ok(settings
-        .get(KEY)
-        .await?
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default())
+    Ok(settings.get_json(KEY).await?.unwrap_or_default())
 }
 
 pub(crate) async fn save(
     settings: &SettingsRepository,
     route: &CallRoute,
 ) -> Result<(), StoreError> {
-    let json = serde_json::to_string(route).unwrap_or_else(|_| "{}".into());
-    settings.set(KEY, &json).await
+    settings.set_json(KEY, route).await
 }
 
 /// The call placed through the provider, while it lasts.

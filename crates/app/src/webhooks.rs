@@ -107,19 +107,14 @@ impl WebhookSettings {
 }
 
 pub(crate) async fn load(settings: &SettingsRepository) -> Result<WebhookSettings, StoreError> {
-    Ok(settings
-        .get(KEY)
-        .await?
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default())
+    Ok(settings.get_json(KEY).await?.unwrap_or_default())
 }
 
 pub(crate) async fn save(
     settings: &SettingsRepository,
     webhooks: &WebhookSettings,
 ) -> Result<(), StoreError> {
-    let json = serde_json::to_string(webhooks).unwrap_or_else(|_| "{}".into());
-    settings.set(KEY, &json).await
+    settings.set_json(KEY, webhooks).await
 }
 
 /// What the receiver needs per request.

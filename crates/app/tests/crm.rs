@@ -181,6 +181,28 @@ impl Desk {
         }
     }
 
+    async fn callback(&self, form: &str) {
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes())
+            .into_owned()
+            .collect();
+        let signature = twilio_signature(
+            TOKEN.as_bytes(),
+            &self.hook,
+            &params,
+            TwilioAlgorithm::HmacSha1,
+        );
+        let status = reqwest::Client::new()
+            .post(&self.hook)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(form.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+
     async fn wait_delivered(&self, n: u32) {
         for _ in 0..300 {
             let view = self.ringdesk.crm().await.unwrap();
@@ -264,4 +286,58 @@ async fn stopped_dead_before_the_crm_answered_the_activity_still_arrives_exactly
         "the restart looked before sending again"
     );
     desk2.ringdesk.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn a_conversation_waits_for_the_agents_notes_then_goes_with_them() {
+    let (server, store, _) = crm(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
+    let (desk, _) = desk(&config(&dir, &keyring), None, &server.uri()).await;
+    for (status, seq) in [("ringing", 0), ("in-progress", 1), ("completed", 2)] {
+        desk.callback(&format!(
+            "CallSid=CA7&CallStatus={status}&Direction=inbound&From=%2B14155552671&To=%2B12125550100&SequenceNumber={seq}"
+        ))
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let view = desk.ringdesk.crm().await.unwrap();
+    assert_eq!(
+        (view.pending, view.delivered),
+        (1, 0),
+        "held for the agent's notes"
+    );
+    assert!(store.lock().unwrap().is_empty());
+
+    let call = desk
+        .ringdesk
+        .calls(&ringdesk_core::CallFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    desk.ringdesk
+        .wrap_up(
+            call.id,
+            Some("Asked for pricing".into()),
+            Some(ringdesk_core::Disposition::CallBack),
+        )
+        .await
+        .unwrap();
+    desk.wait_delivered(1).await;
+    let kept = store.lock().unwrap().clone();
+    assert_eq!(kept[0].1["notes"], "Asked for pricing");
+    assert_eq!(kept[0].1["disposition"], "call_back");
+    assert_eq!(kept[0].1["outcome"], "connected");
+    // The notes are searchable in the journal.
+    let found = desk
+        .ringdesk
+        .calls(&ringdesk_core::CallFilter {
+            query: Some("pricing".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    desk.ringdesk.close().await;
 }

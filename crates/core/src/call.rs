@@ -74,6 +74,17 @@ pub enum CallEndReason {
     Interrupted,
 }
 
+/// The agent's after-call disposition (the CRM's call outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    Interested,
+    NotInterested,
+    CallBack,
+    LeftVoicemail,
+    WrongNumber,
+}
+
 macro_rules! codes {
     ($ty:ty { $($variant:ident = $code:literal),* $(,)? }) => {
         impl $ty {
@@ -88,6 +99,10 @@ macro_rules! codes {
 }
 
 codes!(CallDirection { Inbound = "inbound", Outbound = "outbound" });
+codes!(Disposition {
+    Interested = "interested", NotInterested = "not_interested", CallBack = "call_back",
+    LeftVoicemail = "left_voicemail", WrongNumber = "wrong_number",
+});
 codes!(CallStatus { Ringing = "ringing", InProgress = "in_progress", Completed = "completed", Failed = "failed" });
 codes!(CallEndReason {
     HungUp = "hung_up", RemoteHungUp = "remote_hung_up", Declined = "declined", Busy = "busy",
@@ -121,9 +136,30 @@ pub struct Call {
     pub end_reason: Option<CallEndReason>,
     pub end_detail: Option<String>,
     pub recording_url: Option<String>,
+    /// After-call work.
+    pub notes: Option<String>,
+    pub disposition: Option<Disposition>,
 }
 
+/// Notes longer than this are cut (a CRM field, not a document).
+pub const MAX_NOTES: usize = 4000;
+
 impl Call {
+    /// Records the agent's after-call work: notes trimmed, bounded, without control characters
+    /// other than line breaks; blank notes are none.
+    pub fn wrap_up(&mut self, notes: Option<&str>, disposition: Option<Disposition>) {
+        self.notes = notes
+            .map(|n| {
+                n.trim()
+                    .chars()
+                    .filter(|c| !c.is_control() || *c == '\n')
+                    .take(MAX_NOTES)
+                    .collect::<String>()
+            })
+            .filter(|n| !n.is_empty());
+        self.disposition = disposition;
+    }
+
     /// A call starting now.
     pub fn new(direction: CallDirection, from: String, to: String, now: OffsetDateTime) -> Call {
         Call {
@@ -143,6 +179,8 @@ impl Call {
             end_reason: None,
             end_detail: None,
             recording_url: None,
+            notes: None,
+            disposition: None,
         }
     }
 
@@ -267,6 +305,26 @@ mod tests {
         assert_eq!(call.status, CallStatus::Failed);
         assert_eq!(call.duration_secs, Some(0));
         assert_eq!(call.answered_at, None);
+    }
+
+    #[test]
+    fn wrap_up_notes_are_cleaned_and_bounded() {
+        let mut call = Call::new(
+            CallDirection::Inbound,
+            "a".into(),
+            "b".into(),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        call.wrap_up(
+            Some("  Wants a demo\n\u{7}next week  "),
+            Some(Disposition::CallBack),
+        );
+        assert_eq!(call.notes.as_deref(), Some("Wants a demo\nnext week"));
+        assert_eq!(call.disposition, Some(Disposition::CallBack));
+        call.wrap_up(Some("   "), None);
+        assert_eq!(call.notes, None);
+        call.wrap_up(Some(&"x".repeat(10_000)), None);
+        assert_eq!(call.notes.map(|n| n.len()), Some(MAX_NOTES));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod sip_settings;
 
 pub use call::{
     end_reason_from_cause, Call, CallDirection, CallEndReason, CallFilter, CallId, CallStatus,
+    Disposition,
 };
 pub use contact::{
     Contact, ContactError, ContactId, ContactInput, ContactPhone, PhoneInput, ValidContact,

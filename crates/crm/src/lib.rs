@@ -42,6 +42,9 @@ pub struct Activity {
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The agent's disposition (`interested`, `call_back`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording_url: Option<String>,
     /// The contact's id in this CRM, when the caller matched one that came from it.
@@ -50,7 +53,7 @@ pub struct Activity {
 }
 
 impl Activity {
-    pub fn of(call: &Call, contact_crm_id: Option<String>, notes: Option<String>) -> Activity {
+    pub fn of(call: &Call, contact_crm_id: Option<String>) -> Activity {
         let outcome = match (call.answered_at.is_some(), call.end_reason) {
             (true, _) => "connected",
             (false, Some(CallEndReason::Busy)) => "busy",
@@ -71,7 +74,8 @@ impl Activity {
             duration_secs: call.duration_secs.unwrap_or(0),
             status: call.status,
             outcome,
-            notes,
+            notes: call.notes.clone(),
+            disposition: call.disposition.map(|d| d.code()),
             recording_url: call.recording_url.clone(),
             contact_id: contact_crm_id,
         }

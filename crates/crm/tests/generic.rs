@@ -38,11 +38,11 @@ fn activity() -> Activity {
     );
     call.answer(t + time::Duration::seconds(4));
     call.end(CallEndReason::HungUp, None, t + time::Duration::seconds(64));
-    Activity::of(
-        &call,
-        Some("crm-contact-7".into()),
-        Some("Wants a demo".into()),
-    )
+    call.wrap_up(
+        Some("Wants a demo"),
+        Some(ringdesk_core::Disposition::Interested),
+    );
+    Activity::of(&call, Some("crm-contact-7".into()))
 }
 
 fn connector(server: &MockServer, timeout: Duration) -> GenericConnector {
@@ -137,6 +137,7 @@ async fn logs_a_call_that_follows_the_contract_once_per_key() {
     assert_eq!(body["outcome"], "connected");
     assert_eq!(body["contactId"], "crm-contact-7");
     assert_eq!(body["notes"], "Wants a demo");
+    assert_eq!(body["disposition"], "interested");
     assert_eq!(crm.find_logged_call(&key).await.unwrap(), Some(first));
     assert_eq!(crm.find_logged_call("other").await.unwrap(), None);
     // The key is stable: the same call and CRM always give the same key.

@@ -30,23 +30,19 @@ pub(crate) async fn json<T: DeserializeOwned>(
     request: RequestBuilder,
     timeout: Duration,
 ) -> Result<T, ProviderError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(e, timeout))?;
-    let status = response.status();
-    let retry_after = retry_after_secs(&response);
-    let body = read_body(response, timeout).await?;
-    if status.is_success() {
-        return serde_json::from_slice(&body).map_err(|e| ProviderError::InvalidResponse {
-            reason: e.to_string(),
-        });
-    }
-    Err(status_error(status, retry_after, &body))
+    let body = successful(request, timeout).await?;
+    serde_json::from_slice(&body).map_err(|e| ProviderError::InvalidResponse {
+        reason: e.to_string(),
+    })
 }
 
 /// Sends the request; any 2xx is success whatever its body (204, `{"result":"ok"}`).
 pub(crate) async fn done(request: RequestBuilder, timeout: Duration) -> Result<(), ProviderError> {
+    successful(request, timeout).await.map(drop)
+}
+
+/// The body of a 2xx answer, or the failure mapped.
+async fn successful(request: RequestBuilder, timeout: Duration) -> Result<Vec<u8>, ProviderError> {
     let response = request
         .send()
         .await
@@ -55,7 +51,7 @@ pub(crate) async fn done(request: RequestBuilder, timeout: Duration) -> Result<(
     let retry_after = retry_after_secs(&response);
     let body = read_body(response, timeout).await?;
     if status.is_success() {
-        return Ok(());
+        return Ok(body);
     }
     Err(status_error(status, retry_after, &body))
 }

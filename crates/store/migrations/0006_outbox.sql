@@ -1,7 +1,8 @@
 -- Call activities on their way to the CRM. A row is written in the same transaction as the
 -- call's final state, so a call that ended is never without its delivery; the worker moves it
 -- pending → done, or → dead after permanent refusals (shown to the agent with a retry).
-ALTER TABLE calls ADD COLUMN outcome TEXT;
+-- After-call work: the agent's disposition of the call (its notes go in calls.notes).
+ALTER TABLE calls ADD COLUMN disposition TEXT;
 
 CREATE TABLE outbox (
     id               TEXT PRIMARY KEY NOT NULL,

@@ -1,5 +1,6 @@
 use ringdesk_core::{
-    Call, CallDirection, CallEndReason, CallFilter, CallId, CallStatus, ContactId, ProviderId,
+    Call, CallDirection, CallEndReason, CallFilter, CallId, CallStatus, ContactId, Disposition,
+    ProviderId,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -17,7 +18,8 @@ pub struct CallRepository {
 
 const SELECT: &str = "SELECT k.id, k.direction, k.status, k.from_party, k.to_party, k.contact_id, \
     c.name AS contact_name, k.provider_id, k.initiated_at, k.answered_at, k.ended_at, \
-    k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url \
+    k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url, k.notes, \
+    k.disposition \
     FROM calls k LEFT JOIN contacts c ON c.id = k.contact_id";
 
 /// `text` as one FTS5 phrase: quoted, inner quotes doubled, so nothing in it is syntax.
@@ -66,6 +68,11 @@ fn from_row(row: &SqliteRow) -> Result<Call, StoreError> {
             .transpose()?,
         end_detail: row.try_get("end_detail")?,
         recording_url: row.try_get("recording_url")?,
+        notes: row.try_get("notes")?,
+        disposition: row
+            .try_get::<Option<String>, _>("disposition")?
+            .map(|d| Disposition::from_code(&d).ok_or_else(|| corrupt(format!("disposition {d}"))))
+            .transpose()?,
     })
 }
 
@@ -75,13 +82,14 @@ pub(crate) fn upsert(
     sqlx::query(
         "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
          initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \
-         provider_call_id, recording_url) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         provider_call_id, recording_url, notes, disposition) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
          contact_id = excluded.contact_id, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, duration_secs = excluded.duration_secs, \
          end_reason = excluded.end_reason, end_detail = excluded.end_detail, \
-         provider_call_id = excluded.provider_call_id, recording_url = excluded.recording_url",
+         provider_call_id = excluded.provider_call_id, recording_url = excluded.recording_url, \
+         notes = excluded.notes, disposition = excluded.disposition",
     )
     .bind(call.id.to_string())
     .bind(call.direction.code())
@@ -98,6 +106,8 @@ pub(crate) fn upsert(
     .bind(&call.end_detail)
     .bind(&call.provider_call_id)
     .bind(&call.recording_url)
+    .bind(&call.notes)
+    .bind(call.disposition.map(Disposition::code))
 }
 
 impl CallRepository {

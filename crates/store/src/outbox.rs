@@ -51,13 +51,15 @@ impl OutboxRepository {
         Self { pool }
     }
 
-    /// Writes the call's final state and its delivery to `crm` in one transaction. The key
-    /// is unique: a call saved twice is queued once.
+    /// Writes the call's final state and its delivery to `crm` in one transaction, due after
+    /// `hold_ms` (time for the agent's after-call work). The key is unique: a call saved twice
+    /// is queued once.
     pub async fn save_with_delivery(
         &self,
         call: &Call,
         crm: &str,
         idempotency_key: &str,
+        hold_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         upsert(call).execute(&mut *tx).await?;
@@ -72,7 +74,7 @@ impl OutboxRepository {
         .bind(call.id.to_string())
         .bind(crm)
         .bind(idempotency_key)
-        .bind(now)
+        .bind(now + hold_ms)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -111,6 +113,19 @@ impl OutboxRepository {
         )
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// The agent finished the call's after-call work: its waiting delivery is due now.
+    pub async fn release(&self, call: CallId) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET next_attempt_at = min(next_attempt_at, ?) \
+             WHERE call_id = ? AND state = 'pending' AND attempts = 0",
+        )
+        .bind(now_millis())
+        .bind(call.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub async fn done(&self, id: &str, remote_ref: &str) -> Result<(), StoreError> {

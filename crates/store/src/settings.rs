@@ -1,3 +1,5 @@
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sqlx::SqlitePool;
 
 use crate::StoreError;
@@ -20,6 +22,20 @@ impl SettingsRepository {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    /// A preference stored as JSON; None when absent or unreadable (a value written by another
+    /// version falls back to the caller's default rather than failing).
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .get(key)
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    pub async fn set_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let json = serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.set(key, &json).await
     }
 
     pub async fn set(&self, key: &str, value: &str) -> Result<(), StoreError> {

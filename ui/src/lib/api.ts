@@ -14,6 +14,7 @@ import type {
   Contact,
   ContactImportFormat,
   ContactInput,
+  Disposition,
   ImportReport,
   AudioRole,
   AudioView,
@@ -99,6 +100,9 @@ export const api = {
     mute: (muted: boolean) => call<void>("call_mute", { muted }),
     hold: (held: boolean) => call<void>("call_hold", { held }),
     dtmf: (digits: string) => call<void>("call_dtmf", { digits }),
+    /** After-call work on a finished call; sends its CRM activity now (both may be null: skip). */
+    wrapUp: (callId: string, notes: string | null, disposition: Disposition | null) =>
+      call<Call>("call_wrap_up", { callId, notes, disposition }),
   },
 };
 

@@ -157,7 +157,14 @@ export interface Call {
   durationSecs: number | null;
   endReason: CallEndReason | null;
   endDetail: string | null;
+  recordingUrl: string | null;
+  /** After-call work. */
+  notes: string | null;
+  disposition: Disposition | null;
 }
+
+/** The agent's after-call outcome, sent to the CRM with the call. */
+export type Disposition = "interested" | "not_interested" | "call_back" | "left_voicemail" | "wrong_number";
 
 /** Last RTCP-based estimate of the call's audio. */
 export interface CallQuality {
