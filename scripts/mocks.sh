@@ -10,13 +10,14 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# prism_start NAME SPEC_PATH
+# prism_start NAME SPEC_PATH [PRISM OPTIONS…]
 prism_start() {
   local name=$1 spec=$2 port log
+  shift 2
   port=$(free_port)
   log="$ROOT/target/mocks/prism-$name.log"
   mkdir -p "$ROOT/target/mocks"
-  "$PRISM" mock -h 127.0.0.1 -p "$port" "$spec" >"$log" 2>&1 &
+  "$PRISM" mock -h 127.0.0.1 -p "$port" "$@" "$spec" >"$log" 2>&1 &
   MOCK_PIDS+=($!)
   export "RINGDESK_PRISM_$name=http://127.0.0.1:$port"
 }
@@ -46,6 +47,10 @@ mocks_start() {
   prism_start VONAGE_ACCOUNT "$specs/vonage/account.yml"
   prism_start VONAGE_APPLICATIONS "$specs/vonage/application.v2.yml"
   prism_start VONAGE_VOICE "$specs/vonage/voice.yml"
+  # HubSpot's specs give `example: null` everywhere: answers are generated from the schemas
+  # instead (dynamic mode, seeded so runs repeat).
+  prism_start HUBSPOT_CONTACTS "$SHARED/crm-specs/hubspot/Contacts/v3/contacts.json" -d --seed 7
+  prism_start HUBSPOT_CALLS "$SHARED/crm-specs/hubspot/Calls/v3/calls.json" -d --seed 7
   prism_wait_all
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ringdesk_core::ports::SecretStore;
 use ringdesk_crm::generic::GenericConnector;
+use ringdesk_crm::hubspot::HubSpotConnector;
 use ringdesk_crm::outbox::{self, Attempt, Outcome};
 use ringdesk_crm::{Activity, CrmConnector, CrmError};
 use ringdesk_store::{
@@ -31,12 +32,16 @@ const IDLE: Duration = Duration::from_secs(30);
 pub enum CrmKind {
     /// Ringdesk's own contract (docs/crm-generic-openapi.yaml).
     Generic,
+    /// HubSpot with a private-app token (address `https://api.hubapi.com`).
+    #[serde(rename = "hubspot")]
+    HubSpot,
 }
 
 impl CrmKind {
     pub fn code(self) -> &'static str {
         match self {
             CrmKind::Generic => "generic",
+            CrmKind::HubSpot => "hubspot",
         }
     }
 
@@ -132,6 +137,7 @@ fn build(saved: &CrmSettings, token: SecretString) -> Result<Arc<dyn CrmConnecto
     let url = checked_url(&saved.base_url)?;
     Ok(match saved.kind {
         CrmKind::Generic => Arc::new(GenericConnector::new(url, token, REQUEST_TIMEOUT)?),
+        CrmKind::HubSpot => Arc::new(HubSpotConnector::new(url, token, REQUEST_TIMEOUT)?),
     })
 }
 

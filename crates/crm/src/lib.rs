@@ -7,6 +7,8 @@
 //! worker that drives it in the app.
 
 pub mod generic;
+mod http;
+pub mod hubspot;
 pub mod outbox;
 
 use std::time::Duration;

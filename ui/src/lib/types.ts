@@ -259,7 +259,7 @@ export interface CallRoute {
 
 // ----- CRM -----
 
-export type CrmKind = "generic";
+export type CrmKind = "generic" | "hubspot";
 
 export interface CrmSettings {
   kind: CrmKind;

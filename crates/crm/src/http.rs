@@ -1,0 +1,109 @@
+//! One HTTP client and one mapping from HTTP outcomes to `CrmError` for every connector.
+//! Errors never carry URLs or the token.
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::CrmError;
+
+pub(crate) struct Client {
+    client: reqwest::Client,
+    token: SecretString,
+}
+
+/// `base` with `segments` appended, each escaped as one path segment.
+pub(crate) fn join(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+impl Client {
+    pub fn new(token: SecretString, timeout: Duration) -> Result<Self, CrmError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("Ringdesk/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| CrmError::Transient(e.without_url().to_string()))?;
+        Ok(Client { client, token })
+    }
+
+    pub fn get(&self, url: Url) -> RequestBuilder {
+        self.client.get(url)
+    }
+
+    pub fn post(&self, url: Url) -> RequestBuilder {
+        self.client.post(url)
+    }
+
+    /// Sends with the bearer token and decodes a 2xx JSON answer. `sent_matters`: the request
+    /// creates something, so a failure once it may have left is *ambiguous* (look before
+    /// retrying), not transient.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        sent_matters: bool,
+    ) -> Result<T, CrmError> {
+        let unclear = |reason: String| {
+            if sent_matters {
+                CrmError::Ambiguous(reason)
+            } else {
+                CrmError::Transient(reason)
+            }
+        };
+        let response = request
+            .bearer_auth(self.token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| {
+                // A connection that never opened applied nothing.
+                if e.is_connect() {
+                    CrmError::Transient(e.without_url().to_string())
+                } else {
+                    unclear(e.without_url().to_string())
+                }
+            })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| unclear(e.without_url().to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map_err(|e| unclear(format!("unreadable answer: {e}")));
+        }
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CrmError::Unauthorized(message),
+            StatusCode::TOO_MANY_REQUESTS => CrmError::RateLimited { retry_after },
+            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT => {
+                CrmError::Ambiguous(format!("{} {message}", status.as_u16()))
+            }
+            s if s.is_server_error() => CrmError::Transient(format!("{} {message}", s.as_u16())),
+            s => CrmError::Permanent {
+                status: s.as_u16(),
+                message,
+            },
+        })
+    }
+}
