@@ -326,6 +326,23 @@ try {
     await wd.waitFor('[data-testid="dial-link-banner"]', { text: "+1 415-555-2672" });
   });
 
+  await test("with confirmation turned off, a link dials at once (here: the softphone is off, and says so)", async () => {
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="route-confirm-links"]');
+    await wd.click('[data-testid="route-save"]');
+    await wd.waitFor('[data-testid="route-status"]', { text: "Saved" });
+    await secondLaunch("tel:+1-415-555-2673");
+    await wd.waitFor('[data-testid="dial-error"]', { text: "softphone is off" });
+    // Back to asking first (the default).
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="route-confirm-links"]');
+    await wd.click('[data-testid="route-save"]');
+    await wd.waitFor('[data-testid="route-status"]', { text: "Saved" });
+    await secondLaunch("tel:+1-415-555-2674");
+    await wd.waitFor('[data-testid="dial-link-banner"]', { text: "+1 415-555-2674" });
+    assert((await wd.findAll('[data-testid="dial-error"]')).length === 0, "not dialled without asking");
+  });
+
   await test("hostile links are refused with a clear message and never dialled", async () => {
     const before = await wd.property('[data-testid="dial-input"]', "value");
     const cases = [

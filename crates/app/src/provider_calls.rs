@@ -26,19 +26,41 @@ pub enum CallRouteMode {
     Phone,
 }
 
-/// Settings → Telephony → "Calls ring on".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Settings → Telephony → "Calls ring on" (and whether a dial link waits for the agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CallRoute {
     pub mode: CallRouteMode,
     /// The agent's own phone, E.164.
     pub phone: Option<E164Number>,
+    /// A `tel:`/`callto:`/`sip:`/`ringdesk:` link fills the dialpad and waits for Call (the
+    /// default); off, it dials at once.
+    #[serde(default = "yes")]
+    pub confirm_links: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for CallRoute {
+    fn default() -> Self {
+        CallRoute {
+            mode: CallRouteMode::default(),
+            phone: None,
+            confirm_links: true,
+        }
+    }
 }
 
 /// The form as typed.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CallRouteInput {
     pub mode: CallRouteMode,
     pub phone: Option<String>,
+    /// None keeps asking (the safe default).
+    pub confirm_links: Option<bool>,
 }
 
 impl CallRouteInput {
@@ -58,6 +80,7 @@ impl CallRouteInput {
         Ok(CallRoute {
             mode: self.mode,
             phone,
+            confirm_links: self.confirm_links.unwrap_or(true),
         })
     }
 }

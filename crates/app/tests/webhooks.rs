@@ -277,6 +277,7 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
         .set_call_route(CallRouteInput {
             mode: CallRouteMode::Phone,
             phone: None,
+            confirm_links: None,
         })
         .await
         .unwrap_err();
@@ -285,6 +286,7 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
         .set_call_route(CallRouteInput {
             mode: CallRouteMode::Phone,
             phone: Some("(415) 555-2671".into()),
+            confirm_links: None,
         })
         .await
         .unwrap();

@@ -255,6 +255,8 @@ export interface CallRoute {
   mode: CallRouteMode;
   /** The agent's desk or mobile phone (any format in, E.164 out); required for "phone". */
   phone: string | null;
+  /** A tel:/callto:/sip:/ringdesk: link waits for the agent to press Call (default true). */
+  confirmLinks: boolean;
 }
 
 // ----- CRM -----
