@@ -640,9 +640,16 @@ impl CallDesk {
             muted: false,
             held: false,
             quality: None,
-            ringing: Some(ringer::start_ringing(ringer(&self.journal.settings).await)),
+            ringing: None,
         });
+        // The agent hears of the call first; the ringer finds its device on its own thread.
         self.commit(CallNotice::Incoming).await;
+        let preferences = audio::load(&self.journal.settings)
+            .await
+            .unwrap_or_default();
+        if let Some(c) = self.current.as_mut() {
+            c.ringing = Some(ringer::start_ringing(preferences));
+        }
     }
 
     async fn answer(&mut self, phone: &Phone) -> Result<(), CallError> {
@@ -878,15 +885,6 @@ async fn open_media(
     CallMedia::new(address, CODECS.to_vec(), encrypted, source, sink)
         .await
         .map_err(|e| CallError::Media(e.to_string()))
-}
-
-/// The device the ringer role uses now.
-async fn ringer(settings: &SettingsRepository) -> Option<String> {
-    let preferences = audio::load(settings).await.unwrap_or_default();
-    tokio::task::spawn_blocking(move || audio::view(&preferences).ringer)
-        .await
-        .ok()
-        .flatten()
 }
 
 /// The microphone and speaker the agent chose (Settings → Audio); silence and nothing heard

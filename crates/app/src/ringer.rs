@@ -7,6 +7,8 @@ use std::time::Duration;
 use ringdesk_media::audio::AudioSink;
 use ringdesk_media::device::DeviceSink;
 
+use crate::audio::{self, AudioPreferences};
+
 /// The ringtone playing on the ringer device; dropping it stops the ringing.
 pub struct Ringing {
     stop: Arc<AtomicBool>,
@@ -18,13 +20,15 @@ impl Drop for Ringing {
     }
 }
 
-/// Rings on `device` (the ringer role's choice) until the returned handle is dropped: the
-/// North American pattern, 440 + 480 Hz, 2 s on, 4 s off. A ringer that cannot open is
-/// logged, not fatal: the popup and the notification still show the call.
-pub fn start_ringing(device: Option<String>) -> Ringing {
+/// Rings on the ringer role's device (chosen from `preferences` on the ringer's own thread:
+/// listing devices is slow and must not delay the call's popup) until the returned handle is
+/// dropped: the North American pattern, 440 + 480 Hz, 2 s on, 4 s off. A ringer that cannot
+/// open is logged, not fatal: the popup and the notification still show the call.
+pub fn start_ringing(preferences: AudioPreferences) -> Ringing {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
     std::thread::spawn(move || {
+        let device = audio::view(&preferences).ringer;
         let mut sink = match DeviceSink::open(device.as_deref()) {
             Ok(sink) => sink,
             Err(e) => {
