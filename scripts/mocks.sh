@@ -36,7 +36,7 @@ prism_wait_all() {
       n=$((n + 1))
     done
   done
-  echo "spec mocks ready: $(env | grep -o '^RINGDESK_PRISM_[A-Z_]*' | tr '\n' ' ')"
+  echo "spec mocks ready: $(env | grep -o '^RINGDESK_PRISM_[A-Z0-9_]*' | tr '\n' ' ')"
 }
 
 mocks_start() {
@@ -51,6 +51,9 @@ mocks_start() {
   # instead (dynamic mode, seeded so runs repeat).
   prism_start HUBSPOT_CONTACTS "$SHARED/crm-specs/hubspot/Contacts/v3/contacts.json" -d --seed 7
   prism_start HUBSPOT_CALLS "$SHARED/crm-specs/hubspot/Calls/v3/calls.json" -d --seed 7
+  # Pipedrive's specs carry examples: static answers.
+  prism_start PIPEDRIVE_V1 "$SHARED/crm-specs/pipedrive/upstream/v1.yaml"
+  prism_start PIPEDRIVE_V2 "$SHARED/crm-specs/pipedrive/upstream/v2.yaml"
   prism_wait_all
 }
 

@@ -4,8 +4,7 @@
 
 use ringdesk_app::{
     ActiveCall, CallCommand, CallError, CallNotice, CallRoute, CallRouteInput, ContactsError,
-    CrmSettings, CrmSetupError, CrmView, ImportFormat, ImportReport, Ringdesk, WebhookError,
-    WebhookSettings, WebhookView,
+    ImportFormat, ImportReport, Ringdesk, WebhookError, WebhookSettings, WebhookView,
 };
 use ringdesk_core::{
     Call, CallDirection, CallFilter, CallId, CallStatus, Contact, ContactId, ContactInput,
@@ -315,43 +314,6 @@ pub async fn call_route_set(
         },
         other => other.into(),
     })
-}
-
-impl From<CrmSetupError> for UiError {
-    fn from(e: CrmSetupError) -> Self {
-        UiError {
-            kind: match e.field() {
-                Some(_) => "invalid",
-                None => "crm",
-            },
-            field: e.field().map(str::to_string),
-            message: ringdesk_core::sentence_case(&e.to_string()),
-        }
-    }
-}
-
-#[tauri::command]
-pub async fn crm_get(ringdesk: State<'_, Ringdesk>) -> Result<CrmView> {
-    Ok(ringdesk.crm().await?)
-}
-
-#[tauri::command]
-pub async fn crm_set(
-    ringdesk: State<'_, Ringdesk>,
-    settings: CrmSettings,
-    token: Option<String>,
-) -> Result<CrmView> {
-    Ok(ringdesk.set_crm(settings, token).await?)
-}
-
-#[tauri::command]
-pub async fn crm_test(ringdesk: State<'_, Ringdesk>) -> Result<String> {
-    Ok(ringdesk.test_crm().await?)
-}
-
-#[tauri::command]
-pub async fn crm_retry(ringdesk: State<'_, Ringdesk>) -> Result<CrmView> {
-    Ok(ringdesk.retry_crm().await?)
 }
 
 #[tauri::command]

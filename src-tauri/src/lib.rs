@@ -3,6 +3,7 @@
 
 mod calls;
 mod commands;
+mod crm;
 mod deep_link;
 mod error;
 mod softphone;
@@ -21,6 +22,7 @@ pub fn run() {
             deep_link::handle_args(app, argv.iter().skip(1).map(String::as_str));
         }))
         .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(
             tauri_plugin_log::Builder::new()
@@ -39,6 +41,7 @@ pub fn run() {
             deep_link::setup(app.handle());
             softphone::setup(app.handle());
             calls::setup(app.handle());
+            crm::setup(app.handle());
             let args: Vec<String> = std::env::args().skip(1).collect();
             deep_link::handle_args(app.handle(), args.iter().map(String::as_str));
             Ok(())
@@ -89,10 +92,13 @@ pub fn run() {
             calls::webhook_set,
             calls::call_route_get,
             calls::call_route_set,
-            calls::crm_get,
-            calls::crm_set,
-            calls::crm_test,
-            calls::crm_retry,
+            crm::crm_get,
+            crm::crm_set,
+            crm::crm_test,
+            crm::crm_retry,
+            crm::crm_sync,
+            crm::contact_open_in_crm,
+            crm::contact_add_to_crm,
         ]);
     if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Ringdesk could not start: {e}");

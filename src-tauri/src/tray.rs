@@ -15,6 +15,53 @@ struct TrayItems {
     available: CheckMenuItem<Wry>,
     dnd: CheckMenuItem<Wry>,
     softphone: MenuItem<Wry>,
+    tooltip: std::sync::Mutex<Tooltip>,
+}
+
+/// The tooltip's parts, each kept up to date by its own source.
+#[derive(Default)]
+struct Tooltip {
+    softphone: String,
+    availability: String,
+    crm: Option<String>,
+}
+
+impl Tooltip {
+    fn text(&self) -> String {
+        let parts = [
+            Some(self.softphone.as_str()),
+            Some(self.availability.as_str()),
+            self.crm.as_deref(),
+        ];
+        let parts: Vec<&str> = parts
+            .into_iter()
+            .flatten()
+            .filter(|p| !p.is_empty())
+            .collect();
+        format!("Ringdesk — {}", parts.join(" · "))
+    }
+}
+
+/// Changes one part of the tooltip and shows the whole.
+fn set_tooltip(app: &AppHandle, change: impl FnOnce(&mut Tooltip)) {
+    let Some(items) = app.try_state::<TrayItems>() else {
+        return;
+    };
+    let text = match items.tooltip.lock() {
+        Ok(mut tooltip) => {
+            change(&mut tooltip);
+            tooltip.text()
+        }
+        Err(_) => return,
+    };
+    if let Some(tray) = app.tray_by_id("main") {
+        let _ = tray.set_tooltip(Some(text));
+    }
+}
+
+/// Shows the CRM's state (deliveries, contacts sync) in the tooltip.
+pub fn show_crm(app: &AppHandle, summary: Option<String>) {
+    set_tooltip(app, |t| t.crm = summary);
 }
 
 pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
@@ -74,6 +121,10 @@ pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
         available,
         dnd,
         softphone,
+        tooltip: std::sync::Mutex::new(Tooltip {
+            availability: availability_text(availability).into(),
+            ..Tooltip::default()
+        }),
     });
     Ok(())
 }
@@ -92,9 +143,7 @@ pub fn show_softphone(app: &AppHandle, status: &SoftphoneStatus) {
     if let Some(items) = app.try_state::<TrayItems>() {
         let _ = items.softphone.set_text(status.summary());
     }
-    if let Some(tray) = app.tray_by_id("main") {
-        let _ = tray.set_tooltip(Some(format!("Ringdesk — {}", status.summary())));
-    }
+    set_tooltip(app, |t| t.softphone = status.summary());
 }
 
 fn spawn_availability(app: &AppHandle, availability: Availability) {
@@ -121,14 +170,17 @@ pub async fn apply_availability(
             .dnd
             .set_checked(availability == Availability::DoNotDisturb);
     }
-    if let Some(tray) = app.tray_by_id("main") {
-        let tip = match availability {
-            Availability::Available => "Ringdesk — available",
-            Availability::DoNotDisturb => "Ringdesk — do not disturb",
-        };
-        let _ = tray.set_tooltip(Some(tip));
-    }
+    set_tooltip(app, |t| {
+        t.availability = availability_text(availability).into()
+    });
     app.emit(AVAILABILITY_EVENT, availability)
         .map_err(UiError::internal)?;
     Ok(())
+}
+
+fn availability_text(availability: Availability) -> &'static str {
+    match availability {
+        Availability::Available => "available",
+        Availability::DoNotDisturb => "do not disturb",
+    }
 }

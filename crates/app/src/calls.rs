@@ -191,7 +191,7 @@ impl Journal {
                     Call::new(CallDirection::Inbound, self.party(from), self.party(to), at);
                 call.provider_id = Some(provider);
                 call.provider_call_id = Some(event.provider_call_id.clone());
-                call.contact_id = self.contact_for(&call.from).await;
+                self.identify(&mut call, None).await;
                 Some((call, CallNotice::Incoming as fn(Call) -> CallNotice))
             }
             (WebhookEventKind::CallAnswered, Some(mut call))
@@ -265,22 +265,35 @@ impl Journal {
         }
     }
 
-    /// The call with its contact's name (read from the contacts store).
+    /// The call with its contact's name (read from the contacts store unless known).
     pub(crate) async fn named(&self, mut call: Call) -> Call {
-        if let Some(id) = call.contact_id {
+        if let (Some(id), None) = (call.contact_id, &call.contact_name) {
             call.contact_name = self.contacts.get(id).await.ok().flatten().map(|c| c.name);
         }
         call
     }
 
-    pub(crate) async fn contact_for(&self, party: &str) -> Option<ContactId> {
-        let number = E164Number::parse_international(party).ok()?;
-        match self.contacts.find_by_phone(&number).await {
-            Ok(found) => found.map(|c| c.id),
-            Err(e) => {
-                tracing::warn!(error = %e, "caller lookup failed");
-                None
+    /// Sets the call's contact: `chosen` (dialled from a contact), else the owner of the far
+    /// party's number, from the in-memory caller index (the ring must not wait for SQL).
+    pub(crate) async fn identify(&self, call: &mut Call, chosen: Option<ContactId>) {
+        if chosen.is_some() {
+            call.contact_id = chosen;
+            return;
+        }
+        let party = match call.direction {
+            CallDirection::Inbound => &call.from,
+            CallDirection::Outbound => &call.to,
+        };
+        let Ok(number) = E164Number::parse_international(party) else {
+            return;
+        };
+        match self.contacts.identify(&number).await {
+            Ok(Some(caller)) => {
+                call.contact_id = Some(caller.id);
+                call.contact_name = Some(caller.name);
             }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "caller lookup failed"),
         }
     }
 }
@@ -551,10 +564,7 @@ impl CallDesk {
         let (party, uri) = self.dial_target(target)?;
         let mut call = Call::new(CallDirection::Outbound, self.line.own_party(), party, now());
         call.provider_id = Some(self.line.provider);
-        call.contact_id = match contact {
-            Some(id) => Some(id),
-            None => self.journal.contact_for(&call.to).await,
-        };
+        self.journal.identify(&mut call, contact).await;
         let mut media = open_media(phone, &self.journal.settings, self.line.encrypted).await?;
         let offer = media.offer(Direction::SendRecv);
         let sip = phone
@@ -612,7 +622,7 @@ impl CallDesk {
             call.to = own.to_string();
         }
         call.provider_id = Some(self.line.provider);
-        call.contact_id = self.journal.contact_for(&call.from).await;
+        self.journal.identify(&mut call, None).await;
         let dnd = availability::load(&self.journal.settings).await.ok()
             == Some(Availability::DoNotDisturb);
         let refusal = if self.current.is_some() {

@@ -11,6 +11,7 @@ use ringdesk_core::ports::SecretStore;
 use ringdesk_crm::generic::GenericConnector;
 use ringdesk_crm::hubspot::HubSpotConnector;
 use ringdesk_crm::outbox::{self, Attempt, Outcome};
+use ringdesk_crm::pipedrive::PipedriveConnector;
 use ringdesk_crm::{Activity, CrmConnector, CrmError};
 use ringdesk_store::{
     CallRepository, ContactRepository, OutboxCounts, OutboxRepository, SettingsRepository,
@@ -35,6 +36,8 @@ pub enum CrmKind {
     /// HubSpot with a private-app token (address `https://api.hubapi.com`).
     #[serde(rename = "hubspot")]
     HubSpot,
+    /// Pipedrive with an API token (address `https://<company>.pipedrive.com`).
+    Pipedrive,
 }
 
 impl CrmKind {
@@ -42,6 +45,7 @@ impl CrmKind {
         match self {
             CrmKind::Generic => "generic",
             CrmKind::HubSpot => "hubspot",
+            CrmKind::Pipedrive => "pipedrive",
         }
     }
 
@@ -58,6 +62,26 @@ pub struct CrmSettings {
     pub base_url: String,
 }
 
+impl CrmSettings {
+    /// Which CRM this is, for the contacts cache: another kind or address is another CRM.
+    pub fn identity(&self) -> String {
+        format!("{}:{}", self.kind.code(), self.base_url)
+    }
+}
+
+/// The contacts cache as Settings → CRM and the tray show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncView {
+    pub running: bool,
+    /// Unix ms.
+    pub last_sync_at: Option<i64>,
+    pub last_full_sync_at: Option<i64>,
+    pub error: Option<String>,
+    /// Contacts mirrored from the CRM.
+    pub contacts: u32,
+}
+
 /// Settings → CRM as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,6 +92,25 @@ pub struct CrmView {
     pub delivered: u32,
     /// Activities the CRM refused for good or that ran out of attempts.
     pub failed: Vec<FailedDelivery>,
+    pub sync: Option<SyncView>,
+}
+
+impl CrmView {
+    /// One line for the tray: what needs the agent's eye first. None when no CRM is connected.
+    pub fn summary(&self) -> Option<String> {
+        let sync = self.sync.as_ref()?;
+        Some(if !self.failed.is_empty() {
+            format!("CRM: {} calls not delivered", self.failed.len())
+        } else if sync.error.is_some() {
+            "CRM: contacts sync failed".into()
+        } else if sync.running {
+            "CRM: syncing contacts…".into()
+        } else if self.pending > 0 {
+            format!("CRM: {} calls waiting", self.pending)
+        } else {
+            format!("CRM: up to date, {} contacts", sync.contacts)
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,6 +126,10 @@ pub enum CrmSetupError {
     BadUrl(String),
     #[error("enter the token the CRM gave you")]
     NoToken,
+    #[error("connect a CRM first (Settings → CRM)")]
+    NotConnected,
+    #[error("there is no such contact (it may have been deleted)")]
+    NoContact,
     #[error("the keyring: {0}")]
     Keyring(String),
     #[error(transparent)]
@@ -138,6 +185,7 @@ fn build(saved: &CrmSettings, token: SecretString) -> Result<Arc<dyn CrmConnecto
     Ok(match saved.kind {
         CrmKind::Generic => Arc::new(GenericConnector::new(url, token, REQUEST_TIMEOUT)?),
         CrmKind::HubSpot => Arc::new(HubSpotConnector::new(url, token, REQUEST_TIMEOUT)?),
+        CrmKind::Pipedrive => Arc::new(PipedriveConnector::new(url, token, REQUEST_TIMEOUT)?),
     })
 }
 
@@ -176,6 +224,8 @@ pub(crate) async fn view(
     settings: &SettingsRepository,
     secrets: &dyn SecretStore,
     outbox: &OutboxRepository,
+    contacts: &ContactRepository,
+    running: bool,
 ) -> Result<CrmView, CrmSetupError> {
     let saved = load(settings).await?;
     let has_token = match &saved {
@@ -200,12 +250,29 @@ pub(crate) async fn view(
             error: item.last_error,
         })
         .collect();
+    let sync = match &saved {
+        Some(s) if has_token => {
+            let state = contacts
+                .crm_sync_state(&s.identity())
+                .await?
+                .unwrap_or_default();
+            Some(SyncView {
+                running,
+                last_sync_at: state.last_sync_at,
+                last_full_sync_at: state.last_full_sync_at,
+                error: state.last_error,
+                contacts: contacts.crm_contact_count().await?,
+            })
+        }
+        _ => None,
+    };
     Ok(CrmView {
         settings: saved,
         has_token,
         pending,
         delivered: done,
         failed,
+        sync,
     })
 }
 
@@ -216,6 +283,8 @@ pub(crate) struct Worker {
     pub calls: CallRepository,
     pub contacts: ContactRepository,
     pub wake: Arc<Notify>,
+    /// Told after every delivery (Settings → CRM and the tray show the counts).
+    pub changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Worker {
@@ -328,6 +397,7 @@ impl Worker {
         if let Err(e) = written {
             tracing::error!(error = %e, "cannot record a CRM delivery");
         }
+        self.changed.send_modify(|n| *n += 1);
     }
 }
 

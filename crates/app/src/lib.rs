@@ -7,29 +7,32 @@ mod calls;
 mod config;
 mod contacts;
 mod crm;
+pub mod crm_sync;
 mod provider_calls;
 mod ringer;
 mod softphone;
 mod webhooks;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ringdesk_core::service::ProviderService;
 use ringdesk_core::{
-    parse_dial_link, Call, CallFilter, CallId, ContactId, DialLinkError, DialRequest, Disposition,
-    E164Number, PhoneNumberError, Region,
+    parse_dial_link, Call, CallFilter, CallId, Contact, ContactId, DialLinkError, DialRequest,
+    Disposition, E164Number, PhoneNumberError, Region,
 };
 use ringdesk_providers::HttpAdapterFactory;
 use ringdesk_secrets::KeyringSecretStore;
 use ringdesk_store::{Store, StoreError};
 use serde::Serialize;
+use tokio::sync::{watch, Notify};
 
 pub use audio::{AudioPreferences, AudioRole, AudioTestError, AudioView};
 pub use availability::Availability;
 pub use calls::{ActiveCall, CallCommand, CallError, CallNotice, CallQuality};
 pub use config::AppConfig;
 pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};
-pub use crm::{CrmKind, CrmSettings, CrmSetupError, CrmView};
+pub use crm::{CrmKind, CrmSettings, CrmSetupError, CrmView, SyncView};
 pub use provider_calls::{CallRoute, CallRouteInput, CallRouteMode};
 pub use softphone::{Softphone, SoftphoneStatus};
 pub use webhooks::{WebhookError, WebhookSettings};
@@ -66,13 +69,34 @@ pub struct WebhookView {
     pub base_url: String,
 }
 
+/// How the app and the contacts sync talk.
+struct CrmSyncControl {
+    now: Arc<Notify>,
+    full: Arc<AtomicBool>,
+    running: Arc<AtomicBool>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for CrmSyncControl {
+    fn default() -> Self {
+        CrmSyncControl {
+            now: Default::default(),
+            full: Default::default(),
+            running: Default::default(),
+            changed: watch::channel(0).0,
+        }
+    }
+}
+
 pub struct Ringdesk {
     store: Store,
     journal: calls::Journal,
     webhooks: tokio::sync::Mutex<Option<webhooks::Running>>,
     provider_calls: Arc<provider_calls::ProviderCalls>,
     secrets: Arc<KeyringSecretStore>,
-    crm_worker: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The outbox worker and the contacts sync of the connected CRM.
+    crm_tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    crm_sync: CrmSyncControl,
     pub providers: ProviderService,
     pub softphone: Softphone,
     pub contacts: Contacts,
@@ -113,7 +137,8 @@ impl Ringdesk {
         ));
         let ringdesk = Self {
             secrets: Arc::new(KeyringSecretStore::new(config.keyring_service.clone())),
-            crm_worker: tokio::sync::Mutex::new(None),
+            crm_tasks: Default::default(),
+            crm_sync: Default::default(),
             provider_calls,
             contacts: Contacts {
                 repository: store.contacts(),
@@ -126,6 +151,13 @@ impl Ringdesk {
             providers,
             region: config.region,
         };
+        // The first ring must not wait for the caller index to load.
+        let contacts = ringdesk.store.contacts();
+        tokio::spawn(async move {
+            if let Err(e) = contacts.warm().await {
+                tracing::warn!(error = %e, "cannot load the caller index");
+            }
+        });
         ringdesk.start_crm().await;
         Ok(ringdesk)
     }
@@ -304,8 +336,24 @@ impl Ringdesk {
             &self.store.settings(),
             self.secrets.as_ref(),
             &self.store.outbox(),
+            &self.store.contacts(),
+            self.crm_sync.running.load(Ordering::SeqCst),
         )
         .await
+    }
+
+    /// Changes whenever deliveries or the contacts sync move (the tray and Settings → CRM
+    /// read `crm()` again).
+    pub fn subscribe_crm(&self) -> watch::Receiver<u64> {
+        self.crm_sync.changed.subscribe()
+    }
+
+    /// Pulls the CRM's contacts now: the changes, or everything again when `full`.
+    pub fn sync_crm(&self, full: bool) {
+        if full {
+            self.crm_sync.full.store(true, Ordering::SeqCst);
+        }
+        self.crm_sync.now.notify_one();
     }
 
     /// Connects a CRM (a token of None keeps the stored one) and starts delivering to it.
@@ -333,6 +381,51 @@ impl Ringdesk {
         Ok(connector.test().await?)
     }
 
+    /// The contact's page in the CRM's web app (None: not a CRM contact).
+    pub async fn contact_crm_url(&self, id: ContactId) -> Result<Option<String>, CrmSetupError> {
+        let contact = self
+            .store
+            .contacts()
+            .get(id)
+            .await?
+            .ok_or(CrmSetupError::NoContact)?;
+        let Some(crm_id) = contact.crm_id else {
+            return Ok(None);
+        };
+        let connector = crm::connector(&self.store.settings(), self.secrets.as_ref())
+            .await?
+            .ok_or(CrmSetupError::NotConnected)?;
+        Ok(connector.contact_url(&crm_id).await?.map(String::from))
+    }
+
+    /// Creates a contact that is only on this desktop (an unknown caller the agent saved) in
+    /// the CRM, and links the two.
+    pub async fn add_contact_to_crm(&self, id: ContactId) -> Result<Contact, CrmSetupError> {
+        let contacts = self.store.contacts();
+        let contact = contacts.get(id).await?.ok_or(CrmSetupError::NoContact)?;
+        if contact.crm_id.is_some() {
+            return Ok(contact);
+        }
+        let connector = crm::connector(&self.store.settings(), self.secrets.as_ref())
+            .await?
+            .ok_or(CrmSetupError::NotConnected)?;
+        let created = connector
+            .create_contact(&ringdesk_crm::NewContact {
+                name: contact.name.clone(),
+                company: contact.company.clone(),
+                phones: contact
+                    .phones
+                    .iter()
+                    .map(|p| p.number.to_string())
+                    .collect(),
+                emails: contact.emails.clone(),
+            })
+            .await?;
+        contacts.link_crm(id, &created.id).await?;
+        tracing::info!(contact = %id, "contact added to the CRM");
+        contacts.get(id).await?.ok_or(CrmSetupError::NoContact)
+    }
+
     /// Tries the deliveries that failed for good again (the agent's retry action).
     pub async fn retry_crm(&self) -> Result<CrmView, CrmSetupError> {
         self.store.outbox().retry_dead().await?;
@@ -342,10 +435,11 @@ impl Ringdesk {
 
     /// (Re)starts the outbox worker for the connected CRM, or stops it when there is none.
     async fn start_crm(&self) {
-        let mut worker = self.crm_worker.lock().await;
-        if let Some(old) = worker.take() {
+        let mut tasks = self.crm_tasks.lock().await;
+        for old in tasks.drain(..) {
             old.abort();
         }
+        self.crm_sync.running.store(false, Ordering::SeqCst);
         let connector = match crm::connector(&self.store.settings(), self.secrets.as_ref()).await {
             Ok(c) => c,
             Err(e) => {
@@ -353,26 +447,34 @@ impl Ringdesk {
                 None
             }
         };
-        let kind = match &connector {
-            Some(_) => crm::load(&self.store.settings())
-                .await
-                .ok()
-                .flatten()
-                .map(|s| s.kind),
+        let saved = match &connector {
+            Some(_) => crm::load(&self.store.settings()).await.ok().flatten(),
             None => None,
         };
         if let Ok(mut crm) = self.journal.crm.write() {
-            *crm = kind;
+            *crm = saved.as_ref().map(|s| s.kind);
         }
-        if let Some(connector) = connector {
+        if let (Some(connector), Some(saved)) = (connector, saved) {
             let run = crm::Worker {
                 outbox: self.store.outbox(),
                 calls: self.store.calls(),
                 contacts: self.store.contacts(),
                 wake: self.journal.wake.clone(),
+                changed: self.crm_sync.changed.clone(),
             };
-            *worker = Some(tokio::spawn(run.run(connector)));
+            tasks.push(tokio::spawn(run.run(connector.clone())));
+            let sync = crm_sync::Syncer {
+                contacts: self.store.contacts(),
+                crm: saved.identity(),
+                region: self.region,
+                now: self.crm_sync.now.clone(),
+                full: self.crm_sync.full.clone(),
+                running: self.crm_sync.running.clone(),
+                changed: self.crm_sync.changed.clone(),
+            };
+            tasks.push(tokio::spawn(sync.run(connector)));
         }
+        self.crm_sync.changed.send_modify(|n| *n += 1);
     }
 
     pub async fn webhooks(&self) -> Result<WebhookView, AppError> {
@@ -442,8 +544,8 @@ impl Ringdesk {
     }
 
     pub async fn close(&self) {
-        if let Some(worker) = self.crm_worker.lock().await.take() {
-            worker.abort();
+        for task in self.crm_tasks.lock().await.drain(..) {
+            task.abort();
         }
         if let Some(receiver) = self.webhooks.lock().await.take() {
             receiver.stop().await;

@@ -162,10 +162,7 @@ impl ProviderCalls {
         );
         call.provider_id = Some(provider.id);
         call.provider_call_id = Some(handle.provider_call_id);
-        call.contact_id = match contact {
-            Some(id) => Some(id),
-            None => self.journal.contact_for(&call.to).await,
-        };
+        self.journal.identify(&mut call, contact).await;
         self.journal.save(&call).await;
         let call = self.journal.named(call).await;
         *current = Some(call.clone());

@@ -94,8 +94,8 @@ impl ContactError {
     }
 }
 
-const MAX_TEXT: usize = 200;
-const MAX_ENTRIES: usize = 20;
+pub const MAX_TEXT: usize = 200;
+pub const MAX_ENTRIES: usize = 20;
 
 fn clean(value: &str, what: &'static str) -> Result<Option<String>, ContactError> {
     let value = value.trim();

@@ -133,6 +133,14 @@ impl E164Number {
         parsed.country().id().map(Region)
     }
 
+    /// The national significant number's digits (`2079460958` for `+442079460958`): how
+    /// numbers are often typed in CRMs, for searching them.
+    pub fn national_digits(&self) -> Option<String> {
+        phonenumber::parse(None, &self.0)
+            .ok()
+            .map(|n| n.national().to_string())
+    }
+
     /// A readable international form (`+44 20 7946 0958`).
     pub fn international(&self) -> String {
         phonenumber::parse(None, &self.0)

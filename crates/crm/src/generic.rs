@@ -10,7 +10,11 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::http::{join, Client};
-use crate::{Activity, CrmConnector, CrmContact, CrmError, RemoteRef};
+use crate::sync::Watermark;
+use crate::{Activity, ChangePage, CrmConnector, CrmContact, CrmError, NewContact, RemoteRef};
+
+/// Contacts per page of a pull (the contract allows up to 1 000).
+const PAGE: &str = "500";
 
 pub struct GenericConnector {
     http: Client,
@@ -29,6 +33,15 @@ struct Page<T> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct Changes {
+    items: Vec<ContactBody>,
+    #[serde(default)]
+    deleted: Vec<String>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ContactBody {
     id: String,
     name: String,
@@ -37,6 +50,21 @@ struct ContactBody {
     phones: Vec<String>,
     #[serde(default)]
     emails: Vec<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    updated_at: Option<time::OffsetDateTime>,
+}
+
+impl From<ContactBody> for CrmContact {
+    fn from(c: ContactBody) -> Self {
+        CrmContact {
+            id: c.id,
+            name: c.name,
+            company: c.company,
+            phones: c.phones,
+            emails: c.emails,
+            updated_at: c.updated_at,
+        }
+    }
 }
 
 impl GenericConnector {
@@ -70,16 +98,7 @@ impl CrmConnector for GenericConnector {
             .http
             .send(self.http.get(url).query(&[("phone", e164)]), false)
             .await?;
-        Ok(found
-            .into_iter()
-            .map(|c| CrmContact {
-                id: c.id,
-                name: c.name,
-                company: c.company,
-                phones: c.phones,
-                emails: c.emails,
-            })
-            .collect())
+        Ok(found.into_iter().map(CrmContact::from).collect())
     }
 
     async fn log_call(&self, activity: &Activity, key: &str) -> Result<RemoteRef, CrmError> {
@@ -106,4 +125,58 @@ impl CrmConnector for GenericConnector {
             .await?;
         Ok(page.items.into_iter().next().map(|i| RemoteRef(i.id)))
     }
+
+    async fn list_changed_contacts(&self, cursor: Option<&str>) -> Result<ChangePage, CrmError> {
+        let mut mark = Watermark::decode(cursor);
+        let mut query: Vec<(&str, String)> = vec![("limit", PAGE.into())];
+        if let Some(page) = &mark.page {
+            query.push(("cursor", page.clone()));
+        }
+        if let Some(since) = mark.since() {
+            query.push(("updatedSince", rfc3339(since)));
+        }
+        let url = self.url(&["api", "dialer", "contacts"]);
+        let changes: Changes = self
+            .http
+            .send(self.http.get(url).query(&query), false)
+            .await?;
+        for c in &changes.items {
+            mark.seen(c.updated_at);
+        }
+        // A page token that does not move would loop for ever.
+        let next = changes
+            .next_cursor
+            .filter(|n| Some(n) != mark.page.as_ref());
+        Ok(mark.page(
+            changes.items.into_iter().map(CrmContact::from).collect(),
+            changes.deleted,
+            next,
+        ))
+    }
+
+    async fn create_contact(&self, contact: &NewContact) -> Result<CrmContact, CrmError> {
+        let url = self.url(&["api", "dialer", "contacts"]);
+        let mut body = serde_json::json!({ "name": contact.name, "phones": contact.phones });
+        if let Some(company) = &contact.company {
+            body["company"] = company.clone().into();
+        }
+        if !contact.emails.is_empty() {
+            body["emails"] = contact.emails.clone().into();
+        }
+        let created: ContactBody = self
+            .http
+            .send(self.http.post(url).json(&body), true)
+            .await?;
+        Ok(created.into())
+    }
+
+    /// The contract's rule: a contact's page is `<base>/contacts/<id>`.
+    async fn contact_url(&self, id: &str) -> Result<Option<Url>, CrmError> {
+        Ok(Some(self.url(&["contacts", id])))
+    }
+}
+
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

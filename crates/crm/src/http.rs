@@ -13,6 +13,8 @@ use crate::CrmError;
 pub(crate) struct Client {
     client: reqwest::Client,
     token: SecretString,
+    /// The header carrying the token: None for `Authorization: Bearer`.
+    token_header: Option<&'static str>,
 }
 
 /// `base` with `segments` appended, each escaped as one path segment.
@@ -32,7 +34,17 @@ impl Client {
             .timeout(timeout)
             .build()
             .map_err(|e| CrmError::Transient(e.without_url().to_string()))?;
-        Ok(Client { client, token })
+        Ok(Client {
+            client,
+            token,
+            token_header: None,
+        })
+    }
+
+    /// Sends the token in `header` instead of as a bearer token (Pipedrive's `x-api-token`).
+    pub fn with_token_header(mut self, header: &'static str) -> Self {
+        self.token_header = Some(header);
+        self
     }
 
     pub fn get(&self, url: Url) -> RequestBuilder {
@@ -58,18 +70,18 @@ impl Client {
                 CrmError::Transient(reason)
             }
         };
-        let response = request
-            .bearer_auth(self.token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| {
-                // A connection that never opened applied nothing.
-                if e.is_connect() {
-                    CrmError::Transient(e.without_url().to_string())
-                } else {
-                    unclear(e.without_url().to_string())
-                }
-            })?;
+        let request = match self.token_header {
+            None => request.bearer_auth(self.token.expose_secret()),
+            Some(header) => request.header(header, self.token.expose_secret()),
+        };
+        let response = request.send().await.map_err(|e| {
+            // A connection that never opened applied nothing.
+            if e.is_connect() {
+                CrmError::Transient(e.without_url().to_string())
+            } else {
+                unclear(e.without_url().to_string())
+            }
+        })?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -88,8 +100,10 @@ impl Client {
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| {
-                v.get("message")
-                    .and_then(|m| m.as_str())
+                // `message` (the contract, HubSpot) or `error` (Pipedrive).
+                ["message", "error"]
+                    .iter()
+                    .find_map(|k| v.get(k).and_then(|m| m.as_str()))
                     .map(str::to_string)
             })
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());

@@ -4,6 +4,7 @@
 //! (`Ringdesk call <key>`) and `find_logged_call` searches calls for that exact title.
 //! Durations are milliseconds; every property value is a string (the spec's schema).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +15,22 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::http::{join, Client};
-use crate::{Activity, CrmConnector, CrmContact, CrmError, RemoteRef};
+use crate::sync::Watermark;
+use crate::{Activity, ChangePage, CrmConnector, CrmContact, CrmError, NewContact, RemoteRef};
+
+/// HubSpot's search returns at most this many rows per query, however it is paged.
+const SEARCH_CAP: u32 = 10_000;
+/// Rows per search page (HubSpot's maximum).
+const PAGE: u32 = 200;
+const CONTACT_PROPERTIES: [&str; 7] = [
+    "firstname",
+    "lastname",
+    "company",
+    "phone",
+    "mobilephone",
+    "email",
+    "lastmodifieddate",
+];
 
 /// HubSpot's association type for call → contact.
 const CALL_TO_CONTACT: u32 = 194;
@@ -24,18 +40,43 @@ pub struct HubSpotConnector {
     /// `https://api.hubapi.com` (contacts and calls live under it; tests may split them).
     contacts_base: Url,
     calls_base: Url,
+    /// Where the account's web app lives (`https://app.hubspot.com/contacts/<portal>`), read
+    /// once from the account's details.
+    contacts_app: OnceLock<Url>,
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Object {
     id: String,
     #[serde(default)]
     properties: serde_json::Map<String, Value>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    updated_at: Option<time::OffsetDateTime>,
 }
 
 #[derive(Deserialize)]
 struct Results {
     results: Vec<Object>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    next: Option<NextPage>,
+}
+
+#[derive(Deserialize)]
+struct NextPage {
+    after: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountDetails {
+    portal_id: u64,
+    ui_domain: Option<String>,
 }
 
 fn title(key: &str) -> String {
@@ -48,6 +89,7 @@ impl HubSpotConnector {
             http: Client::new(token, timeout)?,
             contacts_base: base.clone(),
             calls_base: base,
+            contacts_app: OnceLock::new(),
         })
     }
 
@@ -106,6 +148,28 @@ impl HubSpotConnector {
         json!({ "properties": properties, "associations": associations })
     }
 
+    /// The search for contacts changed since the watermark, oldest change first. HubSpot sorts
+    /// with `{propertyName, direction}` objects (its docs; the spec's `sorts: [string]` is a
+    /// known flaw — a string sort is ignored, HubSpot/hubspot-api-nodejs#559).
+    pub fn changes_body(mark: &Watermark) -> Value {
+        let filter_groups: Vec<Value> = mark
+            .since
+            .map(|ms| {
+                json!({ "filters": [{
+                    "propertyName": "lastmodifieddate", "operator": "GTE", "value": ms.to_string(),
+                }] })
+            })
+            .into_iter()
+            .collect();
+        json!({
+            "filterGroups": filter_groups,
+            "properties": CONTACT_PROPERTIES,
+            "sorts": [{ "propertyName": "lastmodifieddate", "direction": "ASCENDING" }],
+            "limit": PAGE,
+            "after": mark.page.clone().unwrap_or_else(|| "0".into()),
+        })
+    }
+
     fn search_body(filters: Vec<Value>, properties: &[&str]) -> Value {
         json!({
             "filterGroups": filters.into_iter().map(|f| json!({ "filters": [f] })).collect::<Vec<_>>(),
@@ -114,6 +178,32 @@ impl HubSpotConnector {
             "limit": 10,
             "after": "0",
         })
+    }
+}
+
+fn contact(o: Object) -> CrmContact {
+    let p = &o.properties;
+    let name = [text(p, "firstname"), text(p, "lastname")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    // `lastmodifieddate` is the property the search filters on; `updatedAt` mirrors it.
+    let updated_at = text(p, "lastmodifieddate")
+        .and_then(|t| {
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .or(o.updated_at);
+    CrmContact {
+        name: if name.is_empty() { o.id.clone() } else { name },
+        id: o.id,
+        company: text(p, "company"),
+        phones: [text(p, "phone"), text(p, "mobilephone")]
+            .into_iter()
+            .flatten()
+            .collect(),
+        emails: text(p, "email").into_iter().collect(),
+        updated_at,
     }
 }
 
@@ -146,43 +236,12 @@ impl CrmConnector for HubSpotConnector {
             .iter()
             .map(|p| json!({ "propertyName": p, "operator": "EQ", "value": e164 }))
             .collect();
-        let body = Self::search_body(
-            filters,
-            &[
-                "firstname",
-                "lastname",
-                "company",
-                "phone",
-                "mobilephone",
-                "email",
-            ],
-        );
+        let body = Self::search_body(filters, &CONTACT_PROPERTIES);
         let found: Results = self
             .http
             .send(self.http.post(url).json(&body), false)
             .await?;
-        Ok(found
-            .results
-            .into_iter()
-            .map(|o| {
-                let p = &o.properties;
-                let name = [text(p, "firstname"), text(p, "lastname")]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                CrmContact {
-                    id: o.id.clone(),
-                    name: if name.is_empty() { o.id } else { name },
-                    company: text(p, "company"),
-                    phones: [text(p, "phone"), text(p, "mobilephone")]
-                        .into_iter()
-                        .flatten()
-                        .collect(),
-                    emails: text(p, "email").into_iter().collect(),
-                }
-            })
-            .collect())
+        Ok(found.results.into_iter().map(contact).collect())
     }
 
     async fn log_call(&self, activity: &Activity, key: &str) -> Result<RemoteRef, CrmError> {
@@ -214,5 +273,86 @@ impl CrmConnector for HubSpotConnector {
             .into_iter()
             .find(|o| text(&o.properties, "hs_call_title").as_deref() == Some(title(key).as_str()))
             .map(|o| RemoteRef(o.id)))
+    }
+
+    async fn list_changed_contacts(&self, cursor: Option<&str>) -> Result<ChangePage, CrmError> {
+        let mut mark = Watermark::decode(cursor);
+        let url = join(
+            &self.contacts_base,
+            &["crm", "v3", "objects", "contacts", "search"],
+        );
+        let found: Results = self
+            .http
+            .send(self.http.post(url).json(&Self::changes_body(&mark)), false)
+            .await?;
+        let contacts: Vec<CrmContact> = found.results.into_iter().map(contact).collect();
+        for c in &contacts {
+            mark.seen(c.updated_at);
+        }
+        let next = found
+            .paging
+            .and_then(|p| p.next)
+            .map(|n| n.after)
+            .filter(|a| Some(a) != mark.page.as_ref());
+        // The search stops at 10 000 rows: past that, a new search starts from the newest
+        // change read (rows are sorted by it, so nothing is skipped).
+        if next.is_some()
+            && mark.read + PAGE > SEARCH_CAP
+            && mark.high.is_some_and(|h| Some(h) != mark.since)
+        {
+            let restart = mark.restart_from_high();
+            return Ok(ChangePage {
+                contacts,
+                ..restart
+            });
+        }
+        Ok(mark.page(contacts, Vec::new(), next))
+    }
+
+    async fn create_contact(&self, new: &NewContact) -> Result<CrmContact, CrmError> {
+        let url = join(&self.contacts_base, &["crm", "v3", "objects", "contacts"]);
+        let (first, last) = new.split_name();
+        let mut properties = json!({ "firstname": first });
+        if let Some(last) = last {
+            properties["lastname"] = last.into();
+        }
+        if let Some(phone) = new.phones.first() {
+            properties["phone"] = phone.clone().into();
+        }
+        if let Some(phone) = new.phones.get(1) {
+            properties["mobilephone"] = phone.clone().into();
+        }
+        if let Some(email) = new.emails.first() {
+            properties["email"] = email.clone().into();
+        }
+        if let Some(company) = &new.company {
+            properties["company"] = company.clone().into();
+        }
+        let body = json!({ "properties": properties, "associations": [] });
+        let created: Object = self
+            .http
+            .send(self.http.post(url).json(&body), true)
+            .await?;
+        Ok(contact(created))
+    }
+
+    /// `https://<ui domain>/contacts/<portal id>/record/0-1/<id>`: the portal comes from the
+    /// account's details, read once.
+    async fn contact_url(&self, id: &str) -> Result<Option<Url>, CrmError> {
+        if self.contacts_app.get().is_none() {
+            let url = join(&self.contacts_base, &["account-info", "v3", "details"]);
+            let details: AccountDetails = self.http.send(self.http.get(url), false).await?;
+            let domain = details
+                .ui_domain
+                .filter(|d| d.ends_with(".hubspot.com"))
+                .unwrap_or_else(|| "app.hubspot.com".into());
+            let app = Url::parse(&format!("https://{domain}/contacts/{}", details.portal_id))
+                .map_err(|e| CrmError::Transient(e.to_string()))?;
+            let _ = self.contacts_app.set(app);
+        }
+        Ok(self
+            .contacts_app
+            .get()
+            .map(|app| join(app, &["record", "0-1", id])))
     }
 }

@@ -10,6 +10,8 @@ pub mod generic;
 mod http;
 pub mod hubspot;
 pub mod outbox;
+pub mod pipedrive;
+pub mod sync;
 
 use std::time::Duration;
 
@@ -97,6 +99,43 @@ pub struct CrmContact {
     pub company: Option<String>,
     pub phones: Vec<String>,
     pub emails: Vec<String>,
+    /// When the CRM last changed it (for sync cursors).
+    #[serde(skip)]
+    pub updated_at: Option<time::OffsetDateTime>,
+}
+
+/// One page of contacts changed in the CRM, oldest change first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangePage {
+    pub contacts: Vec<CrmContact>,
+    /// Ids of contacts deleted in the CRM (from CRMs that report them).
+    pub deleted: Vec<String>,
+    /// Where the pull goes on: stored with the page, handed back for the next one.
+    pub cursor: String,
+    /// More pages wait now; false: the pull reached the present and `cursor` is where the
+    /// next one starts.
+    pub more: bool,
+}
+
+/// A contact the agent adds to the CRM (an unknown caller, a typed contact).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContact {
+    pub name: String,
+    pub company: Option<String>,
+    /// E.164.
+    pub phones: Vec<String>,
+    pub emails: Vec<String>,
+}
+
+impl NewContact {
+    /// First and last name the way CRMs with split names want them (the last word is the
+    /// last name).
+    pub fn split_name(&self) -> (String, Option<String>) {
+        match self.name.trim().rsplit_once(' ') {
+            Some((first, last)) => (first.trim().to_string(), Some(last.to_string())),
+            None => (self.name.trim().to_string(), None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,6 +168,15 @@ pub trait CrmConnector: Send + Sync {
 
     /// The activity logged under `key`, if any (after an ambiguous failure).
     async fn find_logged_call(&self, key: &str) -> Result<Option<RemoteRef>, CrmError>;
+
+    /// The next page of contacts changed since `cursor` (None: from the beginning).
+    async fn list_changed_contacts(&self, cursor: Option<&str>) -> Result<ChangePage, CrmError>;
+
+    /// Creates the contact in the CRM and returns it as stored there.
+    async fn create_contact(&self, contact: &NewContact) -> Result<CrmContact, CrmError>;
+
+    /// Where the agent sees the contact in the CRM's own web app.
+    async fn contact_url(&self, id: &str) -> Result<Option<url::Url>, CrmError>;
 }
 
 /// The idempotency key of the activity for `call_id` in the CRM named `crm`: stable across

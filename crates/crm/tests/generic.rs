@@ -257,3 +257,109 @@ async fn finds_contacts_by_phone() {
     assert_eq!(found[0].name, "Ada Lovelace");
     assert_eq!(found[0].emails, Vec::<String>::new());
 }
+
+/// The contract's schema for `name` (a component), to check what the connector sends.
+fn contract_schema(name: &str) -> jsonschema::Validator {
+    let spec: Value =
+        serde_yaml::from_str(include_str!("../../../docs/crm-generic-openapi.yaml")).unwrap();
+    jsonschema::validator_for(&json!({
+        "allOf": [{ "$ref": format!("#/components/schemas/{name}") }],
+        "components": spec["components"],
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn pulls_changed_contacts_page_by_page_then_from_the_newest_change() {
+    let server = MockServer::start().await;
+    let contact = |id: &str, at: &str| json!({"id": id, "name": id, "phones": ["+14155552671"], "updatedAt": at});
+    Mock::given(method("GET"))
+        .and(path("/api/dialer/contacts"))
+        .and(query_param("cursor", "p2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [contact("b", "2027-01-15T09:00:00Z")], "deleted": ["gone"], "nextCursor": null
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/dialer/contacts"))
+        .and(query_param("updatedSince", "2027-01-15T08:58:00Z"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": [] })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/dialer/contacts"))
+        .and(header("authorization", "Bearer crm-token-123"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [contact("a", "2027-01-15T08:00:00Z")], "nextCursor": "p2"
+        })))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    let crm = connector(&server, Duration::from_secs(2));
+    let first = crm.list_changed_contacts(None).await.unwrap();
+    assert!(first.more);
+    assert_eq!(first.contacts[0].id, "a");
+    let second = crm
+        .list_changed_contacts(Some(&first.cursor))
+        .await
+        .unwrap();
+    assert!(!second.more);
+    assert_eq!(second.deleted, ["gone"]);
+    // The next pull asks for changes from two minutes before the newest one seen.
+    let third = crm
+        .list_changed_contacts(Some(&second.cursor))
+        .await
+        .unwrap();
+    assert!(third.contacts.is_empty() && !third.more);
+}
+
+#[tokio::test]
+async fn creates_a_contact_the_contract_way_and_links_to_its_page() {
+    let server = MockServer::start().await;
+    let validator = contract_schema("NewContact");
+    Mock::given(method("POST"))
+        .and(path("/api/dialer/contacts"))
+        .respond_with(move |req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            if !validator.is_valid(&body) {
+                return ResponseTemplate::new(422).set_body_json(json!({"message": "invalid"}));
+            }
+            ResponseTemplate::new(201).set_body_json(json!({
+                "id": "c9", "name": body["name"], "phones": body["phones"]
+            }))
+        })
+        .mount(&server)
+        .await;
+    let crm = connector(&server, Duration::from_secs(2));
+    let created = crm
+        .create_contact(&ringdesk_crm::NewContact {
+            name: "Grace Hopper".into(),
+            company: Some("Navy".into()),
+            phones: vec!["+12025550123".into()],
+            emails: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (created.id.as_str(), created.name.as_str()),
+        ("c9", "Grace Hopper")
+    );
+    assert_eq!(
+        crm.contact_url("c9").await.unwrap().unwrap().as_str(),
+        format!("{}/contacts/c9", server.uri())
+    );
+    // A number the contract refuses is the CRM's refusal, shown as such.
+    let refused = crm
+        .create_contact(&ringdesk_crm::NewContact {
+            name: "X".into(),
+            company: None,
+            phones: vec!["0123".into()],
+            emails: vec![],
+        })
+        .await;
+    assert!(matches!(
+        refused,
+        Err(CrmError::Permanent { status: 422, .. })
+    ));
+}

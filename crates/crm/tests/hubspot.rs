@@ -99,3 +99,137 @@ async fn hubspot_contacts_search_and_calls_against_the_hubspot_specs() {
     // The spec's example call is not ours: no false "already logged".
     assert_eq!(hubspot.find_logged_call("key-1").await.unwrap(), None);
 }
+
+/// HubSpot's search request schema, with `sorts` as HubSpot takes them: `{propertyName,
+/// direction}` objects. The spec types them as strings, which HubSpot ignores
+/// (HubSpot/hubspot-api-nodejs#559, hubspot-api-ruby#257): the one place the spec is patched.
+fn search_validator() -> jsonschema::Validator {
+    let shared = std::env::var("RINGDESK_SHARED")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").to_string());
+    let mut spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{shared}/crm-specs/hubspot/Contacts/v3/contacts.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    spec["components"]["schemas"]["PublicObjectSearchRequest"]["properties"]["sorts"]["items"] = json!({
+        "type": "object",
+        "required": ["propertyName", "direction"],
+        "properties": {
+            "propertyName": { "type": "string" },
+            "direction": { "enum": ["ASCENDING", "DESCENDING"] },
+        },
+    });
+    jsonschema::validator_for(&json!({
+        "allOf": [{ "$ref": "#/components/schemas/PublicObjectSearchRequest" }],
+        "components": spec["components"],
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn contacts_are_pulled_by_last_change_through_the_search() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let validator = search_validator();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let bodies = seen.clone();
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/search"))
+        .respond_with(move |req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
+            if !errors.is_empty() {
+                return ResponseTemplate::new(400).set_body_json(json!({"message": errors.join("; ")}));
+            }
+            bodies.lock().unwrap().push(body.clone());
+            let first = body["after"] == "0";
+            // Shaped like the spec's CollectionResponseWithTotalSimplePublicObjectForwardPaging.
+            let mut answer = json!({
+                "total": 2,
+                "results": [{
+                    "id": if first { "101" } else { "102" },
+                    "archived": false,
+                    "createdAt": "2027-01-01T00:00:00Z",
+                    "updatedAt": if first { "2027-01-15T08:00:00Z" } else { "2027-01-15T09:00:00Z" },
+                    "properties": {
+                        "firstname": "Ada", "lastname": if first { "Lovelace" } else { "Byron" },
+                        "phone": "+14155552671",
+                        "lastmodifieddate": if first { "2027-01-15T08:00:00Z" } else { "2027-01-15T09:00:00.000Z" },
+                    },
+                }],
+            });
+            if first {
+                answer["paging"] = json!({ "next": { "after": "1" } });
+            }
+            ResponseTemplate::new(200).set_body_json(answer)
+        })
+        .mount(&server)
+        .await;
+    let hubspot = HubSpotConnector::new(
+        server.uri().parse().unwrap(),
+        SecretString::from("pat-na1-test"),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let first = hubspot.list_changed_contacts(None).await.unwrap();
+    assert!(first.more);
+    assert_eq!(first.contacts[0].name, "Ada Lovelace");
+    let second = hubspot
+        .list_changed_contacts(Some(&first.cursor))
+        .await
+        .unwrap();
+    assert!(!second.more);
+    assert_eq!(second.contacts[0].name, "Ada Byron");
+    let _ = hubspot
+        .list_changed_contacts(Some(&second.cursor))
+        .await
+        .unwrap();
+    let bodies = seen.lock().unwrap();
+    assert_eq!(
+        bodies[0]["filterGroups"],
+        json!([]),
+        "the first pull takes everything"
+    );
+    assert_eq!(bodies[1]["after"], "1");
+    assert_eq!(
+        bodies[2]["filterGroups"][0]["filters"][0],
+        json!({"propertyName": "lastmodifieddate", "operator": "GTE", "value": "1800003480000"}),
+        "from two minutes before the newest change seen (09:00 − 2 min, in ms)"
+    );
+    assert_eq!(
+        bodies[2]["sorts"][0],
+        json!({"propertyName": "lastmodifieddate", "direction": "ASCENDING"})
+    );
+}
+
+#[tokio::test]
+async fn open_in_hubspot_uses_the_accounts_portal() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/account-info/v3/details"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "portalId": 4455667, "uiDomain": "app-eu1.hubspot.com", "timeZone": "Europe/Berlin"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let hubspot = HubSpotConnector::new(
+        server.uri().parse().unwrap(),
+        SecretString::from("pat-na1-test"),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    for id in ["51", "52"] {
+        assert_eq!(
+            hubspot.contact_url(id).await.unwrap().unwrap().as_str(),
+            format!("https://app-eu1.hubspot.com/contacts/4455667/record/0-1/{id}")
+        );
+    }
+}

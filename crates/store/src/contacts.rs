@@ -1,15 +1,25 @@
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+
 use ringdesk_core::{Contact, ContactId, ContactPhone, E164Number, ValidContact};
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
+use crate::caller_index::{Caller, CallerIndex};
 use crate::{now_millis, StoreError};
 
-/// The contacts store: caller lookup by E.164 is one index probe.
+/// The in-memory caller index, shared by every repository of one store (None until the first
+/// lookup loads it).
+pub(crate) type SharedIndex = Arc<tokio::sync::RwLock<Option<CallerIndex>>>;
+
+/// The contacts store: caller lookup by E.164 is one probe of an in-memory index.
 #[derive(Clone, Debug)]
 pub struct ContactRepository {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
+    index: SharedIndex,
 }
 
 /// Columns of a contact with its phones (in order) as one JSON array.
@@ -25,11 +35,11 @@ pub struct Merged {
     pub updated: usize,
 }
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn from_row(row: &SqliteRow) -> Result<Contact, StoreError> {
+pub(crate) fn from_row(row: &SqliteRow) -> Result<Contact, StoreError> {
     let id: String = row.try_get("id")?;
     let emails: String = row.try_get("emails")?;
     let phones: String = row.try_get("phones")?;
@@ -63,8 +73,82 @@ pub(crate) fn like(query: &str) -> String {
 }
 
 impl ContactRepository {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: SqlitePool, index: SharedIndex) -> Self {
+        Self { pool, index }
+    }
+
+    /// Commits `tx` and applies the same change to the caller index, under the index's lock so
+    /// that it sees writes in the database's order.
+    pub(crate) async fn commit(
+        &self,
+        tx: Transaction<'_, Sqlite>,
+        apply: impl FnOnce(&mut CallerIndex),
+    ) -> Result<(), StoreError> {
+        let mut index = self.index.write().await;
+        tx.commit().await?;
+        if let Some(index) = index.as_mut() {
+            apply(index);
+        }
+        Ok(())
+    }
+
+    /// Who owns `number`, from memory (the index is read from the database on first use).
+    pub async fn identify(&self, number: &E164Number) -> Result<Option<Caller>, StoreError> {
+        if let Some(index) = self.index.read().await.as_ref() {
+            return Ok(index.find(number));
+        }
+        let mut index = self.index.write().await;
+        if index.is_none() {
+            *index = Some(self.load_index().await?);
+        }
+        Ok(index.as_ref().and_then(|i| i.find(number)))
+    }
+
+    /// Loads the caller index now (at start-up, so the first ring does not wait for it).
+    pub async fn warm(&self) -> Result<usize, StoreError> {
+        let mut index = self.index.write().await;
+        if index.is_none() {
+            *index = Some(self.load_index().await?);
+        }
+        Ok(index.as_ref().map_or(0, CallerIndex::len))
+    }
+
+    async fn load_index(&self) -> Result<CallerIndex, StoreError> {
+        // Streamed: 100 000 contacts must not sit in memory twice (rows and index).
+        let mut rows = sqlx::query(
+            "SELECT c.id, c.name, c.crm_id, p.number FROM contacts c \
+             JOIN contact_phones p ON p.contact_id = c.id ORDER BY c.id, p.position",
+        )
+        .fetch(&self.pool);
+        let mut index = CallerIndex::default();
+        let mut current: Option<(String, String, Option<String>, Vec<E164Number>)> = None;
+        let mut flush = |c: Option<(String, String, Option<String>, Vec<E164Number>)>| {
+            if let Some((id, name, crm_id, numbers)) = c {
+                if let Ok(id) = Uuid::parse_str(&id) {
+                    index.put(ContactId(id), &name, crm_id.as_deref(), numbers.iter());
+                }
+            }
+        };
+        while let Some(row) = rows.try_next().await? {
+            let id: String = row.try_get("id")?;
+            let number: String = row.try_get("number")?;
+            let number = E164Number::from_stored(&number).map_err(corrupt)?;
+            match &mut current {
+                Some(c) if c.0 == id => c.3.push(number),
+                _ => {
+                    flush(current.take());
+                    current = Some((
+                        id,
+                        row.try_get("name")?,
+                        row.try_get("crm_id")?,
+                        vec![number],
+                    ));
+                }
+            }
+        }
+        flush(current.take());
+        tracing::debug!(contacts = index.len(), "caller index loaded");
+        Ok(index)
     }
 
     pub async fn get(&self, id: ContactId) -> Result<Option<Contact>, StoreError> {
@@ -122,8 +206,9 @@ impl ContactRepository {
 
     pub async fn create(&self, contact: &ValidContact) -> Result<Contact, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let id = insert(&mut tx, contact).await?;
-        tx.commit().await?;
+        let id = insert(&mut tx, contact, None).await?;
+        self.commit(tx, |index| index.put_valid(id, contact, None))
+            .await?;
         self.get(id)
             .await?
             .ok_or_else(|| corrupt("a new contact vanished"))
@@ -137,7 +222,20 @@ impl ContactRepository {
     ) -> Result<Option<Contact>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let found = overwrite(&mut tx, id, contact).await?;
-        tx.commit().await?;
+        let crm_id: Option<String> = if found {
+            sqlx::query_scalar("SELECT crm_id FROM contacts WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?
+        } else {
+            None
+        };
+        self.commit(tx, |index| {
+            if found {
+                index.put_valid(id, contact, crm_id.as_deref());
+            }
+        })
+        .await?;
         if !found {
             return Ok(None);
         }
@@ -145,10 +243,12 @@ impl ContactRepository {
     }
 
     pub async fn delete(&self, id: ContactId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM contacts WHERE id = ?")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        self.commit(tx, |index| index.remove(id)).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -157,6 +257,7 @@ impl ContactRepository {
     /// importing the same file twice adds nothing.
     pub async fn merge(&self, contacts: &[ValidContact]) -> Result<Merged, StoreError> {
         let mut merged = Merged::default();
+        let mut written: Vec<(ContactId, ValidContact, Option<String>)> = Vec::new();
         let mut tx = self.pool.begin().await?;
         for contact in contacts {
             let mut existing = None;
@@ -174,11 +275,9 @@ impl ContactRepository {
             match existing {
                 Some(id) => {
                     let id = ContactId(Uuid::parse_str(&id).map_err(corrupt)?);
-                    let row = sqlx::query(&format!("{SELECT} WHERE c.id = ?"))
-                        .bind(id.to_string())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let old = from_row(&row)?;
+                    let old = fetch(&mut tx, id)
+                        .await?
+                        .ok_or_else(|| corrupt("a phone without its contact"))?;
                     let mut joined = contact.clone();
                     for p in old.phones {
                         if !joined.phones.iter().any(|q| q.number == p.number) {
@@ -191,33 +290,57 @@ impl ContactRepository {
                         }
                     }
                     overwrite(&mut tx, id, &joined).await?;
+                    written.push((id, joined, old.crm_id));
                     merged.updated += 1;
                 }
                 None => {
-                    insert(&mut tx, contact).await?;
+                    let id = insert(&mut tx, contact, None).await?;
+                    written.push((id, contact.clone(), None));
                     merged.added += 1;
                 }
             }
         }
-        tx.commit().await?;
+        self.commit(tx, |index| {
+            for (id, contact, crm_id) in &written {
+                index.put_valid(*id, contact, crm_id.as_deref());
+            }
+        })
+        .await?;
         Ok(merged)
     }
 }
 
-async fn insert(
+pub(crate) async fn fetch(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: ContactId,
+) -> Result<Option<Contact>, StoreError> {
+    let row = sqlx::query(&format!("{SELECT} WHERE c.id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The CRM record a stored contact mirrors, and the full resync that last saw it.
+pub(crate) type CrmLink<'a> = Option<(&'a str, Option<i64>)>;
+
+pub(crate) async fn insert(
     tx: &mut Transaction<'_, Sqlite>,
     contact: &ValidContact,
+    crm: CrmLink<'_>,
 ) -> Result<ContactId, StoreError> {
     let id = ContactId::new();
     let now = now_millis();
     sqlx::query(
-        "INSERT INTO contacts (id, name, company, emails, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO contacts (id, name, company, emails, crm_id, crm_seen, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(id.to_string())
     .bind(&contact.name)
     .bind(&contact.company)
     .bind(serde_json::to_string(&contact.emails).map_err(corrupt)?)
+    .bind(crm.map(|(crm_id, _)| crm_id))
+    .bind(crm.and_then(|(_, seen)| seen))
     .bind(now)
     .bind(now)
     .execute(&mut **tx)
@@ -226,7 +349,7 @@ async fn insert(
     Ok(id)
 }
 
-async fn overwrite(
+pub(crate) async fn overwrite(
     tx: &mut Transaction<'_, Sqlite>,
     id: ContactId,
     contact: &ValidContact,
@@ -257,17 +380,20 @@ async fn write_phones(
     id: ContactId,
     phones: &[ContactPhone],
 ) -> Result<(), StoreError> {
-    for (position, phone) in phones.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO contact_phones (contact_id, position, number, label) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(position as i64)
-        .bind(phone.number.as_str())
-        .bind(&phone.label)
-        .execute(&mut **tx)
-        .await?;
+    if phones.is_empty() {
+        return Ok(());
     }
+    // One statement for all of them: syncs write 100 000 contacts.
+    let id = id.to_string();
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new("INSERT INTO contact_phones (contact_id, position, number, label) ");
+    q.push_values(phones.iter().enumerate(), |mut row, (position, phone)| {
+        row.push_bind(&id)
+            .push_bind(position as i64)
+            .push_bind(phone.number.as_str())
+            .push_bind(&phone.label);
+    });
+    q.build().execute(&mut **tx).await?;
     Ok(())
 }
 

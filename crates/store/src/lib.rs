@@ -1,7 +1,9 @@
 //! The only crate that knows SQL. One SQLite file in WAL mode, migrated on open.
 
+mod caller_index;
 mod calls;
 mod contacts;
+mod crm_mirror;
 mod outbox;
 mod providers;
 mod settings;
@@ -14,8 +16,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
+pub use caller_index::Caller;
 pub use calls::CallRepository;
 pub use contacts::{ContactRepository, Merged};
+pub use crm_mirror::{CrmSyncState, MirroredContact, PageApplied};
 pub use outbox::{OutboxCounts, OutboxItem, OutboxRepository};
 pub use providers::SqliteProviderRepository;
 pub use settings::SettingsRepository;
@@ -50,6 +54,7 @@ pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    callers: contacts::SharedIndex,
 }
 
 impl Store {
@@ -86,7 +91,10 @@ impl Store {
 
     async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            callers: Default::default(),
+        })
     }
 
     pub fn providers(&self) -> SqliteProviderRepository {
@@ -94,7 +102,7 @@ impl Store {
     }
 
     pub fn contacts(&self) -> ContactRepository {
-        ContactRepository::new(self.pool.clone())
+        ContactRepository::new(self.pool.clone(), self.callers.clone())
     }
 
     pub fn calls(&self) -> CallRepository {

@@ -1,0 +1,1 @@
+pub mod contract_crm;
