@@ -156,6 +156,8 @@ async function addContact(name, company, phone) {
 /** A CRM implementing docs/crm-generic-openapi.yaml in memory: interactions kept by Idempotency-Key. */
 function startCrm() {
   const interactions = [];
+  // Sorts after "Grace Hopper", whose row the click-to-call test takes first.
+  const contacts = [{ id: "m1", name: "Margaret Hamilton", phones: ["+16175550199"], emails: [], updatedAt: "2026-11-01T10:00:00Z" }];
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://crm");
     let body = "";
@@ -167,6 +169,13 @@ function startCrm() {
       };
       if (req.headers.authorization !== "Bearer e2e-crm-token") return send(401, { message: "bad token" });
       if (req.method === "GET" && url.pathname === "/api/dialer/contacts/lookup") return send(200, []);
+      if (req.method === "GET" && url.pathname === "/api/dialer/contacts") return send(200, { items: contacts, deleted: [], nextCursor: null });
+      if (req.method === "POST" && url.pathname === "/api/dialer/contacts") {
+        const input = JSON.parse(body);
+        const created = { id: `new-${contacts.length + 1}`, name: input.name, phones: input.phones, emails: input.emails ?? [], updatedAt: new Date().toISOString() };
+        contacts.push(created);
+        return send(201, created);
+      }
       if (req.method === "GET" && url.pathname === "/api/dialer/interactions") {
         const key = url.searchParams.get("idempotencyKey");
         return send(200, { items: interactions.filter((i) => i.key === key).map((i) => ({ id: i.id })) });
@@ -182,7 +191,7 @@ function startCrm() {
       send(404, { message: "no such route" });
     });
   });
-  return new Promise((done) => server.listen(0, "127.0.0.1", () => done({ server, interactions, url: `http://127.0.0.1:${server.address().port}` })));
+  return new Promise((done) => server.listen(0, "127.0.0.1", () => done({ server, interactions, contacts, url: `http://127.0.0.1:${server.address().port}` })));
 }
 
 async function card() {
@@ -553,6 +562,34 @@ try {
       assert(!readFileSync(join(dataDir, name)).includes("e2e-crm-token"), `CRM token found in ${name}`);
     }
     assert(!driverLog.join("").includes("e2e-crm-token"), "CRM token in the app's output");
+  });
+
+  await test("the CRM's contacts are pulled into the local cache; Open in CRM and Add to CRM", async () => {
+    await wd.waitFor('[data-testid="crm-sync-contacts"]', { text: "1 contact from the CRM" });
+    await wd.waitFor('[data-testid="crm-sync-last"]', { text: "Last sync" });
+    await wd.click('[data-testid="nav-contacts"]');
+    await wd.type('[data-testid="contact-search"]', "Margaret");
+    await wd.waitFor('[data-testid="contact-row"]', { text: "Margaret Hamilton" });
+    await wd.click('[data-testid="contact-row"] [data-testid="contact-open"]');
+    await wd.click('[data-testid="contact-open-crm"]');
+    await wd.waitFor('[data-testid="contact-crm-opened"]', { text: `${crm.url}/contacts/m1` });
+    await wd.click('[data-testid="contact-back"]');
+    // A contact typed on this desktop goes to the CRM on request, then opens there too.
+    await wd.type('[data-testid="contact-search"]', "Grace");
+    await waitGone('[data-testid="contact-row"][data-name="Margaret Hamilton"]');
+    await wd.waitFor('[data-testid="contact-row"]', { text: "Grace Hopper" });
+    await wd.click('[data-testid="contact-row"] [data-testid="contact-open"]');
+    await wd.waitFor('[data-testid="contact-detail-name"]', { text: "Grace Hopper" });
+    await wd.click('[data-testid="contact-add-crm"]');
+    await wd.waitFor('[data-testid="contact-open-crm"]');
+    const grace = crm.contacts.find((c) => c.name === "Grace Hopper");
+    assert(grace && grace.phones.length === 1, JSON.stringify(crm.contacts));
+    await wd.click('[data-testid="contact-back"]');
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="settings-crm"]');
+    await wd.click('[data-testid="crm-sync-full"]');
+    await wd.waitFor('[data-testid="crm-sync-contacts"]', { text: "2 contacts from the CRM" });
+    writeFileSync(join(shots, "crm-sync.png"), await wd.screenshot());
   });
 
   await test("under Do not disturb an inbound call is refused and journaled as missed, no popup", async () => {

@@ -70,6 +70,10 @@ export const api = {
     update: (id: string, contact: ContactInput) => call<Contact>("contact_update", { id, contact }),
     remove: (id: string) => call<void>("contact_delete", { id }),
     import: (text: string, format: ContactImportFormat) => call<ImportReport>("contact_import", { text, format }),
+    /** Opens the contact's page in the CRM in the browser; resolves to the address (null: not a CRM contact). */
+    openInCrm: (id: string) => call<string | null>("contact_open_in_crm", { id }),
+    /** Creates a contact that is only on this desktop in the CRM and links them. */
+    addToCrm: (id: string) => call<Contact>("contact_add_to_crm", { id }),
   },
   webhooks: {
     get: () => call<WebhookView>("webhook_get"),
@@ -82,6 +86,8 @@ export const api = {
     set: (settings: CrmSettings, token: string | null) => call<CrmView>("crm_set", { settings, token }),
     test: () => call<string>("crm_test"),
     retry: () => call<CrmView>("crm_retry"),
+    /** Pulls the CRM's contacts now (`full`: everything again, dropping what the CRM no longer has). */
+    sync: (full: boolean) => call<void>("crm_sync", { full }),
   },
   callRoute: {
     get: () => call<CallRoute>("call_route_get"),
@@ -116,6 +122,9 @@ export const events = {
   /** The call in progress after every change; null once no call is in progress. */
   activeCall: (handler: (c: ActiveCall | null) => void): Promise<UnlistenFn> =>
     listen<ActiveCall | null>("active_call", (e) => handler(e.payload)),
+  /** The CRM's state after deliveries and contact pulls. */
+  crm: (handler: (v: CrmView) => void): Promise<UnlistenFn> =>
+    listen<CrmView>("crm", (e) => handler(e.payload)),
   /** Microphone level in dBFS while the microphone test runs (every 100 ms). */
   micLevel: (handler: (dbfs: number) => void): Promise<UnlistenFn> =>
     listen<number>("mic_level", (e) => handler(e.payload)),

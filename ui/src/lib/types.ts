@@ -261,7 +261,7 @@ export interface CallRoute {
 
 // ----- CRM -----
 
-export type CrmKind = "generic" | "hubspot";
+export type CrmKind = "generic" | "hubspot" | "pipedrive";
 
 export interface CrmSettings {
   kind: CrmKind;
@@ -277,4 +277,17 @@ export interface CrmView {
   delivered: number;
   /** Refused for good or out of attempts: shown with a retry action. */
   failed: { callId: string; error: string | null }[];
+  /** The contacts cache (null until a CRM with a token is saved). */
+  sync: CrmSync | null;
+}
+
+export interface CrmSync {
+  running: boolean;
+  /** Unix ms of the last pull that reached the CRM's present. */
+  lastSyncAt: number | null;
+  lastFullSyncAt: number | null;
+  /** Why the last pull stopped, if it did. */
+  error: string | null;
+  /** Contacts mirrored from the CRM. */
+  contacts: number;
 }
