@@ -139,6 +139,20 @@ async function waitGone(css, timeoutMs = 10000) {
   }
 }
 
+/** How many elements match `css`, counted inside the page. */
+async function count(css) {
+  return wd.execute("return document.querySelectorAll(arguments[0]).length", [css]);
+}
+
+/** Sets an input the way typing would (date inputs refuse WebDriver keys in WebKitGTK). */
+async function setInput(css, value) {
+  await wd.waitFor(css);
+  await wd.execute(
+    "const el = document.querySelector(arguments[0]); el.value = arguments[1]; el.dispatchEvent(new Event('input', { bubbles: true }));",
+    [css, value],
+  );
+}
+
 async function addContact(name, company, phone) {
   await wd.click('[data-testid="nav-contacts"]');
   await wd.click('[data-testid="contact-add"]');
@@ -639,6 +653,39 @@ try {
       sipp.child.kill("SIGKILL");
       await wd.switchToWindow(main).catch(() => {});
     }
+  });
+
+  await test("the journal filters by direction, status, search, contact and dates", async () => {
+    const row = '[data-testid="call-row"]';
+    await wd.click('[data-testid="nav-calls"]');
+    await wd.waitFor(`${row}[data-direction="outbound"]`, { text: "Grace Hopper" });
+    await wd.click('[data-testid="calls-direction"] option[value="inbound"]');
+    await waitGone(`${row}[data-direction="outbound"]`);
+    assert((await count(`${row}[data-direction="inbound"]`)) >= 2, "Alan's two calls");
+    await wd.click('[data-testid="calls-status"] option[value="failed"]');
+    await waitGone(`${row}[data-status="completed"]`);
+    await wd.waitFor(`${row}[data-status="failed"]`, { text: "Alan Turing" });
+    await wd.click('[data-testid="calls-status"] option[value=""]');
+    await wd.click('[data-testid="calls-direction"] option[value=""]');
+    await wd.waitFor(`${row}[data-direction="outbound"]`);
+    await wd.type('[data-testid="calls-search"]', "grace");
+    await waitGone(`${row}[data-direction="inbound"]`);
+    await wd.waitFor(row, { text: "Grace Hopper" });
+    await setInput('[data-testid="calls-search"]', "");
+    await wd.waitFor(`${row}[data-direction="inbound"]`);
+    // A contact's name filters the journal to that contact.
+    await wd.click(`${row}[data-status="completed"][data-direction="inbound"] [data-testid="call-party"]`);
+    await wd.waitFor('[data-testid="calls-contact"]', { text: "Alan Turing" });
+    await waitGone(`${row}[data-direction="outbound"]`);
+    assert((await count(row)) === 2, `Alan's calls only: ${await count(row)}`);
+    writeFileSync(join(shots, "calls-filtered.png"), await wd.screenshot());
+    await wd.click('[data-testid="calls-contact-clear"]');
+    await wd.waitFor(`${row}[data-direction="outbound"]`);
+    const tomorrow = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
+    await setInput('[data-testid="calls-since"]', tomorrow);
+    await wd.waitFor('[data-testid="calls-empty"]', { text: "No calls match these filters." });
+    await setInput('[data-testid="calls-since"]', "");
+    await wd.waitFor(row);
   });
 
   await test("deleting the active SIP account turns the softphone off", async () => {

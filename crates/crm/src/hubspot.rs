@@ -40,6 +40,8 @@ pub struct HubSpotConnector {
     /// `https://api.hubapi.com` (contacts and calls live under it; tests may split them).
     contacts_base: Url,
     calls_base: Url,
+    /// The account's call outcomes (`hs_call_disposition` takes their ids), read once.
+    dispositions: OnceLock<Vec<Disposition>>,
     /// Where the account's web app lives (`https://app.hubspot.com/contacts/<portal>`), read
     /// once from the account's details.
     contacts_app: OnceLock<Url>,
@@ -72,6 +74,39 @@ struct NextPage {
     after: String,
 }
 
+/// One of the account's call outcomes (`GET /calling/v1/dispositions`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Disposition {
+    pub id: String,
+    pub label: String,
+}
+
+/// The account's outcome for the call: the agent's disposition when the account has one of
+/// that name (accounts add their own, like "Interested"), else what happened to the call by
+/// HubSpot's default labels.
+pub fn disposition_id<'a>(activity: &Activity, outcomes: &'a [Disposition]) -> Option<&'a str> {
+    let find = |label: &str| {
+        outcomes
+            .iter()
+            .find(|d| d.label.trim().eq_ignore_ascii_case(label))
+            .map(|d| d.id.as_str())
+    };
+    let agent = activity.disposition.map(|d| match d {
+        "left_voicemail" => "Left voicemail",
+        "wrong_number" => "Wrong number",
+        "interested" => "Interested",
+        "not_interested" => "Not interested",
+        "call_back" => "Call back",
+        other => other,
+    });
+    let happened = match activity.outcome {
+        "connected" => "Connected",
+        "busy" => "Busy",
+        _ => "No answer",
+    };
+    agent.and_then(find).or_else(|| find(happened))
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AccountDetails {
@@ -90,6 +125,7 @@ impl HubSpotConnector {
             contacts_base: base.clone(),
             calls_base: base,
             contacts_app: OnceLock::new(),
+            dispositions: OnceLock::new(),
         })
     }
 
@@ -99,8 +135,9 @@ impl HubSpotConnector {
         self
     }
 
-    /// The create body (`SimplePublicObjectInputForCreate`).
-    pub fn call_body(activity: &Activity, key: &str) -> Value {
+    /// The create body (`SimplePublicObjectInputForCreate`); `disposition`: the account's
+    /// outcome id for it.
+    pub fn call_body(activity: &Activity, key: &str, disposition: Option<&str>) -> Value {
         let mut properties = json!({
             "hs_timestamp": activity.started_at
                 .format(&time::format_description::well_known::Rfc3339)
@@ -121,8 +158,8 @@ impl HubSpotConnector {
                 _ => "FAILED",
             },
         });
-        // HubSpot's dispositions are per-account ids; until they are mapped, the agent's
-        // outcome leads the notes.
+        // The agent's outcome also leads the notes: accounts without a matching outcome
+        // still see it.
         let body = match (activity.disposition, &activity.notes) {
             (Some(d), Some(n)) => Some(format!("Outcome: {d}\n{n}")),
             (Some(d), None) => Some(format!("Outcome: {d}")),
@@ -134,6 +171,9 @@ impl HubSpotConnector {
         }
         if let Some(url) = &activity.recording_url {
             properties["hs_call_recording_url"] = url.clone().into();
+        }
+        if let Some(id) = disposition {
+            properties["hs_call_disposition"] = id.into();
         }
         let associations: Vec<Value> = activity
             .contact_id
@@ -168,6 +208,28 @@ impl HubSpotConnector {
             "limit": PAGE,
             "after": mark.page.clone().unwrap_or_else(|| "0".into()),
         })
+    }
+
+    /// The account's call outcomes; none when they cannot be read (the call is still logged,
+    /// without an outcome id; the next call tries again).
+    async fn dispositions(&self) -> &[Disposition] {
+        if self.dispositions.get().is_none() {
+            let url = join(&self.contacts_base, &["calling", "v1", "dispositions"]);
+            match self
+                .http
+                .send::<Vec<Disposition>>(self.http.get(url), false)
+                .await
+            {
+                Ok(list) => {
+                    let _ = self.dispositions.set(list);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read HubSpot's call outcomes");
+                    return &[];
+                }
+            }
+        }
+        self.dispositions.get().map_or(&[], Vec::as_slice)
     }
 
     fn search_body(filters: Vec<Value>, properties: &[&str]) -> Value {
@@ -245,13 +307,12 @@ impl CrmConnector for HubSpotConnector {
     }
 
     async fn log_call(&self, activity: &Activity, key: &str) -> Result<RemoteRef, CrmError> {
+        let outcomes = self.dispositions().await;
+        let body = Self::call_body(activity, key, disposition_id(activity, outcomes));
         let url = join(&self.calls_base, &["crm", "v3", "objects", "calls"]);
         let created: Object = self
             .http
-            .send(
-                self.http.post(url).json(&Self::call_body(activity, key)),
-                true,
-            )
+            .send(self.http.post(url).json(&body), true)
             .await?;
         Ok(RemoteRef(created.id))
     }

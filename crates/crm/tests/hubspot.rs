@@ -60,7 +60,11 @@ fn the_call_body_follows_hubspots_schema() {
         "components": spec["components"],
     });
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let body = HubSpotConnector::call_body(&activity(), "key-1");
+    let body = HubSpotConnector::call_body(
+        &activity(),
+        "key-1",
+        Some("a4c4c377-d246-4b32-a13b-75a56a4cd0ff"),
+    );
     let errors: Vec<String> = validator
         .iter_errors(&body)
         .map(|e| e.to_string())
@@ -77,6 +81,10 @@ fn the_call_body_follows_hubspots_schema() {
     assert_eq!(p["hs_call_status"], "COMPLETED");
     assert_eq!(p["hs_call_title"], "Ringdesk call key-1");
     assert_eq!(p["hs_call_body"], "Outcome: call_back\nAsked for pricing");
+    assert_eq!(
+        p["hs_call_disposition"],
+        "a4c4c377-d246-4b32-a13b-75a56a4cd0ff"
+    );
     assert_eq!(body["associations"][0]["to"]["id"], "512");
     assert_eq!(
         body["associations"][0]["types"][0]["associationTypeId"],
@@ -230,6 +238,97 @@ async fn open_in_hubspot_uses_the_accounts_portal() {
         assert_eq!(
             hubspot.contact_url(id).await.unwrap().unwrap().as_str(),
             format!("https://app-eu1.hubspot.com/contacts/4455667/record/0-1/{id}")
+        );
+    }
+}
+
+#[test]
+fn the_outcome_id_is_the_accounts_own() {
+    use ringdesk_crm::hubspot::{disposition_id, Disposition};
+    // HubSpot's default outcomes plus one the account added.
+    let outcomes: Vec<Disposition> = [
+        ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
+        ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"),
+        ("a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "Left live message"),
+        ("b2cf5968-551e-4856-9783-52b3da59a7d0", "Left voicemail"),
+        ("73a0d17f-1163-4015-bdd5-ec830791da20", "No answer"),
+        ("17b47fee-58de-441e-a44c-c6300d46f273", "Wrong number"),
+        ("custom-1", "call back"),
+    ]
+    .into_iter()
+    .map(|(id, label)| Disposition {
+        id: id.into(),
+        label: label.into(),
+    })
+    .collect();
+    let mut a = activity();
+    assert_eq!(
+        disposition_id(&a, &outcomes),
+        Some("custom-1"),
+        "the agent's, by name"
+    );
+    a.disposition = Some("interested");
+    assert_eq!(
+        disposition_id(&a, &outcomes),
+        Some("f240bbac-87c9-4f6e-bf70-924b57d47db7"),
+        "no such outcome in the account: what happened (connected)"
+    );
+    a.disposition = Some("left_voicemail");
+    assert_eq!(
+        disposition_id(&a, &outcomes),
+        Some("b2cf5968-551e-4856-9783-52b3da59a7d0")
+    );
+    a.disposition = None;
+    a.outcome = "missed";
+    assert_eq!(
+        disposition_id(&a, &outcomes),
+        Some("73a0d17f-1163-4015-bdd5-ec830791da20")
+    );
+    assert_eq!(disposition_id(&a, &[]), None);
+}
+
+#[tokio::test]
+async fn logged_calls_carry_the_accounts_outcome_id_read_once() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/calling/v1/dispositions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "f240bbac-87c9-4f6e-bf70-924b57d47db7", "label": "Connected"},
+            {"id": "73a0d17f-1163-4015-bdd5-ec830791da20", "label": "No answer"},
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let seen = bodies.clone();
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/calls"))
+        .respond_with(move |req: &Request| {
+            seen.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&req.body).unwrap());
+            ResponseTemplate::new(201).set_body_json(json!({"id": "9001", "properties": {}}))
+        })
+        .mount(&server)
+        .await;
+    let hubspot = HubSpotConnector::new(
+        server.uri().parse().unwrap(),
+        SecretString::from("pat-na1-test"),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    for key in ["k1", "k2"] {
+        hubspot.log_call(&activity(), key).await.unwrap();
+    }
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 2);
+    for body in bodies.iter() {
+        assert_eq!(
+            body["properties"]["hs_call_disposition"],
+            "f240bbac-87c9-4f6e-bf70-924b57d47db7"
         );
     }
 }
