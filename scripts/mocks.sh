@@ -47,6 +47,7 @@ mocks_start() {
   prism_start VONAGE_ACCOUNT "$specs/vonage/account.yml"
   prism_start VONAGE_APPLICATIONS "$specs/vonage/application.v2.yml"
   prism_start VONAGE_VOICE "$specs/vonage/voice.yml"
+  prism_start VONAGE_NUMBERS "$specs/vonage/numbers.yml"
   # HubSpot's specs give `example: null` everywhere: answers are generated from the schemas
   # instead (dynamic mode, seeded so runs repeat).
   prism_start HUBSPOT_CONTACTS "$SHARED/crm-specs/hubspot/Contacts/v3/contacts.json" -d --seed 7

@@ -133,6 +133,19 @@ impl E164Number {
         parsed.country().id().map(Region)
     }
 
+    /// What kind of line the numbering plan says this is (None: the plan does not say).
+    pub fn line_type(&self) -> Option<LineType> {
+        use phonenumber::metadata::DATABASE;
+        use phonenumber::Type;
+        let parsed = phonenumber::parse(None, &self.0).ok()?;
+        match parsed.number_type(&DATABASE) {
+            Type::TollFree => Some(LineType::TollFree),
+            Type::Mobile => Some(LineType::Mobile),
+            Type::FixedLine | Type::FixedLineOrMobile => Some(LineType::FixedLine),
+            _ => None,
+        }
+    }
+
     /// The national significant number's digits (`2079460958` for `+442079460958`): how
     /// numbers are often typed in CRMs, for searching them.
     pub fn national_digits(&self) -> Option<String> {
@@ -147,6 +160,14 @@ impl E164Number {
             .map(|n| n.format().mode(Mode::International).to_string())
             .unwrap_or_else(|_| self.0.clone())
     }
+}
+
+/// Kinds of line in a numbering plan that Ringdesk tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineType {
+    FixedLine,
+    Mobile,
+    TollFree,
 }
 
 impl fmt::Display for E164Number {

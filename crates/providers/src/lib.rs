@@ -7,6 +7,7 @@
 mod endpoints;
 mod factory;
 mod http;
+mod numbers;
 mod sip;
 mod telnyx;
 mod twilio;

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ringdesk_core::ports::{
-    AccountInfo, CallHandle, CallRequest, ProviderAdapter, WebhookEvent, WebhookRequest,
+    AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
+    ProviderNumber, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +15,7 @@ use url::Url;
 
 use crate::endpoints::join;
 use crate::http;
+use crate::numbers::{Collected, Listed};
 use crate::webhook::{self, WebhookKey};
 use crate::webhook_events;
 
@@ -28,6 +30,31 @@ pub struct TelnyxAdapter {
 #[derive(Deserialize)]
 struct Envelope<T> {
     data: T,
+}
+
+/// Telnyx's largest page of numbers.
+const NUMBERS_PAGE: &str = "250";
+
+#[derive(Deserialize)]
+struct NumbersPage {
+    data: Vec<OwnedNumber>,
+    meta: Option<PageMeta>,
+}
+
+#[derive(Deserialize)]
+struct PageMeta {
+    total_pages: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct OwnedNumber {
+    id: String,
+    phone_number: String,
+    phone_number_type: Option<String>,
+    country_iso_alpha2: Option<String>,
+    connection_id: Option<String>,
+    connection_name: Option<String>,
+    messaging_profile_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +203,53 @@ impl ProviderAdapter for TelnyxAdapter {
         let body = json!({ "to": to.as_str(), "from": from.as_str() });
         let request = self.post(&["calls", provider_call_id, "actions", "transfer"], &body);
         http::done(request, self.timeout).await
+    }
+
+    /// Telnyx reports no capabilities on owned numbers: a number routed to a connection takes
+    /// calls, one with a messaging profile takes texts (providers.md §2.2).
+    async fn list_numbers(&self) -> Result<Vec<ProviderNumber>, ProviderError> {
+        let mut collected = Collected::default();
+        let mut page = 1u32;
+        loop {
+            collected.page()?;
+            let number = page.to_string();
+            let request = self
+                .client
+                .get(join(&self.base, &["phone_numbers"]))
+                .query(&[
+                    ("page[number]", number.as_str()),
+                    ("page[size]", NUMBERS_PAGE),
+                ])
+                .bearer_auth(self.api_key.expose_secret());
+            let listed: NumbersPage = http::json(request, self.timeout).await?;
+            let empty = listed.data.is_empty();
+            for n in listed.data {
+                collected.add(Listed {
+                    number: &n.phone_number,
+                    id: n.id,
+                    friendly_name: n.connection_name,
+                    number_type: n.phone_number_type.as_deref().map(|t| match t {
+                        "toll_free" | "tollfree" => NumberType::Tollfree,
+                        "mobile" => NumberType::Mobile,
+                        _ => NumberType::Local,
+                    }),
+                    country: n.country_iso_alpha2,
+                    capabilities: NumberCapabilities {
+                        voice: n.connection_id.is_some(),
+                        sms: n.messaging_profile_id.is_some(),
+                        mms: false,
+                        fax: false,
+                    },
+                });
+            }
+            let pages = listed.meta.and_then(|m| m.total_pages).unwrap_or(1);
+            if empty || page >= pages {
+                break;
+            }
+            page += 1;
+        }
+        tracing::info!(numbers = collected.len(), "Telnyx numbers listed");
+        Ok(collected.into_numbers())
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ringdesk_core::ports::{
-    AccountInfo, CallHandle, CallRequest, ProviderAdapter, WebhookEvent, WebhookRequest,
+    AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
+    ProviderNumber, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +15,7 @@ use url::Url;
 
 use crate::endpoints::join;
 use crate::http;
+use crate::numbers::{Collected, Listed};
 use crate::webhook::{self, WebhookKey};
 use crate::webhook_events;
 
@@ -34,6 +36,23 @@ pub struct TwilioAdapter {
     auth: TwilioAuth,
     timeout: Duration,
     webhook: Option<WebhookKey>,
+}
+
+#[derive(Deserialize)]
+struct NumbersPage {
+    incoming_phone_numbers: Vec<IncomingNumber>,
+    next_page_uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IncomingNumber {
+    sid: String,
+    phone_number: String,
+    friendly_name: Option<String>,
+    #[serde(default)]
+    capabilities: Option<NumberCapabilities>,
+    #[serde(rename = "type")]
+    number_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +113,22 @@ impl TwilioAdapter {
                 &[API_VERSION, "Accounts", sid, "Calls", &format!("{c}.json")],
             ),
         }
+    }
+}
+
+impl TwilioAdapter {
+    /// A `next_page_uri` (a path on the API's host) as a URL on our base — never another host,
+    /// where the credentials would go.
+    fn next_page(&self, uri: &str) -> Option<Url> {
+        if !uri.starts_with('/') || uri.starts_with("//") {
+            return None;
+        }
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let mut url = self.base.clone();
+        let base_path = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!("{base_path}{path}"));
+        url.set_query((!query.is_empty()).then_some(query));
+        Some(url)
     }
 }
 
@@ -161,6 +196,47 @@ impl ProviderAdapter for TwilioAdapter {
             &[("Status", "completed")],
         );
         http::done(request, self.timeout).await
+    }
+
+    /// Follows `next_page_uri` (relative to the API's host) to the end.
+    async fn list_numbers(&self) -> Result<Vec<ProviderNumber>, ProviderError> {
+        let sid = self.account_sid.expose_secret();
+        let mut url = join(
+            &self.base,
+            &[API_VERSION, "Accounts", sid, "IncomingPhoneNumbers.json"],
+        );
+        url.query_pairs_mut().append_pair("PageSize", "1000");
+        let mut collected = Collected::default();
+        let mut visited = std::collections::HashSet::new();
+        loop {
+            collected.page()?;
+            visited.insert(url.to_string());
+            let page: NumbersPage = http::json(self.get(url.clone()), self.timeout).await?;
+            for n in page.incoming_phone_numbers {
+                collected.add(Listed {
+                    number: &n.phone_number,
+                    id: n.sid,
+                    friendly_name: n.friendly_name,
+                    number_type: n.number_type.as_deref().map(|t| match t {
+                        "toll-free" | "tollfree" | "toll_free" => NumberType::Tollfree,
+                        "mobile" => NumberType::Mobile,
+                        _ => NumberType::Local,
+                    }),
+                    country: None,
+                    capabilities: n.capabilities.unwrap_or_default(),
+                });
+            }
+            let next = page
+                .next_page_uri
+                .filter(|n| !n.is_empty())
+                .and_then(|n| self.next_page(&n));
+            match next {
+                Some(next) if !visited.contains(next.as_str()) => url = next,
+                _ => break,
+            }
+        }
+        tracing::info!(numbers = collected.len(), "Twilio numbers listed");
+        Ok(collected.into_numbers())
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

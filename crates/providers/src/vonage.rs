@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ringdesk_core::ports::{
-    AccountInfo, CallHandle, CallRequest, ProviderAdapter, WebhookEvent, WebhookRequest,
+    AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
+    ProviderNumber, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::endpoints::{join, Endpoints};
 use crate::http;
+use crate::numbers::{Collected, Listed};
 use crate::webhook::{self, WebhookKey};
 use crate::webhook_events;
 
@@ -110,6 +112,26 @@ pub struct VonageAdapter {
 struct Balance {
     value: Option<f64>,
     auto_reload: Option<bool>,
+}
+
+/// Vonage's largest page of numbers.
+const NUMBERS_PAGE: u32 = 100;
+
+#[derive(Deserialize)]
+struct NumbersPage {
+    count: Option<u32>,
+    #[serde(default)]
+    numbers: Vec<OwnedNumber>,
+}
+
+#[derive(Deserialize)]
+struct OwnedNumber {
+    msisdn: String,
+    country: Option<String>,
+    #[serde(rename = "type")]
+    number_type: Option<String>,
+    #[serde(default)]
+    features: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +264,59 @@ impl ProviderAdapter for VonageAdapter {
             .bearer_auth(app.jwt(OffsetDateTime::now_utc())?)
             .json(&json!({ "action": "hangup" }));
         http::done(request, self.timeout()).await
+    }
+
+    /// Pages by 1-based `index` until `count` numbers are read. Vonage numbers have no id of
+    /// their own: the MSISDN is the key.
+    async fn list_numbers(&self) -> Result<Vec<ProviderNumber>, ProviderError> {
+        let url = join(&self.endpoints.vonage_rest, &["account", "numbers"]);
+        let mut collected = Collected::default();
+        let mut index = 1u32;
+        let mut read = 0u32;
+        loop {
+            collected.page()?;
+            let (i, size) = (index.to_string(), NUMBERS_PAGE.to_string());
+            let request = self.client.get(url.clone()).query(&[
+                ("api_key", self.api_key.expose_secret()),
+                ("api_secret", self.api_secret.expose_secret()),
+                ("index", i.as_str()),
+                ("size", size.as_str()),
+            ]);
+            let page: NumbersPage = http::json(request, self.timeout()).await?;
+            let got = page.numbers.len() as u32;
+            read += got;
+            for n in page.numbers {
+                let has = |f: &str| n.features.iter().any(|g| g.eq_ignore_ascii_case(f));
+                let number = format!("+{}", n.msisdn.trim_start_matches('+'));
+                collected.add(Listed {
+                    number: &number,
+                    friendly_name: None,
+                    number_type: n.number_type.as_deref().map(|t| {
+                        if t.contains("toll-free") {
+                            NumberType::Tollfree
+                        } else if t.starts_with("mobile") {
+                            NumberType::Mobile
+                        } else {
+                            NumberType::Local
+                        }
+                    }),
+                    country: n.country,
+                    capabilities: NumberCapabilities {
+                        voice: has("VOICE"),
+                        sms: has("SMS"),
+                        mms: has("MMS"),
+                        fax: false,
+                    },
+                    id: n.msisdn,
+                });
+            }
+            if got == 0 || read >= page.count.unwrap_or(0) {
+                break;
+            }
+            index += 1;
+        }
+        tracing::info!(numbers = collected.len(), "Vonage numbers listed");
+        Ok(collected.into_numbers())
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

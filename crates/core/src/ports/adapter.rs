@@ -20,7 +20,7 @@ pub struct AccountInfo {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NumberType {
     Local,
@@ -28,7 +28,36 @@ pub enum NumberType {
     Mobile,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+impl NumberType {
+    /// What the numbering plan says the number is, for providers that do not say.
+    pub fn of(number: &E164Number) -> NumberType {
+        match number.line_type() {
+            Some(crate::phone::LineType::TollFree) => NumberType::Tollfree,
+            Some(crate::phone::LineType::Mobile) => NumberType::Mobile,
+            _ => NumberType::Local,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            NumberType::Local => "local",
+            NumberType::Tollfree => "tollfree",
+            NumberType::Mobile => "mobile",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<NumberType> {
+        match code {
+            "local" => Some(NumberType::Local),
+            "tollfree" => Some(NumberType::Tollfree),
+            "mobile" => Some(NumberType::Mobile),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NumberCapabilities {
     pub voice: bool,
     pub sms: bool,
@@ -112,6 +141,7 @@ pub trait ProviderAdapter: Send + Sync {
     /// Proves the keys work with the cheapest read the provider offers.
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError>;
 
+    /// Every number in the account, following every page.
     async fn list_numbers(&self) -> Result<Vec<ProviderNumber>, ProviderError> {
         Err(self.unsupported("listing numbers"))
     }
