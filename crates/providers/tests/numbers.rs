@@ -56,7 +56,7 @@ fn telnyx_number(i: usize) -> Value {
         "status": "active",
         "phone_number_type": if i == 0 { "toll_free" } else { "local" },
         "country_iso_alpha2": "US",
-        "connection_id": if i % 2 == 0 { Value::from("1293384261075731499") } else { Value::Null },
+        "connection_id": if i.is_multiple_of(2) { Value::from("1293384261075731499") } else { Value::Null },
         "connection_name": "office",
     })
 }
