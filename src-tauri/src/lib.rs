@@ -6,6 +6,7 @@ mod commands;
 mod crm;
 mod deep_link;
 mod error;
+mod numbers;
 mod softphone;
 mod tray;
 
@@ -99,6 +100,12 @@ pub fn run() {
             crm::crm_sync,
             crm::contact_open_in_crm,
             crm::contact_add_to_crm,
+            numbers::number_list,
+            numbers::number_sync,
+            numbers::number_route_set,
+            numbers::user_list,
+            numbers::user_save,
+            numbers::user_delete,
         ]);
     if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Ringdesk could not start: {e}");

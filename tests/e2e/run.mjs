@@ -295,6 +295,48 @@ try {
     await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Active" });
   });
 
+  await test("Settings → Numbers: sync the Telnyx account's numbers, twice (nothing changes the second time)", async () => {
+    await wd.click('[data-testid="settings-numbers"]');
+    await wd.waitFor('[data-testid="numbers-empty"]', { text: "No numbers yet" });
+    await wd.click('[data-testid="numbers-sync"][data-provider="telnyx"]');
+    await wd.waitFor('[data-testid="numbers-sync-result"]', { text: "1 added, 0 updated, 0 deactivated, 0 unchanged", timeoutMs: 20000 });
+    await wd.waitFor('[data-testid="number-row"][data-number="+19705555098"]', { text: "Not routed" });
+    await wd.click('[data-testid="numbers-sync"][data-provider="telnyx"]');
+    await wd.waitFor('[data-testid="numbers-sync-result"]', { text: "0 added, 0 updated, 0 deactivated, 1 unchanged", timeoutMs: 20000 });
+  });
+
+  await test("Settings → Users: add myself with the synced number as my caller ID; route the number to me", async () => {
+    await wd.click('[data-testid="settings-users"]');
+    await wd.waitFor('[data-testid="users-empty"]');
+    await wd.click('[data-testid="user-add"]');
+    await wd.type('[data-testid="user-name"]', "Ada Lovelace");
+    await wd.type('[data-testid="user-forwarding"]', "12");
+    await wd.click('[data-testid="user-number"][data-number="+19705555098"]');
+    await wd.click('[data-testid="user-save"]');
+    await wd.waitFor('[data-testid="user-error-forwarding"]', { text: "is not a phone number" });
+    await wd.type('[data-testid="user-forwarding"]', "+14155552671");
+    await wd.click('[data-testid="user-save"]');
+    await wd.waitFor('[data-testid="user-row"][data-name="Ada Lovelace"] [data-testid="user-primary"]', { text: "+19705555098" });
+    await wd.waitFor('[data-testid="user-row"][data-name="Ada Lovelace"] [data-testid="user-me"]');
+
+    await wd.click('[data-testid="settings-numbers"]');
+    const row = '[data-testid="number-row"][data-number="+19705555098"]';
+    await wd.click(`${row} [data-testid="number-route-edit"]`);
+    await wd.click('[data-testid="route-type"] option[value="external"]');
+    await wd.type('[data-testid="route-external"]', "12");
+    await wd.click('[data-testid="route-save"]');
+    await wd.waitFor('[data-testid="route-error-external"]', { text: "is not a phone number" });
+    await wd.type('[data-testid="route-external"]', "+44 20 7946 0958");
+    await wd.click('[data-testid="route-save"]');
+    await wd.waitFor(`${row} [data-testid="number-route"]`, { text: "Forward to +442079460958" });
+    await wd.click(`${row} [data-testid="number-route-edit"]`);
+    await wd.click('[data-testid="route-type"] option[value="user"]');
+    await wd.click('[data-testid="route-save"]');
+    await wd.waitFor(`${row} [data-testid="number-route"]`, { text: "Agent: Ada Lovelace" });
+    writeFileSync(join(shots, "numbers.png"), await wd.screenshot());
+    await wd.click('[data-testid="settings-telephony"]');
+  });
+
   await test("Settings → Telephony: calls can ring the agent's phone; the webhook receiver starts and shows each provider's URL", async () => {
     await wd.click('[data-testid="nav-settings"]');
     await wd.click('[data-testid="route-phone"]');

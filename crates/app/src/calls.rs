@@ -145,6 +145,8 @@ pub struct Journal {
     pub crm: Arc<std::sync::RwLock<Option<CrmKind>>>,
     /// Wakes the CRM worker when a delivery is queued.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Who "me" is: the agent named on calls.
+    pub agents: crate::numbers::Agents,
 }
 
 /// How long an answered call's CRM activity waits for the agent's after-call notes.
@@ -191,7 +193,7 @@ impl Journal {
                     Call::new(CallDirection::Inbound, self.party(from), self.party(to), at);
                 call.provider_id = Some(provider);
                 call.provider_call_id = Some(event.provider_call_id.clone());
-                self.identify(&mut call, None).await;
+                self.attribute(&mut call, None).await;
                 Some((call, CallNotice::Incoming as fn(Call) -> CallNotice))
             }
             (WebhookEventKind::CallAnswered, Some(mut call))
@@ -273,9 +275,14 @@ impl Journal {
         call
     }
 
-    /// Sets the call's contact: `chosen` (dialled from a contact), else the owner of the far
-    /// party's number, from the in-memory caller index (the ring must not wait for SQL).
-    pub(crate) async fn identify(&self, call: &mut Call, chosen: Option<ContactId>) {
+    /// Names the call's agent (the one at this desktop) and contact: `chosen` (dialled from a
+    /// contact), else the owner of the far party's number, from the in-memory caller index
+    /// (the ring must not wait for SQL).
+    pub(crate) async fn attribute(&self, call: &mut Call, chosen: Option<ContactId>) {
+        match self.agents.users.me().await {
+            Ok(me) => call.user_id = me.map(|u| u.id),
+            Err(e) => tracing::warn!(error = %e, "cannot read the agent at this desktop"),
+        }
         if chosen.is_some() {
             call.contact_id = chosen;
             return;
@@ -564,7 +571,7 @@ impl CallDesk {
         let (party, uri) = self.dial_target(target)?;
         let mut call = Call::new(CallDirection::Outbound, self.line.own_party(), party, now());
         call.provider_id = Some(self.line.provider);
-        self.journal.identify(&mut call, contact).await;
+        self.journal.attribute(&mut call, contact).await;
         let mut media = open_media(phone, &self.journal.settings, self.line.encrypted).await?;
         let offer = media.offer(Direction::SendRecv);
         let sip = phone
@@ -622,7 +629,7 @@ impl CallDesk {
             call.to = own.to_string();
         }
         call.provider_id = Some(self.line.provider);
-        self.journal.identify(&mut call, None).await;
+        self.journal.attribute(&mut call, None).await;
         let dnd = availability::load(&self.journal.settings).await.ok()
             == Some(Availability::DoNotDisturb);
         let refusal = if self.current.is_some() {

@@ -8,6 +8,7 @@ mod config;
 mod contacts;
 mod crm;
 pub mod crm_sync;
+mod numbers;
 mod provider_calls;
 mod ringer;
 mod softphone;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 use ringdesk_core::service::ProviderService;
 use ringdesk_core::{
     parse_dial_link, Call, CallFilter, CallId, Contact, ContactId, DialLinkError, DialRequest,
-    Disposition, E164Number, PhoneNumberError, Region,
+    Disposition, E164Number, NumberSyncReport, PhoneNumberError, ProviderId, Region, User, UserId,
+    UserInput,
 };
 use ringdesk_providers::HttpAdapterFactory;
 use ringdesk_secrets::KeyringSecretStore;
@@ -33,6 +35,7 @@ pub use calls::{ActiveCall, CallCommand, CallError, CallNotice, CallQuality};
 pub use config::AppConfig;
 pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};
 pub use crm::{CrmKind, CrmSettings, CrmSetupError, CrmView, SyncView};
+pub use numbers::{Agents, NumbersError};
 pub use provider_calls::{CallRoute, CallRouteInput, CallRouteMode};
 pub use softphone::{Softphone, SoftphoneStatus};
 pub use webhooks::{WebhookError, WebhookSettings};
@@ -100,6 +103,7 @@ pub struct Ringdesk {
     pub providers: ProviderService,
     pub softphone: Softphone,
     pub contacts: Contacts,
+    pub agents: Agents,
     region: Region,
 }
 
@@ -121,7 +125,13 @@ impl Ringdesk {
         for call in store.calls().close_interrupted().await? {
             tracing::warn!(call = %call.id, "a call was interrupted when Ringdesk stopped");
         }
+        let agents = numbers::Agents {
+            numbers: store.numbers(),
+            users: store.users(),
+            region: config.region,
+        };
         let journal = calls::Journal {
+            agents: agents.clone(),
             calls: store.calls(),
             contacts: store.contacts(),
             settings: store.settings(),
@@ -145,6 +155,7 @@ impl Ringdesk {
                 region: config.region,
             },
             softphone,
+            agents,
             journal,
             webhooks: tokio::sync::Mutex::new(None),
             store,
@@ -328,6 +339,25 @@ impl Ringdesk {
 
     pub fn active_call(&self) -> Option<ActiveCall> {
         self.softphone.calls.active.borrow().clone()
+    }
+
+    /// Syncs the provider's numbers into Settings → Numbers.
+    pub async fn sync_numbers(
+        &self,
+        provider: ProviderId,
+    ) -> Result<NumberSyncReport, NumbersError> {
+        self.agents.sync(&self.providers, provider).await
+    }
+
+    /// Saves an agent; the softphone's caller ID follows the primary number of "me".
+    pub async fn save_user(
+        &self,
+        id: Option<UserId>,
+        input: UserInput,
+    ) -> Result<User, NumbersError> {
+        let user = self.agents.save_user(id, input).await?;
+        self.refresh_softphone().await;
+        Ok(user)
     }
 
     /// Settings → CRM: what is connected and how deliveries stand.
@@ -538,7 +568,14 @@ impl Ringdesk {
     /// after any change to providers.
     pub async fn refresh_softphone(&self) {
         match self.providers.softphone_account().await {
-            Ok(account) => self.softphone.apply(account).await,
+            Ok(Some(mut account)) => {
+                // The agent's primary number on this account is their caller ID.
+                if let Ok((_, Some(mine))) = self.agents.me_on(account.provider).await {
+                    account.caller_id = Some(mine);
+                }
+                self.softphone.apply(Some(account)).await
+            }
+            Ok(None) => self.softphone.apply(None).await,
             Err(e) => tracing::warn!(error = %e, "cannot read the softphone's account"),
         }
     }

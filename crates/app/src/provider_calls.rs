@@ -140,12 +140,22 @@ impl ProviderCalls {
         let to = E164Number::parse(target, self.journal.region)
             .map_err(|e| CallError::BadNumber(ringdesk_core::sentence_case(&e.to_string())))?;
         let (provider, adapter) = active_provider(providers).await?;
-        let from = provider.settings.default_caller_id.clone().ok_or_else(|| {
-            CallError::Provider(format!(
-                "Set a default caller ID on “{}” (Settings → Telephony): the contact sees it",
-                provider.name
-            ))
-        })?;
+        // The agent's primary number on this provider, else the provider's default.
+        let mine = match self.journal.agents.me_on(provider.id).await {
+            Ok((_, caller_id)) => caller_id,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the agent's caller ID");
+                None
+            }
+        };
+        let from = mine
+            .or_else(|| provider.settings.default_caller_id.clone())
+            .ok_or_else(|| {
+                CallError::Provider(format!(
+                    "Set a default caller ID on “{}” (Settings → Telephony) or your primary number (Settings → Users): the contact sees it",
+                    provider.name
+                ))
+            })?;
         let request = CallRequest {
             from: from.clone(),
             to: agent_phone,
@@ -162,7 +172,7 @@ impl ProviderCalls {
         );
         call.provider_id = Some(provider.id);
         call.provider_call_id = Some(handle.provider_call_id);
-        self.journal.identify(&mut call, contact).await;
+        self.journal.attribute(&mut call, contact).await;
         self.journal.save(&call).await;
         let call = self.journal.named(call).await;
         *current = Some(call.clone());

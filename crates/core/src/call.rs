@@ -123,6 +123,8 @@ pub struct Call {
     pub contact_id: Option<ContactId>,
     /// Read from the contact, not stored with the call.
     pub contact_name: Option<String>,
+    /// The agent who made or took it.
+    pub user_id: Option<crate::UserId>,
     pub provider_id: Option<ProviderId>,
     /// The provider's id for the call (call control and webhooks), when it went through its API.
     pub provider_call_id: Option<String>,
@@ -170,6 +172,7 @@ impl Call {
             to,
             contact_id: None,
             contact_name: None,
+            user_id: None,
             provider_id: None,
             provider_call_id: None,
             initiated_at: now,
@@ -258,6 +261,7 @@ pub struct CallFilter {
     pub direction: Option<CallDirection>,
     pub status: Option<CallStatus>,
     pub contact_id: Option<ContactId>,
+    pub user_id: Option<crate::UserId>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub since: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]

@@ -7,6 +7,7 @@ pub mod call;
 pub mod contact;
 pub mod contact_import;
 pub mod dial_link;
+pub mod number;
 pub mod phone;
 pub mod ports;
 pub mod provider;
@@ -22,6 +23,10 @@ pub use contact::{
     Contact, ContactError, ContactId, ContactInput, ContactPhone, PhoneInput, ValidContact,
 };
 pub use dial_link::{parse_dial_link, DialLinkError, DialRequest};
+pub use number::{
+    NumberRoute, NumberSyncReport, PhoneNumber, PhoneNumberId, RouteError, RouteInput, User,
+    UserError, UserId, UserInput, UserSettings, UserStatus, ValidUser,
+};
 pub use phone::{E164Number, PhoneNumberError, Region};
 pub use provider::{
     CredentialField, CredentialFlags, NewProvider, Provider, ProviderCredentials, ProviderId,

@@ -19,7 +19,7 @@ pub struct CallRepository {
 const SELECT: &str = "SELECT k.id, k.direction, k.status, k.from_party, k.to_party, k.contact_id, \
     c.name AS contact_name, k.provider_id, k.initiated_at, k.answered_at, k.ended_at, \
     k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url, k.notes, \
-    k.disposition \
+    k.disposition, k.user_id \
     FROM calls k LEFT JOIN contacts c ON c.id = k.contact_id";
 
 /// `text` as one FTS5 phrase: quoted, inner quotes doubled, so nothing in it is syntax.
@@ -57,6 +57,7 @@ fn from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         to: row.try_get("to_party")?,
         contact_id: uuid_of(row, "contact_id")?.map(ContactId),
         contact_name: row.try_get("contact_name")?,
+        user_id: uuid_of(row, "user_id")?.map(ringdesk_core::UserId),
         provider_id: uuid_of(row, "provider_id")?.map(ProviderId),
         provider_call_id: row.try_get("provider_call_id")?,
         initiated_at: time("initiated_at")?.ok_or_else(|| corrupt("a call without a start"))?,
@@ -82,8 +83,8 @@ pub(crate) fn upsert(
     sqlx::query(
         "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
          initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \
-         provider_call_id, recording_url, notes, disposition) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         provider_call_id, recording_url, notes, disposition, user_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
          contact_id = excluded.contact_id, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, duration_secs = excluded.duration_secs, \
@@ -108,6 +109,7 @@ pub(crate) fn upsert(
     .bind(&call.recording_url)
     .bind(&call.notes)
     .bind(call.disposition.map(Disposition::code))
+    .bind(call.user_id.map(|u| u.to_string()))
 }
 
 impl CallRepository {
@@ -199,6 +201,9 @@ impl CallRepository {
         }
         if let Some(s) = filter.status {
             q.push(" AND k.status = ").push_bind(s.code());
+        }
+        if let Some(u) = filter.user_id {
+            q.push(" AND k.user_id = ").push_bind(u.to_string());
         }
         if let Some(c) = filter.contact_id {
             q.push(" AND k.contact_id = ").push_bind(c.to_string());

@@ -4,9 +4,11 @@ mod caller_index;
 mod calls;
 mod contacts;
 mod crm_mirror;
+mod numbers;
 mod outbox;
 mod providers;
 mod settings;
+mod users;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -20,9 +22,11 @@ pub use caller_index::Caller;
 pub use calls::CallRepository;
 pub use contacts::{ContactRepository, Merged};
 pub use crm_mirror::{CrmSyncState, MirroredContact, PageApplied};
+pub use numbers::NumberRepository;
 pub use outbox::{OutboxCounts, OutboxItem, OutboxRepository};
 pub use providers::SqliteProviderRepository;
 pub use settings::SettingsRepository;
+pub use users::UserRepository;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -105,12 +109,20 @@ impl Store {
         ContactRepository::new(self.pool.clone(), self.callers.clone())
     }
 
+    pub fn numbers(&self) -> NumberRepository {
+        NumberRepository::new(self.pool.clone())
+    }
+
     pub fn calls(&self) -> CallRepository {
         CallRepository::new(self.pool.clone())
     }
 
     pub fn outbox(&self) -> OutboxRepository {
         OutboxRepository::new(self.pool.clone())
+    }
+
+    pub fn users(&self) -> UserRepository {
+        UserRepository::new(self.pool.clone())
     }
 
     pub fn settings(&self) -> SettingsRepository {

@@ -196,9 +196,16 @@ impl ProviderRepository for SqliteProviderRepository {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::Store;
+
+    /// A provider saved in `store`, for tests of what hangs off providers.
+    pub(crate) async fn saved_provider(store: &Store, kind: ProviderKind) -> ProviderId {
+        let p = provider(kind, "Test");
+        store.providers().insert(&p).await.unwrap();
+        p.id
+    }
 
     fn provider(kind: ProviderKind, name: &str) -> Provider {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();

@@ -2,6 +2,11 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
+  NumberRoute,
+  NumberSyncReport,
+  PhoneNumber,
+  User,
+  UserInput,
   ActiveCall,
   CrmSettings,
   CrmView,
@@ -74,6 +79,19 @@ export const api = {
     openInCrm: (id: string) => call<string | null>("contact_open_in_crm", { id }),
     /** Creates a contact that is only on this desktop in the CRM and links them. */
     addToCrm: (id: string) => call<Contact>("contact_add_to_crm", { id }),
+  },
+  numbers: {
+    list: () => call<PhoneNumber[]>("number_list"),
+    /** Reads the provider's numbers (every page) and applies them; nothing changes if it fails. */
+    sync: (providerId: string) => call<NumberSyncReport>("number_sync", { providerId }),
+    /** Sets where the number's calls go (null: nowhere yet); rejects with field "externalNumber" or "queue". */
+    route: (id: string, route: NumberRoute | null) => call<PhoneNumber>("number_route_set", { id, route }),
+  },
+  users: {
+    list: () => call<User[]>("user_list"),
+    /** Creates (id null) or changes an agent; rejects with the field to mark. */
+    save: (id: string | null, user: UserInput) => call<User>("user_save", { id, user }),
+    remove: (id: string) => call<void>("user_delete", { id }),
   },
   webhooks: {
     get: () => call<WebhookView>("webhook_get"),

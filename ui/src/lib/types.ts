@@ -291,3 +291,76 @@ export interface CrmSync {
   /** Contacts mirrored from the CRM. */
   contacts: number;
 }
+
+// ----- Numbers and users (seed phases 2–3) -----
+
+export type NumberType = "local" | "tollfree" | "mobile";
+
+export interface NumberCapabilities {
+  voice: boolean;
+  sms: boolean;
+  mms: boolean;
+  fax: boolean;
+}
+
+/** Where a number's inbound calls go. */
+export type NumberRoute =
+  | { type: "user"; userId: string }
+  | { type: "queue"; queue: string }
+  | { type: "external"; number: string };
+
+export interface PhoneNumber {
+  id: string;
+  providerId: string;
+  providerNumberId: string;
+  /** E.164 */
+  phoneNumber: string;
+  friendlyName: string | null;
+  numberType: NumberType;
+  country: string | null;
+  capabilities: NumberCapabilities;
+  route: NumberRoute | null;
+  /** False once the number left the account (kept for its calls). */
+  active: boolean;
+}
+
+export interface NumberSyncReport {
+  added: string[];
+  updated: string[];
+  deactivated: string[];
+  unchanged: number;
+}
+
+export type UserStatus = "online" | "offline" | "busy" | "dnd";
+
+export interface UserSettings {
+  receiveCallsInApp: boolean;
+  forwardWhenOffline: boolean;
+  voicemailEnabled: boolean;
+  dndEnabled: boolean;
+}
+
+/** An agent (the seed's TelephonyUser). */
+export interface User {
+  id: string;
+  name: string;
+  email: string | null;
+  /** The agent at this desktop. */
+  isMe: boolean;
+  assignedNumbers: string[];
+  /** Caller ID of their calls: one of assignedNumbers. */
+  primaryNumber: string | null;
+  forwardingNumber: string | null;
+  settings: UserSettings;
+  status: UserStatus;
+}
+
+export interface UserInput {
+  name: string;
+  email: string | null;
+  isMe: boolean;
+  assignedNumbers: string[];
+  primaryNumber: string | null;
+  forwardingNumber: string | null;
+  settings: UserSettings;
+}
