@@ -318,6 +318,12 @@ try {
     await wd.click('[data-testid="user-save"]');
     await wd.waitFor('[data-testid="user-row"][data-name="Ada Lovelace"] [data-testid="user-primary"]', { text: "+19705555098" });
     await wd.waitFor('[data-testid="user-row"][data-name="Ada Lovelace"] [data-testid="user-me"]');
+    // A teammate: not the agent at this desktop, so not named on the calls made here.
+    await wd.click('[data-testid="user-add"]');
+    await wd.type('[data-testid="user-name"]', "Bob Teammate");
+    assert(!(await wd.property('[data-testid="user-is-me"]', "checked")), "only the first agent defaults to me");
+    await wd.click('[data-testid="user-save"]');
+    await wd.waitFor('[data-testid="user-row"][data-name="Bob Teammate"]');
 
     await wd.click('[data-testid="settings-numbers"]');
     const row = '[data-testid="number-row"][data-number="+19705555098"]';
@@ -723,6 +729,13 @@ try {
     writeFileSync(join(shots, "calls-filtered.png"), await wd.screenshot());
     await wd.click('[data-testid="calls-contact-clear"]');
     await wd.waitFor(`${row}[data-direction="outbound"]`);
+    // Calls placed and taken here are the agent's at this desktop (Ada), none Bob's.
+    await wd.click('[data-testid="calls-user"] option:nth-child(3)');
+    await wd.waitFor('[data-testid="calls-empty"]', { text: "No calls match these filters." });
+    await wd.click('[data-testid="calls-user"] option:nth-child(2)');
+    await wd.waitFor(`${row}[data-direction="outbound"]`, { text: "Grace Hopper" });
+    assert((await count(`${row}[data-direction="inbound"]`)) >= 2, "Ada took Alan's calls");
+    await wd.click('[data-testid="calls-user"] option[value=""]');
     const tomorrow = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
     await setInput('[data-testid="calls-since"]', tomorrow);
     await wd.waitFor('[data-testid="calls-empty"]', { text: "No calls match these filters." });

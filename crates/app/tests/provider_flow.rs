@@ -254,3 +254,79 @@ async fn incomplete_or_malformed_input_is_refused_at_the_field() {
     service.delete(partial.id).await.unwrap();
     app.close().await;
 }
+
+fn numbers_page(page: u32, numbers: &[&str]) -> serde_json::Value {
+    json!({
+        "data": numbers.iter().map(|n| json!({
+            "id": format!("id-{n}"), "phone_number": n, "phone_number_type": "local",
+            "country_iso_alpha2": "US", "connection_id": "conn-1", "record_type": "phone_number",
+        })).collect::<Vec<_>>(),
+        "meta": { "page_number": page, "page_size": 2, "total_pages": 2, "total_results": 4 },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn a_provider_failing_half_way_through_its_numbers_changes_nothing() {
+    let mock = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ringdesk = open(&mock, &dir).await;
+    let provider = ringdesk
+        .providers
+        .create(telnyx("Telnyx", "KEYnumbers"))
+        .await
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/phone_numbers"))
+        .and(wiremock::matchers::query_param("page[number]", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(numbers_page(
+            1,
+            &["+14155550101", "+14155550102"],
+        )))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/phone_numbers"))
+        .and(wiremock::matchers::query_param("page[number]", "2"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&mock)
+        .await;
+    let failed = ringdesk.sync_numbers(provider.id).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(ringdesk.agents.numbers().await.unwrap().is_empty(), "nothing half-applied");
+
+    Mock::given(method("GET"))
+        .and(path("/phone_numbers"))
+        .and(wiremock::matchers::query_param("page[number]", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(numbers_page(
+            2,
+            &["+14155550103", "+14155550104"],
+        )))
+        .mount(&mock)
+        .await;
+    let report = ringdesk.sync_numbers(provider.id).await.unwrap();
+    assert_eq!(report.added.len(), 4);
+    let numbers = ringdesk.agents.numbers().await.unwrap();
+
+    // "Me" with a primary number: it is my caller ID on this provider's calls.
+    let me = ringdesk
+        .save_user(
+            None,
+            ringdesk_core::UserInput {
+                name: "Ada".into(),
+                email: None,
+                is_me: true,
+                assigned_numbers: vec![numbers[2].id],
+                primary_number: Some(numbers[2].id),
+                forwarding_number: None,
+                settings: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    let (user, caller_id) = ringdesk.agents.me_on(provider.id).await.unwrap();
+    assert_eq!(user, Some(me.id));
+    assert_eq!(caller_id.unwrap().as_str(), "+14155550103");
+    ringdesk.close().await;
+}

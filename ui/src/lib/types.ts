@@ -188,6 +188,8 @@ export interface CallFilter {
   direction?: CallDirection | null;
   status?: CallStatus | null;
   contactId?: string | null;
+  /** Calls made or taken by this agent. */
+  userId?: string | null;
   /** RFC 3339 bounds on initiatedAt. */
   since?: string | null;
   until?: string | null;
