@@ -52,6 +52,8 @@ mocks_start() {
   # instead (dynamic mode, seeded so runs repeat).
   prism_start HUBSPOT_CONTACTS "$SHARED/crm-specs/hubspot/Contacts/v3/contacts.json" -d --seed 7
   prism_start HUBSPOT_CALLS "$SHARED/crm-specs/hubspot/Calls/v3/calls.json" -d --seed 7
+  # Ringdesk's own CRM contract (no examples: generated answers, seeded).
+  prism_start CRM_GENERIC "$ROOT/docs/crm-generic-openapi.yaml" -d --seed 7
   # Pipedrive's specs carry examples: static answers.
   prism_start PIPEDRIVE_V1 "$SHARED/crm-specs/pipedrive/upstream/v1.yaml"
   prism_start PIPEDRIVE_V2 "$SHARED/crm-specs/pipedrive/upstream/v2.yaml"

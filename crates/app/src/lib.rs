@@ -9,6 +9,7 @@ mod contacts;
 mod crm;
 pub mod crm_sync;
 mod numbers;
+mod presence;
 mod provider_calls;
 mod ringer;
 mod softphone;
@@ -100,6 +101,8 @@ pub struct Ringdesk {
     /// The outbox worker and the contacts sync of the connected CRM.
     crm_tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     crm_sync: CrmSyncControl,
+    /// Wakes the presence task (availability or "me" changed).
+    presence: Arc<Notify>,
     pub providers: ProviderService,
     pub softphone: Softphone,
     pub contacts: Contacts,
@@ -149,6 +152,7 @@ impl Ringdesk {
             secrets: Arc::new(KeyringSecretStore::new(config.keyring_service.clone())),
             crm_tasks: Default::default(),
             crm_sync: Default::default(),
+            presence: Default::default(),
             provider_calls,
             contacts: Contacts {
                 repository: store.contacts(),
@@ -169,6 +173,16 @@ impl Ringdesk {
                 tracing::warn!(error = %e, "cannot load the caller index");
             }
         });
+        tokio::spawn(
+            presence::Presence {
+                users: ringdesk.store.users(),
+                settings: ringdesk.store.settings(),
+                softphone: ringdesk.softphone.subscribe(),
+                active: ringdesk.softphone.calls.active.subscribe(),
+                changed: ringdesk.presence.clone(),
+            }
+            .run(),
+        );
         ringdesk.start_crm().await;
         Ok(ringdesk)
     }
@@ -196,7 +210,9 @@ impl Ringdesk {
     }
 
     pub async fn set_availability(&self, availability: Availability) -> Result<(), AppError> {
-        Ok(availability::save(&self.store.settings(), availability).await?)
+        availability::save(&self.store.settings(), availability).await?;
+        self.presence.notify_one();
+        Ok(())
     }
 
     /// The sound devices present and the one each role uses.
@@ -357,6 +373,7 @@ impl Ringdesk {
     ) -> Result<User, NumbersError> {
         let user = self.agents.save_user(id, input).await?;
         self.refresh_softphone().await;
+        self.presence.notify_one();
         Ok(user)
     }
 

@@ -324,3 +324,77 @@ async fn a_conversation_waits_for_the_agents_notes_then_goes_with_them() {
     assert_eq!(found.len(), 1);
     desk.ringdesk.close().await;
 }
+
+/// Set in the child process of the kill -9 test: the data directory and keyring it uses.
+const CHILD_DIR: &str = "RINGDESK_KILL_CHILD_DIR";
+const CHILD_KEYRING: &str = "RINGDESK_KILL_CHILD_KEYRING";
+const CHILD_CRM: &str = "RINGDESK_KILL_CHILD_CRM";
+const KILL_TEST: &str =
+    "killed_with_sigkill_before_the_crm_answered_the_activity_still_arrives_exactly_once";
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn killed_with_sigkill_before_the_crm_answered_the_activity_still_arrives_exactly_once() {
+    // The child: a Ringdesk that ends a call and waits for the CRM, until it is killed.
+    if let (Ok(dir), Ok(keyring), Ok(crm_url)) = (
+        std::env::var(CHILD_DIR),
+        std::env::var(CHILD_KEYRING),
+        std::env::var(CHILD_CRM),
+    ) {
+        let cfg = AppConfig {
+            data_dir: dir.into(),
+            ..config(&tempfile::tempdir().unwrap(), &keyring)
+        };
+        let (desk, provider) = desk(&cfg, None, &crm_url).await;
+        println!("PROVIDER {}", provider.0);
+        desk.missed_call("CA77").await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return;
+    }
+
+    // The CRM applies the first create at once but answers it only 5 s later.
+    let (server, store, posts) = crm(0, Some(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", KILL_TEST, "--include-ignored", "--nocapture"])
+        .env(CHILD_DIR, dir.path())
+        .env(CHILD_KEYRING, &keyring)
+        .env(CHILD_CRM, server.uri())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let provider = loop {
+        let mut line = String::new();
+        use tokio::io::AsyncBufReadExt;
+        assert!(
+            stdout.read_line(&mut line).await.unwrap() > 0,
+            "the child stopped early"
+        );
+        if let Some(id) = line.trim().strip_prefix("PROVIDER ") {
+            break ringdesk_core::ProviderId(id.parse().unwrap());
+        }
+    };
+    for _ in 0..500 {
+        if *posts.lock().unwrap() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*posts.lock().unwrap(), 1, "the child sent the activity");
+    // SIGKILL: no shutdown code runs; the outbox row stays in flight on disk.
+    child.kill().await.unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(!status.success());
+
+    let (desk2, _) = desk(&config(&dir, &keyring), Some(provider), &server.uri()).await;
+    desk2.wait_delivered(1).await;
+    assert_eq!(store.lock().unwrap().len(), 1, "one activity in the CRM");
+    assert_eq!(
+        *posts.lock().unwrap(),
+        1,
+        "the restart found it already logged instead of sending it again"
+    );
+    desk2.ringdesk.close().await;
+}

@@ -279,10 +279,10 @@ async fn a_provider_failing_half_way_through_its_numbers_changes_nothing() {
     Mock::given(method("GET"))
         .and(path("/phone_numbers"))
         .and(wiremock::matchers::query_param("page[number]", "1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(numbers_page(
-            1,
-            &["+14155550101", "+14155550102"],
-        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(numbers_page(1, &["+14155550101", "+14155550102"])),
+        )
         .mount(&mock)
         .await;
     Mock::given(method("GET"))
@@ -294,15 +294,18 @@ async fn a_provider_failing_half_way_through_its_numbers_changes_nothing() {
         .await;
     let failed = ringdesk.sync_numbers(provider.id).await;
     assert!(failed.is_err(), "{failed:?}");
-    assert!(ringdesk.agents.numbers().await.unwrap().is_empty(), "nothing half-applied");
+    assert!(
+        ringdesk.agents.numbers().await.unwrap().is_empty(),
+        "nothing half-applied"
+    );
 
     Mock::given(method("GET"))
         .and(path("/phone_numbers"))
         .and(wiremock::matchers::query_param("page[number]", "2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(numbers_page(
-            2,
-            &["+14155550103", "+14155550104"],
-        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(numbers_page(2, &["+14155550103", "+14155550104"])),
+        )
         .mount(&mock)
         .await;
     let report = ringdesk.sync_numbers(provider.id).await.unwrap();

@@ -363,3 +363,41 @@ async fn creates_a_contact_the_contract_way_and_links_to_its_page() {
         Err(CrmError::Permanent { status: 422, .. })
     ));
 }
+
+/// The contract itself served by Prism (scripts/mocks.sh): every request the connector makes
+/// is checked against docs/crm-generic-openapi.yaml — paths, the bearer token, the required
+/// `Idempotency-Key`, and bodies against the schemas (`additionalProperties: false` included);
+/// a violation is a 422, which fails these calls.
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn every_request_follows_the_contract_served_by_prism() {
+    let base = std::env::var("RINGDESK_PRISM_CRM_GENERIC")
+        .expect("RINGDESK_PRISM_CRM_GENERIC is not set: run scripts/test.sh");
+    let crm = GenericConnector::new(
+        base.parse().unwrap(),
+        SecretString::from("crm-token-123"),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    crm.test().await.unwrap();
+    crm.find_contacts_by_phone("+14155552671").await.unwrap();
+    let created = crm
+        .log_call(&activity(), &idempotency_key("generic", "c1"))
+        .await
+        .unwrap();
+    assert!(!created.0.is_empty());
+    crm.find_logged_call(&idempotency_key("generic", "c1"))
+        .await
+        .unwrap();
+    let page = crm.list_changed_contacts(None).await.unwrap();
+    assert!(!page.contacts.is_empty());
+    crm.list_changed_contacts(Some(&page.cursor)).await.unwrap();
+    crm.create_contact(&ringdesk_crm::NewContact {
+        name: "Grace Hopper".into(),
+        company: Some("Navy".into()),
+        phones: vec!["+12025550123".into()],
+        emails: vec!["grace@example.com".into()],
+    })
+    .await
+    .unwrap();
+}
