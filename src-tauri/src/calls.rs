@@ -77,6 +77,16 @@ pub async fn contact_create(
     Ok(ringdesk.contacts.create(&contact).await?)
 }
 
+/// Saves an unknown caller (the far party of `call_id`) as a contact with their history.
+#[tauri::command]
+pub async fn call_save_contact(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: CallId,
+    name: String,
+) -> Result<Contact> {
+    Ok(ringdesk.save_caller(call_id, &name).await?)
+}
+
 #[tauri::command]
 pub async fn contact_update(
     ringdesk: State<'_, Ringdesk>,

@@ -100,6 +100,7 @@ pub fn run() {
             crm::crm_sync,
             crm::contact_open_in_crm,
             crm::contact_add_to_crm,
+            calls::call_save_contact,
             numbers::number_list,
             numbers::number_sync,
             numbers::number_route_set,

@@ -664,6 +664,21 @@ try {
     assert((await wd.windowHandles()).length === 1, "no popup");
     await wd.click('[data-testid="nav-calls"]');
     await wd.waitFor('[data-testid="call-row"][data-status="failed"][data-direction="inbound"]', { text: "Alan Turing" });
+    // An unknown caller, saved from the journal as a contact — here and in the CRM.
+    const unknown = "+14155550177";
+    const again = await sippCalls(unknown, sipUser);
+    await again.exited;
+    const row = `[data-testid="call-row"][data-direction="inbound"]`;
+    await wd.waitFor(row, { text: unknown });
+    await wd.click(`${row} [data-testid="call-save-contact"]`);
+    await wd.type('[data-testid="save-caller-name"]', "Katherine Johnson");
+    assert(await wd.property('[data-testid="save-caller-crm"]', "checked"), "CRM on by default when connected");
+    await wd.click('[data-testid="save-caller-save"]');
+    await wd.waitFor(`${row} [data-testid="call-party"]`, { text: "Katherine Johnson" });
+    const end = Date.now() + 5000;
+    while (!crm.contacts.some((c) => c.name === "Katherine Johnson") && Date.now() < end) await sleep(100);
+    const katherine = crm.contacts.find((c) => c.name === "Katherine Johnson");
+    assert(katherine && katherine.phones[0] === unknown, JSON.stringify(crm.contacts));
     await wd.click('[data-testid="availability"] option[value="available"]');
   });
 
@@ -712,7 +727,12 @@ try {
     assert((await count(`${row}[data-direction="inbound"]`)) >= 2, "Alan's two calls");
     await wd.click('[data-testid="calls-status"] option[value="failed"]');
     await waitGone(`${row}[data-status="completed"]`);
-    await wd.waitFor(`${row}[data-status="failed"]`, { text: "Alan Turing" });
+    await wd.waitFor(`${row}[data-status="failed"]`);
+    const failedText = await wd.execute(
+      "return [...document.querySelectorAll(arguments[0])].map((r) => r.textContent).join(' | ')",
+      [`${row}[data-status="failed"]`],
+    );
+    assert(failedText.includes("Alan Turing") && failedText.includes("Katherine Johnson"), failedText);
     await wd.click('[data-testid="calls-status"] option[value=""]');
     await wd.click('[data-testid="calls-direction"] option[value=""]');
     await wd.waitFor(`${row}[data-direction="outbound"]`);

@@ -473,6 +473,33 @@ impl Ringdesk {
         contacts.get(id).await?.ok_or(CrmSetupError::NoContact)
     }
 
+    /// Saves the far party of a call as a new contact named `name`, and names it on every
+    /// earlier call with that number (its history follows it).
+    pub async fn save_caller(&self, call: CallId, name: &str) -> Result<Contact, ContactsError> {
+        let call = self
+            .store
+            .calls()
+            .get(call)
+            .await?
+            .ok_or(ContactsError::NotFound)?;
+        let party = call.other_party().to_string();
+        let contact = self
+            .contacts
+            .create(&ringdesk_core::ContactInput {
+                name: name.into(),
+                company: None,
+                phones: vec![ringdesk_core::PhoneInput {
+                    number: party.clone(),
+                    label: None,
+                }],
+                emails: vec![],
+            })
+            .await?;
+        let linked = self.store.calls().link_contact(&party, contact.id).await?;
+        tracing::info!(contact = %contact.id, calls = linked, "caller saved as a contact");
+        Ok(contact)
+    }
+
     /// Tries the deliveries that failed for good again (the agent's retry action).
     pub async fn retry_crm(&self) -> Result<CrmView, CrmSetupError> {
         self.store.outbox().retry_dead().await?;

@@ -68,3 +68,64 @@ async fn live_calls_are_closed_as_interrupted_at_the_next_start() {
     );
     again.close().await;
 }
+
+#[tokio::test]
+async fn an_unknown_caller_saved_as_a_contact_takes_their_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AppConfig {
+        data_dir: dir.path().to_path_buf(),
+        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
+        endpoints: Endpoints::all_at("http://127.0.0.1:9").unwrap(),
+        region: "US".parse().unwrap(),
+    };
+    let store = Store::open(&config.database_path()).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let mut first = Call::new(
+        CallDirection::Inbound,
+        "+14155550177".into(),
+        "+12125550100".into(),
+        now,
+    );
+    first.end(CallEndReason::Missed, None, now);
+    let mut back = Call::new(
+        CallDirection::Outbound,
+        "+12125550100".into(),
+        "+14155550177".into(),
+        now,
+    );
+    back.end(CallEndReason::NoAnswer, None, now);
+    let mut other = Call::new(
+        CallDirection::Inbound,
+        "+14155550999".into(),
+        "+12125550100".into(),
+        now,
+    );
+    other.end(CallEndReason::Missed, None, now);
+    for call in [&first, &back, &other] {
+        store.calls().save(call).await.unwrap();
+    }
+    store.close().await;
+
+    let ringdesk = Ringdesk::open(config).await.unwrap();
+    assert!(
+        ringdesk.save_caller(first.id, " ").await.is_err(),
+        "a name is needed"
+    );
+    let contact = ringdesk
+        .save_caller(first.id, "Katherine Johnson")
+        .await
+        .unwrap();
+    assert_eq!(contact.phones[0].number.as_str(), "+14155550177");
+    let theirs = ringdesk
+        .calls(&CallFilter {
+            contact_id: Some(contact.id),
+            ..CallFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 2, "both calls with that number");
+    assert!(theirs
+        .iter()
+        .all(|c| c.contact_name.as_deref() == Some("Katherine Johnson")));
+    ringdesk.close().await;
+}

@@ -133,6 +133,21 @@ impl CallRepository {
         Ok(())
     }
 
+    /// Names `contact` on the calls with `party` (E.164) that have no contact yet: an unknown
+    /// caller saved as a contact gets their history. Returns how many calls changed.
+    pub async fn link_contact(&self, party: &str, contact: ContactId) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE calls SET contact_id = ? WHERE contact_id IS NULL AND \
+             ((direction = 'inbound' AND from_party = ?) OR (direction = 'outbound' AND to_party = ?))",
+        )
+        .bind(contact.to_string())
+        .bind(party)
+        .bind(party)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn get(&self, id: CallId) -> Result<Option<Call>, StoreError> {
         let row = sqlx::query(&format!("{SELECT} WHERE k.id = ?"))
             .bind(id.to_string())

@@ -77,6 +77,8 @@ export const api = {
     import: (text: string, format: ContactImportFormat) => call<ImportReport>("contact_import", { text, format }),
     /** Opens the contact's page in the CRM in the browser; resolves to the address (null: not a CRM contact). */
     openInCrm: (id: string) => call<string | null>("contact_open_in_crm", { id }),
+    /** Saves the far party of a call (an unknown caller) as a contact, with their earlier calls. */
+    saveCaller: (callId: string, name: string) => call<Contact>("call_save_contact", { callId, name }),
     /** Creates a contact that is only on this desktop in the CRM and links them. */
     addToCrm: (id: string) => call<Contact>("contact_add_to_crm", { id }),
   },
@@ -140,6 +142,9 @@ export const events = {
   /** The call in progress after every change; null once no call is in progress. */
   activeCall: (handler: (c: ActiveCall | null) => void): Promise<UnlistenFn> =>
     listen<ActiveCall | null>("active_call", (e) => handler(e.payload)),
+  /** A call ended (also calls refused or missed without ever being active). */
+  callEnded: (handler: (c: Call) => void): Promise<UnlistenFn> =>
+    listen<Call>("call_ended", (e) => handler(e.payload)),
   /** The CRM's state after deliveries and contact pulls. */
   crm: (handler: (v: CrmView) => void): Promise<UnlistenFn> =>
     listen<CrmView>("crm", (e) => handler(e.payload)),
