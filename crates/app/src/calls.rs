@@ -166,6 +166,10 @@ impl Journal {
         call.wrap_up(notes, disposition);
         self.store(&call).await?;
         self.outbox.release(id).await?;
+        // Saved after the activity went (the hold ran out): the CRM record is updated.
+        if self.outbox.reopen_for_update(id).await? {
+            tracing::info!(call = %id, "after-call work saved late: the CRM activity will be updated");
+        }
         self.wake.notify_one();
         Ok(Some(call))
     }

@@ -367,7 +367,14 @@ impl Worker {
             attempts: item.attempts,
             reconcile: item.reconcile,
         };
-        let written = match outbox::deliver(connector, &activity, &attempt, rng).await {
+        let outcome = match &item.remote_ref {
+            Some(remote) => {
+                let remote = ringdesk_crm::RemoteRef(remote.clone());
+                outbox::update(connector, remote, &activity, &attempt, rng).await
+            }
+            None => outbox::deliver(connector, &activity, &attempt, rng).await,
+        };
+        let written = match outcome {
             Outcome::Done(remote) => {
                 tracing::info!(call = %call.id, "call activity delivered to the CRM");
                 self.outbox.done(&item.id, &remote.0).await

@@ -398,3 +398,61 @@ async fn killed_with_sigkill_before_the_crm_answered_the_activity_still_arrives_
     );
     desk2.ringdesk.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn notes_saved_after_the_activity_went_update_it_in_the_crm() {
+    let (server, store, posts) = crm(0, None).await;
+    let patches: Interactions = Arc::default();
+    let seen = patches.clone();
+    Mock::given(method("PATCH"))
+        .and(wiremock::matchers::path_regex(
+            "^/api/dialer/interactions/int-[0-9]+$",
+        ))
+        .respond_with(move |req: &Request| {
+            let id = req.url.path().rsplit('/').next().unwrap().to_string();
+            seen.lock()
+                .unwrap()
+                .push((id.clone(), serde_json::from_slice(&req.body).unwrap()));
+            ResponseTemplate::new(200).set_body_json(json!({ "id": id }))
+        })
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
+    let (desk, _) = desk(&config(&dir, &keyring), None, &server.uri()).await;
+    // A missed call goes at once; the agent writes notes afterwards.
+    desk.missed_call("CA5").await;
+    desk.wait_delivered(1).await;
+    let call = desk
+        .ringdesk
+        .calls(&ringdesk_core::CallFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    desk.ringdesk
+        .wrap_up(
+            call.id,
+            Some("Called back later, wants a demo".into()),
+            Some(ringdesk_core::Disposition::Interested),
+        )
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if !patches.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    desk.wait_delivered(1).await;
+    let patches = patches.lock().unwrap().clone();
+    assert_eq!(patches.len(), 1, "one update");
+    assert_eq!(patches[0].0, "int-0", "of the activity already logged");
+    assert_eq!(
+        patches[0].1,
+        json!({ "notes": "Called back later, wants a demo", "disposition": "interested" })
+    );
+    assert_eq!(store.lock().unwrap().len(), 1, "no second activity");
+    assert_eq!(*posts.lock().unwrap(), 1);
+    desk.ringdesk.close().await;
+}

@@ -126,6 +126,25 @@ impl CrmConnector for GenericConnector {
         Ok(page.items.into_iter().next().map(|i| RemoteRef(i.id)))
     }
 
+    async fn update_call(&self, remote: &RemoteRef, activity: &Activity) -> Result<(), CrmError> {
+        let url = self.url(&["api", "dialer", "interactions", &remote.0]);
+        let mut body = serde_json::json!({});
+        if let Some(notes) = &activity.notes {
+            body["notes"] = notes.clone().into();
+        }
+        if let Some(d) = activity.disposition {
+            body["disposition"] = d.into();
+        }
+        if let Some(r) = &activity.recording_url {
+            body["recordingUrl"] = r.clone().into();
+        }
+        let _: serde_json::Value = self
+            .http
+            .send(self.http.patch(url).json(&body), false)
+            .await?;
+        Ok(())
+    }
+
     async fn list_changed_contacts(&self, cursor: Option<&str>) -> Result<ChangePage, CrmError> {
         let mut mark = Watermark::decode(cursor);
         let mut query: Vec<(&str, String)> = vec![("limit", PAGE.into())];

@@ -55,6 +55,10 @@ impl Client {
         self.client.post(url)
     }
 
+    pub fn patch(&self, url: Url) -> RequestBuilder {
+        self.client.patch(url)
+    }
+
     /// Sends with the bearer token and decodes a 2xx JSON answer. `sent_matters`: the request
     /// creates something, so a failure once it may have left is *ambiguous* (look before
     /// retrying), not transient.

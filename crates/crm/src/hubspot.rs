@@ -336,6 +336,37 @@ impl CrmConnector for HubSpotConnector {
             .map(|o| RemoteRef(o.id)))
     }
 
+    /// `PATCH /crm/v3/objects/calls/{id}`: the notes (led by the outcome), the account's
+    /// outcome id and the recording.
+    async fn update_call(&self, remote: &RemoteRef, activity: &Activity) -> Result<(), CrmError> {
+        let outcomes = self.dispositions().await;
+        let full = Self::call_body(activity, "", disposition_id(activity, outcomes));
+        let mut properties = serde_json::Map::new();
+        for key in [
+            "hs_call_body",
+            "hs_call_disposition",
+            "hs_call_recording_url",
+        ] {
+            if let Some(v) = full["properties"].get(key) {
+                properties.insert(key.into(), v.clone());
+            }
+        }
+        let url = join(
+            &self.calls_base,
+            &["crm", "v3", "objects", "calls", &remote.0],
+        );
+        let _: Object = self
+            .http
+            .send(
+                self.http
+                    .patch(url)
+                    .json(&json!({ "properties": properties })),
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn list_changed_contacts(&self, cursor: Option<&str>) -> Result<ChangePage, CrmError> {
         let mut mark = Watermark::decode(cursor);
         let url = join(

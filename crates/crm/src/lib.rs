@@ -151,6 +151,9 @@ pub enum CrmError {
     /// check before retrying.
     #[error("no clear answer from the CRM: {0}")]
     Ambiguous(String),
+    /// The CRM has no way to do this (e.g. change a logged call).
+    #[error("the CRM cannot {0}")]
+    Unsupported(String),
     /// The CRM will refuse it again (validation): no retry, shown to the agent.
     #[error("the CRM refused the activity ({status}): {message}")]
     Permanent { status: u16, message: String },
@@ -168,6 +171,10 @@ pub trait CrmConnector: Send + Sync {
 
     /// The activity logged under `key`, if any (after an ambiguous failure).
     async fn find_logged_call(&self, key: &str) -> Result<Option<RemoteRef>, CrmError>;
+
+    /// Brings the call logged as `remote` up to date with `activity` (notes, outcome and
+    /// recording saved after it was logged).
+    async fn update_call(&self, remote: &RemoteRef, activity: &Activity) -> Result<(), CrmError>;
 
     /// The next page of contacts changed since `cursor` (None: from the beginning).
     async fn list_changed_contacts(&self, cursor: Option<&str>) -> Result<ChangePage, CrmError>;

@@ -63,7 +63,7 @@ pub fn after_failure(error: CrmError, attempt: &Attempt, rng: &mut impl Rng) -> 
     let made = attempt.attempts + 1;
     let message = error.to_string();
     match error {
-        CrmError::Permanent { .. } => Outcome::Dead(message),
+        CrmError::Permanent { .. } | CrmError::Unsupported(_) => Outcome::Dead(message),
         CrmError::Unauthorized(_) => Outcome::Retry {
             after: PAUSE_UNAUTHORIZED,
             reconcile: attempt.reconcile,
@@ -118,6 +118,32 @@ pub async fn deliver(
     match connector.log_call(activity, &attempt.key).await {
         Ok(remote) => Outcome::Done(remote),
         Err(e) => after_failure(e, attempt, rng),
+    }
+}
+
+/// One attempt to bring an activity already logged as `remote` up to date (notes or outcome
+/// saved after it went). An update is idempotent, so an ambiguous failure simply retries; a
+/// CRM that cannot change logged calls leaves it as it is.
+pub async fn update(
+    connector: &dyn CrmConnector,
+    remote: RemoteRef,
+    activity: &Activity,
+    attempt: &Attempt,
+    rng: &mut (impl Rng + Send),
+) -> Outcome {
+    match connector.update_call(&remote, activity).await {
+        Ok(()) => Outcome::Done(remote),
+        Err(CrmError::Unsupported(what)) => {
+            tracing::info!(%what, "the CRM keeps the call as first logged");
+            Outcome::Done(remote)
+        }
+        Err(e) => {
+            let mut outcome = after_failure(e, attempt, rng);
+            if let Outcome::Retry { reconcile, .. } = &mut outcome {
+                *reconcile = false;
+            }
+            outcome
+        }
     }
 }
 

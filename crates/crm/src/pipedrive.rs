@@ -306,6 +306,13 @@ impl CrmConnector for PipedriveConnector {
             .map(|log| RemoteRef(log.id)))
     }
 
+    /// Pipedrive's call logs cannot be changed once logged (no update in v1, none in v2).
+    async fn update_call(&self, _remote: &RemoteRef, _activity: &Activity) -> Result<(), CrmError> {
+        Err(CrmError::Unsupported(
+            "change a call log once it is logged (Pipedrive)".into(),
+        ))
+    }
+
     async fn list_changed_contacts(&self, cursor: Option<&str>) -> Result<ChangePage, CrmError> {
         let mut mark = Watermark::decode(cursor);
         let mut query: Vec<(&str, String)> = vec![

@@ -389,6 +389,7 @@ async fn every_request_follows_the_contract_served_by_prism() {
     crm.find_logged_call(&idempotency_key("generic", "c1"))
         .await
         .unwrap();
+    crm.update_call(&created, &activity()).await.unwrap();
     let page = crm.list_changed_contacts(None).await.unwrap();
     assert!(!page.contacts.is_empty());
     crm.list_changed_contacts(Some(&page.cursor)).await.unwrap();
@@ -400,4 +401,33 @@ async fn every_request_follows_the_contract_served_by_prism() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_late_update_patches_the_logged_interaction_the_contract_way() {
+    let server = MockServer::start().await;
+    let validator = contract_schema("CallInteractionUpdate");
+    let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = bodies.clone();
+    Mock::given(method("PATCH"))
+        .and(path("/api/dialer/interactions/int-7"))
+        .and(header("authorization", "Bearer crm-token-123"))
+        .respond_with(move |req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            if !validator.is_valid(&body) {
+                return ResponseTemplate::new(422).set_body_json(json!({"message": "invalid"}));
+            }
+            seen.lock().unwrap().push(body);
+            ResponseTemplate::new(200).set_body_json(json!({"id": "int-7"}))
+        })
+        .mount(&server)
+        .await;
+    let crm = connector(&server, Duration::from_secs(2));
+    crm.update_call(&ringdesk_crm::RemoteRef("int-7".into()), &activity())
+        .await
+        .unwrap();
+    assert_eq!(
+        bodies.lock().unwrap()[0],
+        json!({"notes": "Wants a demo", "disposition": "interested"})
+    );
 }

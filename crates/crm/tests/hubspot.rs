@@ -104,6 +104,8 @@ async fn hubspot_contacts_search_and_calls_against_the_hubspot_specs() {
         .unwrap();
     let created = hubspot.log_call(&activity(), "key-1").await.unwrap();
     assert!(!created.0.is_empty());
+    // The late update is a PATCH of the calls object the spec accepts.
+    hubspot.update_call(&created, &activity()).await.unwrap();
     // The spec's example call is not ours: no false "already logged".
     assert_eq!(hubspot.find_logged_call("key-1").await.unwrap(), None);
 }

@@ -16,6 +16,8 @@ pub struct OutboxItem {
     pub attempts: u32,
     pub reconcile: bool,
     pub last_error: Option<String>,
+    /// Set once logged: a pending item with it is an update of that CRM record.
+    pub remote_ref: Option<String>,
 }
 
 /// What the agent sees of the outbox.
@@ -41,10 +43,12 @@ fn from_row(row: &SqliteRow) -> Result<OutboxItem, StoreError> {
         attempts: row.try_get("attempts")?,
         reconcile: row.try_get("reconcile")?,
         last_error: row.try_get("last_error")?,
+        remote_ref: row.try_get("remote_ref")?,
     })
 }
 
-const COLUMNS: &str = "id, call_id, crm, idempotency_key, attempts, reconcile, last_error";
+const COLUMNS: &str =
+    "id, call_id, crm, idempotency_key, attempts, reconcile, last_error, remote_ref";
 
 impl OutboxRepository {
     pub(crate) fn new(pool: SqlitePool) -> Self {
@@ -126,6 +130,22 @@ impl OutboxRepository {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The call's activity was delivered already and the agent changed its notes or outcome
+    /// since: queue an update of the CRM record (behind what is waiting). False when there is
+    /// nothing delivered to update.
+    pub async fn reopen_for_update(&self, call: CallId) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'pending', attempts = 0, reconcile = 0, last_error = NULL, \
+             next_attempt_at = ?, seq = (SELECT coalesce(max(seq), 0) + 1 FROM outbox) \
+             WHERE call_id = ? AND state = 'done' AND remote_ref IS NOT NULL",
+        )
+        .bind(now_millis())
+        .bind(call.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn done(&self, id: &str, remote_ref: &str) -> Result<(), StoreError> {
