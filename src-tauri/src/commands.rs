@@ -96,9 +96,16 @@ pub async fn provider_update(
 
 #[tauri::command]
 pub async fn provider_delete(ringdesk: State<'_, Ringdesk>, id: ProviderId) -> Result<()> {
-    ringdesk.providers.delete(id).await?;
-    ringdesk.refresh_softphone().await;
-    Ok(())
+    Ok(ringdesk.delete_provider(id).await?)
+}
+
+/// Creates the softphone's SIP login through the provider's API and makes it active.
+#[tauri::command]
+pub async fn provider_setup_softphone(
+    ringdesk: State<'_, Ringdesk>,
+    id: ProviderId,
+) -> Result<ProviderView> {
+    Ok(ringdesk.setup_softphone(id).await?.into())
 }
 
 #[tauri::command]

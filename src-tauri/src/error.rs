@@ -63,3 +63,16 @@ impl From<ringdesk_app::AppError> for UiError {
         UiError::internal(e)
     }
 }
+
+impl From<ringdesk_app::SetupError> for UiError {
+    fn from(e: ringdesk_app::SetupError) -> Self {
+        match e {
+            ringdesk_app::SetupError::Service(s) => s.into(),
+            other => UiError {
+                kind: "provider",
+                field: None,
+                message: ringdesk_core::sentence_case(&other.to_string()),
+            },
+        }
+    }
+}

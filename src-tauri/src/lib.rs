@@ -62,6 +62,7 @@ pub fn run() {
             commands::provider_get,
             commands::provider_create,
             commands::provider_update,
+            commands::provider_setup_softphone,
             commands::provider_delete,
             commands::provider_activate,
             commands::provider_test,

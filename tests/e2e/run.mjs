@@ -30,6 +30,8 @@ const env = {
   RINGDESK_DATA_DIR: dataDir,
   RINGDESK_KEYRING_SERVICE: `ringdesk-e2e-${process.pid}`,
   RINGDESK_TELNYX_API_URL: telnyxMock,
+  // kamailio stands in for sip.telnyx.com (it knows the login in Telnyx's spec example).
+  RINGDESK_TELNYX_SIP_REGISTRAR: kamailio,
   RINGDESK_REGION: "US",
 };
 
@@ -468,7 +470,24 @@ try {
     assert(!driverLog.join("").includes(CANARY), "key found in the app's output");
   });
 
-  await test("deleting the provider removes its card", async () => {
+  await test("Set up softphone: Telnyx's API makes the SIP login, the softphone registers (kamailio standing in)", async () => {
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="settings-telephony"]');
+    await wd.click(`${await card()} [data-testid="setup-softphone"]`);
+    const made = '[data-testid="provider-card"][data-kind="sip"]';
+    await wd.waitFor(`${made} [data-testid="provider-status"]`, { text: "Active", timeoutMs: 20000 });
+    await wd.waitFor(`${made} [data-testid="sip-address"]`, { text: "sip:gencrednCvHU5IYpSBPPsXI2iQsDX@sip.telnyx.com" });
+    await wd.waitFor('[data-testid="softphone"][data-state="registered"]', { timeoutMs: 20000 });
+    writeFileSync(join(shots, "softphone-setup.png"), await wd.screenshot());
+    // Running it again reuses what exists: still one SIP account.
+    await wd.click(`${await card()} [data-testid="setup-softphone"]`);
+    await wd.waitFor(`${await card()} [data-testid="setup-softphone"]`, { text: "Set up softphone", timeoutMs: 20000 });
+    await sleep(500); // the list reloads after the set-up
+    await wd.waitFor('[data-testid="softphone"][data-state="registered"]', { timeoutMs: 20000 });
+    assert((await count(made)) === 1, "one softphone account");
+  });
+
+  await test("deleting the provider removes its card and the softphone login made from it", async () => {
     await wd.click('[data-testid="nav-settings"]');
     await wd.click(`${await card()} [data-testid="delete-provider"]`);
     await wd.click(`${await card()} [data-testid="confirm-delete"]`);

@@ -13,6 +13,7 @@ mod presence;
 mod provider_calls;
 mod ringer;
 mod softphone;
+mod softphone_setup;
 mod webhooks;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,7 @@ pub use crm::{CrmKind, CrmSettings, CrmSetupError, CrmView, SyncView};
 pub use numbers::{Agents, NumbersError};
 pub use provider_calls::{CallRoute, CallRouteInput, CallRouteMode};
 pub use softphone::{Softphone, SoftphoneStatus};
+pub use softphone_setup::SetupError;
 pub use webhooks::{WebhookError, WebhookSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -355,6 +357,40 @@ impl Ringdesk {
 
     pub fn active_call(&self) -> Option<ActiveCall> {
         self.softphone.calls.active.borrow().clone()
+    }
+
+    /// Creates (or finds again) the softphone's SIP login through the provider's API, points my
+    /// numbers at it, and makes it the active SIP account.
+    pub async fn setup_softphone(
+        &self,
+        provider: ProviderId,
+    ) -> Result<ringdesk_core::Provider, SetupError> {
+        let settings = self.store.settings();
+        let account = softphone_setup::Setup {
+            providers: &self.providers,
+            settings: &settings,
+            agents: &self.agents,
+        }
+        .run(provider)
+        .await?;
+        self.refresh_softphone().await;
+        Ok(account)
+    }
+
+    /// Removes a provider, and first what Ringdesk created for it (its softphone login in the
+    /// account and the SIP account made from it).
+    pub async fn delete_provider(&self, provider: ProviderId) -> Result<(), SetupError> {
+        let settings = self.store.settings();
+        softphone_setup::Setup {
+            providers: &self.providers,
+            settings: &settings,
+            agents: &self.agents,
+        }
+        .tear_down(provider)
+        .await?;
+        self.providers.delete(provider).await?;
+        self.refresh_softphone().await;
+        Ok(())
     }
 
     /// Syncs the provider's numbers into Settings → Numbers.

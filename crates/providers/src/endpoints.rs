@@ -18,8 +18,13 @@ pub struct Endpoints {
     pub vonage_calls: Url,
     /// `https://api.nexmo.com/v2/applications`
     pub vonage_applications: Url,
+    /// Where Telnyx's SIP logins register, `host[:port]` (`sip.telnyx.com`;
+    /// `RINGDESK_TELNYX_SIP_REGISTRAR` points it at a test registrar).
+    pub telnyx_sip: String,
     pub timeout: Duration,
 }
+
+pub const TELNYX_SIP_REGISTRAR: &str = "sip.telnyx.com";
 
 const VARIABLES: [(&str, &str); 5] = [
     ("RINGDESK_TELNYX_API_URL", "https://api.telnyx.com/v2"),
@@ -61,6 +66,10 @@ impl Endpoints {
             vonage_rest: next()?,
             vonage_calls: next()?,
             vonage_applications: next()?,
+            telnyx_sip: lookup("RINGDESK_TELNYX_SIP_REGISTRAR")
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| TELNYX_SIP_REGISTRAR.into()),
             timeout: Self::DEFAULT_TIMEOUT,
         })
     }
@@ -74,6 +83,7 @@ impl Endpoints {
             vonage_rest: url.clone(),
             vonage_calls: url.clone(),
             vonage_applications: url,
+            telnyx_sip: TELNYX_SIP_REGISTRAR.into(),
             timeout: Self::DEFAULT_TIMEOUT,
         })
     }

@@ -49,7 +49,8 @@ impl AdapterFactory for HttpAdapterFactory {
                     take(&mut c, CredentialField::ApiKey)?,
                     e.timeout,
                 )?
-                .with_webhook_key(c.webhook_secret.clone()),
+                .with_webhook_key(c.webhook_secret.clone())
+                .with_sip_registrar(e.telnyx_sip.clone()),
             ),
             ProviderKind::Twilio => {
                 let account_sid = take(&mut c, CredentialField::AccountSid)?;

@@ -5,7 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
-    ProviderNumber, WebhookEvent, WebhookRequest,
+    ProviderNumber, ProvisionedResource, SoftphoneLogin, SoftphoneRequest, WebhookEvent,
+    WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -25,6 +26,25 @@ pub struct TelnyxAdapter {
     api_key: SecretString,
     timeout: Duration,
     webhook: Option<WebhookKey>,
+    sip_registrar: String,
+}
+
+/// The credential connection Ringdesk creates (and finds again by this name) for softphones.
+pub const SOFTPHONE_CONNECTION: &str = "Ringdesk softphones";
+
+#[derive(Deserialize)]
+struct Connection {
+    id: String,
+    connection_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Credential {
+    id: String,
+    sip_username: Option<String>,
+    sip_password: Option<String>,
+    #[serde(default)]
+    expired: bool,
 }
 
 #[derive(Deserialize)]
@@ -131,7 +151,94 @@ impl TelnyxAdapter {
             api_key,
             timeout,
             webhook: None,
+            sip_registrar: crate::endpoints::TELNYX_SIP_REGISTRAR.into(),
         })
+    }
+
+    /// Where the logins it creates register (`sip.telnyx.com`, or a test registrar).
+    pub fn with_sip_registrar(mut self, registrar: String) -> Self {
+        self.sip_registrar = registrar;
+        self
+    }
+
+    fn get(&self, path: &[&str]) -> reqwest::RequestBuilder {
+        self.client
+            .get(join(&self.base, path))
+            .bearer_auth(self.api_key.expose_secret())
+    }
+
+    /// Ringdesk's credential connection: found by name, else created (reported in `created`).
+    async fn softphone_connection(
+        &self,
+        created: &mut Vec<ProvisionedResource>,
+    ) -> Result<String, ProviderError> {
+        let request = self
+            .get(&["credential_connections"])
+            .query(&[("filter[connection_name][contains]", SOFTPHONE_CONNECTION)]);
+        let Envelope { data } =
+            http::json::<Envelope<Vec<Connection>>>(request, self.timeout).await?;
+        if let Some(found) = data
+            .into_iter()
+            .find(|c| c.connection_name.as_deref() == Some(SOFTPHONE_CONNECTION))
+        {
+            return Ok(found.id);
+        }
+        // The connection's own login is never used (each agent gets a telephony credential),
+        // but Telnyx requires one: random, and not kept.
+        let body = json!({
+            "connection_name": SOFTPHONE_CONNECTION,
+            "user_name": format!("ringdesk{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            "password": uuid::Uuid::new_v4().simple().to_string(),
+            "active": true,
+        });
+        let request = self.post(&["credential_connections"], &body);
+        let Envelope { data } = http::json::<Envelope<Connection>>(request, self.timeout).await?;
+        created.push(ProvisionedResource {
+            kind: "credential_connection".into(),
+            id: data.id.clone(),
+        });
+        Ok(data.id)
+    }
+
+    /// The agent's telephony credential under `connection`: the live one tagged `label`, else
+    /// a new one (reported in `created`).
+    async fn softphone_credential(
+        &self,
+        connection: &str,
+        label: &str,
+        created: &mut Vec<ProvisionedResource>,
+    ) -> Result<(String, String), ProviderError> {
+        let request = self
+            .get(&["telephony_credentials"])
+            .query(&[("filter[tag]", label)]);
+        let Envelope { data } =
+            http::json::<Envelope<Vec<Credential>>>(request, self.timeout).await?;
+        let live =
+            data.into_iter()
+                .find_map(|c| match (c.expired, c.sip_username, c.sip_password) {
+                    (false, Some(user), Some(password))
+                        if !user.is_empty() && !password.is_empty() =>
+                    {
+                        Some((user, password))
+                    }
+                    _ => None,
+                });
+        if let Some(found) = live {
+            return Ok(found);
+        }
+        let body = json!({ "connection_id": connection, "name": label, "tag": label });
+        let request = self.post(&["telephony_credentials"], &body);
+        let Envelope { data } = http::json::<Envelope<Credential>>(request, self.timeout).await?;
+        created.push(ProvisionedResource {
+            kind: "telephony_credential".into(),
+            id: data.id.clone(),
+        });
+        match (data.sip_username, data.sip_password) {
+            (Some(user), Some(password)) => Ok((user, password)),
+            _ => Err(ProviderError::InvalidResponse {
+                reason: "Telnyx created a credential without a SIP login".into(),
+            }),
+        }
     }
 
     /// The account's Ed25519 public key (base64), for webhook signatures.
@@ -250,6 +357,65 @@ impl ProviderAdapter for TelnyxAdapter {
         }
         tracing::info!(numbers = collected.len(), "Telnyx numbers listed");
         Ok(collected.into_numbers())
+    }
+
+    /// A credential connection for Ringdesk's softphones (found by name or created), a
+    /// telephony credential for this agent (found by tag or created), and the agent's numbers
+    /// pointed at the connection. The softphone registers at `sip.telnyx.com`.
+    async fn provision_softphone(
+        &self,
+        request: &SoftphoneRequest,
+    ) -> Result<SoftphoneLogin, ProviderError> {
+        let mut created = Vec::new();
+        let connection = self.softphone_connection(&mut created).await?;
+        let (username, password) = self
+            .softphone_credential(&connection, &request.label, &mut created)
+            .await?;
+        for number in &request.numbers {
+            let request = self
+                .client
+                .patch(join(&self.base, &["phone_numbers", number]))
+                .bearer_auth(self.api_key.expose_secret())
+                .json(&json!({ "connection_id": connection }));
+            http::done(request, self.timeout).await?;
+        }
+        tracing::info!(
+            created = created.len(),
+            numbers = request.numbers.len(),
+            "Telnyx softphone login ready"
+        );
+        Ok(SoftphoneLogin {
+            registrar: self.sip_registrar.clone(),
+            domain: Some(crate::endpoints::TELNYX_SIP_REGISTRAR.into()),
+            username,
+            password: SecretString::from(password),
+            created,
+        })
+    }
+
+    async fn remove_provisioned(
+        &self,
+        resources: &[ProvisionedResource],
+    ) -> Result<(), ProviderError> {
+        // Credentials before their connection.
+        let mut ordered: Vec<&ProvisionedResource> = resources.iter().collect();
+        ordered.sort_by_key(|r| r.kind != "telephony_credential");
+        for r in ordered {
+            let path = match r.kind.as_str() {
+                "telephony_credential" => "telephony_credentials",
+                "credential_connection" => "credential_connections",
+                _ => continue,
+            };
+            let request = self
+                .client
+                .delete(join(&self.base, &[path, &r.id]))
+                .bearer_auth(self.api_key.expose_secret());
+            match http::done(request, self.timeout).await {
+                Ok(()) | Err(ProviderError::Rejected { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {

@@ -49,6 +49,14 @@ impl SettingsRepository {
         .await?;
         Ok(())
     }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM app_settings WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

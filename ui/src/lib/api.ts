@@ -54,6 +54,8 @@ export const api = {
     remove: (id: string) => call<void>("provider_delete", { id }),
     activate: (id: string) => call<Provider>("provider_activate", { id }),
     test: (id: string) => call<ConnectionTest>("provider_test", { id }),
+    /** Creates the softphone's SIP login through the provider's API; resolves to the SIP account, made active. */
+    setupSoftphone: (id: string) => call<Provider>("provider_setup_softphone", { id }),
   },
   numberPreview: (input: string) => call<NumberPreview>("number_preview", { input }),
   dialLinkPending: () => call<DialLinkOutcome | null>("dial_link_pending"),

@@ -96,6 +96,35 @@ pub struct CallHandle {
     pub provider_call_id: String,
 }
 
+/// What the softphone asks of a provider's API: a SIP login for it (created, or the one
+/// Ringdesk created before) and the numbers to point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftphoneRequest {
+    /// Names what Ringdesk creates for this desktop's agent (found again by it).
+    pub label: String,
+    /// Provider number ids whose calls should reach the softphone.
+    pub numbers: Vec<String>,
+}
+
+/// Something Ringdesk created in a provider account: removed with the provider, and only it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ProvisionedResource {
+    pub kind: String,
+    pub id: String,
+}
+
+/// The SIP login a provider's API gave the softphone.
+#[derive(Debug, Clone)]
+pub struct SoftphoneLogin {
+    /// `host[:port]`
+    pub registrar: String,
+    pub domain: Option<String>,
+    pub username: String,
+    pub password: secrecy::SecretString,
+    /// What was created this time (empty when everything was reused).
+    pub created: Vec<ProvisionedResource>,
+}
+
 /// A webhook exactly as it arrived: signatures are computed over these bytes.
 #[derive(Debug, Clone)]
 pub struct WebhookRequest {
@@ -172,6 +201,23 @@ pub trait ProviderAdapter: Send + Sync {
         _to: &E164Number,
     ) -> Result<(), ProviderError> {
         Err(self.unsupported("transferring calls"))
+    }
+
+    /// Creates (or finds again) the SIP login the softphone registers with, and points
+    /// `request.numbers` at it. Running it again is safe.
+    async fn provision_softphone(
+        &self,
+        _request: &SoftphoneRequest,
+    ) -> Result<SoftphoneLogin, ProviderError> {
+        Err(self.unsupported("setting up a softphone login"))
+    }
+
+    /// Deletes what `provision_softphone` created (already gone is fine).
+    async fn remove_provisioned(
+        &self,
+        _resources: &[ProvisionedResource],
+    ) -> Result<(), ProviderError> {
+        Ok(())
     }
 
     /// Checks the webhook's signature; must run before `parse_webhook`.

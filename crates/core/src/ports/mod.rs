@@ -7,7 +7,8 @@ mod secret_store;
 
 pub use adapter::{
     AccountInfo, AdapterFactory, CallHandle, CallRequest, NumberCapabilities, NumberType,
-    ProviderAdapter, ProviderNumber, WebhookEvent, WebhookEventKind, WebhookRequest,
+    ProviderAdapter, ProviderNumber, ProvisionedResource, SoftphoneLogin, SoftphoneRequest,
+    WebhookEvent, WebhookEventKind, WebhookRequest,
 };
 pub use provider_repository::{ProviderRepository, RepositoryError};
 pub use secret_store::{SecretError, SecretStore};

@@ -1,0 +1,175 @@
+//! Softphone set-up with no typing: the active provider's API creates (or finds again) the SIP
+//! login the softphone registers with, points the agent's numbers at it, and Ringdesk keeps
+//! it as a SIP account (password in the keyring) made active. What Ringdesk created in the
+//! provider account is remembered per provider (`softphone_setup/<id>` in the settings), so
+//! removing the provider removes exactly that.
+
+use ringdesk_core::ports::{ProvisionedResource, SoftphoneRequest};
+use ringdesk_core::service::{ProviderService, ServiceError};
+use ringdesk_core::{
+    CredentialField, NewProvider, Provider, ProviderCredentials, ProviderError, ProviderId,
+    ProviderKind, ProviderUpdate, SipSettings, SipTransport,
+};
+use ringdesk_store::{SettingsRepository, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::numbers::{Agents, NumbersError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("a SIP account already is a softphone login")]
+    AlreadySip,
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Numbers(#[from] NumbersError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What Ringdesk made for one provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    sip_provider: Option<ProviderId>,
+    resources: Vec<ProvisionedResource>,
+}
+
+fn key(provider: ProviderId) -> String {
+    format!("softphone_setup/{provider}")
+}
+
+pub(crate) struct Setup<'a> {
+    pub providers: &'a ProviderService,
+    pub settings: &'a SettingsRepository,
+    pub agents: &'a Agents,
+}
+
+impl Setup<'_> {
+    /// Creates or reuses the login and makes its SIP account the active one. Safe to run
+    /// again: the connection and the agent's credential are found again, the SIP account is
+    /// updated rather than duplicated.
+    pub async fn run(&self, provider_id: ProviderId) -> Result<Provider, SetupError> {
+        let provider = self.providers.get(provider_id).await?;
+        if provider.kind == ProviderKind::Sip {
+            return Err(SetupError::AlreadySip);
+        }
+        let adapter = self.providers.adapter_for(provider_id).await?;
+        let me = self.agents.users.me().await.map_err(NumbersError::from)?;
+        let mut numbers = Vec::new();
+        if let Some(me) = &me {
+            for id in &me.assigned_numbers {
+                if let Some(n) = self
+                    .agents
+                    .numbers
+                    .get(*id)
+                    .await
+                    .map_err(NumbersError::from)?
+                {
+                    if n.active && n.provider_id == provider_id {
+                        numbers.push(n.provider_number_id);
+                    }
+                }
+            }
+        }
+        let label = match &me {
+            Some(u) => format!("ringdesk-{}", &u.id.to_string()[..8]),
+            None => "ringdesk-desktop".into(),
+        };
+        let login = adapter
+            .provision_softphone(&SoftphoneRequest { label, numbers })
+            .await?;
+
+        // Remembered before anything else can fail: removal must know what exists.
+        let mut record: Record = self
+            .settings
+            .get_json(&key(provider_id))
+            .await?
+            .unwrap_or_default();
+        for r in login.created {
+            if !record.resources.contains(&r) {
+                record.resources.push(r);
+            }
+        }
+        self.settings.set_json(&key(provider_id), &record).await?;
+
+        let sip = SipSettings {
+            registrar: login.registrar,
+            domain: login.domain,
+            username: login.username,
+            auth_username: None,
+            transport: SipTransport::Udp,
+            outbound_proxy: None,
+        };
+        let mut credentials = ProviderCredentials::default();
+        credentials.set(CredentialField::SipPassword, Some(login.password));
+        let existing = match record.sip_provider {
+            Some(id) => self.providers.get(id).await.ok(),
+            None => None,
+        };
+        let account = match existing {
+            Some(account) => {
+                self.providers
+                    .update(
+                        account.id,
+                        ProviderUpdate {
+                            credentials,
+                            sip: Some(sip),
+                            ..ProviderUpdate::default()
+                        },
+                    )
+                    .await?
+            }
+            None => {
+                self.providers
+                    .create(NewProvider {
+                        kind: ProviderKind::Sip,
+                        name: format!("{} softphone", provider.name),
+                        credentials,
+                        default_caller_id: provider
+                            .settings
+                            .default_caller_id
+                            .as_ref()
+                            .map(|n| n.to_string()),
+                        record_calls: false,
+                        sip: Some(sip),
+                    })
+                    .await?
+            }
+        };
+        record.sip_provider = Some(account.id);
+        self.settings.set_json(&key(provider_id), &record).await?;
+        let account = self.providers.activate(account.id).await?;
+        tracing::info!(provider = %provider_id, sip = %account.id, "softphone set up from the provider's API");
+        Ok(account)
+    }
+
+    /// Removes what Ringdesk created for `provider_id` (in the account and here) before the
+    /// provider goes. A provider that refuses (revoked keys) does not keep its removal from
+    /// going ahead: the failure is logged.
+    pub async fn tear_down(&self, provider_id: ProviderId) -> Result<(), SetupError> {
+        let Some(record) = self.settings.get_json::<Record>(&key(provider_id)).await? else {
+            return Ok(());
+        };
+        if !record.resources.is_empty() {
+            match self.providers.adapter_for(provider_id).await {
+                Ok(adapter) => {
+                    if let Err(e) = adapter.remove_provisioned(&record.resources).await {
+                        tracing::warn!(error = %e, "could not remove what Ringdesk created in the provider account");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot reach the provider to clean up"),
+            }
+        }
+        if let Some(sip) = record.sip_provider {
+            match self.providers.delete(sip).await {
+                Ok(()) | Err(ServiceError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.settings.delete(&key(provider_id)).await?;
+        Ok(())
+    }
+}
