@@ -365,29 +365,23 @@ impl Ringdesk {
         &self,
         provider: ProviderId,
     ) -> Result<ringdesk_core::Provider, SetupError> {
-        let settings = self.store.settings();
-        let account = softphone_setup::Setup {
-            providers: &self.providers,
-            settings: &settings,
-            agents: &self.agents,
-        }
-        .run(provider)
-        .await?;
+        let account = self.softphone_setup().run(provider).await?;
         self.refresh_softphone().await;
         Ok(account)
+    }
+
+    fn softphone_setup(&self) -> softphone_setup::Setup<'_> {
+        softphone_setup::Setup {
+            providers: &self.providers,
+            settings: self.store.settings(),
+            agents: &self.agents,
+        }
     }
 
     /// Removes a provider, and first what Ringdesk created for it (its softphone login in the
     /// account and the SIP account made from it).
     pub async fn delete_provider(&self, provider: ProviderId) -> Result<(), SetupError> {
-        let settings = self.store.settings();
-        softphone_setup::Setup {
-            providers: &self.providers,
-            settings: &settings,
-            agents: &self.agents,
-        }
-        .tear_down(provider)
-        .await?;
+        self.softphone_setup().tear_down(provider).await?;
         self.providers.delete(provider).await?;
         self.refresh_softphone().await;
         Ok(())

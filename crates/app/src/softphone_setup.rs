@@ -43,7 +43,7 @@ fn key(provider: ProviderId) -> String {
 
 pub(crate) struct Setup<'a> {
     pub providers: &'a ProviderService,
-    pub settings: &'a SettingsRepository,
+    pub settings: SettingsRepository,
     pub agents: &'a Agents,
 }
 

@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringdesk_app::crm_sync::pull;
-use ringdesk_app::{AppConfig, CrmKind, CrmSettings, Ringdesk};
+use ringdesk_app::{CrmKind, CrmSettings, Ringdesk};
 use ringdesk_core::{ContactInput, E164Number, PhoneInput, Region};
 use ringdesk_crm::generic::GenericConnector;
-use ringdesk_providers::Endpoints;
 use ringdesk_store::Store;
 use secrecy::SecretString;
 use support::contract_crm::{self, Data, TOKEN};
@@ -196,12 +195,7 @@ async fn connecting_a_crm_fills_the_cache_and_local_contacts_can_be_added_to_it(
     let (data, _) = crm_with(3).await;
     let address = contract_crm::start(data.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
-        data_dir: dir.path().to_path_buf(),
-        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
-        endpoints: Endpoints::all_at("http://127.0.0.1:9").unwrap(),
-        region: "US".parse().unwrap(),
-    };
+    let config = support::config(dir.path(), &support::keyring());
     let ringdesk = Ringdesk::open(config).await.unwrap();
     let unknown = ringdesk
         .contacts

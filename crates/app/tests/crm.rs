@@ -4,13 +4,14 @@
 //! the CRM is an in-process implementation of docs/crm-generic-openapi.yaml that keeps
 //! interactions by Idempotency-Key. Needs the Secret Service: run through scripts/test.sh.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringdesk_app::{AppConfig, CrmKind, CrmSettings, Ringdesk, WebhookSettings};
 use ringdesk_core::{CredentialField, NewProvider, ProviderCredentials, ProviderId, ProviderKind};
 use ringdesk_providers::webhook::{twilio_signature, TwilioAlgorithm};
-use ringdesk_providers::Endpoints;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -199,12 +200,7 @@ impl Desk {
 }
 
 fn config(dir: &tempfile::TempDir, keyring: &str) -> AppConfig {
-    AppConfig {
-        data_dir: dir.path().to_path_buf(),
-        keyring_service: keyring.to_string(),
-        endpoints: Endpoints::all_at("http://127.0.0.1:9").unwrap(),
-        region: "US".parse().unwrap(),
-    }
+    support::config(dir.path(), keyring)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,21 +1,17 @@
 //! A call that was live when Ringdesk died is closed as interrupted at the next start, never
 //! lost and never left "in progress".
 
-use ringdesk_app::{AppConfig, Ringdesk};
+mod support;
+
+use ringdesk_app::Ringdesk;
 use ringdesk_core::{Call, CallDirection, CallEndReason, CallFilter, CallStatus};
-use ringdesk_providers::Endpoints;
 use ringdesk_store::Store;
 use time::OffsetDateTime;
 
 #[tokio::test]
 async fn live_calls_are_closed_as_interrupted_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
-        data_dir: dir.path().to_path_buf(),
-        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
-        endpoints: Endpoints::all_at("http://127.0.0.1:9").unwrap(),
-        region: "US".parse().unwrap(),
-    };
+    let config = support::config(dir.path(), &support::keyring());
     // What a killed Ringdesk leaves behind: one call talking, one ringing, one finished.
     let store = Store::open(&config.database_path()).await.unwrap();
     let now = OffsetDateTime::now_utc();
@@ -72,12 +68,7 @@ async fn live_calls_are_closed_as_interrupted_at_the_next_start() {
 #[tokio::test]
 async fn an_unknown_caller_saved_as_a_contact_takes_their_history() {
     let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
-        data_dir: dir.path().to_path_buf(),
-        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
-        endpoints: Endpoints::all_at("http://127.0.0.1:9").unwrap(),
-        region: "US".parse().unwrap(),
-    };
+    let config = support::config(dir.path(), &support::keyring());
     let store = Store::open(&config.database_path()).await.unwrap();
     let now = OffsetDateTime::now_utc();
     let mut first = Call::new(

@@ -100,54 +100,43 @@ impl UserRepository {
         }
         let id = match id {
             Some(id) => {
-                let done = sqlx::query(
-                    "UPDATE users SET name = ?, email = ?, is_me = ?, primary_number_id = ?, \
-                     forwarding_number = ?, receive_calls_in_app = ?, forward_when_offline = ?, \
-                     voicemail_enabled = ?, dnd_enabled = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(&user.name)
-                .bind(&user.email)
-                .bind(user.is_me)
-                .bind(user.primary_number.map(|n| n.to_string()))
-                .bind(user.forwarding_number.as_ref().map(|n| n.to_string()))
-                .bind(user.settings.receive_calls_in_app)
-                .bind(user.settings.forward_when_offline)
-                .bind(user.settings.voicemail_enabled)
-                .bind(user.settings.dnd_enabled)
-                .bind(now)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
+                let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if known.is_none() {
                     return Ok(None);
                 }
                 id
             }
-            None => {
-                let id = UserId::new();
-                sqlx::query(
-                    "INSERT INTO users (id, name, email, is_me, primary_number_id, \
-                     forwarding_number, receive_calls_in_app, forward_when_offline, \
-                     voicemail_enabled, dnd_enabled, created_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(id.to_string())
-                .bind(&user.name)
-                .bind(&user.email)
-                .bind(user.is_me)
-                .bind(user.primary_number.map(|n| n.to_string()))
-                .bind(user.forwarding_number.as_ref().map(|n| n.to_string()))
-                .bind(user.settings.receive_calls_in_app)
-                .bind(user.settings.forward_when_offline)
-                .bind(user.settings.voicemail_enabled)
-                .bind(user.settings.dnd_enabled)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                id
-            }
+            None => UserId::new(),
         };
+        sqlx::query(
+            "INSERT INTO users (id, name, email, is_me, primary_number_id, forwarding_number, \
+             receive_calls_in_app, forward_when_offline, voicemail_enabled, dnd_enabled, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, \
+             is_me = excluded.is_me, primary_number_id = excluded.primary_number_id, \
+             forwarding_number = excluded.forwarding_number, \
+             receive_calls_in_app = excluded.receive_calls_in_app, \
+             forward_when_offline = excluded.forward_when_offline, \
+             voicemail_enabled = excluded.voicemail_enabled, dnd_enabled = excluded.dnd_enabled, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(id.to_string())
+        .bind(&user.name)
+        .bind(&user.email)
+        .bind(user.is_me)
+        .bind(user.primary_number.map(|n| n.to_string()))
+        .bind(user.forwarding_number.as_ref().map(|n| n.to_string()))
+        .bind(user.settings.receive_calls_in_app)
+        .bind(user.settings.forward_when_offline)
+        .bind(user.settings.voicemail_enabled)
+        .bind(user.settings.dnd_enabled)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         assign(&mut tx, id, &user.assigned_numbers).await?;
         tx.commit().await?;
         self.get(id).await

@@ -94,18 +94,26 @@ fn rfc3339(ms: i64) -> String {
         .unwrap()
 }
 
+fn authorized(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {TOKEN}"))
+    {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "bad token"})),
+        ))
+    }
+}
+
 async fn list(
     State(data): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> (StatusCode, Json<Value>) {
-    if headers.get("authorization").and_then(|v| v.to_str().ok())
-        != Some(&format!("Bearer {TOKEN}"))
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "bad token"})),
-        );
+    if let Err(refused) = authorized(&headers) {
+        return refused;
     }
     let mut data = data.lock().unwrap();
     data.requests += 1;
@@ -170,13 +178,8 @@ async fn create(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
-    if headers.get("authorization").and_then(|v| v.to_str().ok())
-        != Some(&format!("Bearer {TOKEN}"))
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "bad token"})),
-        );
+    if let Err(refused) = authorized(&headers) {
+        return refused;
     }
     let (Some(name), Some(phones)) = (body["name"].as_str(), body["phones"].as_array()) else {
         return (

@@ -1,1 +1,22 @@
+//! What the app's test binaries share (each uses a part of it).
+#![allow(dead_code)]
+
 pub mod contract_crm;
+
+use ringdesk_app::AppConfig;
+use ringdesk_providers::Endpoints;
+
+/// A keyring service of its own, so tests never see each other's secrets.
+pub fn keyring() -> String {
+    format!("ringdesk-test-{}", uuid::Uuid::new_v4())
+}
+
+/// A Ringdesk on `dir` with `keyring`; no provider API is reachable.
+pub fn config(dir: &std::path::Path, keyring: &str) -> AppConfig {
+    AppConfig {
+        data_dir: dir.to_path_buf(),
+        keyring_service: keyring.to_string(),
+        endpoints: Endpoints::all_at("http://127.0.0.1:9").unwrap(),
+        region: "US".parse().unwrap(),
+    }
+}
