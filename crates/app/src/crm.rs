@@ -377,7 +377,14 @@ impl Worker {
         let written = match outcome {
             Outcome::Done(remote) => {
                 tracing::info!(call = %call.id, "call activity delivered to the CRM");
-                self.outbox.done(&item.id, &remote.0).await
+                let written = self.outbox.done(&item.id, &remote.0).await;
+                // After-call work saved while this was on its way goes as an update.
+                if let Ok(Some(fresh)) = self.calls.get(call.id).await {
+                    if fresh.notes != call.notes || fresh.disposition != call.disposition {
+                        let _ = self.outbox.reopen_for_update(call.id).await;
+                    }
+                }
+                written
             }
             Outcome::Retry {
                 after,

@@ -452,3 +452,55 @@ async fn notes_saved_after_the_activity_went_update_it_in_the_crm() {
     assert_eq!(*posts.lock().unwrap(), 1);
     desk.ringdesk.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn notes_saved_while_the_activity_is_on_its_way_follow_as_an_update() {
+    // The CRM takes 5 s to answer the create: the notes are saved meanwhile.
+    let (server, store, posts) = crm(0, Some(1)).await;
+    let patches: Interactions = Arc::default();
+    let seen = patches.clone();
+    Mock::given(method("PATCH"))
+        .and(wiremock::matchers::path_regex(
+            "^/api/dialer/interactions/int-[0-9]+$",
+        ))
+        .respond_with(move |req: &Request| {
+            seen.lock().unwrap().push((
+                req.url.path().to_string(),
+                serde_json::from_slice(&req.body).unwrap(),
+            ));
+            ResponseTemplate::new(200).set_body_json(json!({ "id": "int-0" }))
+        })
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (desk, _) = desk(&config(&dir, &support::keyring()), None, &server.uri()).await;
+    desk.missed_call("CA6").await;
+    for _ in 0..200 {
+        if *posts.lock().unwrap() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let call = desk
+        .ringdesk
+        .calls(&ringdesk_core::CallFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    desk.ringdesk
+        .wrap_up(call.id, Some("Left a message".into()), None)
+        .await
+        .unwrap();
+    for _ in 0..400 {
+        if !patches.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let patches = patches.lock().unwrap().clone();
+    assert_eq!(patches.len(), 1, "the notes followed as an update");
+    assert_eq!(patches[0].1, json!({ "notes": "Left a message" }));
+    assert_eq!(store.lock().unwrap().len(), 1);
+    desk.ringdesk.close().await;
+}
