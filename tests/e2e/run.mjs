@@ -634,6 +634,7 @@ try {
     assert(body.type === "call" && body.direction === "outbound" && body.to === calleeNumber, JSON.stringify(body));
     assert(body.outcome === "connected" && body.durationSecs >= 2, JSON.stringify(body));
     assert(body.notes === "Wants a demo next week" && body.disposition === "interested", JSON.stringify(body));
+    assert(body.agent?.name === "Ada Lovelace", `the agent at this desktop: ${JSON.stringify(body)}`);
     await wd.click('[data-testid="nav-settings"]');
     await wd.click('[data-testid="settings-crm"]');
     await wd.waitFor('[data-testid="crm-delivered"]', { text: "1 delivered" });

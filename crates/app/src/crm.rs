@@ -12,10 +12,10 @@ use ringdesk_crm::generic::GenericConnector;
 use ringdesk_crm::hubspot::HubSpotConnector;
 use ringdesk_crm::outbox::{self, Attempt, Outcome};
 use ringdesk_crm::pipedrive::PipedriveConnector;
-use ringdesk_crm::{Activity, CrmConnector, CrmError};
+use ringdesk_crm::{Activity, Agent, CrmConnector, CrmError};
 use ringdesk_store::{
     CallRepository, ContactRepository, OutboxCounts, OutboxRepository, SettingsRepository,
-    StoreError,
+    StoreError, UserRepository,
 };
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -282,6 +282,7 @@ pub(crate) struct Worker {
     pub outbox: OutboxRepository,
     pub calls: CallRepository,
     pub contacts: ContactRepository,
+    pub users: UserRepository,
     pub wake: Arc<Notify>,
     /// Told after every delivery (Settings → CRM and the tray show the counts).
     pub changed: tokio::sync::watch::Sender<u64>,
@@ -361,7 +362,14 @@ impl Worker {
                 .and_then(|c| c.crm_id),
             None => None,
         };
-        let activity = Activity::of(&call, crm_contact);
+        let agent = match call.user_id {
+            Some(id) => self.users.get(id).await.ok().flatten().map(|u| Agent {
+                name: u.name,
+                email: u.email,
+            }),
+            None => None,
+        };
+        let activity = Activity::of(&call, crm_contact).by(agent);
         let attempt = Attempt {
             key: item.idempotency_key.clone(),
             attempts: item.attempts,

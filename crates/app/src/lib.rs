@@ -563,6 +563,7 @@ impl Ringdesk {
                 outbox: self.store.outbox(),
                 calls: self.store.calls(),
                 contacts: self.store.contacts(),
+                users: self.store.users(),
                 wake: self.journal.wake.clone(),
                 changed: self.crm_sync.changed.clone(),
             };

@@ -40,6 +40,8 @@ pub struct HubSpotConnector {
     /// `https://api.hubapi.com` (contacts and calls live under it; tests may split them).
     contacts_base: Url,
     calls_base: Url,
+    /// HubSpot users by email (`hubspot_owner_id` of the calls an agent makes), read once each.
+    owners: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
     /// The account's call outcomes (`hs_call_disposition` takes their ids), read once.
     dispositions: OnceLock<Vec<Disposition>>,
     /// Where the account's web app lives (`https://app.hubspot.com/contacts/<portal>`), read
@@ -126,6 +128,7 @@ impl HubSpotConnector {
             calls_base: base,
             contacts_app: OnceLock::new(),
             dispositions: OnceLock::new(),
+            owners: Default::default(),
         })
     }
 
@@ -208,6 +211,32 @@ impl HubSpotConnector {
             "limit": PAGE,
             "after": mark.page.clone().unwrap_or_else(|| "0".into()),
         })
+    }
+
+    /// The HubSpot user with the agent's email (`GET /crm/v3/owners?email=`), if any; a
+    /// failed lookup logs the call without an owner and is tried again next time.
+    async fn owner_id(&self, email: &str) -> Option<String> {
+        if let Some(known) = self.owners.lock().ok().and_then(|o| o.get(email).cloned()) {
+            return known;
+        }
+        let url = join(&self.contacts_base, &["crm", "v3", "owners"]);
+        let request = self
+            .http
+            .get(url)
+            .query(&[("email", email), ("limit", "1")]);
+        match self.http.send::<Results>(request, false).await {
+            Ok(found) => {
+                let id = found.results.into_iter().next().map(|o| o.id);
+                if let Ok(mut owners) = self.owners.lock() {
+                    owners.insert(email.to_string(), id.clone());
+                }
+                id
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up the agent among HubSpot's users");
+                None
+            }
+        }
     }
 
     /// The account's call outcomes; none when they cannot be read (the call is still logged,
@@ -308,7 +337,14 @@ impl CrmConnector for HubSpotConnector {
 
     async fn log_call(&self, activity: &Activity, key: &str) -> Result<RemoteRef, CrmError> {
         let outcomes = self.dispositions().await;
-        let body = Self::call_body(activity, key, disposition_id(activity, outcomes));
+        let mut body = Self::call_body(activity, key, disposition_id(activity, outcomes));
+        let email = activity.agent.as_ref().and_then(|a| a.email.as_deref());
+        if let Some(owner) = match email {
+            Some(email) => self.owner_id(email).await,
+            None => None,
+        } {
+            body["properties"]["hubspot_owner_id"] = owner.into();
+        }
         let url = join(&self.calls_base, &["crm", "v3", "objects", "calls"]);
         let created: Object = self
             .http

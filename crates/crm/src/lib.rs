@@ -54,6 +54,17 @@ pub struct Activity {
     /// The contact's id in this CRM, when the caller matched one that came from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<String>,
+    /// The agent who made or took the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Agent>,
+}
+
+/// The agent on a call, as CRMs can match their users: a name and, when known, an email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agent {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl Activity {
@@ -82,7 +93,14 @@ impl Activity {
             disposition: call.disposition.map(|d| d.code()),
             recording_url: call.recording_url.clone(),
             contact_id: contact_crm_id,
+            agent: None,
         }
+    }
+
+    /// The same, naming the agent.
+    pub fn by(mut self, agent: Option<Agent>) -> Activity {
+        self.agent = agent;
+        self
     }
 }
 

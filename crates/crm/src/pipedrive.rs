@@ -189,6 +189,9 @@ impl PipedriveConnector {
         if let Some(d) = activity.disposition {
             note.push_str(&format!("<p>Outcome: {}</p>", d.replace('_', " ")));
         }
+        if let Some(agent) = &activity.agent {
+            note.push_str(&format!("<p>Agent: {}</p>", escape(&agent.name)));
+        }
         if let Some(url) = &activity.recording_url {
             let url = escape(url);
             note.push_str(&format!("<p>Recording: <a href=\"{url}\">{url}</a></p>"));

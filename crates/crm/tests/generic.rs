@@ -42,7 +42,10 @@ fn activity() -> Activity {
         Some("Wants a demo"),
         Some(ringdesk_core::Disposition::Interested),
     );
-    Activity::of(&call, Some("crm-contact-7".into()))
+    Activity::of(&call, Some("crm-contact-7".into())).by(Some(ringdesk_crm::Agent {
+        name: "Ada Lovelace".into(),
+        email: Some("ada@example.com".into()),
+    }))
 }
 
 fn connector(server: &MockServer, timeout: Duration) -> GenericConnector {

@@ -316,14 +316,29 @@ async fn logged_calls_carry_the_accounts_outcome_id_read_once() {
         })
         .mount(&server)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/owners"))
+        .and(wiremock::matchers::query_param("email", "ada@example.com"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "results": [{ "id": "77", "email": "ada@example.com", "type": "PERSON",
+                          "archived": false, "createdAt": "2027-01-01T00:00:00Z",
+                          "updatedAt": "2027-01-01T00:00:00Z" }]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
     let hubspot = HubSpotConnector::new(
         server.uri().parse().unwrap(),
         SecretString::from("pat-na1-test"),
         Duration::from_secs(5),
     )
     .unwrap();
+    let by_ada = activity().by(Some(ringdesk_crm::Agent {
+        name: "Ada".into(),
+        email: Some("ada@example.com".into()),
+    }));
     for key in ["k1", "k2"] {
-        hubspot.log_call(&activity(), key).await.unwrap();
+        hubspot.log_call(&by_ada, key).await.unwrap();
     }
     let bodies = bodies.lock().unwrap();
     assert_eq!(bodies.len(), 2);
@@ -331,6 +346,10 @@ async fn logged_calls_carry_the_accounts_outcome_id_read_once() {
         assert_eq!(
             body["properties"]["hs_call_disposition"],
             "f240bbac-87c9-4f6e-bf70-924b57d47db7"
+        );
+        assert_eq!(
+            body["properties"]["hubspot_owner_id"], "77",
+            "the agent as the call's owner"
         );
     }
 }

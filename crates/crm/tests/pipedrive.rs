@@ -37,7 +37,10 @@ fn activity() -> Activity {
         Some(Disposition::CallBack),
     );
     call.recording_url = Some("https://media.example.com/r/1.wav?a=1&b=2".into());
-    Activity::of(&call, Some("333".into()))
+    Activity::of(&call, Some("333".into())).by(Some(ringdesk_crm::Agent {
+        name: "Ada <Lovelace>".into(),
+        email: None,
+    }))
 }
 
 fn connector(token: &str) -> PipedriveConnector {
@@ -95,6 +98,7 @@ fn the_call_log_follows_pipedrives_schema() {
     let note = body["note"].as_str().unwrap();
     assert!(note.contains("<p>Wants &lt;b&gt;pricing&lt;/b&gt;</p><p>Call Tuesday</p>"));
     assert!(note.contains("<p>Outcome: call back</p>"));
+    assert!(note.contains("<p>Agent: Ada &lt;Lovelace&gt;</p>"));
     assert!(note.contains("href=\"https://media.example.com/r/1.wav?a=1&amp;b=2\""));
     assert!(note.ends_with("<p>[ringdesk:key-1]</p>"));
 }
