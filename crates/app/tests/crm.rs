@@ -321,6 +321,32 @@ async fn a_conversation_waits_for_the_agents_notes_then_goes_with_them() {
     desk.ringdesk.close().await;
 }
 
+/// The CRM's answers to updates (`PATCH /api/dialer/interactions/{id}`): (id, body) each.
+async fn record_updates(server: &MockServer) -> Interactions {
+    let patches: Interactions = Arc::default();
+    let seen = patches.clone();
+    Mock::given(method("PATCH"))
+        .and(wiremock::matchers::path_regex(
+            "^/api/dialer/interactions/int-[0-9]+$",
+        ))
+        .respond_with(move |req: &Request| {
+            let id = req
+                .url
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            seen.lock()
+                .unwrap()
+                .push((id.clone(), serde_json::from_slice(&req.body).unwrap()));
+            ResponseTemplate::new(200).set_body_json(json!({ "id": id }))
+        })
+        .mount(server)
+        .await;
+    patches
+}
+
 /// Set in the child process of the kill -9 test: the data directory and keyring it uses.
 const CHILD_DIR: &str = "RINGDESK_KILL_CHILD_DIR";
 const CHILD_KEYRING: &str = "RINGDESK_KILL_CHILD_KEYRING";
@@ -399,21 +425,7 @@ async fn killed_with_sigkill_before_the_crm_answered_the_activity_still_arrives_
 #[ignore = "needs a Secret Service session: run through scripts/test.sh"]
 async fn notes_saved_after_the_activity_went_update_it_in_the_crm() {
     let (server, store, posts) = crm(0, None).await;
-    let patches: Interactions = Arc::default();
-    let seen = patches.clone();
-    Mock::given(method("PATCH"))
-        .and(wiremock::matchers::path_regex(
-            "^/api/dialer/interactions/int-[0-9]+$",
-        ))
-        .respond_with(move |req: &Request| {
-            let id = req.url.path().rsplit('/').next().unwrap().to_string();
-            seen.lock()
-                .unwrap()
-                .push((id.clone(), serde_json::from_slice(&req.body).unwrap()));
-            ResponseTemplate::new(200).set_body_json(json!({ "id": id }))
-        })
-        .mount(&server)
-        .await;
+    let patches = record_updates(&server).await;
     let dir = tempfile::tempdir().unwrap();
     let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
     let (desk, _) = desk(&config(&dir, &keyring), None, &server.uri()).await;
@@ -458,21 +470,7 @@ async fn notes_saved_after_the_activity_went_update_it_in_the_crm() {
 async fn notes_saved_while_the_activity_is_on_its_way_follow_as_an_update() {
     // The CRM takes 5 s to answer the create: the notes are saved meanwhile.
     let (server, store, posts) = crm(0, Some(1)).await;
-    let patches: Interactions = Arc::default();
-    let seen = patches.clone();
-    Mock::given(method("PATCH"))
-        .and(wiremock::matchers::path_regex(
-            "^/api/dialer/interactions/int-[0-9]+$",
-        ))
-        .respond_with(move |req: &Request| {
-            seen.lock().unwrap().push((
-                req.url.path().to_string(),
-                serde_json::from_slice(&req.body).unwrap(),
-            ));
-            ResponseTemplate::new(200).set_body_json(json!({ "id": "int-0" }))
-        })
-        .mount(&server)
-        .await;
+    let patches = record_updates(&server).await;
     let dir = tempfile::tempdir().unwrap();
     let (desk, _) = desk(&config(&dir, &support::keyring()), None, &server.uri()).await;
     desk.missed_call("CA6").await;
