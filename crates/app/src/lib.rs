@@ -103,6 +103,8 @@ pub struct Ringdesk {
     /// The outbox worker and the contacts sync of the connected CRM.
     crm_tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     crm_sync: CrmSyncControl,
+    /// The connected CRM's connector (None: none connected), as `start_crm` made it.
+    crm_connector: std::sync::RwLock<Option<Arc<dyn ringdesk_crm::CrmConnector>>>,
     /// Wakes the presence task (availability or "me" changed).
     presence: Arc<Notify>,
     pub providers: ProviderService,
@@ -154,6 +156,7 @@ impl Ringdesk {
             secrets: Arc::new(KeyringSecretStore::new(config.keyring_service.clone())),
             crm_tasks: Default::default(),
             crm_sync: Default::default(),
+            crm_connector: Default::default(),
             presence: Default::default(),
             provider_calls,
             contacts: Contacts {
@@ -458,6 +461,16 @@ impl Ringdesk {
         Ok(connector.test().await?)
     }
 
+    /// The connector the running CRM tasks use (its caches — HubSpot's portal, outcomes,
+    /// owners — are shared with them rather than rebuilt per request).
+    fn connected_crm(&self) -> Result<Arc<dyn ringdesk_crm::CrmConnector>, CrmSetupError> {
+        self.crm_connector
+            .read()
+            .ok()
+            .and_then(|c| c.clone())
+            .ok_or(CrmSetupError::NotConnected)
+    }
+
     /// The contact's page in the CRM's web app (None: not a CRM contact).
     pub async fn contact_crm_url(&self, id: ContactId) -> Result<Option<String>, CrmSetupError> {
         let contact = self
@@ -469,9 +482,7 @@ impl Ringdesk {
         let Some(crm_id) = contact.crm_id else {
             return Ok(None);
         };
-        let connector = crm::connector(&self.store.settings(), self.secrets.as_ref())
-            .await?
-            .ok_or(CrmSetupError::NotConnected)?;
+        let connector = self.connected_crm()?;
         Ok(connector.contact_url(&crm_id).await?.map(String::from))
     }
 
@@ -483,9 +494,7 @@ impl Ringdesk {
         if contact.crm_id.is_some() {
             return Ok(contact);
         }
-        let connector = crm::connector(&self.store.settings(), self.secrets.as_ref())
-            .await?
-            .ok_or(CrmSetupError::NotConnected)?;
+        let connector = self.connected_crm()?;
         let created = connector
             .create_contact(&ringdesk_crm::NewContact {
                 name: contact.name.clone(),
@@ -557,6 +566,9 @@ impl Ringdesk {
         };
         if let Ok(mut crm) = self.journal.crm.write() {
             *crm = saved.as_ref().map(|s| s.kind);
+        }
+        if let Ok(mut current) = self.crm_connector.write() {
+            *current = connector.clone().filter(|_| saved.is_some());
         }
         if let (Some(connector), Some(saved)) = (connector, saved) {
             let run = crm::Worker {

@@ -111,10 +111,8 @@ impl TelnyxAdapter {
     /// `webhook_url` (its events drive the call: Telnyx waits for commands on each step).
     async fn call_control_application(&self, webhook_url: &str) -> Result<String, ProviderError> {
         let request = self
-            .client
-            .get(join(&self.base, &["call_control_applications"]))
-            .query(&[("filter[application_name][contains]", CALL_CONTROL_APP_NAME)])
-            .bearer_auth(self.api_key.expose_secret());
+            .get(&["call_control_applications"])
+            .query(&[("filter[application_name][contains]", CALL_CONTROL_APP_NAME)]);
         let Envelope { data } =
             http::json::<Envelope<Vec<CallControlApplication>>>(request, self.timeout).await?;
         let ours = data
@@ -320,14 +318,10 @@ impl ProviderAdapter for TelnyxAdapter {
         loop {
             collected.page()?;
             let number = page.to_string();
-            let request = self
-                .client
-                .get(join(&self.base, &["phone_numbers"]))
-                .query(&[
-                    ("page[number]", number.as_str()),
-                    ("page[size]", NUMBERS_PAGE),
-                ])
-                .bearer_auth(self.api_key.expose_secret());
+            let request = self.get(&["phone_numbers"]).query(&[
+                ("page[number]", number.as_str()),
+                ("page[size]", NUMBERS_PAGE),
+            ]);
             let listed: NumbersPage = http::json(request, self.timeout).await?;
             let empty = listed.data.is_empty();
             for n in listed.data {

@@ -92,11 +92,7 @@ impl ContactRepository {
     ) -> Result<PageApplied, StoreError> {
         let mut applied = PageApplied::default();
         let mut tx = self.pool.begin().await?;
-        let run: Option<i64> = sqlx::query_scalar("SELECT full_run FROM crm_sync WHERE crm = ?")
-            .bind(crm)
-            .fetch_optional(&mut *tx)
-            .await?
-            .flatten();
+        let run = full_run(&mut tx, crm).await?;
         let mut written = Vec::with_capacity(contacts.len());
         for mirrored in contacts {
             let id = match linked(&mut tx, mirrored).await? {
@@ -148,11 +144,7 @@ impl ContactRepository {
     /// contacts it did not see (deleted in the CRM). Returns how many it removed.
     pub async fn finish_crm_sync(&self, crm: &str) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let run: Option<i64> = sqlx::query_scalar("SELECT full_run FROM crm_sync WHERE crm = ?")
-            .bind(crm)
-            .fetch_optional(&mut *tx)
-            .await?
-            .flatten();
+        let run = full_run(&mut tx, crm).await?;
         let now = now_millis();
         let mut gone = Vec::new();
         if let Some(run) = run {
@@ -220,6 +212,17 @@ impl ContactRepository {
         .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// The stamp of the full resync under way for `crm`, if one is.
+async fn full_run(tx: &mut Transaction<'_, Sqlite>, crm: &str) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT full_run FROM crm_sync WHERE crm = ?")
+            .bind(crm)
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten(),
+    )
 }
 
 /// The stored contact this CRM record is: the one carrying its id, else a local contact

@@ -204,11 +204,12 @@ impl NumberRepository {
                 }
             }
         }
+        let listed_ids: std::collections::HashSet<&str> = listed
+            .iter()
+            .map(|n| n.provider_number_id.as_str())
+            .collect();
         for old in stored.values() {
-            let listed_now = listed
-                .iter()
-                .any(|n| n.provider_number_id == old.provider_number_id);
-            if old.active && !listed_now {
+            if old.active && !listed_ids.contains(old.provider_number_id.as_str()) {
                 sqlx::query("UPDATE phone_numbers SET active = 0, updated_at = ? WHERE id = ?")
                     .bind(now)
                     .bind(old.id.to_string())

@@ -108,6 +108,8 @@ export const api = {
     set: (settings: CrmSettings, token: string | null) => call<CrmView>("crm_set", { settings, token }),
     test: () => call<string>("crm_test"),
     retry: () => call<CrmView>("crm_retry"),
+    /** Whether a CRM is connected (saved with its token). */
+    connected: () => call<CrmView>("crm_get").then((v) => v.sync !== null),
     /** Pulls the CRM's contacts now (`full`: everything again, dropping what the CRM no longer has). */
     sync: (full: boolean) => call<void>("crm_sync", { full }),
   },
