@@ -5,6 +5,7 @@
 // Prints one line per test and a closing `N passed, N failed` line; exits non-zero on failure.
 
 import { spawn, execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -16,6 +17,8 @@ const root = resolve(import.meta.dirname, "../..");
 const app = process.env.RINGDESK_APP ?? join(root, "target/debug/ringdesk");
 const telnyxMock = process.env.RINGDESK_PRISM_TELNYX;
 if (!telnyxMock) throw new Error("RINGDESK_PRISM_TELNYX is not set: run scripts/test.sh");
+const twilioMock = process.env.RINGDESK_PRISM_TWILIO;
+if (!twilioMock) throw new Error("RINGDESK_PRISM_TWILIO is not set: run scripts/test.sh");
 const kamailio = process.env.RINGDESK_KAMAILIO;
 if (!kamailio) throw new Error("RINGDESK_KAMAILIO is not set: run scripts/test.sh");
 // tests/sip/kamailio.cfg accepts users t<digits> with password "<user>pw".
@@ -24,6 +27,8 @@ const shots = join(root, "target/e2e");
 mkdirSync(shots, { recursive: true });
 
 const CANARY = "KEYe2eCanary9f8e7d6c5b4a";
+const TWILIO_SID = "AC0123456789abcdef0123456789abcdef";
+const TWILIO_TOKEN = "e2e-twilio-auth-token";
 const dataDir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-"));
 const env = {
   ...process.env,
@@ -32,6 +37,9 @@ const env = {
   RINGDESK_TELNYX_API_URL: telnyxMock,
   // kamailio stands in for sip.telnyx.com (it knows the login in Telnyx's spec example).
   RINGDESK_TELNYX_SIP_REGISTRAR: kamailio,
+  RINGDESK_TWILIO_API_URL: twilioMock,
+  // …and for the Twilio SIP domains "Set up softphone" makes.
+  RINGDESK_TWILIO_SIP_REGISTRAR: kamailio,
   RINGDESK_REGION: "US",
 };
 
@@ -492,6 +500,80 @@ try {
     await wd.click(`${await card()} [data-testid="delete-provider"]`);
     await wd.click(`${await card()} [data-testid="confirm-delete"]`);
     await wd.waitFor('[data-testid="no-providers"]');
+  });
+
+  await test("Set up softphone with Twilio: a SIP domain and login from Twilio's API, registered; Twilio's voice requests ring it and send its calls out", async () => {
+    const twilioCard = '[data-testid="provider-card"][data-kind="twilio"]';
+    const made = '[data-testid="provider-card"][data-kind="sip"]';
+    const domain = "dunder-mifflin-scranton.sip.twilio.com"; // the spec's example domain
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="add-provider"]');
+    await wd.click('[data-testid="kind-twilio"]');
+    await wd.type('[data-testid="field-name"]', "Twilio support");
+    await wd.type('[data-testid="field-accountSid"]', TWILIO_SID);
+    await wd.type('[data-testid="field-authToken"]', TWILIO_TOKEN);
+    await wd.type('[data-testid="field-defaultCallerId"]', "(415) 555-2671");
+    await wd.click('[data-testid="save-provider"]');
+    await wd.waitFor(`${twilioCard} [data-testid="provider-status"]`, { text: "Configured" });
+
+    // Twilio asks the webhook receiver what to do with every call: without it, a plain refusal.
+    await wd.click(`${twilioCard} [data-testid="setup-softphone"]`);
+    await wd.waitFor(`${twilioCard} [role="alert"]`, { text: "turn the receiver on", timeoutMs: 20000 });
+    await wd.click('[data-testid="webhooks-enabled"]');
+    await wd.click('[data-testid="webhooks-save"]');
+    await wd.waitFor('[data-testid="webhooks-status"]', { text: "Listening on 127.0.0.1:" });
+    const listening = (await wd.textOf('[data-testid="webhooks-status"]')).match(/127\.0\.0\.1:\d+/)[0];
+
+    await wd.click(`${twilioCard} [data-testid="setup-softphone"]`);
+    await wd.waitFor(`${made} [data-testid="provider-status"]`, { text: "Active", timeoutMs: 20000 });
+    const address = await wd.textOf(`${made} [data-testid="sip-address"]`);
+    const login = address.match(new RegExp(`^sip:(ringdesk-[0-9a-z]+)@${domain.replaceAll(".", "\\.")}$`))?.[1];
+    assert(login, `SIP address ${address}`);
+    // Twilio keeps the password Ringdesk chose; kamailio, standing in for the domain, learns
+    // it from the keyring (the only place it is), and the softphone's next attempt registers.
+    const dataset = (css, key) => wd.execute(`return document.querySelector(arguments[0]).dataset.${key}`, [css]);
+    const sipId = await dataset(made, "providerId");
+    const stored = JSON.parse(execFileSync("secret-tool", ["lookup", "service", env.RINGDESK_KEYRING_SERVICE, "username", `provider/${sipId}`]).toString());
+    assert(/^[A-Za-z0-9]{32}$/.test(stored.sipPassword ?? ""), "a 32-character password in the keyring");
+    execFileSync("kamcmd", ["-s", process.env.RINGDESK_KAMCMD, "htable.sets", "users", login, stored.sipPassword]);
+    await wd.waitFor('[data-testid="softphone"][data-state="registered"]', { timeoutMs: 45000 });
+    await wd.execute("document.querySelector(arguments[0]).scrollIntoView()", [twilioCard]);
+    writeFileSync(join(shots, "softphone-setup-twilio.png"), await wd.screenshot());
+
+    // Twilio's voice requests, signed with the Auth Token, as the receiver answers them.
+    const twilioId = await dataset(twilioCard, "providerId");
+    const path = `/webhooks/${twilioId}/voice`;
+    const ask = async (params) => {
+      const form = new URLSearchParams(params);
+      const signed = `https://ringdesk-e2e.example.net${path}` + [...form.keys()].sort().map((k) => k + form.get(k)).join("");
+      const signature = createHmac("sha1", TWILIO_TOKEN).update(signed).digest("base64");
+      const res = await fetch(`http://${listening}${path}`, { method: "POST", body: form.toString(), headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature } });
+      assert(res.status === 200, `voice request answered ${res.status}`);
+      return res.text();
+    };
+    // Do not disturb is on (set by an earlier test): a caller is told nobody can answer.
+    const call = (i) => ask({ CallSid: `CAe2e1${i}`, From: "+14155550123", To: "+14155552671", Direction: "inbound" });
+    const refused = await call(0);
+    assert(refused.includes("<Say>Sorry, nobody can take your call") && !refused.includes("<Dial"), `under Do not disturb: ${refused}`);
+    await wd.click('[data-testid="availability"] option[value="available"]');
+    // My status follows availability and registration a moment later.
+    let inbound = "";
+    for (let i = 1; i < 50 && !inbound.includes("<Sip>"); i++) {
+      await sleep(100);
+      inbound = await call(i);
+    }
+    assert(inbound.includes(`<Sip>sip:${login}@${domain}</Sip>`), `a caller rings the softphone: ${inbound}`);
+    const outbound = await ask({ CallSid: "CAe2e2", From: `sip:${login}@${domain}`, To: `sip:+442079460958@${domain}`, Direction: "inbound" });
+    assert(outbound.includes('callerId="+14155552671"><Number>+442079460958</Number>'), `the softphone's call goes out: ${outbound}`);
+
+    await wd.click('[data-testid="availability"] option[value="do_not_disturb"]');
+    // Removing Twilio removes the softphone login made from it; the receiver goes off again.
+    await wd.click(`${twilioCard} [data-testid="delete-provider"]`);
+    await wd.click(`${twilioCard} [data-testid="confirm-delete"]`);
+    await wd.waitFor('[data-testid="no-providers"]');
+    await wd.click('[data-testid="webhooks-enabled"]');
+    await wd.click('[data-testid="webhooks-save"]');
+    await wd.waitFor('[data-testid="webhooks-status"]', { text: "Off" });
   });
 
   const sipCard = '[data-testid="provider-card"][data-kind="sip"]';

@@ -14,6 +14,7 @@ mod provider_calls;
 mod ringer;
 mod softphone;
 mod softphone_setup;
+mod voice;
 mod webhooks;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -368,7 +369,8 @@ impl Ringdesk {
         &self,
         provider: ProviderId,
     ) -> Result<ringdesk_core::Provider, SetupError> {
-        let account = self.softphone_setup().run(provider).await?;
+        let webhook_base = self.webhook_base().await;
+        let account = self.softphone_setup().run(provider, webhook_base).await?;
         self.refresh_softphone().await;
         Ok(account)
     }

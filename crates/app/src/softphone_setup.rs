@@ -41,6 +41,34 @@ fn key(provider: ProviderId) -> String {
     format!("softphone_setup/{provider}")
 }
 
+/// Where `provider` asks what to do with a call (served by the webhook receiver).
+pub(crate) fn voice_url(webhook_base: &str, provider: ProviderId) -> String {
+    format!("{webhook_base}/webhooks/{provider}/voice")
+}
+
+/// The SIP login set up from `provider`'s API (user name, domain), if there is one.
+pub(crate) async fn login(
+    settings: &SettingsRepository,
+    providers: &ProviderService,
+    provider: ProviderId,
+) -> Result<Option<(String, String)>, SetupError> {
+    let Some(record) = settings.get_json::<Record>(&key(provider)).await? else {
+        return Ok(None);
+    };
+    let Some(id) = record.sip_provider else {
+        return Ok(None);
+    };
+    let account = match providers.get(id).await {
+        Ok(account) => account,
+        Err(ServiceError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(account.settings.sip.map(|sip| {
+        let host = sip.domain.unwrap_or(sip.registrar);
+        (sip.username, host)
+    }))
+}
+
 pub(crate) struct Setup<'a> {
     pub providers: &'a ProviderService,
     pub settings: SettingsRepository,
@@ -50,8 +78,13 @@ pub(crate) struct Setup<'a> {
 impl Setup<'_> {
     /// Creates or reuses the login and makes its SIP account the active one. Safe to run
     /// again: the connection and the agent's credential are found again, the SIP account is
-    /// updated rather than duplicated.
-    pub async fn run(&self, provider_id: ProviderId) -> Result<Provider, SetupError> {
+    /// updated rather than duplicated. `webhook_base` is the receiver's address while it
+    /// runs: providers that ask what to do with calls (Twilio) are pointed at it.
+    pub async fn run(
+        &self,
+        provider_id: ProviderId,
+        webhook_base: Option<String>,
+    ) -> Result<Provider, SetupError> {
         let provider = self.providers.get(provider_id).await?;
         if provider.kind == ProviderKind::Sip {
             return Err(SetupError::AlreadySip);
@@ -79,7 +112,11 @@ impl Setup<'_> {
             None => "ringdesk-desktop".into(),
         };
         let login = adapter
-            .provision_softphone(&SoftphoneRequest { label, numbers })
+            .provision_softphone(&SoftphoneRequest {
+                label,
+                numbers,
+                voice_url: webhook_base.map(|base| voice_url(&base, provider_id)),
+            })
             .await?;
 
         // Remembered before anything else can fail: removal must know what exists.

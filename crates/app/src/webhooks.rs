@@ -2,17 +2,19 @@
 //! events a provider posts to `<public URL>/webhooks/<provider id>`. The signature is checked
 //! with that provider's stored key before the body is even parsed; a verified event already
 //! seen is acknowledged and ignored; a new one is applied to the journal (idempotently) and
-//! announced as a `CallNotice`.
+//! announced as a `CallNotice`. `<…>/webhooks/<provider id>/voice` answers a provider
+//! asking what to do with a call (Twilio's voice URL), signature checked the same way.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use ringdesk_core::ports::WebhookRequest;
+use ringdesk_core::ports::{ProviderAdapter, VoiceAnswer, WebhookRequest};
 use ringdesk_core::service::{ProviderService, ServiceError};
 use ringdesk_core::{ProviderError, ProviderId};
 use ringdesk_store::{SettingsRepository, StoreError};
@@ -23,6 +25,7 @@ use uuid::Uuid;
 
 use crate::calls::{CallNotice, Journal};
 use crate::provider_calls::ProviderCalls;
+use crate::voice::{self, Facts};
 
 const KEY: &str = "webhooks";
 /// Provider callbacks are small; anything larger is not one.
@@ -162,6 +165,7 @@ pub(crate) async fn start(
         })?;
     let app = Router::new()
         .route("/webhooks/{provider}", any(receive))
+        .route("/webhooks/{provider}/voice", any(answer_voice))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(make(address));
     let (stop, stopped) = oneshot::channel::<()>();
@@ -183,23 +187,26 @@ pub(crate) async fn start(
     })
 }
 
-async fn receive(
-    State(receiver): State<Receiver>,
-    Path(provider): Path<String>,
+/// The provider's adapter and the request as it arrived, its signature verified; or the
+/// refusal to send back. Nothing about an unverified request is parsed, stored or logged
+/// beyond the refusal.
+async fn verified(
+    receiver: &Receiver,
+    provider: &str,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
-    let Ok(id) = Uuid::parse_str(&provider).map(ProviderId) else {
-        return (StatusCode::NOT_FOUND, "no such provider\n");
+) -> Result<(ProviderId, Box<dyn ProviderAdapter>, WebhookRequest), (StatusCode, &'static str)> {
+    let Ok(id) = Uuid::parse_str(provider).map(ProviderId) else {
+        return Err((StatusCode::NOT_FOUND, "no such provider\n"));
     };
     let adapter = match receiver.providers.adapter_for(id).await {
         Ok(adapter) => adapter,
-        Err(ServiceError::NotFound) => return (StatusCode::NOT_FOUND, "no such provider\n"),
+        Err(ServiceError::NotFound) => return Err((StatusCode::NOT_FOUND, "no such provider\n")),
         Err(e) => {
             tracing::warn!(provider_id = %id, error = %e, "webhook for a provider we cannot use");
-            return (StatusCode::SERVICE_UNAVAILABLE, "provider unavailable\n");
+            return Err((StatusCode::SERVICE_UNAVAILABLE, "provider unavailable\n"));
         }
     };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -213,14 +220,29 @@ async fn receive(
         body: body.to_vec(),
         received_at: OffsetDateTime::now_utc(),
     };
-    // Nothing about an unverified request is parsed, stored or logged beyond the refusal.
     if let Err(e) = adapter.validate_webhook(&request) {
         tracing::warn!(provider_id = %id, error = %e, "webhook refused");
-        return match e {
+        return Err(match e {
             ProviderError::Unsupported { .. } => (StatusCode::NOT_FOUND, "no webhooks here\n"),
             _ => (StatusCode::FORBIDDEN, "signature refused\n"),
-        };
+        });
     }
+    Ok((id, adapter, request))
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    Path(provider): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let (id, adapter, request) =
+        match verified(&receiver, &provider, method, uri, headers, body).await {
+            Ok(verified) => verified,
+            Err(refusal) => return refusal,
+        };
     let events = match adapter.parse_webhook(&request) {
         Ok(events) => events,
         Err(e) => {
@@ -247,4 +269,60 @@ async fn receive(
         }
     }
     (StatusCode::OK, "")
+}
+
+/// A provider asking what to do with a call: the softphone's outgoing calls and calls to the
+/// numbers pointed at this desktop.
+async fn answer_voice(
+    State(receiver): State<Receiver>,
+    Path(provider): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (id, adapter, request) =
+        match verified(&receiver, &provider, method, uri, headers, body).await {
+            Ok(verified) => verified,
+            Err(refusal) => return refusal.into_response(),
+        };
+    let question = match adapter.parse_voice_request(&request) {
+        Ok(question) => question,
+        Err(ProviderError::Unsupported { .. }) => {
+            return (StatusCode::NOT_FOUND, "no voice requests here\n").into_response()
+        }
+        Err(e) => {
+            tracing::warn!(provider_id = %id, error = %e, "voice request unreadable");
+            return (StatusCode::BAD_REQUEST, "unreadable body\n").into_response();
+        }
+    };
+    let journal = &receiver.journal;
+    let answer = match Facts::gather(
+        &journal.agents,
+        &journal.settings,
+        &receiver.providers,
+        id,
+        &question,
+    )
+    .await
+    {
+        Ok(facts) => voice::decide(&question, &facts, journal.region),
+        Err(e) => {
+            // The caller is on the line: an apology beats the provider's error message.
+            tracing::error!(provider_id = %id, error = %e, "cannot decide where a call goes");
+            VoiceAnswer::Refuse {
+                say: "Sorry, this call cannot be connected right now.".into(),
+            }
+        }
+    };
+    tracing::info!(provider_id = %id, call = %question.provider_call_id, answer = ?answer, "voice request answered");
+    match adapter.render_voice_answer(&answer) {
+        Ok((content_type, body)) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Err(e) => {
+            tracing::error!(provider_id = %id, error = %e, "cannot write the voice answer");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot answer\n").into_response()
+        }
+    }
 }

@@ -351,3 +351,195 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
     assert_eq!(journal[0].end_reason, Some(CallEndReason::HungUp));
     ringdesk.close().await;
 }
+
+/// "Set up softphone" with Twilio (Prism serving Twilio's spec checks every request), then
+/// Twilio's voice requests as the receiver answers them: the softphone's calls go out with
+/// the caller ID, calls to the account's numbers ring the softphone's login, forgeries and
+/// strangers get nothing; deleting the provider removes the login.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session and the Prism spec mocks: run through scripts/test.sh"]
+async fn twilio_softphone_set_up_then_its_calls_are_answered_with_twiml() {
+    use ringdesk_core::{UserInput, UserSettings, UserStatus};
+
+    let prism = std::env::var("RINGDESK_PRISM_TWILIO").expect("run scripts/test.sh");
+    let sid = "AC0123456789abcdef0123456789abcdef";
+    let dir = tempfile::tempdir().unwrap();
+    let mut endpoints = Endpoints::all_at(&prism).unwrap();
+    // Nothing registers for real here: the login's registrar is a closed port.
+    endpoints.twilio_sip = Some("127.0.0.1:9".into());
+    let ringdesk = Ringdesk::open(AppConfig {
+        data_dir: dir.path().to_path_buf(),
+        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
+        endpoints,
+        region: "US".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    let mut credentials = ProviderCredentials::default();
+    credentials.set(CredentialField::AccountSid, Some(SecretString::from(sid)));
+    credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
+    let provider = ringdesk
+        .providers
+        .create(NewProvider {
+            kind: ProviderKind::Twilio,
+            name: "Twilio".into(),
+            credentials,
+            default_caller_id: Some("+1 212 555 0100".into()),
+            record_calls: false,
+            sip: None,
+        })
+        .await
+        .unwrap();
+    let me = ringdesk
+        .save_user(
+            None,
+            UserInput {
+                name: "Ada".into(),
+                email: None,
+                is_me: true,
+                assigned_numbers: vec![],
+                primary_number: None,
+                forwarding_number: None,
+                settings: UserSettings::default(),
+            },
+        )
+        .await
+        .unwrap();
+
+    // Without the receiver Twilio could not ask what to do with calls: refused, plainly.
+    let refused = ringdesk.setup_softphone(provider.id).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("webhook receiver"),
+        "{refused}"
+    );
+
+    let view = ringdesk
+        .set_webhooks(WebhookSettings {
+            enabled: true,
+            bind: "127.0.0.1:0".into(),
+            public_url: Some(PUBLIC.into()),
+        })
+        .await
+        .unwrap();
+    let account = ringdesk.setup_softphone(provider.id).await.unwrap();
+    let sip = account.settings.sip.clone().unwrap();
+    let login = format!("ringdesk-{}", &me.id.to_string()[..8]);
+    assert_eq!(sip.username, login);
+    assert_eq!(
+        sip.domain.as_deref(),
+        Some("dunder-mifflin-scranton.sip.twilio.com")
+    );
+    assert!(account.is_active);
+
+    let path = format!("/webhooks/{}/voice", provider.id.0);
+    let url = format!("http://{}{path}", view.listening.unwrap());
+    let http = reqwest::Client::new();
+    let ask = |form: String, signature: Option<String>| {
+        let mut request = http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.clone());
+        let signature = signature.unwrap_or_else(|| {
+            let params: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes())
+                .into_owned()
+                .collect();
+            twilio_signature(
+                TOKEN.as_bytes(),
+                &format!("{PUBLIC}{path}"),
+                &params,
+                TwilioAlgorithm::HmacSha1,
+            )
+        });
+        request = request.header("x-twilio-signature", signature);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let kind = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, kind, response.text().await.unwrap())
+        }
+    };
+    let domain = "dunder-mifflin-scranton.sip.twilio.com";
+
+    // The softphone dials a national number: out with the provider's caller ID.
+    let (status, kind, twiml) = ask(
+        format!("CallSid=CA1&From=sip%3A{login}%40{domain}&To=sip%3A4155552671%40{domain}&Direction=inbound"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, kind.as_deref()),
+        (200, Some("text/xml; charset=utf-8"))
+    );
+    assert!(
+        twiml.contains("<Dial answerOnBridge=\"true\" callerId=\"+12125550100\"><Number>+14155552671</Number></Dial>"),
+        "{twiml}"
+    );
+
+    // A caller rings one of the account's numbers while the softphone is not registered
+    // (its registrar is a closed port): I am offline, so nobody, then my forwarding number.
+    let inbound = || {
+        ask(
+            "CallSid=CA2&From=%2B14155552671&To=%2B12125550100&Direction=inbound".into(),
+            None,
+        )
+    };
+    for _ in 0..100 {
+        let users = ringdesk.agents.users().await.unwrap();
+        if users[0].status == UserStatus::Offline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, _, twiml) = inbound().await;
+    assert_eq!(status, 200);
+    assert!(
+        twiml.contains("<Say>Sorry, nobody can take your call"),
+        "{twiml}"
+    );
+    ringdesk
+        .save_user(
+            Some(me.id),
+            UserInput {
+                name: "Ada".into(),
+                email: None,
+                is_me: true,
+                assigned_numbers: vec![],
+                primary_number: None,
+                forwarding_number: Some("(415) 555-0199".into()),
+                settings: UserSettings {
+                    forward_when_offline: true,
+                    ..UserSettings::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+    let (_, _, twiml) = inbound().await;
+    assert!(
+        twiml.contains("<Dial answerOnBridge=\"true\"><Number>+14155550199</Number></Dial>"),
+        "{twiml}"
+    );
+
+    // Another login on the domain is not ours; a forged request gets nothing at all.
+    let (_, _, twiml) = ask(
+        format!("CallSid=CA3&From=sip%3Amallory%40{domain}&To=sip%3A%2B14155552671%40{domain}"),
+        None,
+    )
+    .await;
+    assert!(twiml.contains("<Say>") && twiml.contains("<Hangup/>") && !twiml.contains("<Dial"));
+    let (status, _, body) = ask(
+        format!("CallSid=CA4&From=sip%3A{login}%40{domain}&To=sip%3A%2B14155552671%40{domain}"),
+        Some("forged".into()),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(!body.contains("Dial"));
+
+    // The provider goes, and with it the SIP account made from it.
+    ringdesk.delete_provider(provider.id).await.unwrap();
+    assert!(ringdesk.providers.get(account.id).await.is_err());
+    ringdesk.close().await;
+}

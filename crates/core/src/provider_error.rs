@@ -34,6 +34,9 @@ pub enum ProviderError {
     AccountNotUsable { reason: String },
     #[error("{provider} does not support {operation} yet")]
     Unsupported { provider: String, operation: String },
+    /// The provider asks Ringdesk's webhook receiver what to do with calls, and it is off.
+    #[error("{provider} asks Ringdesk's webhook receiver what to do with each call: turn the receiver on, with its public address, in Settings → Telephony → Webhooks")]
+    NeedsWebhooks { provider: String },
     #[error("missing keys: {fields}")]
     MissingCredentials { fields: String },
     /// A webhook whose signature does not hold: forged, tampered, stale or replayed.

@@ -21,6 +21,9 @@ pub struct Endpoints {
     /// Where Telnyx's SIP logins register, `host[:port]` (`sip.telnyx.com`;
     /// `RINGDESK_TELNYX_SIP_REGISTRAR` points it at a test registrar).
     pub telnyx_sip: String,
+    /// Where Twilio's SIP logins register instead of their own SIP domain
+    /// (`RINGDESK_TWILIO_SIP_REGISTRAR`: a test registrar).
+    pub twilio_sip: Option<String>,
     pub timeout: Duration,
 }
 
@@ -53,6 +56,11 @@ impl Endpoints {
     }
 
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let setting = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let mut urls = VARIABLES.iter().map(|(name, default)| {
             let raw = lookup(name)
                 .filter(|v| !v.trim().is_empty())
@@ -66,10 +74,9 @@ impl Endpoints {
             vonage_rest: next()?,
             vonage_calls: next()?,
             vonage_applications: next()?,
-            telnyx_sip: lookup("RINGDESK_TELNYX_SIP_REGISTRAR")
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
+            telnyx_sip: setting("RINGDESK_TELNYX_SIP_REGISTRAR")
                 .unwrap_or_else(|| TELNYX_SIP_REGISTRAR.into()),
+            twilio_sip: setting("RINGDESK_TWILIO_SIP_REGISTRAR"),
             timeout: Self::DEFAULT_TIMEOUT,
         })
     }
@@ -84,6 +91,7 @@ impl Endpoints {
             vonage_calls: url.clone(),
             vonage_applications: url,
             telnyx_sip: TELNYX_SIP_REGISTRAR.into(),
+            twilio_sip: None,
             timeout: Self::DEFAULT_TIMEOUT,
         })
     }

@@ -62,7 +62,8 @@ impl AdapterFactory for HttpAdapterFactory {
                 };
                 Box::new(
                     TwilioAdapter::new(e.twilio.clone(), account_sid, auth, e.timeout)?
-                        .with_webhook_key(webhook_key),
+                        .with_webhook_key(webhook_key)
+                        .with_sip_registrar(e.twilio_sip.clone()),
                 )
             }
             ProviderKind::Vonage => {

@@ -60,9 +60,11 @@ pub fn telnyx(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderErr
     }])
 }
 
-/// Twilio: form parameters (`CallSid`, `CallStatus`, `Direction`, recording fields).
-pub fn twilio(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
-    let params: Vec<(String, String)> = if request.method.eq_ignore_ascii_case("GET") {
+/// A Twilio request's parameters: the query of a GET, the form body of a POST.
+pub(crate) fn twilio_params(
+    request: &WebhookRequest,
+) -> Result<Vec<(String, String)>, ProviderError> {
+    Ok(if request.method.eq_ignore_ascii_case("GET") {
         url::Url::parse(&request.url)
             .map_err(|_| malformed("a Twilio callback"))?
             .query_pairs()
@@ -72,7 +74,12 @@ pub fn twilio(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderErr
         url::form_urlencoded::parse(&request.body)
             .into_owned()
             .collect()
-    };
+    })
+}
+
+/// Twilio: form parameters (`CallSid`, `CallStatus`, `Direction`, recording fields).
+pub fn twilio(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
+    let params = twilio_params(request)?;
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let call = get("CallSid").ok_or_else(|| malformed("a Twilio callback (no CallSid)"))?;
     if let (Some(recording), Some(url), Some("completed")) = (

@@ -1,7 +1,7 @@
-//! Softphone set-up through Telnyx's API: against Prism serving Telnyx's spec (every request
-//! checked: filters, bodies, the number's PATCH), and against an in-process server for what
-//! the spec's single example cannot show — creating both resources, reusing them on a second
-//! run, and removing exactly what was created.
+//! Softphone set-up through Telnyx's and Twilio's APIs: against Prism serving each spec
+//! (every request checked: filters, bodies, the numbers' updates), and against an in-process
+//! server for what the specs' single examples cannot show — creating the resources, reusing
+//! them on a second run, and removing exactly what was created.
 
 mod common;
 
@@ -18,8 +18,11 @@ fn request(numbers: &[&str]) -> SoftphoneRequest {
     SoftphoneRequest {
         label: "ringdesk-0a1b2c3d".into(),
         numbers: numbers.iter().map(|n| n.to_string()).collect(),
+        voice_url: Some(VOICE_URL.into()),
     }
 }
+
+const VOICE_URL: &str = "https://ringdesk.example.com/webhooks/4b1c/voice";
 
 #[tokio::test]
 #[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
@@ -178,5 +181,247 @@ async fn vonage_says_plainly_it_has_no_softphone_login() {
         err.to_string()
             .contains("Vonage does not support setting up a softphone login"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn twilio_setup_requests_follow_the_twilio_spec() {
+    let twilio = twilio(&std::env::var("RINGDESK_PRISM_TWILIO").expect("run scripts/test.sh"));
+    let login = twilio
+        .provision_softphone(&request(&["PN0123456789abcdef0123456789abcdef"]))
+        .await
+        .unwrap();
+    // The domain is the spec's example; the login is ours (Twilio never returns passwords).
+    assert_eq!(
+        login.domain.as_deref(),
+        Some("dunder-mifflin-scranton.sip.twilio.com")
+    );
+    assert_eq!(login.registrar, "dunder-mifflin-scranton.sip.twilio.com");
+    assert_eq!(login.username, "ringdesk-0a1b2c3d");
+    assert_eq!(login.password.expose_secret().len(), 32);
+    let kinds: Vec<&str> = login.created.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["sip_credential_list", "sip_domain"]);
+    twilio.remove_provisioned(&login.created).await.unwrap();
+}
+
+#[tokio::test]
+async fn twilio_setup_needs_the_webhook_receiver() {
+    let mut no_receiver = request(&[]);
+    no_receiver.voice_url = None;
+    let err = twilio("http://127.0.0.1:9")
+        .provision_softphone(&no_receiver)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("turn the receiver on"), "{err}");
+}
+
+type Form = Vec<(String, String)>;
+
+/// A Twilio account as far as the SIP set-up sees it.
+#[derive(Default)]
+struct TwilioAccount {
+    lists: Vec<Value>,
+    credentials: Vec<Value>,
+    domains: Vec<Value>,
+    mappings: Vec<(String, String)>,
+    /// (method, path, form) of every write.
+    writes: Vec<(String, String, Form)>,
+}
+
+fn form(req: &Request) -> Form {
+    url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect()
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
+    let server = MockServer::start().await;
+    let account: Arc<Mutex<TwilioAccount>> = Arc::default();
+    let base = format!("/2010-04-01/Accounts/{TWILIO_SID}/SIP");
+    let state = account.clone();
+    let prefix = base.clone();
+    Mock::given(wiremock::matchers::path_regex("^/2010-04-01/Accounts/AC[0-9]+/"))
+        .respond_with(move |req: &Request| {
+            let mut a = state.lock().unwrap();
+            let route = req.url.path().strip_prefix(&prefix).unwrap_or(req.url.path()).to_string();
+            let page = req.url.query_pairs().find(|(k, _)| k == "Page").map(|(_, v)| v.into_owned());
+            let json = |v: Value| ResponseTemplate::new(200).set_body_json(v);
+            if req.method.as_str() == "GET" {
+                return match route.as_str() {
+                    // Someone else's list on page 1, ours (if any) on page 2.
+                    "/CredentialLists.json" if page.is_none() => json(json!({
+                        "credential_lists": [{ "sid": "CLother", "friendly_name": "Front desk" }],
+                        "next_page_uri": format!("{prefix}/CredentialLists.json?Page=1&PageToken=PA1"),
+                    })),
+                    "/CredentialLists.json" => json(json!({ "credential_lists": a.lists, "next_page_uri": null })),
+                    "/CredentialLists/CL1/Credentials.json" => json(json!({ "credentials": a.credentials })),
+                    "/Domains.json" => json(json!({ "domains": a.domains })),
+                    r => {
+                        let scope = r.split('/').nth(4).unwrap_or_default().to_string();
+                        let contents: Vec<Value> = a.mappings.iter().filter(|(s, _)| *s == scope)
+                            .map(|(_, l)| json!({ "sid": l })).collect();
+                        json(json!({ "contents": contents }))
+                    }
+                };
+            }
+            let body = form(req);
+            a.writes.push((req.method.to_string(), route.clone(), body.clone()));
+            let created = |v: Value| ResponseTemplate::new(201).set_body_json(v);
+            match (req.method.as_str(), route.as_str()) {
+                ("POST", "/CredentialLists.json") => {
+                    let l = json!({ "sid": "CL1", "friendly_name": field(&body, "FriendlyName") });
+                    a.lists.push(l.clone());
+                    created(l)
+                }
+                ("POST", "/CredentialLists/CL1/Credentials.json") => {
+                    let c = json!({ "sid": "CR1", "username": field(&body, "Username") });
+                    a.credentials.push(c.clone());
+                    created(c)
+                }
+                ("POST", "/Domains.json") => {
+                    let d = json!({ "sid": "SD1", "domain_name": field(&body, "DomainName"), "friendly_name": field(&body, "FriendlyName") });
+                    a.domains.push(d.clone());
+                    created(d)
+                }
+                ("POST", "/Domains/SD1.json") => json(a.domains[0].clone()),
+                ("POST", r) if r.ends_with("CredentialListMappings.json") => {
+                    let scope = r.split('/').nth(4).unwrap_or_default().to_string();
+                    a.mappings.push((scope, field(&body, "CredentialListSid").to_string()));
+                    created(json!({ "sid": field(&body, "CredentialListSid") }))
+                }
+                ("DELETE", _) => ResponseTemplate::new(204),
+                _ => json(json!({ "sid": "X" })),
+            }
+        })
+        .mount(&server)
+        .await;
+
+    let twilio = twilio(&server.uri());
+    let first = twilio
+        .provision_softphone(&request(&["PN1", "PN2"]))
+        .await
+        .unwrap();
+    let domain = first.domain.clone().unwrap();
+    assert!(
+        domain.starts_with("ringdesk-0a1b2c3d-") && domain.ends_with(".sip.twilio.com"),
+        "{domain}"
+    );
+    assert_eq!(
+        (first.registrar.as_str(), first.username.as_str()),
+        (domain.as_str(), "ringdesk-0a1b2c3d")
+    );
+    assert_eq!(
+        first.created,
+        [
+            ProvisionedResource {
+                kind: "sip_credential_list".into(),
+                id: "CL1".into()
+            },
+            ProvisionedResource {
+                kind: "sip_domain".into(),
+                id: "SD1".into()
+            },
+        ]
+    );
+    {
+        let a = account.lock().unwrap();
+        let writes: Vec<(&str, &str)> = a
+            .writes
+            .iter()
+            .map(|(m, p, _)| (m.as_str(), p.as_str()))
+            .collect();
+        assert_eq!(
+            writes,
+            [
+                ("POST", "/CredentialLists.json"),
+                ("POST", "/CredentialLists/CL1/Credentials.json"),
+                ("POST", "/Domains.json"),
+                ("POST", "/Domains/SD1/Auth/Registrations/CredentialListMappings.json"),
+                ("POST", "/Domains/SD1/Auth/Calls/CredentialListMappings.json"),
+                ("POST", "/2010-04-01/Accounts/AC00000000000000000000000000000001/IncomingPhoneNumbers/PN1.json"),
+                ("POST", "/2010-04-01/Accounts/AC00000000000000000000000000000001/IncomingPhoneNumbers/PN2.json"),
+            ]
+        );
+        let credential = &a.writes[1].2;
+        assert_eq!(
+            field(credential, "Password"),
+            first.password.expose_secret()
+        );
+        let domain_form = &a.writes[2].2;
+        assert_eq!(field(domain_form, "SipRegistration"), "true");
+        assert_eq!(field(domain_form, "VoiceUrl"), VOICE_URL);
+        assert_eq!(
+            field(domain_form, "FriendlyName"),
+            "Ringdesk softphone ringdesk-0a1b2c3d"
+        );
+        assert_eq!(field(&a.writes[5].2, "VoiceUrl"), VOICE_URL);
+        assert_eq!(field(&a.writes[5].2, "VoiceMethod"), "POST");
+    }
+
+    // Again: all found; the credential gets a new password (Twilio keeps none to give back),
+    // the domain is pointed at the receiver again, nothing new is made.
+    account.lock().unwrap().writes.clear();
+    let second = twilio.provision_softphone(&request(&[])).await.unwrap();
+    assert!(second.created.is_empty());
+    assert_eq!(second.domain.as_deref(), Some(domain.as_str()));
+    assert_ne!(
+        second.password.expose_secret(),
+        first.password.expose_secret()
+    );
+    {
+        let a = account.lock().unwrap();
+        let writes: Vec<(&str, &str)> = a
+            .writes
+            .iter()
+            .map(|(m, p, _)| (m.as_str(), p.as_str()))
+            .collect();
+        assert_eq!(
+            writes,
+            [
+                ("POST", "/CredentialLists/CL1/Credentials/CR1.json"),
+                ("POST", "/Domains/SD1.json"),
+            ]
+        );
+        assert_eq!(
+            field(&a.writes[0].2, "Password"),
+            second.password.expose_secret()
+        );
+        assert_eq!(
+            (
+                a.lists.len(),
+                a.credentials.len(),
+                a.domains.len(),
+                a.mappings.len()
+            ),
+            (1, 1, 1, 2)
+        );
+        // The other list was never touched.
+        assert!(!a.writes.iter().any(|(_, p, _)| p.contains("CLother")));
+    }
+
+    // Removal: the domain, then the list; nothing else.
+    account.lock().unwrap().writes.clear();
+    twilio.remove_provisioned(&first.created).await.unwrap();
+    let a = account.lock().unwrap();
+    let writes: Vec<(&str, &str)> = a
+        .writes
+        .iter()
+        .map(|(m, p, _)| (m.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            ("DELETE", "/Domains/SD1.json"),
+            ("DELETE", "/CredentialLists/CL1.json")
+        ]
     );
 }

@@ -61,7 +61,7 @@ async fn create_call_rings_the_agent_then_dials_the_contact_with_callbacks() {
     assert_eq!(all("From"), ["+14155550100"]);
     assert_eq!(
         all("Twiml"),
-        ["<Response><Dial callerId=\"+14155550100\"><Number>+442079460958</Number></Dial></Response>"]
+        ["<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial answerOnBridge=\"true\" callerId=\"+14155550100\"><Number>+442079460958</Number></Dial></Response>"]
     );
     assert_eq!(
         all("StatusCallback"),

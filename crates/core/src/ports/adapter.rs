@@ -104,6 +104,10 @@ pub struct SoftphoneRequest {
     pub label: String,
     /// Provider number ids whose calls should reach the softphone.
     pub numbers: Vec<String>,
+    /// Where the provider asks what to do with the softphone's calls and its numbers' calls
+    /// (`<webhook base>/webhooks/<provider id>/voice`), for providers that ask (Twilio);
+    /// `None` when the webhook receiver is off.
+    pub voice_url: Option<String>,
 }
 
 /// Something Ringdesk created in a provider account: removed with the provider, and only it.
@@ -123,6 +127,50 @@ pub struct SoftphoneLogin {
     pub password: secrecy::SecretString,
     /// What was created this time (empty when everything was reused).
     pub created: Vec<ProvisionedResource>,
+}
+
+/// One end of a call as the provider names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallParty {
+    Number(E164Number),
+    /// A SIP address: a softphone's login on the provider's domain, or a number dialled from
+    /// one (`sip:+15551234567@…`, whose user part the caller typed).
+    Sip {
+        user: String,
+        host: String,
+    },
+    Other(String),
+}
+
+/// A provider asking what to do with a call it holds (Twilio's voice URL): one from the
+/// softphone's login, or one to a number pointed at this desktop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoiceRequest {
+    pub provider_call_id: String,
+    pub from: CallParty,
+    pub to: CallParty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialTarget {
+    Number(E164Number),
+    /// `sip:user@host`: a registered softphone.
+    Sip {
+        user: String,
+        host: String,
+    },
+}
+
+/// What Ringdesk tells the provider to do with a `VoiceRequest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoiceAnswer {
+    /// Connect the call; `caller_id` `None` keeps the caller's own number.
+    Dial {
+        target: DialTarget,
+        caller_id: Option<E164Number>,
+    },
+    /// Tell the caller why not (spoken), then hang up.
+    Refuse { say: String },
 }
 
 /// A webhook exactly as it arrived: signatures are computed over these bytes.
@@ -227,6 +275,23 @@ pub trait ProviderAdapter: Send + Sync {
 
     fn parse_webhook(&self, _request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
         Err(self.unsupported("webhooks"))
+    }
+
+    /// Reads a provider's question about a call (its signature checked before, with
+    /// `validate_webhook`).
+    fn parse_voice_request(
+        &self,
+        _request: &WebhookRequest,
+    ) -> Result<VoiceRequest, ProviderError> {
+        Err(self.unsupported("asking what to do with calls"))
+    }
+
+    /// The answer in the provider's language: `(content type, body)`.
+    fn render_voice_answer(
+        &self,
+        _answer: &VoiceAnswer,
+    ) -> Result<(String, String), ProviderError> {
+        Err(self.unsupported("asking what to do with calls"))
     }
 
     fn unsupported(&self, operation: &str) -> ProviderError {

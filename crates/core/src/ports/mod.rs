@@ -6,9 +6,10 @@ mod provider_repository;
 mod secret_store;
 
 pub use adapter::{
-    AccountInfo, AdapterFactory, CallHandle, CallRequest, NumberCapabilities, NumberType,
-    ProviderAdapter, ProviderNumber, ProvisionedResource, SoftphoneLogin, SoftphoneRequest,
-    WebhookEvent, WebhookEventKind, WebhookRequest,
+    AccountInfo, AdapterFactory, CallHandle, CallParty, CallRequest, DialTarget,
+    NumberCapabilities, NumberType, ProviderAdapter, ProviderNumber, ProvisionedResource,
+    SoftphoneLogin, SoftphoneRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
+    WebhookRequest,
 };
 pub use provider_repository::{ProviderRepository, RepositoryError};
 pub use secret_store::{SecretError, SecretStore};

@@ -1,21 +1,28 @@
 //! Twilio Voice API 2010-04-01: HTTP Basic with the Account SID and Auth Token, or an API key
 //! (SID + secret) with the Account SID in the path; form-encoded requests, JSON answers.
 
+mod softphone;
+mod twiml;
+
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ringdesk_core::ports::{
-    AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
-    ProviderNumber, WebhookEvent, WebhookRequest,
+    AccountInfo, CallHandle, CallRequest, DialTarget, NumberCapabilities, NumberType,
+    ProviderAdapter, ProviderNumber, ProvisionedResource, SoftphoneLogin, SoftphoneRequest,
+    VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::Value;
 use url::Url;
 
 use crate::endpoints::join;
 use crate::http;
-use crate::numbers::{Collected, Listed};
+use crate::numbers::{self, Collected, Listed};
 use crate::webhook::{self, WebhookKey};
 use crate::webhook_events;
 
@@ -36,12 +43,8 @@ pub struct TwilioAdapter {
     auth: TwilioAuth,
     timeout: Duration,
     webhook: Option<WebhookKey>,
-}
-
-#[derive(Deserialize)]
-struct NumbersPage {
-    incoming_phone_numbers: Vec<IncomingNumber>,
-    next_page_uri: Option<String>,
+    /// Where softphone logins register instead of their SIP domain (a test registrar).
+    sip_registrar: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -77,7 +80,13 @@ impl TwilioAdapter {
             auth,
             timeout,
             webhook: None,
+            sip_registrar: None,
         })
+    }
+
+    pub fn with_sip_registrar(mut self, registrar: Option<String>) -> Self {
+        self.sip_registrar = registrar;
+        self
     }
 
     /// Twilio signs webhooks with the Auth Token (an API key cannot), or a SharedKey.
@@ -104,15 +113,55 @@ impl TwilioAdapter {
         request.basic_auth(user, Some(password))
     }
 
+    /// `…/Accounts/{AccountSid}/<segments>`.
+    fn account_url(&self, segments: &[&str]) -> Url {
+        let mut path = vec![API_VERSION, "Accounts", self.account_sid.expose_secret()];
+        path.extend_from_slice(segments);
+        join(&self.base, &path)
+    }
+
     fn calls_url(&self, call: Option<&str>) -> Url {
-        let sid = self.account_sid.expose_secret();
         match call {
-            None => join(&self.base, &[API_VERSION, "Accounts", sid, "Calls.json"]),
-            Some(c) => join(
-                &self.base,
-                &[API_VERSION, "Accounts", sid, "Calls", &format!("{c}.json")],
-            ),
+            None => self.account_url(&["Calls.json"]),
+            Some(c) => self.account_url(&["Calls", &format!("{c}.json")]),
         }
+    }
+
+    /// Every item under `key` of a Twilio list, following `next_page_uri` (on our host only)
+    /// for at most `max_pages` pages.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        first: Url,
+        key: &str,
+        max_pages: usize,
+    ) -> Result<Vec<T>, ProviderError> {
+        let mut url = first;
+        let mut items = Vec::new();
+        let mut visited = HashSet::new();
+        for _ in 0..max_pages {
+            visited.insert(url.to_string());
+            let mut page: serde_json::Map<String, Value> =
+                http::json(self.get(url.clone()), self.timeout).await?;
+            if let Some(listed) = page.remove(key) {
+                let listed: Vec<T> =
+                    serde_json::from_value(listed).map_err(|e| ProviderError::InvalidResponse {
+                        reason: format!("Twilio's {key}: {e}"),
+                    })?;
+                items.extend(listed);
+            }
+            let next = page
+                .get("next_page_uri")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .and_then(|n| self.next_page(n));
+            match next {
+                Some(next) if !visited.contains(next.as_str()) => url = next,
+                _ => return Ok(items),
+            }
+        }
+        Err(ProviderError::InvalidResponse {
+            reason: format!("Twilio's {key} did not end after {max_pages} pages"),
+        })
     }
 }
 
@@ -134,8 +183,10 @@ impl TwilioAdapter {
 
 /// TwiML that connects the answered leg to `to`, showing `from`.
 pub fn dial_twiml(to: &E164Number, from: &E164Number) -> String {
-    // E.164 numbers are `+` and digits: nothing to escape.
-    format!("<Response><Dial callerId=\"{from}\"><Number>{to}</Number></Dial></Response>")
+    twiml::render(&VoiceAnswer::Dial {
+        target: DialTarget::Number(to.clone()),
+        caller_id: Some(from.clone()),
+    })
 }
 
 #[derive(Deserialize)]
@@ -156,6 +207,30 @@ impl ProviderAdapter for TwilioAdapter {
 
     fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
         webhook_events::twilio(request)
+    }
+
+    fn parse_voice_request(&self, request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
+        twiml::parse_voice_request(request)
+    }
+
+    fn render_voice_answer(&self, answer: &VoiceAnswer) -> Result<(String, String), ProviderError> {
+        Ok((twiml::CONTENT_TYPE.into(), twiml::render(answer)))
+    }
+
+    /// A SIP domain with registration and a credential list for the agent; the numbers and
+    /// the domain ask `request.voice_url` (the webhook receiver) what to do with calls.
+    async fn provision_softphone(
+        &self,
+        request: &SoftphoneRequest,
+    ) -> Result<SoftphoneLogin, ProviderError> {
+        self.provision(request).await
+    }
+
+    async fn remove_provisioned(
+        &self,
+        resources: &[ProvisionedResource],
+    ) -> Result<(), ProviderError> {
+        self.remove(resources).await
     }
 
     /// `POST …/Calls.json`: rings `to`; with `connect_to`, inline TwiML dials the contact
@@ -200,40 +275,25 @@ impl ProviderAdapter for TwilioAdapter {
 
     /// Follows `next_page_uri` (relative to the API's host) to the end.
     async fn list_numbers(&self) -> Result<Vec<ProviderNumber>, ProviderError> {
-        let sid = self.account_sid.expose_secret();
-        let mut url = join(
-            &self.base,
-            &[API_VERSION, "Accounts", sid, "IncomingPhoneNumbers.json"],
-        );
+        let mut url = self.account_url(&["IncomingPhoneNumbers.json"]);
         url.query_pairs_mut().append_pair("PageSize", "1000");
+        let listed: Vec<IncomingNumber> = self
+            .list_all(url, "incoming_phone_numbers", numbers::MAX_PAGES)
+            .await?;
         let mut collected = Collected::default();
-        let mut visited = std::collections::HashSet::new();
-        loop {
-            collected.page()?;
-            visited.insert(url.to_string());
-            let page: NumbersPage = http::json(self.get(url.clone()), self.timeout).await?;
-            for n in page.incoming_phone_numbers {
-                collected.add(Listed {
-                    number: &n.phone_number,
-                    id: n.sid,
-                    friendly_name: n.friendly_name,
-                    number_type: n.number_type.as_deref().map(|t| match t {
-                        "toll-free" | "tollfree" | "toll_free" => NumberType::Tollfree,
-                        "mobile" => NumberType::Mobile,
-                        _ => NumberType::Local,
-                    }),
-                    country: None,
-                    capabilities: n.capabilities.unwrap_or_default(),
-                });
-            }
-            let next = page
-                .next_page_uri
-                .filter(|n| !n.is_empty())
-                .and_then(|n| self.next_page(&n));
-            match next {
-                Some(next) if !visited.contains(next.as_str()) => url = next,
-                _ => break,
-            }
+        for n in listed {
+            collected.add(Listed {
+                number: &n.phone_number,
+                id: n.sid,
+                friendly_name: n.friendly_name,
+                number_type: n.number_type.as_deref().map(|t| match t {
+                    "toll-free" | "tollfree" | "toll_free" => NumberType::Tollfree,
+                    "mobile" => NumberType::Mobile,
+                    _ => NumberType::Local,
+                }),
+                country: None,
+                capabilities: n.capabilities.unwrap_or_default(),
+            });
         }
         tracing::info!(numbers = collected.len(), "Twilio numbers listed");
         Ok(collected.into_numbers())

@@ -1,0 +1,254 @@
+//! The softphone's login on Twilio: a SIP domain with registration on, per agent, whose
+//! registrations and calls are authenticated by the agent's credential list; the agent's
+//! numbers and the domain ask Ringdesk's voice URL what to do with each call (Twilio has no
+//! other way to route a registered endpoint's calls). Everything is named
+//! "Ringdesk softphone <label>" and found again by that name, so a second run reuses it.
+
+use rand::distributions::{Alphanumeric, DistString};
+use ringdesk_core::ports::{ProvisionedResource, SoftphoneLogin, SoftphoneRequest};
+use ringdesk_core::ProviderError;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::TwilioAdapter;
+use crate::http;
+
+/// Lists of Ringdesk's own resources are short; a list that does not end is nonsense.
+const MAX_PAGES: usize = 50;
+pub(super) const DOMAIN: &str = "sip_domain";
+pub(super) const CREDENTIAL_LIST: &str = "sip_credential_list";
+
+#[derive(Deserialize)]
+struct Named {
+    sid: String,
+    friendly_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Credential {
+    sid: String,
+    username: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Domain {
+    sid: String,
+    domain_name: String,
+    friendly_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Mapping {
+    sid: String,
+}
+
+/// Twilio wants at least 12 characters with a digit, a lower- and an upper-case letter.
+fn new_password() -> String {
+    loop {
+        let candidate = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
+        let has = |f: fn(&char) -> bool| candidate.chars().any(|c| f(&c));
+        if has(char::is_ascii_digit)
+            && has(char::is_ascii_lowercase)
+            && has(char::is_ascii_uppercase)
+        {
+            return candidate;
+        }
+    }
+}
+
+impl TwilioAdapter {
+    pub(super) async fn provision(
+        &self,
+        request: &SoftphoneRequest,
+    ) -> Result<SoftphoneLogin, ProviderError> {
+        let voice_url =
+            request
+                .voice_url
+                .as_deref()
+                .ok_or_else(|| ProviderError::NeedsWebhooks {
+                    provider: "Twilio".into(),
+                })?;
+        let name = format!("Ringdesk softphone {}", request.label);
+        let mut created = Vec::new();
+        let list = self.credential_list(&name, &mut created).await?;
+        // Twilio never gives a password back: a credential found again gets a new one.
+        let password = new_password();
+        self.credential(&list, &request.label, &password).await?;
+        let domain = self
+            .domain(&name, &request.label, voice_url, &mut created)
+            .await?;
+        for scope in ["Registrations", "Calls"] {
+            self.map_credentials(&domain.sid, scope, &list).await?;
+        }
+        for number in &request.numbers {
+            let url = self.account_url(&["IncomingPhoneNumbers", &format!("{number}.json")]);
+            let form = [("VoiceUrl", voice_url), ("VoiceMethod", "POST")];
+            http::done(self.post(url, &form), self.timeout).await?;
+        }
+        tracing::info!(
+            created = created.len(),
+            numbers = request.numbers.len(),
+            "Twilio softphone login ready"
+        );
+        Ok(SoftphoneLogin {
+            registrar: self
+                .sip_registrar
+                .clone()
+                .unwrap_or_else(|| domain.domain_name.clone()),
+            domain: Some(domain.domain_name),
+            username: request.label.clone(),
+            password: SecretString::from(password),
+            created,
+        })
+    }
+
+    async fn credential_list(
+        &self,
+        name: &str,
+        created: &mut Vec<ProvisionedResource>,
+    ) -> Result<String, ProviderError> {
+        let url = self.account_url(&["SIP", "CredentialLists.json"]);
+        let lists: Vec<Named> = self
+            .list_all(url.clone(), "credential_lists", MAX_PAGES)
+            .await?;
+        if let Some(found) = lists
+            .into_iter()
+            .find(|l| l.friendly_name.as_deref() == Some(name))
+        {
+            return Ok(found.sid);
+        }
+        let made: Named =
+            http::json(self.post(url, &[("FriendlyName", name)]), self.timeout).await?;
+        created.push(ProvisionedResource {
+            kind: CREDENTIAL_LIST.into(),
+            id: made.sid.clone(),
+        });
+        Ok(made.sid)
+    }
+
+    /// The agent's credential in `list`, created or given `password`.
+    async fn credential(
+        &self,
+        list: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ProviderError> {
+        let url = self.account_url(&["SIP", "CredentialLists", list, "Credentials.json"]);
+        let credentials: Vec<Credential> =
+            self.list_all(url.clone(), "credentials", MAX_PAGES).await?;
+        let request = match credentials
+            .into_iter()
+            .find(|c| c.username.as_deref() == Some(username))
+        {
+            Some(found) => self.post(
+                self.account_url(&[
+                    "SIP",
+                    "CredentialLists",
+                    list,
+                    "Credentials",
+                    &format!("{}.json", found.sid),
+                ]),
+                &[("Password", password)],
+            ),
+            None => self.post(url, &[("Username", username), ("Password", password)]),
+        };
+        http::done(request, self.timeout).await
+    }
+
+    /// The agent's domain: found by name and pointed at `voice_url` again (the receiver's
+    /// address may have changed), else created under a fresh unique name.
+    async fn domain(
+        &self,
+        name: &str,
+        label: &str,
+        voice_url: &str,
+        created: &mut Vec<ProvisionedResource>,
+    ) -> Result<Domain, ProviderError> {
+        let url = self.account_url(&["SIP", "Domains.json"]);
+        let domains: Vec<Domain> = self.list_all(url.clone(), "domains", MAX_PAGES).await?;
+        let settings = [
+            ("VoiceUrl", voice_url),
+            ("VoiceMethod", "POST"),
+            ("SipRegistration", "true"),
+        ];
+        if let Some(found) = domains
+            .into_iter()
+            .find(|d| d.friendly_name.as_deref() == Some(name))
+        {
+            let url = self.account_url(&["SIP", "Domains", &format!("{}.json", found.sid)]);
+            return http::json(self.post(url, &settings), self.timeout).await;
+        }
+        // Domain names are global across Twilio: the label plus a random suffix.
+        let suffix = Alphanumeric
+            .sample_string(&mut rand::thread_rng(), 6)
+            .to_ascii_lowercase();
+        let domain_name = format!("{label}-{suffix}.sip.twilio.com");
+        let mut form = vec![("DomainName", domain_name.as_str()), ("FriendlyName", name)];
+        form.extend(settings);
+        let made: Domain = http::json(self.post(url, &form), self.timeout).await?;
+        created.push(ProvisionedResource {
+            kind: DOMAIN.into(),
+            id: made.sid.clone(),
+        });
+        Ok(made)
+    }
+
+    /// `list` authenticates the domain's `scope` (`Registrations` or `Calls`).
+    async fn map_credentials(
+        &self,
+        domain: &str,
+        scope: &str,
+        list: &str,
+    ) -> Result<(), ProviderError> {
+        let url = self.account_url(&[
+            "SIP",
+            "Domains",
+            domain,
+            "Auth",
+            scope,
+            "CredentialListMappings.json",
+        ]);
+        let mapped: Vec<Mapping> = self.list_all(url.clone(), "contents", MAX_PAGES).await?;
+        if mapped.iter().any(|m| m.sid == list) {
+            return Ok(());
+        }
+        http::done(self.post(url, &[("CredentialListSid", list)]), self.timeout).await
+    }
+
+    /// Domains before credential lists (a list still mapped to a domain is in use).
+    pub(super) async fn remove(
+        &self,
+        resources: &[ProvisionedResource],
+    ) -> Result<(), ProviderError> {
+        for kind in [DOMAIN, CREDENTIAL_LIST] {
+            for r in resources.iter().filter(|r| r.kind == kind) {
+                let collection = if kind == DOMAIN {
+                    "Domains"
+                } else {
+                    "CredentialLists"
+                };
+                let url = self.account_url(&["SIP", collection, &format!("{}.json", r.id)]);
+                let request = self.authed(self.client.delete(url));
+                match http::done(request, self.timeout).await {
+                    Ok(()) | Err(ProviderError::Rejected { status: 404, .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_meet_twilios_rules() {
+        for _ in 0..100 {
+            let p = super::new_password();
+            assert_eq!(p.len(), 32);
+            assert!(p.chars().any(|c| c.is_ascii_digit()));
+            assert!(p.chars().any(|c| c.is_ascii_lowercase()));
+            assert!(p.chars().any(|c| c.is_ascii_uppercase()));
+        }
+    }
+}

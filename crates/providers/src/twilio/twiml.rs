@@ -1,0 +1,168 @@
+//! Twilio's voice requests (what its voice URL receives for a call on a SIP domain or a
+//! number) and TwiML, the answer.
+
+use percent_encoding::percent_decode_str;
+use ringdesk_core::ports::{CallParty, DialTarget, VoiceAnswer, VoiceRequest, WebhookRequest};
+use ringdesk_core::{E164Number, ProviderError};
+
+use crate::webhook_events;
+
+pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+pub fn parse_voice_request(request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
+    let params = webhook_events::twilio_params(request)?;
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let refused = |what: &str| ProviderError::WebhookRejected {
+        reason: format!("a Twilio voice request without {what}"),
+    };
+    Ok(VoiceRequest {
+        provider_call_id: get("CallSid")
+            .ok_or_else(|| refused("CallSid"))?
+            .to_string(),
+        from: party(get("From").ok_or_else(|| refused("From"))?),
+        to: party(get("To").ok_or_else(|| refused("To"))?),
+    })
+}
+
+/// `sip:user@host[:port][;params]` (the user part percent-decoded: `%2B1555…`), an E.164
+/// number, or whatever else Twilio sent (`anonymous`, a client name).
+fn party(raw: &str) -> CallParty {
+    let raw = raw.trim();
+    let sip = raw
+        .strip_prefix("sip:")
+        .or_else(|| raw.strip_prefix("sips:"))
+        .map(|rest| rest.split([';', '?']).next().unwrap_or(rest));
+    if let Some((user, host)) = sip.and_then(|s| s.split_once('@')) {
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        return CallParty::Sip {
+            user: percent_decode_str(user).decode_utf8_lossy().into_owned(),
+            host: host.to_ascii_lowercase(),
+        };
+    }
+    match E164Number::parse_international(raw) {
+        Ok(number) => CallParty::Number(number),
+        Err(_) => CallParty::Other(raw.to_string()),
+    }
+}
+
+pub fn render(answer: &VoiceAnswer) -> String {
+    let verbs = match answer {
+        VoiceAnswer::Dial { target, caller_id } => {
+            let caller_id = caller_id
+                .as_ref()
+                .map(|c| format!(" callerId=\"{c}\""))
+                .unwrap_or_default();
+            let noun = match target {
+                // E.164 is `+` and digits: nothing to escape.
+                DialTarget::Number(n) => format!("<Number>{n}</Number>"),
+                DialTarget::Sip { user, host } => {
+                    format!("<Sip>sip:{}@{}</Sip>", escape(user), escape(host))
+                }
+            };
+            // answerOnBridge: the caller hears the far end ringing, and is not answered (nor
+            // billed) until it picks up.
+            format!("<Dial answerOnBridge=\"true\"{caller_id}>{noun}</Dial>")
+        }
+        VoiceAnswer::Refuse { say } => format!("<Say>{}</Say><Hangup/>", escape(say)),
+    };
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{verbs}</Response>")
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &str) -> WebhookRequest {
+        WebhookRequest {
+            method: "POST".into(),
+            url: "https://example.test/webhooks/p/voice".into(),
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+            received_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_call_from_the_softphone_names_its_login_and_the_dialled_number() {
+        let parsed = parse_voice_request(&request(
+            "CallSid=CA1&From=sip%3Aringdesk-1a2b3c4d%40rd-x.sip.twilio.com&To=sip%3A%252B15417543010%40rd-x.sip.twilio.com%3A5060%3Btransport%3DUDP&Direction=inbound",
+        ))
+        .unwrap();
+        assert_eq!(parsed.provider_call_id, "CA1");
+        assert_eq!(
+            parsed.from,
+            CallParty::Sip {
+                user: "ringdesk-1a2b3c4d".into(),
+                host: "rd-x.sip.twilio.com".into()
+            }
+        );
+        assert_eq!(
+            parsed.to,
+            CallParty::Sip {
+                user: "+15417543010".into(),
+                host: "rd-x.sip.twilio.com".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_call_to_a_number_names_both_numbers() {
+        let parsed = parse_voice_request(&request(
+            "CallSid=CA2&From=%2B14155550100&To=%2B15417543010",
+        ))
+        .unwrap();
+        assert_eq!(
+            parsed.from,
+            CallParty::Number(E164Number::parse_international("+14155550100").unwrap())
+        );
+        let anonymous =
+            parse_voice_request(&request("CallSid=CA3&From=anonymous&To=%2B15417543010")).unwrap();
+        assert_eq!(anonymous.from, CallParty::Other("anonymous".into()));
+        assert!(matches!(
+            parse_voice_request(&request("From=%2B14155550100&To=%2B15417543010")),
+            Err(ProviderError::WebhookRejected { .. })
+        ));
+    }
+
+    #[test]
+    fn answers_are_twiml_with_text_escaped() {
+        let to = E164Number::parse_international("+15417543010").unwrap();
+        let from = E164Number::parse_international("+14155550100").unwrap();
+        assert_eq!(
+            render(&VoiceAnswer::Dial {
+                target: DialTarget::Number(to),
+                caller_id: Some(from)
+            }),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial answerOnBridge=\"true\" callerId=\"+14155550100\"><Number>+15417543010</Number></Dial></Response>"
+        );
+        let sip = render(&VoiceAnswer::Dial {
+            target: DialTarget::Sip {
+                user: "a&b".into(),
+                host: "rd.sip.twilio.com".into(),
+            },
+            caller_id: None,
+        });
+        assert!(sip.contains(
+            "<Dial answerOnBridge=\"true\"><Sip>sip:a&amp;b@rd.sip.twilio.com</Sip></Dial>"
+        ));
+        let refused = render(&VoiceAnswer::Refuse {
+            say: "Sorry <agent> & co".into(),
+        });
+        assert!(refused.ends_with("<Say>Sorry &lt;agent&gt; &amp; co</Say><Hangup/></Response>"));
+    }
+}
