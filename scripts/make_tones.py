@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Writes assets/audio/ringtone.wav and ringback.wav (16 kHz, 16-bit mono, one loop each).
+
+ringback: what a caller hears while the far end rings — the North American tone (ANSI
+T1.401), 440 + 480 Hz, 2 s on, 4 s off, at -19 dBm0 per tone as the standard says.
+ringtone: what rings the agent — the same dual tone warbled at 20 Hz like a bell, in the
+British double-ring cadence (0.4 s on, 0.2 s off, 0.4 s on, 2 s off) so it is never
+mistaken for ringback. Every burst fades in and out over 10 ms: no clicks.
+"""
+import math
+import struct
+import sys
+import wave
+
+RATE = 16000
+
+
+def burst(seconds, level, warble=False):
+    n = int(seconds * RATE)
+    fade = int(0.010 * RATE)
+    out = []
+    for i in range(n):
+        t = i / RATE
+        tone = math.sin(2 * math.pi * 440 * t) + math.sin(2 * math.pi * 480 * t)
+        if warble:
+            tone *= 0.5 + 0.5 * (1 if math.sin(2 * math.pi * 20 * t) >= 0 else 0.35)
+        gain = min(1.0, i / fade, (n - 1 - i) / fade)
+        out.append(tone * level * gain)
+    return out
+
+
+def silence(seconds):
+    return [0.0] * int(seconds * RATE)
+
+
+def write(path, samples):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(b"".join(struct.pack("<h", max(-32768, min(32767, round(s)))) for s in samples))
+
+
+def main(directory):
+    # -19 dBm0 per tone: 0 dBm0 is a sine of peak 22 702 (ITU-T G.711's digital milliwatt).
+    ringback_level = 22702 * 10 ** (-19 / 20)
+    write(f"{directory}/ringback.wav", burst(2.0, ringback_level) + silence(4.0))
+    ringtone_level = 9000
+    write(
+        f"{directory}/ringtone.wav",
+        burst(0.4, ringtone_level, True) + silence(0.2) + burst(0.4, ringtone_level, True) + silence(2.0),
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "assets/audio")
