@@ -99,8 +99,9 @@ function freePort() {
   });
 }
 
-/** baresip registered at kamailio as `user`, answering every call by itself, sending a tone. */
-async function startBaresip(user) {
+/** baresip registered at kamailio as `user`, answering every call by itself (or, with
+ * `answermode: "manual"`, ringing until the caller gives up), sending a tone. */
+async function startBaresip(user, { answermode = "auto" } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-baresip-"));
   const port = await freePort();
   const rtp = 20000 + (port % 200) * 100;
@@ -112,7 +113,7 @@ async function startBaresip(user) {
     "module\tg711.so", "module\taubridge.so", "module\tausine.so", "module_tmp\taccount.so", "",
   ].join("\n"));
   writeFileSync(join(dir, "accounts"),
-    `"${user}" <sip:${user}@${kamailio};transport=udp>;auth_pass=${user}pw;regint=60;answermode=auto;audio_codecs=PCMU\n`);
+    `"${user}" <sip:${user}@${kamailio};transport=udp>;auth_pass=${user}pw;regint=60;answermode=${answermode};audio_codecs=PCMU\n`);
   const log = [];
   const child = spawn("baresip", ["-f", dir], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout.on("data", (d) => log.push(d.toString()));
@@ -138,6 +139,31 @@ async function sippCalls(caller, callee) {
   const child = spawn("sipp", args, { stdio: "ignore" });
   const exited = new Promise((done) => child.on("exit", (code) => done(code)));
   return { child, exited, log: () => { try { return readFileSync(join(dir, "messages.log"), "utf8"); } catch { return ""; } } };
+}
+
+/** What the speaker plays for `ms`, 16 kHz mono, from the PulseAudio null sink's monitor. */
+async function recordSpeaker(ms) {
+  const monitor = `${execFileSync("pactl", ["get-default-sink"], { env }).toString().trim()}.monitor`;
+  const child = spawn("parec", ["--raw", "--format=s16le", "--rate=16000", "--channels=1", "--latency-msec=20", "-d", monitor], { env });
+  const chunks = [];
+  child.stdout.on("data", (c) => chunks.push(c));
+  const closed = new Promise((done) => child.on("close", done));
+  await sleep(ms);
+  child.kill();
+  await closed;
+  const bytes = Buffer.concat(chunks);
+  return Int16Array.from({ length: bytes.length >> 1 }, (_, i) => bytes.readInt16LE(2 * i));
+}
+
+const rms = (x) => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / Math.max(1, x.length));
+
+/** The share of `x`'s power at `hz` (Goertzel). */
+function toneShare(x, hz, rate = 16000) {
+  const w = (2 * Math.PI * hz) / rate;
+  let s1 = 0, s2 = 0;
+  for (const v of x) [s1, s2] = [v + 2 * Math.cos(w) * s1 - s2, s1];
+  const power = s1 * s1 + s2 * s2 - 2 * Math.cos(w) * s1 * s2;
+  return power / Math.max(1, (x.reduce((s, v) => s + v * v, 0) * x.length) / 2);
 }
 
 async function waitGone(css, timeoutMs = 10000) {
@@ -803,6 +829,9 @@ try {
       console.log(`      figure: sipp INVITE → popup showing the contact: ${Date.now() - sent} ms`);
       await wd.waitFor('[data-testid="incoming-caller"]', { text: callerNumber });
       writeFileSync(join(shots, "incoming-popup.png"), await wd.screenshot());
+      // The ringtone's loop (two bursts, then 2 s of quiet) is on the ringer device.
+      const rung = await recordSpeaker(3000);
+      assert(rms(rung) > 300, `the ringtone rings: level ${rms(rung).toFixed(0)}`);
       await wd.click('[data-testid="incoming-answer"]');
       await wd.switchToWindow(main);
       await wd.waitFor('[data-testid="call-widget"][data-status="in_progress"][data-direction="inbound"]', { timeoutMs: 10000 });
@@ -863,6 +892,33 @@ try {
     await wd.waitFor('[data-testid="calls-empty"]', { text: "No calls match these filters." });
     await setInput('[data-testid="calls-since"]', "");
     await wd.waitFor(row);
+  });
+
+  await test("calling out: ringback plays on the speaker while the far end rings, and stops with the call", async () => {
+    const ringing = `+1415557${suffix}`;
+    const baresip = await startBaresip(ringing, { answermode: "manual" });
+    try {
+      await wd.click('[data-testid="nav-dialpad"]');
+      await setInput('[data-testid="dial-input"]', ringing);
+      await wd.click('[data-testid="call-button"]');
+      await wd.waitFor('[data-testid="call-widget"]', { timeoutMs: 10000 });
+      const end = Date.now() + 10000;
+      // baresip logs the INVITE's offer as it rings; ringback is on for its first 2 s.
+      while (!/using AF from sdp offer|Incoming call/i.test(baresip.log.join("")) && Date.now() < end) await sleep(50);
+      const heard = await recordSpeaker(2500);
+      // 100 ms frames: the loud ones must be the two tones (and there must be some).
+      const frames = Array.from({ length: Math.floor(heard.length / 1600) }, (_, i) => heard.subarray(i * 1600, (i + 1) * 1600));
+      const loud = frames.filter((f) => rms(f) > 300);
+      const share = loud.reduce((s, f) => s + toneShare(f, 440) + toneShare(f, 480), 0) / Math.max(1, loud.length);
+      assert(loud.length >= 5 && share > 0.8, `ringback heard: ${loud.length} loud frames of ${frames.length}, 440+480 Hz share ${share.toFixed(2)}`);
+      await wd.click('[data-testid="call-hangup"]');
+      await waitGone('[data-testid="call-widget"]');
+      // Long enough to span the next 2 s burst, had the tone gone on.
+      const after = await recordSpeaker(4500);
+      assert(rms(after) < 100, `silent after hang-up: level ${rms(after).toFixed(0)}`);
+    } finally {
+      baresip.child.kill("SIGKILL");
+    }
   });
 
   await test("deleting the active SIP account turns the softphone off", async () => {

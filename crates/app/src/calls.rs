@@ -30,8 +30,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, oneshot, watch};
 
+use crate::audio;
 use crate::availability::{self, Availability};
-use crate::{audio, ringer};
+use crate::tones::{self, Tone};
 
 /// Why a call command could not be done; the message is for the agent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -368,13 +369,16 @@ struct Current {
     sip: SipCallId,
     call: Call,
     media: Option<CallMedia>,
+    /// The speaker the call's audio plays on (ringback plays there too).
+    speaker: Option<String>,
     /// The INVITE's offer, kept until the agent answers.
     offer: Vec<u8>,
     muted: bool,
     held: bool,
     quality: Option<CallQuality>,
-    /// While an inbound call rings; dropped (silenced) when it is answered or ends.
-    ringing: Option<ringer::Ringing>,
+    /// The ringtone while an inbound call rings, ringback while an outbound one does;
+    /// dropped (silenced) when the call is answered, brings its own early media, or ends.
+    tone: Option<tones::Playing>,
 }
 
 /// One call at a time, on one line.
@@ -454,12 +458,21 @@ impl CallDesk {
                 ..
             } => self.incoming(phone, call, &from, &to, sdp).await,
             CallEvent::Ringing { call, sdp } => {
-                if let (Some(c), Some(sdp)) = (self.current_for(call), sdp) {
-                    if let Some(m) = c.media.as_mut() {
-                        if let Err(e) = m.answered(&sdp) {
-                            tracing::warn!(error = %e, "early media refused");
-                        }
+                let Some(c) = self.current_for(call) else {
+                    return;
+                };
+                tracing::info!(early_media = sdp.is_some(), "the far end is ringing");
+                match (sdp, c.media.as_mut()) {
+                    // Early media: the far end plays its own ringback (or an announcement).
+                    (Some(sdp), Some(m)) => match m.answered(&sdp) {
+                        Ok(()) => c.tone = None,
+                        Err(e) => tracing::warn!(error = %e, "early media refused"),
+                    },
+                    _ if c.tone.is_none() => {
+                        let speaker = c.speaker.clone();
+                        c.tone = Some(tones::play(Tone::Ringback, move || speaker));
                     }
+                    _ => {}
                 }
             }
             CallEvent::Established { call, sdp } => {
@@ -477,6 +490,7 @@ impl CallDesk {
                         self.finish(CallEndReason::Failed, Some(reason)).await;
                         return;
                     }
+                    c.tone = None;
                     c.call.answer(now());
                     self.commit(CallNotice::Answered).await;
                 }
@@ -576,7 +590,8 @@ impl CallDesk {
         let mut call = Call::new(CallDirection::Outbound, self.line.own_party(), party, now());
         call.provider_id = Some(self.line.provider);
         self.journal.attribute(&mut call, contact).await;
-        let mut media = open_media(phone, &self.journal.settings, self.line.encrypted).await?;
+        let (mut media, speaker) =
+            open_media(phone, &self.journal.settings, self.line.encrypted).await?;
         let offer = media.offer(Direction::SendRecv);
         let sip = phone
             .call(uri, offer)
@@ -587,11 +602,12 @@ impl CallDesk {
             sip,
             call,
             media: Some(media),
+            speaker,
             offer: Vec::new(),
             muted: false,
             held: false,
             quality: None,
-            ringing: None,
+            tone: None,
         });
         self.commit_quiet().await;
         Ok(self.current.as_ref().map_or(placed, |c| c.call.clone()))
@@ -657,11 +673,12 @@ impl CallDesk {
             sip,
             call,
             media: None,
+            speaker: None,
             offer: sdp,
             muted: false,
             held: false,
             quality: None,
-            ringing: None,
+            tone: None,
         });
         // The agent hears of the call first; the ringer finds its device on its own thread.
         self.commit(CallNotice::Incoming).await;
@@ -669,7 +686,9 @@ impl CallDesk {
             .await
             .unwrap_or_default();
         if let Some(c) = self.current.as_mut() {
-            c.ringing = Some(ringer::start_ringing(preferences));
+            c.tone = Some(tones::play(Tone::Ringtone, move || {
+                audio::view(&preferences).ringer
+            }));
         }
     }
 
@@ -681,9 +700,9 @@ impl CallDesk {
             return Err(CallError::NoCall("answer"));
         }
         if let Some(c) = self.current.as_mut() {
-            c.ringing = None;
+            c.tone = None;
         }
-        let mut media = open_media(phone, &self.journal.settings, self.line.encrypted).await?;
+        let (mut media, _) = open_media(phone, &self.journal.settings, self.line.encrypted).await?;
         let Some(c) = self.current.as_mut() else {
             return Err(CallError::NoCall("answer"));
         };
@@ -893,24 +912,28 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The RTP ports and audio devices of one call, on the address the registrar saw us at.
+/// The call's media, and the speaker it plays on (None: the system default).
 async fn open_media(
     phone: &Phone,
     settings: &SettingsRepository,
     encrypted: bool,
-) -> Result<CallMedia, CallError> {
+) -> Result<(CallMedia, Option<String>), CallError> {
     let address = phone
         .media_address()
         .await
         .map_err(|_| CallError::NotConnected)?;
-    let (source, sink) = open_devices(settings).await;
-    CallMedia::new(address, CODECS.to_vec(), encrypted, source, sink)
+    let (source, sink, speaker) = open_devices(settings).await;
+    let media = CallMedia::new(address, CODECS.to_vec(), encrypted, source, sink)
         .await
-        .map_err(|e| CallError::Media(e.to_string()))
+        .map_err(|e| CallError::Media(e.to_string()))?;
+    Ok((media, speaker))
 }
 
-/// The microphone and speaker the agent chose (Settings → Audio); silence and nothing heard
-/// rather than no call when a device cannot open.
-async fn open_devices(settings: &SettingsRepository) -> (Box<dyn AudioSource>, Box<dyn AudioSink>) {
+/// The microphone and speaker the agent chose (Settings → Audio), and the speaker's name;
+/// silence and nothing heard rather than no call when a device cannot open.
+async fn open_devices(
+    settings: &SettingsRepository,
+) -> (Box<dyn AudioSource>, Box<dyn AudioSink>, Option<String>) {
     let preferences = audio::load(settings).await.unwrap_or_default();
     tokio::task::spawn_blocking(move || {
         let chosen = audio::view(&preferences);
@@ -928,13 +951,14 @@ async fn open_devices(settings: &SettingsRepository) -> (Box<dyn AudioSource>, B
                 Box::new(NullSink(8000))
             }
         };
-        (source, sink)
+        (source, sink, chosen.speaker)
     })
     .await
     .unwrap_or_else(|_| {
         (
             Box::new(WavSource::from_samples(8000, Vec::new())),
             Box::new(NullSink(8000)),
+            None,
         )
     })
 }

@@ -11,9 +11,9 @@ pub mod crm_sync;
 mod numbers;
 mod presence;
 mod provider_calls;
-mod ringer;
 mod softphone;
 mod softphone_setup;
+mod tones;
 mod voice;
 mod webhooks;
 

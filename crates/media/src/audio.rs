@@ -48,10 +48,24 @@ pub struct WavSource {
 
 impl WavSource {
     pub fn open(path: &Path) -> Result<Self, AudioError> {
-        let reader = hound::WavReader::open(path)?;
+        Self::decode(hound::WavReader::open(path)?, &path.display().to_string())
+    }
+
+    /// A WAV file held in memory (assets built into the binary).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, AudioError> {
+        Self::decode(
+            hound::WavReader::new(std::io::Cursor::new(bytes))?,
+            "WAV data",
+        )
+    }
+
+    fn decode<R: std::io::Read>(
+        reader: hound::WavReader<R>,
+        name: &str,
+    ) -> Result<Self, AudioError> {
         let spec = reader.spec();
         if spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
-            return Err(AudioError::Format(path.display().to_string()));
+            return Err(AudioError::Format(name.to_string()));
         }
         let channels = usize::from(spec.channels.max(1));
         let interleaved: Vec<i16> = reader.into_samples::<i16>().collect::<Result<_, _>>()?;
