@@ -125,8 +125,13 @@ impl Setup<'_> {
             .get_json(&key(provider_id))
             .await?
             .unwrap_or_default();
+        // The first record of a changed number holds how it was before Ringdesk: kept.
         for r in login.created {
-            if !record.resources.contains(&r) {
+            if !record
+                .resources
+                .iter()
+                .any(|known| known.kind == r.kind && known.id == r.id)
+            {
                 record.resources.push(r);
             }
         }

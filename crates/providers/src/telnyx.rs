@@ -54,6 +54,13 @@ struct Envelope<T> {
 
 /// Telnyx's largest page of numbers.
 const NUMBERS_PAGE: &str = "250";
+/// A number put on the softphones' connection; `restore` is the connection it had ("": none).
+const NUMBER: &str = "number_connection";
+
+#[derive(Deserialize)]
+struct NumberRouting {
+    connection_id: Option<String>,
+}
 
 #[derive(Deserialize)]
 struct NumbersPage {
@@ -191,10 +198,10 @@ impl TelnyxAdapter {
         });
         let request = self.post(&["credential_connections"], &body);
         let Envelope { data } = http::json::<Envelope<Connection>>(request, self.timeout).await?;
-        created.push(ProvisionedResource {
-            kind: "credential_connection".into(),
-            id: data.id.clone(),
-        });
+        created.push(ProvisionedResource::created(
+            "credential_connection",
+            &data.id,
+        ));
         Ok(data.id)
     }
 
@@ -227,16 +234,51 @@ impl TelnyxAdapter {
         let body = json!({ "connection_id": connection, "name": label, "tag": label });
         let request = self.post(&["telephony_credentials"], &body);
         let Envelope { data } = http::json::<Envelope<Credential>>(request, self.timeout).await?;
-        created.push(ProvisionedResource {
-            kind: "telephony_credential".into(),
-            id: data.id.clone(),
-        });
+        created.push(ProvisionedResource::created(
+            "telephony_credential",
+            &data.id,
+        ));
         match (data.sip_username, data.sip_password) {
             (Some(user), Some(password)) => Ok((user, password)),
             _ => Err(ProviderError::InvalidResponse {
                 reason: "Telnyx created a credential without a SIP login".into(),
             }),
         }
+    }
+
+    /// Puts `number` on `connection`, recording the connection it had — unless it is there
+    /// already (a re-run), so the first record, the number's own, is kept.
+    async fn point_number(
+        &self,
+        number: &str,
+        connection: &str,
+        created: &mut Vec<ProvisionedResource>,
+    ) -> Result<(), ProviderError> {
+        let Envelope { data } = http::json::<Envelope<NumberRouting>>(
+            self.get(&["phone_numbers", number]),
+            self.timeout,
+        )
+        .await?;
+        if data.connection_id.as_deref() == Some(connection) {
+            return Ok(());
+        }
+        self.set_connection(number, connection).await?;
+        created.push(ProvisionedResource {
+            kind: NUMBER.into(),
+            id: number.to_string(),
+            restore: Some(data.connection_id.unwrap_or_default()),
+        });
+        Ok(())
+    }
+
+    /// `PATCH /phone_numbers/{id}`: an empty `connection` takes the number off any.
+    async fn set_connection(&self, number: &str, connection: &str) -> Result<(), ProviderError> {
+        let request = self
+            .client
+            .patch(join(&self.base, &["phone_numbers", number]))
+            .bearer_auth(self.api_key.expose_secret())
+            .json(&json!({ "connection_id": connection }));
+        http::done(request, self.timeout).await
     }
 
     /// The account's Ed25519 public key (base64), for webhook signatures.
@@ -366,12 +408,7 @@ impl ProviderAdapter for TelnyxAdapter {
             .softphone_credential(&connection, &request.label, &mut created)
             .await?;
         for number in &request.numbers {
-            let request = self
-                .client
-                .patch(join(&self.base, &["phone_numbers", number]))
-                .bearer_auth(self.api_key.expose_secret())
-                .json(&json!({ "connection_id": connection }));
-            http::done(request, self.timeout).await?;
+            self.point_number(number, &connection, &mut created).await?;
         }
         tracing::info!(
             created = created.len(),
@@ -391,7 +428,17 @@ impl ProviderAdapter for TelnyxAdapter {
         &self,
         resources: &[ProvisionedResource],
     ) -> Result<(), ProviderError> {
-        // Credentials before their connection.
+        // Numbers back on their own connections first (a connection with numbers on it is in
+        // use), then credentials before their connection.
+        for r in resources.iter().filter(|r| r.kind == NUMBER) {
+            let Some(connection) = r.restore.as_deref() else {
+                continue;
+            };
+            match self.set_connection(&r.id, connection).await {
+                Ok(()) | Err(ProviderError::Rejected { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut ordered: Vec<&ProvisionedResource> = resources.iter().collect();
         ordered.sort_by_key(|r| r.kind != "telephony_credential");
         for r in ordered {

@@ -96,6 +96,23 @@ async fn telnyx_setup_creates_once_reuses_after_and_removes_only_its_own() {
         })
         .mount(&server)
         .await;
+    // 111 was on the team's PBX connection, 222 on none.
+    Mock::given(method("GET"))
+        .and(path("/phone_numbers/111"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "data": { "id": "111", "connection_id": "pbx-7" } })),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/phone_numbers/222"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "data": { "id": "222", "connection_id": null } })),
+        )
+        .mount(&server)
+        .await;
     let numbers = patched.clone();
     Mock::given(method("PATCH"))
         .and(wiremock::matchers::path_regex("^/phone_numbers/[0-9]+$"))
@@ -126,17 +143,18 @@ async fn telnyx_setup_creates_once_reuses_after_and_removes_only_its_own() {
         (first.username.as_str(), first.password.expose_secret()),
         ("gencredAAA", "s3cret")
     );
+    let number = |id: &str, was: &str| ProvisionedResource {
+        kind: "number_connection".into(),
+        id: id.into(),
+        restore: Some(was.into()),
+    };
     assert_eq!(
         first.created,
         [
-            ProvisionedResource {
-                kind: "credential_connection".into(),
-                id: "conn-1".into()
-            },
-            ProvisionedResource {
-                kind: "telephony_credential".into(),
-                id: "cred-1".into()
-            },
+            ProvisionedResource::created("credential_connection", "conn-1"),
+            ProvisionedResource::created("telephony_credential", "cred-1"),
+            number("111", "pbx-7"),
+            number("222", ""),
         ]
     );
     assert_eq!(
@@ -160,8 +178,23 @@ async fn telnyx_setup_creates_once_reuses_after_and_removes_only_its_own() {
     assert_eq!(connections.lock().unwrap().len(), 1);
     assert_eq!(credentials.lock().unwrap().len(), 1);
 
-    // Removal: the credential, then its connection; nothing else.
+    // Removal: the numbers back where they were, the credential, then its connection;
+    // nothing else.
+    patched.lock().unwrap().clear();
     telnyx.remove_provisioned(&first.created).await.unwrap();
+    assert_eq!(
+        *patched.lock().unwrap(),
+        [
+            (
+                "/phone_numbers/111".to_string(),
+                json!({ "connection_id": "pbx-7" })
+            ),
+            (
+                "/phone_numbers/222".to_string(),
+                json!({ "connection_id": "" })
+            ),
+        ]
+    );
     assert_eq!(
         *deleted.lock().unwrap(),
         [
@@ -201,8 +234,23 @@ async fn twilio_setup_requests_follow_the_twilio_spec() {
     assert_eq!(login.username, "ringdesk-0a1b2c3d");
     assert_eq!(login.password.expose_secret().len(), 32);
     let kinds: Vec<&str> = login.created.iter().map(|r| r.kind.as_str()).collect();
-    assert_eq!(kinds, ["sip_credential_list", "sip_domain"]);
-    twilio.remove_provisioned(&login.created).await.unwrap();
+    assert_eq!(
+        kinds,
+        ["sip_credential_list", "sip_domain", "number_routing"]
+    );
+    // The spec's example number had no voice URL; putting that back sends an empty one, which
+    // Twilio takes as "clear" but the spec's `format: uri` refuses — so the spec checks the
+    // put-back of a number that had a URL, and the rest as made.
+    let mut made = login.created.clone();
+    made.retain(|r| r.kind != "number_routing");
+    made.push(ProvisionedResource {
+        kind: "number_routing".into(),
+        id: "PN0123456789abcdef0123456789abcdef".into(),
+        restore: Some(
+            r#"[["VoiceUrl","https://pbx.example.com/voice"],["VoiceMethod","GET"]]"#.into(),
+        ),
+    });
+    twilio.remove_provisioned(&made).await.unwrap();
 }
 
 #[tokio::test]
@@ -225,6 +273,8 @@ struct TwilioAccount {
     credentials: Vec<Value>,
     domains: Vec<Value>,
     mappings: Vec<(String, String)>,
+    /// Numbers whose calls go to the voice URL now.
+    pointed: Vec<&'static str>,
     /// (method, path, form) of every write.
     writes: Vec<(String, String, Form)>,
 }
@@ -265,6 +315,18 @@ async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
                     "/CredentialLists.json" => json(json!({ "credential_lists": a.lists, "next_page_uri": null })),
                     "/CredentialLists/CL1/Credentials.json" => json(json!({ "credentials": a.credentials })),
                     "/Domains.json" => json(json!({ "domains": a.domains })),
+                    // PN1 went to the team's own URL; PN2 to a TwiML app (which would win
+                    // over any URL). Once pointed, both go to the voice URL.
+                    r if r.contains("/IncomingPhoneNumbers/") => {
+                        let pn = if r.ends_with("PN1.json") { "PN1" } else { "PN2" };
+                        json(if a.pointed.contains(&pn) {
+                            json!({ "voice_url": VOICE_URL, "voice_method": "POST", "voice_application_sid": "", "trunk_sid": null })
+                        } else if pn == "PN1" {
+                            json!({ "voice_url": "https://pbx.example.com/voice", "voice_method": "GET", "voice_application_sid": "", "trunk_sid": null })
+                        } else {
+                            json!({ "voice_url": null, "voice_method": "POST", "voice_application_sid": "AP0123456789abcdef0123456789abcdef", "trunk_sid": null })
+                        })
+                    }
                     r => {
                         let scope = r.split('/').nth(4).unwrap_or_default().to_string();
                         let contents: Vec<Value> = a.mappings.iter().filter(|(s, _)| *s == scope)
@@ -299,6 +361,15 @@ async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
                     created(json!({ "sid": field(&body, "CredentialListSid") }))
                 }
                 ("DELETE", _) => ResponseTemplate::new(204),
+                ("POST", r) if r.contains("/IncomingPhoneNumbers/") => {
+                    let pn = if r.ends_with("PN1.json") { "PN1" } else { "PN2" };
+                    if field(&body, "VoiceUrl") == VOICE_URL {
+                        a.pointed.push(pn);
+                    } else {
+                        a.pointed.retain(|p| *p != pn);
+                    }
+                    json(json!({ "sid": pn }))
+                }
                 _ => json(json!({ "sid": "X" })),
             }
         })
@@ -319,17 +390,24 @@ async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
         (first.registrar.as_str(), first.username.as_str()),
         (domain.as_str(), "ringdesk-0a1b2c3d")
     );
+    let number = |id: &str, restore: &str| ProvisionedResource {
+        kind: "number_routing".into(),
+        id: id.into(),
+        restore: Some(restore.into()),
+    };
     assert_eq!(
         first.created,
         [
-            ProvisionedResource {
-                kind: "sip_credential_list".into(),
-                id: "CL1".into()
-            },
-            ProvisionedResource {
-                kind: "sip_domain".into(),
-                id: "SD1".into()
-            },
+            ProvisionedResource::created("sip_credential_list", "CL1"),
+            ProvisionedResource::created("sip_domain", "SD1"),
+            number(
+                "PN1",
+                r#"[["VoiceUrl","https://pbx.example.com/voice"],["VoiceMethod","GET"]]"#
+            ),
+            number(
+                "PN2",
+                r#"[["VoiceUrl",""],["VoiceMethod","POST"],["VoiceApplicationSid","AP0123456789abcdef0123456789abcdef"]]"#
+            ),
         ]
     );
     {
@@ -364,14 +442,30 @@ async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
             "Ringdesk softphone ringdesk-0a1b2c3d"
         );
         assert_eq!(field(&a.writes[5].2, "VoiceUrl"), VOICE_URL);
+        // The TwiML app on PN2 is detached, or Twilio would never ask the voice URL.
+        assert!(!a.writes[5]
+            .2
+            .iter()
+            .any(|(k, _)| k == "VoiceApplicationSid"));
+        assert_eq!(
+            a.writes[6]
+                .2
+                .iter()
+                .find(|(k, _)| k == "VoiceApplicationSid")
+                .map(|(_, v)| v.as_str()),
+            Some("")
+        );
         assert_eq!(field(&a.writes[5].2, "VoiceMethod"), "POST");
     }
 
     // Again: all found; the credential gets a new password (Twilio keeps none to give back),
     // the domain is pointed at the receiver again, nothing new is made.
     account.lock().unwrap().writes.clear();
-    let second = twilio.provision_softphone(&request(&[])).await.unwrap();
-    assert!(second.created.is_empty());
+    let second = twilio
+        .provision_softphone(&request(&["PN1", "PN2"]))
+        .await
+        .unwrap();
+    assert!(second.created.is_empty(), "{:?}", second.created);
     assert_eq!(second.domain.as_deref(), Some(domain.as_str()));
     assert_ne!(
         second.password.expose_secret(),
@@ -408,7 +502,7 @@ async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
         assert!(!a.writes.iter().any(|(_, p, _)| p.contains("CLother")));
     }
 
-    // Removal: the domain, then the list; nothing else.
+    // Removal: the numbers routed as they were, the domain, then the list; nothing else.
     account.lock().unwrap().writes.clear();
     twilio.remove_provisioned(&first.created).await.unwrap();
     let a = account.lock().unwrap();
@@ -417,11 +511,24 @@ async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
         .iter()
         .map(|(m, p, _)| (m.as_str(), p.as_str()))
         .collect();
+    let numbers = "/2010-04-01/Accounts/AC00000000000000000000000000000001/IncomingPhoneNumbers";
+    let (pn1, pn2) = (format!("{numbers}/PN1.json"), format!("{numbers}/PN2.json"));
     assert_eq!(
         writes,
         [
+            ("POST", pn1.as_str()),
+            ("POST", pn2.as_str()),
             ("DELETE", "/Domains/SD1.json"),
             ("DELETE", "/CredentialLists/CL1.json")
         ]
+    );
+    assert_eq!(
+        field(&a.writes[0].2, "VoiceUrl"),
+        "https://pbx.example.com/voice"
+    );
+    assert_eq!(field(&a.writes[0].2, "VoiceMethod"), "GET");
+    assert_eq!(
+        field(&a.writes[1].2, "VoiceApplicationSid"),
+        "AP0123456789abcdef0123456789abcdef"
     );
 }

@@ -110,11 +110,26 @@ pub struct SoftphoneRequest {
     pub voice_url: Option<String>,
 }
 
-/// Something Ringdesk created in a provider account: removed with the provider, and only it.
+/// Something Ringdesk created or changed in a provider account: removed (or put back as it
+/// was) with the provider, and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ProvisionedResource {
     pub kind: String,
     pub id: String,
+    /// For a changed resource (a number pointed at the softphone): what to put back, in the
+    /// adapter's own encoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<String>,
+}
+
+impl ProvisionedResource {
+    pub fn created(kind: &str, id: impl Into<String>) -> Self {
+        ProvisionedResource {
+            kind: kind.into(),
+            id: id.into(),
+            restore: None,
+        }
+    }
 }
 
 /// The SIP login a provider's API gave the softphone.

@@ -17,6 +17,21 @@ use crate::http;
 const MAX_PAGES: usize = 50;
 pub(super) const DOMAIN: &str = "sip_domain";
 pub(super) const CREDENTIAL_LIST: &str = "sip_credential_list";
+/// A number whose calls were pointed at the voice URL; `restore` holds its former routing.
+pub(super) const NUMBER: &str = "number_routing";
+
+/// How a number's calls were routed: what Ringdesk changes, and puts back on removal.
+#[derive(Deserialize)]
+struct NumberRouting {
+    voice_url: Option<String>,
+    voice_method: Option<String>,
+    voice_application_sid: Option<String>,
+    trunk_sid: Option<String>,
+}
+
+fn blank(value: &Option<String>) -> bool {
+    value.as_deref().is_none_or(|v| v.trim().is_empty())
+}
 
 #[derive(Deserialize)]
 struct Named {
@@ -81,9 +96,7 @@ impl TwilioAdapter {
             self.map_credentials(&domain.sid, scope, &list).await?;
         }
         for number in &request.numbers {
-            let url = self.account_url(&["IncomingPhoneNumbers", &format!("{number}.json")]);
-            let form = [("VoiceUrl", voice_url), ("VoiceMethod", "POST")];
-            http::done(self.post(url, &form), self.timeout).await?;
+            self.point_number(number, voice_url, &mut created).await?;
         }
         tracing::info!(
             created = created.len(),
@@ -119,10 +132,7 @@ impl TwilioAdapter {
         }
         let made: Named =
             http::json(self.post(url, &[("FriendlyName", name)]), self.timeout).await?;
-        created.push(ProvisionedResource {
-            kind: CREDENTIAL_LIST.into(),
-            id: made.sid.clone(),
-        });
+        created.push(ProvisionedResource::created(CREDENTIAL_LIST, &made.sid));
         Ok(made.sid)
     }
 
@@ -186,11 +196,60 @@ impl TwilioAdapter {
         let mut form = vec![("DomainName", domain_name.as_str()), ("FriendlyName", name)];
         form.extend(settings);
         let made: Domain = http::json(self.post(url, &form), self.timeout).await?;
-        created.push(ProvisionedResource {
-            kind: DOMAIN.into(),
-            id: made.sid.clone(),
-        });
+        created.push(ProvisionedResource::created(DOMAIN, &made.sid));
         Ok(made)
+    }
+
+    /// Points `number`'s calls at `voice_url`, recording how they were routed before — unless
+    /// they already go there (a re-run), so the first record, the number's own, is kept.
+    /// A TwiML app or SIP trunk on the number would take precedence over the URL: detached.
+    async fn point_number(
+        &self,
+        number: &str,
+        voice_url: &str,
+        created: &mut Vec<ProvisionedResource>,
+    ) -> Result<(), ProviderError> {
+        let url = self.account_url(&["IncomingPhoneNumbers", &format!("{number}.json")]);
+        let before: NumberRouting = http::json(self.get(url.clone()), self.timeout).await?;
+        let app_or_trunk = !blank(&before.voice_application_sid) || !blank(&before.trunk_sid);
+        if before.voice_url.as_deref() == Some(voice_url) && !app_or_trunk {
+            return Ok(());
+        }
+        let mut form = vec![("VoiceUrl", voice_url), ("VoiceMethod", "POST")];
+        // Twilio clears a property given as an empty value.
+        if !blank(&before.voice_application_sid) {
+            form.push(("VoiceApplicationSid", ""));
+        }
+        if !blank(&before.trunk_sid) {
+            form.push(("TrunkSid", ""));
+        }
+        http::done(self.post(url, &form), self.timeout).await?;
+        let mut restore = vec![
+            ("VoiceUrl", before.voice_url.unwrap_or_default()),
+            (
+                "VoiceMethod",
+                before.voice_method.unwrap_or_else(|| "POST".into()),
+            ),
+        ];
+        // Setting an app detaches a trunk and the reverse: put back whichever there was.
+        if let Some(app) = before
+            .voice_application_sid
+            .filter(|v| !v.trim().is_empty())
+        {
+            restore.push(("VoiceApplicationSid", app));
+        } else if let Some(trunk) = before.trunk_sid.filter(|v| !v.trim().is_empty()) {
+            restore.push(("TrunkSid", trunk));
+        }
+        let restore = restore
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<Vec<_>>();
+        created.push(ProvisionedResource {
+            kind: NUMBER.into(),
+            id: number.to_string(),
+            restore: Some(serde_json::to_string(&restore).unwrap_or_default()),
+        });
+        Ok(())
     }
 
     /// `list` authenticates the domain's `scope` (`Registrations` or `Calls`).
@@ -215,11 +274,29 @@ impl TwilioAdapter {
         http::done(self.post(url, &[("CredentialListSid", list)]), self.timeout).await
     }
 
-    /// Domains before credential lists (a list still mapped to a domain is in use).
+    /// Numbers put back first (while the domain still answers), then domains before
+    /// credential lists (a list still mapped to a domain is in use).
     pub(super) async fn remove(
         &self,
         resources: &[ProvisionedResource],
     ) -> Result<(), ProviderError> {
+        for r in resources.iter().filter(|r| r.kind == NUMBER) {
+            let Some(form) = r
+                .restore
+                .as_deref()
+                .and_then(|json| serde_json::from_str::<Vec<(String, String)>>(json).ok())
+            else {
+                continue;
+            };
+            let url = self.account_url(&["IncomingPhoneNumbers", &format!("{}.json", r.id)]);
+            let form: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            match http::done(self.post(url, &form), self.timeout).await {
+                // Released from the account meanwhile: nothing to put back.
+                Ok(()) | Err(ProviderError::Rejected { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         for kind in [DOMAIN, CREDENTIAL_LIST] {
             for r in resources.iter().filter(|r| r.kind == kind) {
                 let collection = if kind == DOMAIN {
