@@ -53,20 +53,24 @@ impl Rig {
     }
 }
 
-async fn rig() -> Rig {
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// A Ringdesk on a fresh journal with a Twilio provider (its Auth Token signs the webhooks).
+async fn with_twilio(
+    endpoints: Endpoints,
+    caller_id: Option<&str>,
+) -> (Ringdesk, ringdesk_core::Provider, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
+    let ringdesk = Ringdesk::open(AppConfig {
         data_dir: dir.path().to_path_buf(),
         keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
-        endpoints: Endpoints::all_at("http://127.0.0.1:9").unwrap(),
+        endpoints,
         region: "US".parse().unwrap(),
-    };
-    let ringdesk = Ringdesk::open(config).await.unwrap();
+    })
+    .await
+    .unwrap();
     let mut credentials = ProviderCredentials::default();
-    credentials.set(
-        CredentialField::AccountSid,
-        Some(SecretString::from("AC0123456789abcdef0123456789abcdef")),
-    );
+    credentials.set(CredentialField::AccountSid, Some(SecretString::from(SID)));
     credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
     let provider = ringdesk
         .providers
@@ -74,12 +78,18 @@ async fn rig() -> Rig {
             kind: ProviderKind::Twilio,
             name: "Twilio".into(),
             credentials,
-            default_caller_id: None,
+            default_caller_id: caller_id.map(str::to_string),
             record_calls: false,
             sip: None,
         })
         .await
         .unwrap();
+    (ringdesk, provider, dir)
+}
+
+async fn rig() -> Rig {
+    let (ringdesk, provider, dir) =
+        with_twilio(Endpoints::all_at("http://127.0.0.1:9").unwrap(), None).await;
     ringdesk
         .contacts
         .create(&ContactInput {
@@ -221,7 +231,7 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     let twilio = MockServer::start().await;
-    let sid = "AC0123456789abcdef0123456789abcdef";
+    let sid = SID;
     Mock::given(method("POST"))
         .and(path(format!("/2010-04-01/Accounts/{sid}/Calls.json")))
         .respond_with(
@@ -238,30 +248,11 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
         )
         .mount(&twilio)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ringdesk = Ringdesk::open(AppConfig {
-        data_dir: dir.path().to_path_buf(),
-        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
-        endpoints: Endpoints::all_at(&twilio.uri()).unwrap(),
-        region: "US".parse().unwrap(),
-    })
-    .await
-    .unwrap();
-    let mut credentials = ProviderCredentials::default();
-    credentials.set(CredentialField::AccountSid, Some(SecretString::from(sid)));
-    credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
-    let provider = ringdesk
-        .providers
-        .create(NewProvider {
-            kind: ProviderKind::Twilio,
-            name: "Twilio".into(),
-            credentials,
-            default_caller_id: Some("+1 415 555 0100".into()),
-            record_calls: false,
-            sip: None,
-        })
-        .await
-        .unwrap();
+    let (ringdesk, provider, _dir) = with_twilio(
+        Endpoints::all_at(&twilio.uri()).unwrap(),
+        Some("+1 415 555 0100"),
+    )
+    .await;
     ringdesk.providers.activate(provider.id).await.unwrap();
     let view = ringdesk
         .set_webhooks(WebhookSettings {
@@ -362,34 +353,10 @@ async fn twilio_softphone_set_up_then_its_calls_are_answered_with_twiml() {
     use ringdesk_core::{UserInput, UserSettings, UserStatus};
 
     let prism = std::env::var("RINGDESK_PRISM_TWILIO").expect("run scripts/test.sh");
-    let sid = "AC0123456789abcdef0123456789abcdef";
-    let dir = tempfile::tempdir().unwrap();
     let mut endpoints = Endpoints::all_at(&prism).unwrap();
     // Nothing registers for real here: the login's registrar is a closed port.
     endpoints.twilio_sip = Some("127.0.0.1:9".into());
-    let ringdesk = Ringdesk::open(AppConfig {
-        data_dir: dir.path().to_path_buf(),
-        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
-        endpoints,
-        region: "US".parse().unwrap(),
-    })
-    .await
-    .unwrap();
-    let mut credentials = ProviderCredentials::default();
-    credentials.set(CredentialField::AccountSid, Some(SecretString::from(sid)));
-    credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
-    let provider = ringdesk
-        .providers
-        .create(NewProvider {
-            kind: ProviderKind::Twilio,
-            name: "Twilio".into(),
-            credentials,
-            default_caller_id: Some("+1 212 555 0100".into()),
-            record_calls: false,
-            sip: None,
-        })
-        .await
-        .unwrap();
+    let (ringdesk, provider, _dir) = with_twilio(endpoints, Some("+1 212 555 0100")).await;
     let me = ringdesk
         .save_user(
             None,
