@@ -357,19 +357,18 @@ async fn twilio_softphone_set_up_then_its_calls_are_answered_with_twiml() {
     // Nothing registers for real here: the login's registrar is a closed port.
     endpoints.twilio_sip = Some("127.0.0.1:9".into());
     let (ringdesk, provider, _dir) = with_twilio(endpoints, Some("+1 212 555 0100")).await;
+    // Ada, at this desktop, with no numbers of her own.
+    let ada = |forwarding_number: Option<&str>, settings: UserSettings| UserInput {
+        name: "Ada".into(),
+        email: None,
+        is_me: true,
+        assigned_numbers: vec![],
+        primary_number: None,
+        forwarding_number: forwarding_number.map(str::to_string),
+        settings,
+    };
     let me = ringdesk
-        .save_user(
-            None,
-            UserInput {
-                name: "Ada".into(),
-                email: None,
-                is_me: true,
-                assigned_numbers: vec![],
-                primary_number: None,
-                forwarding_number: None,
-                settings: UserSettings::default(),
-            },
-        )
+        .save_user(None, ada(None, UserSettings::default()))
         .await
         .unwrap();
 
@@ -469,18 +468,13 @@ async fn twilio_softphone_set_up_then_its_calls_are_answered_with_twiml() {
     ringdesk
         .save_user(
             Some(me.id),
-            UserInput {
-                name: "Ada".into(),
-                email: None,
-                is_me: true,
-                assigned_numbers: vec![],
-                primary_number: None,
-                forwarding_number: Some("(415) 555-0199".into()),
-                settings: UserSettings {
+            ada(
+                Some("(415) 555-0199"),
+                UserSettings {
                     forward_when_offline: true,
                     ..UserSettings::default()
                 },
-            },
+            ),
         )
         .await
         .unwrap();
