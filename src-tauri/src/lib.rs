@@ -43,6 +43,7 @@ pub fn run() {
             softphone::setup(app.handle());
             calls::setup(app.handle());
             crm::setup(app.handle());
+            numbers::setup(app.handle());
             let args: Vec<String> = std::env::args().skip(1).collect();
             deep_link::handle_args(app.handle(), args.iter().map(String::as_str));
             Ok(())

@@ -1,15 +1,32 @@
 //! Settings → Numbers and Users: the commands behind the numbers table, its sync and routing
-//! form, and the agents' form.
+//! form, and the agents' form; my status as it changes (`user_status` events).
 
 use ringdesk_app::{NumbersError, Ringdesk};
 use ringdesk_core::{
     NumberSyncReport, PhoneNumber, PhoneNumberId, ProviderId, RouteInput, User, UserId, UserInput,
 };
-use tauri::State;
+use tauri::{AppHandle, Emitter, Manager, State};
 
 use crate::error::UiError;
 
 type Result<T> = std::result::Result<T, UiError>;
+
+pub const USER_STATUS_EVENT: &str = "user_status";
+
+/// Forwards my status each time it is saved (softphone, Do not disturb, calls): Settings →
+/// Users shows it without asking again.
+pub fn setup(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut statuses = app.state::<Ringdesk>().subscribe_my_status();
+        while statuses.changed().await.is_ok() {
+            let status = *statuses.borrow_and_update();
+            if let Some(status) = status {
+                let _ = app.emit(USER_STATUS_EVENT, status);
+            }
+        }
+    });
+}
 
 impl From<NumbersError> for UiError {
     fn from(e: NumbersError) -> Self {

@@ -360,6 +360,13 @@ try {
     assert(!(await wd.property('[data-testid="user-is-me"]', "checked")), "only the first agent defaults to me");
     await wd.click('[data-testid="user-save"]');
     await wd.waitFor('[data-testid="user-row"][data-name="Bob Teammate"]');
+    // My status follows Do not disturb as it changes, on the page as it stands.
+    const myStatus = '[data-testid="user-row"][data-name="Ada Lovelace"] [data-testid="user-status"]';
+    await wd.waitFor(myStatus, { text: "Offline" });
+    await wd.click('[data-testid="availability"] option[value="do_not_disturb"]');
+    await wd.waitFor(myStatus, { text: "Do not disturb" });
+    await wd.click('[data-testid="availability"] option[value="available"]');
+    await wd.waitFor(myStatus, { text: "Offline" });
 
     await wd.click('[data-testid="settings-numbers"]');
     const row = '[data-testid="number-row"][data-number="+19705555098"]';

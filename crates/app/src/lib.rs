@@ -10,6 +10,7 @@ mod crm;
 pub mod crm_sync;
 mod numbers;
 mod presence;
+pub use presence::MyStatus;
 mod provider_calls;
 mod softphone;
 mod softphone_setup;
@@ -108,6 +109,8 @@ pub struct Ringdesk {
     crm_connector: std::sync::RwLock<Option<Arc<dyn ringdesk_crm::CrmConnector>>>,
     /// Wakes the presence task (availability or "me" changed).
     presence: Arc<Notify>,
+    /// My status each time the presence task saves it.
+    my_status: watch::Sender<Option<presence::MyStatus>>,
     pub providers: ProviderService,
     pub softphone: Softphone,
     pub contacts: Contacts,
@@ -159,6 +162,7 @@ impl Ringdesk {
             crm_sync: Default::default(),
             crm_connector: Default::default(),
             presence: Default::default(),
+            my_status: watch::channel(None).0,
             provider_calls,
             contacts: Contacts {
                 repository: store.contacts(),
@@ -186,6 +190,7 @@ impl Ringdesk {
                 softphone: ringdesk.softphone.subscribe(),
                 active: ringdesk.softphone.calls.active.subscribe(),
                 changed: ringdesk.presence.clone(),
+                saved: ringdesk.my_status.clone(),
             }
             .run(),
         );
@@ -422,6 +427,11 @@ impl Ringdesk {
             self.crm_sync.running.load(Ordering::SeqCst),
         )
         .await
+    }
+
+    /// My status as it is saved (online, offline, busy, dnd): Settings → Users shows it live.
+    pub fn subscribe_my_status(&self) -> watch::Receiver<Option<presence::MyStatus>> {
+        self.my_status.subscribe()
     }
 
     /// Changes whenever deliveries or the contacts sync move (the tray and Settings → CRM

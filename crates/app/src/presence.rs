@@ -35,6 +35,16 @@ pub(crate) struct Presence {
     pub active: watch::Receiver<Option<ActiveCall>>,
     /// Told when availability or "me" changes.
     pub changed: Arc<Notify>,
+    /// My status as saved, for whoever shows it.
+    pub saved: watch::Sender<Option<MyStatus>>,
+}
+
+/// The agent at this desktop and their status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyStatus {
+    pub user_id: ringdesk_core::UserId,
+    pub status: UserStatus,
 }
 
 impl Presence {
@@ -54,6 +64,10 @@ impl Presence {
                         tracing::warn!(error = %e, "cannot save the agent's status");
                     } else {
                         last = Some((me.id, status));
+                        self.saved.send_replace(Some(MyStatus {
+                            user_id: me.id,
+                            status,
+                        }));
                     }
                 }
                 Ok(_) => {}

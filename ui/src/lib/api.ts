@@ -7,6 +7,7 @@ import type {
   PhoneNumber,
   User,
   UserInput,
+  MyStatus,
   ActiveCall,
   CrmSettings,
   CrmView,
@@ -152,6 +153,9 @@ export const events = {
   /** The CRM's state after deliveries and contact pulls. */
   crm: (handler: (v: CrmView) => void): Promise<UnlistenFn> =>
     listen<CrmView>("crm", (e) => handler(e.payload)),
+  /** My status each time it changes (softphone, Do not disturb, calls). */
+  userStatus: (handler: (s: MyStatus) => void): Promise<UnlistenFn> =>
+    listen<MyStatus>("user_status", (e) => handler(e.payload)),
   /** Microphone level in dBFS while the microphone test runs (every 100 ms). */
   micLevel: (handler: (dbfs: number) => void): Promise<UnlistenFn> =>
     listen<number>("mic_level", (e) => handler(e.payload)),

@@ -335,6 +335,12 @@ export interface NumberSyncReport {
 
 export type UserStatus = "online" | "offline" | "busy" | "dnd";
 
+/** The agent at this desktop and their status, as the `user_status` event says it. */
+export interface MyStatus {
+  userId: string;
+  status: UserStatus;
+}
+
 export interface UserSettings {
   receiveCallsInApp: boolean;
   forwardWhenOffline: boolean;
