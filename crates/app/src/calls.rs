@@ -389,7 +389,8 @@ pub struct CallDesk {
     current: Option<Current>,
 }
 
-const CODECS: [Codec; 3] = [Codec::Opus, Codec::Pcmu, Codec::Pcma];
+/// Offered in this order: Opus, then wideband G.722, then G.711 (what every peer has).
+const CODECS: [Codec; 4] = [Codec::Opus, Codec::G722, Codec::Pcmu, Codec::Pcma];
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()

@@ -77,7 +77,7 @@ struct MediaArgs {
     #[arg(long, default_value_t = 8000)]
     record_rate: u32,
     /// Codecs to offer or accept, in order of preference
-    #[arg(long, default_value = "opus,pcmu,pcma", value_delimiter = ',')]
+    #[arg(long, default_value = "opus,g722,pcmu,pcma", value_delimiter = ',')]
     codecs: Vec<String>,
     /// Send these DTMF keys (0-9 * # A-D) once the call is up
     #[arg(long)]
@@ -89,7 +89,8 @@ impl MediaArgs {
         self.codecs
             .iter()
             .map(|c| {
-                Codec::from_name(c).ok_or_else(|| format!("unknown codec “{c}” (opus, pcmu, pcma)"))
+                Codec::from_name(c)
+                    .ok_or_else(|| format!("unknown codec “{c}” (opus, g722, pcmu, pcma)"))
             })
             .collect()
     }

@@ -58,7 +58,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    for codec in [Codec::Pcmu, Codec::Opus] {
+    for codec in [Codec::Pcmu, Codec::G722, Codec::Opus] {
         for voice in [false, true] {
             let (frame, percent) = per_call(codec, voice);
             println!(

@@ -475,6 +475,22 @@ mod tests {
     }
 
     #[test]
+    fn g722_is_static_payload_9_on_an_8000_hz_clock_even_without_rtpmap() {
+        let ours = offer(&local(vec![Codec::Opus, Codec::G722, Codec::Pcmu]));
+        let ours = String::from_utf8(ours).unwrap();
+        assert!(ours.contains("a=rtpmap:9 G722/8000\r\n"), "{ours}");
+        // A peer preferring G.722, naming it by its static number alone.
+        let remote = parse(b"c=IN IP4 1.2.3.4\r\nm=audio 5004 RTP/AVP 9 0 101\r\na=rtpmap:101 telephone-event/8000\r\n").unwrap();
+        let agreed =
+            negotiate(&local(vec![Codec::Opus, Codec::G722, Codec::Pcmu]), &remote).unwrap();
+        assert_eq!((agreed.codec, agreed.payload_type), (Codec::G722, 9));
+        assert_eq!(
+            (agreed.dtmf_payload_type, agreed.dtmf_clock_rate),
+            (Some(101), 8000)
+        );
+    }
+
+    #[test]
     fn unusable_descriptions_are_refused_with_a_reason() {
         assert_eq!(
             parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\n"),

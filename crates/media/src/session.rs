@@ -209,7 +209,7 @@ impl MediaSession {
     /// One frame captured from the microphone (or a key press instead, while one is sent).
     pub fn send_audio(&mut self, pcm: &[i16], now: Instant) -> Option<Transmit> {
         let _ = now;
-        let frame = self.frame_samples() as u32;
+        let frame = self.agreed.codec.frame_ticks();
         let start_ts = self.ts;
         self.ts = self.ts.wrapping_add(frame);
         if !self.agreed.direction.sends() {
@@ -304,7 +304,11 @@ impl MediaSession {
 
     /// One frame for the speaker, at the pace of the playout clock.
     pub fn play(&mut self, now: Instant, out: &mut Vec<i16>) {
-        let frame = self.jitter.frame_samples();
+        // The buffer counts in RTP ticks; the speaker in samples (they differ for G.722).
+        let frame = self
+            .agreed
+            .codec
+            .ticks_to_samples(self.jitter.frame_samples());
         if !self.agreed.direction.receives() {
             out.resize(out.len() + frame, 0);
             return;
@@ -628,6 +632,37 @@ mod tests {
         assert_eq!(played.len(), 100 * 960);
         assert_eq!(b.stats().jitter.concealed, 0);
         assert!(played[48_000..].iter().any(|s| s.abs() > 3000));
+    }
+
+    #[test]
+    fn g722_stamps_packets_in_its_8000_hz_clock_and_plays_16_khz_frames() {
+        let (played, _, b) = exchange(Codec::G722, 100, |k| k == 50);
+        // 320 samples a frame at the speaker, lost frame concealed at the same length.
+        assert_eq!(played.len(), 100 * 320);
+        assert_eq!(b.stats().jitter.concealed, 1, "{:?}", b.stats());
+        assert!(played[16_000..].iter().any(|s| s.abs() > 3000));
+        // Two frames of 320 samples: the RTP clock moves 160 ticks each.
+        let t0 = Instant::now();
+        let mut c = MediaSession::new(
+            agreed(Codec::G722, "10.0.0.2:4000"),
+            JitterConfig::default(),
+            t0,
+        )
+        .unwrap();
+        let stamp = |t: Transmit| {
+            rtp::packet::Packet::unmarshal(&mut &t.data[..])
+                .unwrap()
+                .header
+                .timestamp
+        };
+        let first = stamp(c.send_audio(&tone(320, 0), t0).unwrap());
+        let second = stamp(
+            c.send_audio(&tone(320, 320), t0 + Duration::from_millis(20))
+                .unwrap(),
+        );
+        assert_eq!(second.wrapping_sub(first), 160);
+        let q = b.quality();
+        assert!((q.loss_percent - 1.0).abs() < 0.5, "{q:?}");
     }
 
     #[test]

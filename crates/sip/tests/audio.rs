@@ -150,6 +150,12 @@ async fn speech_and_dtmf_both_ways_with_baresip_over_opus() {
 
 #[tokio::test]
 #[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn speech_and_dtmf_both_ways_with_baresip_over_g722() {
+    call_with_speech(Codec::G722, "G722", 66, false).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
 async fn encrypted_speech_and_dtmf_with_baresip_when_signalling_is_tls() {
     call_with_speech(Codec::Pcmu, "PCMU", 64, true).await;
 }

@@ -215,7 +215,7 @@ pub struct Baresip {
 /// the codec it insists on; what it decodes is dumped by its sndfile filter.
 pub struct BaresipAudio {
     pub play: PathBuf,
-    /// As in baresip's `audio_codecs`: `PCMU`, `PCMA`, `opus/48000/2`.
+    /// As in baresip's `audio_codecs`: `PCMU`, `PCMA`, `G722`, `opus/48000/2`.
     pub codec: &'static str,
     /// Requires SRTP keyed by SDES (`mediaenc=srtp-mand`).
     pub srtp: bool,
@@ -237,7 +237,7 @@ impl Baresip {
                 format!("aufile,{}", a.play.display()),
                 "ausrc_srate\t8000\nausrc_channels\t1\n",
                 format!(
-                    "module\taufile.so\nmodule\tsndfile.so\nmodule\topus.so\nmodule\tsrtp.so\nsnd_path\t{}\n",
+                    "module\taufile.so\nmodule\tsndfile.so\nmodule\topus.so\nmodule\tg722.so\nmodule\tsrtp.so\nsnd_path\t{}\n",
                     dir.join("dump").display()
                 ),
                 a.codec,
