@@ -132,6 +132,26 @@ impl CallMedia {
         }
     }
 
+    /// Moves the call to another microphone and/or speaker (None keeps the one it has).
+    pub fn replace_devices(
+        &mut self,
+        source: Option<Box<dyn AudioSource>>,
+        sink: Option<Box<dyn AudioSink>>,
+    ) {
+        match &mut self.stream {
+            Stream::Running(h) => h.replace_devices(source, sink),
+            Stream::Ready(_, old_source, old_sink) => {
+                if let Some(source) = source {
+                    *old_source = source;
+                }
+                if let Some(sink) = sink {
+                    *old_sink = sink;
+                }
+            }
+            Stream::Stopped => {}
+        }
+    }
+
     /// Ends the media; a report when it had started.
     pub async fn stop(mut self) -> Option<MediaReport> {
         match std::mem::replace(&mut self.stream, Stream::Stopped) {

@@ -78,14 +78,7 @@ impl MediaPorts {
         jitter: JitterConfig,
     ) -> Result<MediaHandle, MediaError> {
         let session = MediaSession::new(agreed, jitter, Instant::now())?;
-        let rate = session.sample_rate();
-        let capture = Resampler::new(source.sample_rate(), rate)?;
-        let playback = Resampler::new(rate, sink.sample_rate())?;
-        let voice = if source.is_microphone() {
-            Some(VoiceProcessor::new(rate)?)
-        } else {
-            None
-        };
+        let (capture, playback, voice) = fitted(session.sample_rate(), &*source, &*sink)?;
         let (commands, rx) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let task = tokio::spawn(
@@ -111,10 +104,29 @@ impl MediaPorts {
     }
 }
 
+/// The resamplers between the devices' rates and the codec's, and voice processing for a
+/// microphone.
+fn fitted(
+    rate: u32,
+    source: &dyn AudioSource,
+    sink: &dyn AudioSink,
+) -> Result<(Resampler, Resampler, Option<VoiceProcessor>), MediaError> {
+    let capture = Resampler::new(source.sample_rate(), rate)?;
+    let playback = Resampler::new(rate, sink.sample_rate())?;
+    let voice = if source.is_microphone() {
+        Some(VoiceProcessor::new(rate)?)
+    } else {
+        None
+    };
+    Ok((capture, playback, voice))
+}
+
 enum Command {
     Press(String, oneshot::Sender<bool>),
     Update(Negotiated),
     Mute(bool),
+    /// Other devices mid-call (a headset plugged in or pulled out); None keeps the one in use.
+    Devices(Option<Box<dyn AudioSource>>, Option<Box<dyn AudioSink>>),
     Stop,
 }
 
@@ -154,6 +166,15 @@ impl MediaHandle {
         let _ = self.commands.send(Command::Mute(muted));
     }
 
+    /// Moves the call to another microphone and/or speaker without a gap in the stream.
+    pub fn replace_devices(
+        &self,
+        source: Option<Box<dyn AudioSource>>,
+        sink: Option<Box<dyn AudioSink>>,
+    ) {
+        let _ = self.commands.send(Command::Devices(source, sink));
+    }
+
     /// Says RTCP BYE, flushes the sink and reports.
     pub async fn stop(self) -> Option<MediaReport> {
         let _ = self.commands.send(Command::Stop);
@@ -175,6 +196,19 @@ struct Runner {
 }
 
 impl Runner {
+    /// Rebuilds the conversions after the codec's or a device's rate changed.
+    fn refit(&mut self, captured: &mut Vec<i16>) {
+        match fitted(self.session.sample_rate(), &*self.source, &*self.sink) {
+            Ok((capture, playback, voice)) => {
+                self.capture = capture;
+                self.playback = playback;
+                self.voice = voice;
+                captured.resize(self.capture.input_frame(), 0);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot convert between the new rates"),
+        }
+    }
+
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> MediaReport {
         let mut tick = tokio::time::interval(Duration::from_millis(u64::from(FRAME_MS)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -231,11 +265,25 @@ impl Runner {
                         let _ = answer.send(self.session.press(&digits));
                     }
                     Some(Command::Update(agreed)) => {
+                        let rate = self.session.sample_rate();
                         if let Err(e) = self.session.update(agreed) {
                             tracing::warn!(error = %e, "cannot follow the new offer (codec or keys); keeping the stream as it was");
+                        } else if self.session.sample_rate() != rate {
+                            // Another codec, another rate: the conversions follow it.
+                            self.refit(&mut captured);
                         }
                     }
                     Some(Command::Mute(m)) => self.muted = m,
+                    Some(Command::Devices(source, sink)) => {
+                        if let Some(source) = source {
+                            self.source = source;
+                        }
+                        if let Some(sink) = sink {
+                            // What the old speaker still buffers plays out there.
+                            std::mem::replace(&mut self.sink, sink).finish();
+                        }
+                        self.refit(&mut captured);
+                    }
                     Some(Command::Stop) | None => break,
                 },
             }

@@ -116,3 +116,80 @@ async fn srtp_speech_and_dtmf_cross_loopback_both_ways() {
     assert_heard(&reference, &a, 8000, 0.9);
     assert_heard(&reference, &b, 8000, 0.9);
 }
+
+/// A headset plugged in mid-call: the call moves to another microphone and speaker, at other
+/// rates, and the stream goes on — the old speaker stops, the new one plays, the far end
+/// hears the new microphone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_change_mid_call_at_other_rates() {
+    let local = "127.0.0.1".parse().unwrap();
+    let (speaker, headset, b_heard) = (
+        MemorySink::new(8000),
+        MemorySink::new(16_000),
+        MemorySink::new(8000),
+    );
+    let mut a = CallMedia::new(
+        local,
+        vec![Codec::Pcmu],
+        false,
+        Box::new(WavSource::from_samples(8000, Vec::new())),
+        Box::new(speaker.clone()),
+    )
+    .await
+    .unwrap();
+    let mut b = CallMedia::new(
+        local,
+        vec![Codec::Pcmu],
+        false,
+        Box::new(speech("speech-8k.wav")),
+        Box::new(b_heard.clone()),
+    )
+    .await
+    .unwrap();
+    let answer = b.answer(&a.offer(Direction::SendRecv)).unwrap();
+    a.answered(&answer).unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = b_heard.samples().len();
+    // The headset's microphone runs at 48 kHz, its speaker at 16 kHz.
+    a.replace_devices(
+        Some(Box::new(speech("speech-48k.wav"))),
+        Some(Box::new(headset.clone())),
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let on_speaker = speaker.samples().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+
+    assert_eq!(
+        speaker.samples().len(),
+        on_speaker,
+        "the old speaker stopped"
+    );
+    assert!(
+        on_speaker < 8000 * 3 / 2,
+        "{on_speaker} samples before the swap"
+    );
+    let played = headset.samples();
+    assert!(
+        (16_000 * 2..16_000 * 4).contains(&played.len()),
+        "{} samples at 16 kHz in ~3 s",
+        played.len()
+    );
+    assert!(
+        played.iter().any(|s| s.abs() > 3000),
+        "speech on the headset"
+    );
+    // The far end hears the headset's microphone from the swap on: the speech from its start,
+    // converted from 48 kHz.
+    let heard = b_heard.samples();
+    let (lag, c) = analysis::align(
+        &samples("speech-8k.wav")[4000..8000],
+        &heard[before..],
+        16_000,
+    );
+    assert!(
+        c > 0.8,
+        "the new microphone heard: correlation {c:.3} at lag {lag}"
+    );
+}
