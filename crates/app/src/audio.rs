@@ -69,14 +69,23 @@ pub struct AudioView {
 
 pub fn view(preferences: &AudioPreferences) -> AudioView {
     let present = device::devices();
+    view_of(preferences, present.inputs, present.outputs)
+}
+
+/// Each role's device among those present: the first preferred one, else the default.
+pub(crate) fn view_of(
+    preferences: &AudioPreferences,
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+) -> AudioView {
     let pick =
         |preferred: &[String], available: &[String]| device::choose(preferred, available, None);
     AudioView {
-        microphone: pick(&preferences.microphone, &present.inputs),
-        speaker: pick(&preferences.speaker, &present.outputs),
-        ringer: pick(&preferences.ringer, &present.outputs),
-        microphones: present.inputs,
-        speakers: present.outputs,
+        microphone: pick(&preferences.microphone, &inputs),
+        speaker: pick(&preferences.speaker, &outputs),
+        ringer: pick(&preferences.ringer, &outputs),
+        microphones: inputs,
+        speakers: outputs,
     }
 }
 

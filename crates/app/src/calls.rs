@@ -32,6 +32,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::audio;
 use crate::availability::{self, Availability};
+use crate::device_follow::CallDevices;
 use crate::tones::{self, Tone};
 
 /// Why a call command could not be done; the message is for the agent.
@@ -90,6 +91,9 @@ pub struct ActiveCall {
     pub muted: bool,
     pub held: bool,
     pub quality: Option<CallQuality>,
+    /// The microphone and speaker the call's audio uses now (None: not this computer's —
+    /// the call rings the agent's phone, or is still ringing here).
+    pub devices: Option<CallDevices>,
 }
 
 /// Moments the desktop reacts to (popup, notification, tray), after the journal has them.
@@ -369,8 +373,8 @@ struct Current {
     sip: SipCallId,
     call: Call,
     media: Option<CallMedia>,
-    /// The speaker the call's audio plays on (ringback plays there too).
-    speaker: Option<String>,
+    /// The microphone and speaker the call's audio uses (ringback plays on that speaker).
+    devices: CallDevices,
     /// The INVITE's offer, kept until the agent answers.
     offer: Vec<u8>,
     muted: bool,
@@ -410,6 +414,43 @@ impl CallDesk {
     pub async fn next_media_event(&mut self) -> Option<MediaEvent> {
         let events = self.current.as_mut()?.media.as_mut()?.events()?;
         events.recv().await
+    }
+
+    /// The devices the call should use changed (a headset came or went, or the agent chose
+    /// another): the call's audio moves; a device that will not open leaves the old one.
+    pub async fn on_devices(&mut self, wanted: CallDevices) {
+        let Some(c) = self.current.as_ref() else {
+            return;
+        };
+        if c.media.is_none() || c.devices == wanted {
+            return;
+        }
+        let mic = (c.devices.microphone != wanted.microphone).then(|| wanted.microphone.clone());
+        let speaker = (c.devices.speaker != wanted.speaker).then(|| wanted.speaker.clone());
+        let (source, sink, mic, speaker) = tokio::task::spawn_blocking(move || {
+            let source = mic.as_ref().and_then(open_microphone);
+            let sink = speaker.as_ref().and_then(open_speaker);
+            (source, sink, mic, speaker)
+        })
+        .await
+        .unwrap_or((None, None, None, None));
+        let Some(c) = self.current.as_mut() else {
+            return;
+        };
+        let moved = source.is_some() || sink.is_some();
+        if let (Some(name), true) = (mic, source.is_some()) {
+            c.devices.microphone = name;
+        }
+        if let (Some(name), true) = (speaker, sink.is_some()) {
+            c.devices.speaker = name;
+        }
+        if let Some(media) = c.media.as_mut() {
+            media.replace_devices(source, sink);
+        }
+        if moved {
+            tracing::info!(devices = ?c.devices, "the call moved to other devices");
+            self.publish_view();
+        }
     }
 
     pub async fn on_media(&mut self, event: MediaEvent) {
@@ -470,7 +511,7 @@ impl CallDesk {
                         Err(e) => tracing::warn!(error = %e, "early media refused"),
                     },
                     _ if c.tone.is_none() => {
-                        let speaker = c.speaker.clone();
+                        let speaker = c.devices.speaker.clone();
                         c.tone = Some(tones::play(Tone::Ringback, move || speaker));
                     }
                     _ => {}
@@ -591,7 +632,7 @@ impl CallDesk {
         let mut call = Call::new(CallDirection::Outbound, self.line.own_party(), party, now());
         call.provider_id = Some(self.line.provider);
         self.journal.attribute(&mut call, contact).await;
-        let (mut media, speaker) =
+        let (mut media, devices) =
             open_media(phone, &self.journal.settings, self.line.encrypted).await?;
         let offer = media.offer(Direction::SendRecv);
         let sip = phone
@@ -603,7 +644,7 @@ impl CallDesk {
             sip,
             call,
             media: Some(media),
-            speaker,
+            devices,
             offer: Vec::new(),
             muted: false,
             held: false,
@@ -674,7 +715,7 @@ impl CallDesk {
             sip,
             call,
             media: None,
-            speaker: None,
+            devices: CallDevices::default(),
             offer: sdp,
             muted: false,
             held: false,
@@ -703,10 +744,12 @@ impl CallDesk {
         if let Some(c) = self.current.as_mut() {
             c.tone = None;
         }
-        let (mut media, _) = open_media(phone, &self.journal.settings, self.line.encrypted).await?;
+        let (mut media, devices) =
+            open_media(phone, &self.journal.settings, self.line.encrypted).await?;
         let Some(c) = self.current.as_mut() else {
             return Err(CallError::NoCall("answer"));
         };
+        c.devices = devices;
         // An INVITE without an offer gets ours; their answer comes in the ACK.
         let answer = if c.offer.is_empty() {
             Ok(media.offer(Direction::SendRecv))
@@ -871,6 +914,7 @@ impl CallDesk {
             muted: c.muted,
             held: c.held,
             quality: c.quality,
+            devices: c.media.as_ref().map(|_| c.devices.clone()),
         });
         self.channels.active.send_replace(view);
     }
@@ -913,55 +957,64 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The RTP ports and audio devices of one call, on the address the registrar saw us at.
-/// The call's media, and the speaker it plays on (None: the system default).
+/// The call's media, and the devices it uses.
 async fn open_media(
     phone: &Phone,
     settings: &SettingsRepository,
     encrypted: bool,
-) -> Result<(CallMedia, Option<String>), CallError> {
+) -> Result<(CallMedia, CallDevices), CallError> {
     let address = phone
         .media_address()
         .await
         .map_err(|_| CallError::NotConnected)?;
-    let (source, sink, speaker) = open_devices(settings).await;
+    let (source, sink, devices) = open_devices(settings).await;
     let media = CallMedia::new(address, CODECS.to_vec(), encrypted, source, sink)
         .await
         .map_err(|e| CallError::Media(e.to_string()))?;
-    Ok((media, speaker))
+    Ok((media, devices))
 }
 
-/// The microphone and speaker the agent chose (Settings → Audio), and the speaker's name;
+/// The microphone and speaker the agent chose (Settings → Audio), and their names;
 /// silence and nothing heard rather than no call when a device cannot open.
 async fn open_devices(
     settings: &SettingsRepository,
-) -> (Box<dyn AudioSource>, Box<dyn AudioSink>, Option<String>) {
+) -> (Box<dyn AudioSource>, Box<dyn AudioSink>, CallDevices) {
     let preferences = audio::load(settings).await.unwrap_or_default();
     tokio::task::spawn_blocking(move || {
-        let chosen = audio::view(&preferences);
-        let source: Box<dyn AudioSource> = match DeviceSource::open(chosen.microphone.as_deref()) {
-            Ok(mic) => Box::new(mic),
-            Err(e) => {
-                tracing::warn!(error = %e, "no microphone: the call sends silence");
-                Box::new(WavSource::from_samples(8000, Vec::new()))
-            }
-        };
-        let sink: Box<dyn AudioSink> = match DeviceSink::open(chosen.speaker.as_deref()) {
-            Ok(speaker) => Box::new(speaker),
-            Err(e) => {
-                tracing::warn!(error = %e, "no speaker: the call is not heard");
-                Box::new(NullSink(8000))
-            }
-        };
-        (source, sink, chosen.speaker)
+        let chosen = CallDevices::of(&audio::view(&preferences));
+        let source = open_microphone(&chosen.microphone)
+            .unwrap_or_else(|| Box::new(WavSource::from_samples(8000, Vec::new())));
+        let sink = open_speaker(&chosen.speaker).unwrap_or_else(|| Box::new(NullSink(8000)));
+        (source, sink, chosen)
     })
     .await
     .unwrap_or_else(|_| {
         (
             Box::new(WavSource::from_samples(8000, Vec::new())),
             Box::new(NullSink(8000)),
-            None,
+            CallDevices::default(),
         )
     })
+}
+
+fn open_microphone(name: &Option<String>) -> Option<Box<dyn AudioSource>> {
+    match DeviceSource::open(name.as_deref()) {
+        Ok(mic) => Some(Box::new(mic)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no microphone: the call sends silence");
+            None
+        }
+    }
+}
+
+fn open_speaker(name: &Option<String>) -> Option<Box<dyn AudioSink>> {
+    match DeviceSink::open(name.as_deref()) {
+        Ok(speaker) => Some(Box::new(speaker)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no speaker: the call is not heard");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

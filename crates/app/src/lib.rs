@@ -8,8 +8,10 @@ mod config;
 mod contacts;
 mod crm;
 pub mod crm_sync;
+mod device_follow;
 mod numbers;
 mod presence;
+pub use device_follow::CallDevices;
 pub use presence::MyStatus;
 mod provider_calls;
 mod softphone;
@@ -194,6 +196,23 @@ impl Ringdesk {
             }
             .run(),
         );
+        let settings = ringdesk.store.settings();
+        tokio::spawn(device_follow::run(
+            ringdesk.softphone.calls.active.subscribe(),
+            ringdesk.softphone.devices.clone(),
+            device_follow::EVERY,
+            move || {
+                let settings = settings.clone();
+                async move {
+                    let preferences = audio::load(&settings).await.unwrap_or_default();
+                    tokio::task::spawn_blocking(move || {
+                        device_follow::CallDevices::of(&audio::view(&preferences))
+                    })
+                    .await
+                    .unwrap_or_default()
+                }
+            },
+        ));
         ringdesk.start_crm().await;
         Ok(ringdesk)
     }

@@ -244,6 +244,7 @@ impl ProviderCalls {
             muted: false,
             held: false,
             quality: None,
+            devices: None,
         }));
     }
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
 use crate::calls::{CallChannels, CallCommand, CallDesk, CallError, Journal, Line};
+use crate::device_follow::CallDevices;
 use tokio::task::JoinHandle;
 
 /// What the status line and the tray say about the softphone.
@@ -67,6 +68,8 @@ pub struct Softphone {
     running: Mutex<Option<Running>>,
     journal: Journal,
     pub calls: CallChannels,
+    /// What the device follower says calls should use.
+    pub(crate) devices: watch::Sender<CallDevices>,
 }
 
 /// The binding lifetime asked for; the registration refreshes it well before it ends.
@@ -82,6 +85,7 @@ impl Softphone {
             running: Mutex::new(None),
             journal,
             calls: CallChannels::default(),
+            devices: watch::channel(CallDevices::default()).0,
         }
     }
 
@@ -147,6 +151,7 @@ impl Softphone {
             Inbox {
                 stop: stop_rx,
                 commands: commands_rx,
+                devices: self.devices.subscribe(),
             },
         ));
         *self.running.lock().await = Some(Running {
@@ -184,6 +189,8 @@ async fn stop(running: Running) {
 struct Inbox {
     stop: oneshot::Receiver<()>,
     commands: mpsc::UnboundedReceiver<CallCommand>,
+    /// The devices a call should use, as the device follower says.
+    devices: watch::Receiver<CallDevices>,
 }
 
 impl Inbox {
@@ -264,6 +271,10 @@ async fn run(
             },
             Some(command) = inbox.commands.recv() => desk.on_command(&phone, command).await,
             Some(event) = desk.next_media_event() => desk.on_media(event).await,
+            Ok(()) = inbox.devices.changed() => {
+                let wanted = inbox.devices.borrow_and_update().clone();
+                desk.on_devices(wanted).await;
+            }
             _ = &mut inbox.stop => {
                 desk.shutdown(&phone).await;
                 phone.stop(UNREGISTER_GRACE).await;

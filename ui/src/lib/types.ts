@@ -176,11 +176,19 @@ export interface CallQuality {
 }
 
 /** The call in progress, as the widget and the incoming popup show it. */
+/** The microphone and speaker a call's audio uses (null: the system default). */
+export interface CallDevices {
+  microphone: string | null;
+  speaker: string | null;
+}
+
 export interface ActiveCall {
   call: Call;
   muted: boolean;
   held: boolean;
   quality: CallQuality | null;
+  /** null while the audio is not on this computer (ringing here, or on the agent's phone). */
+  devices: CallDevices | null;
 }
 
 export interface CallFilter {
