@@ -730,7 +730,7 @@ try {
       const choose = (device) => wd.execute("return window.__TAURI_INTERNALS__.invoke('audio_choose', { role: 'speaker', device: arguments[0] })", [device]);
       await choose("pulse");
       await wd.waitFor('[data-testid="call-widget"][data-speaker="pulse"]', { timeoutMs: 8000 });
-      await wd.waitFor('[data-testid="call-devices"]', { text: "🔊 pulse" });
+      await wd.waitFor('[data-testid="call-devices"]', { text: "Speaker: pulse" });
       await choose(null);
       await wd.waitFor('[data-testid="call-widget"][data-speaker=""]', { timeoutMs: 8000 });
       await wd.click('[data-testid="call-hangup"]');

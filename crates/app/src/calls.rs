@@ -510,7 +510,9 @@ impl CallDesk {
                         Ok(()) => c.tone = None,
                         Err(e) => tracing::warn!(error = %e, "early media refused"),
                     },
-                    _ if c.tone.is_none() => {
+                    // Ringback unless it plays already or early media flows (a 180 after a
+                    // 183 with SDP keeps the far end's audio, RFC 3960).
+                    (None, Some(m)) if c.tone.is_none() && m.negotiated().is_none() => {
                         let speaker = c.devices.speaker.clone();
                         c.tone = Some(tones::play(Tone::Ringback, move || speaker));
                     }
