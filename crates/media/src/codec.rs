@@ -194,10 +194,15 @@ impl Decoder for G711Decoder {
     }
 
     fn conceal(&mut self, _next: Option<&[u8]>, samples: usize, out: &mut Vec<i16>) {
-        let start = out.len();
-        out.resize(start + samples, 0);
-        self.plc.conceal(&mut out[start..]);
+        conceal_with(&mut self.plc, samples, out);
     }
+}
+
+/// Appends `samples` of `plc`'s concealment for a lost frame.
+fn conceal_with(plc: &mut Plc, samples: usize, out: &mut Vec<i16>) {
+    let start = out.len();
+    out.resize(start + samples, 0);
+    plc.conceal(&mut out[start..]);
 }
 
 /// 64 kbit/s G.722 (mode 1): a byte per two 16 kHz samples.
@@ -237,9 +242,7 @@ impl Decoder for G722Decoder {
     }
 
     fn conceal(&mut self, _next: Option<&[u8]>, samples: usize, out: &mut Vec<i16>) {
-        let start = out.len();
-        out.resize(start + samples, 0);
-        self.plc.conceal(&mut out[start..]);
+        conceal_with(&mut self.plc, samples, out);
     }
 }
 
