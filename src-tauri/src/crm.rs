@@ -55,6 +55,11 @@ pub async fn crm_get(ringdesk: State<'_, Ringdesk>) -> Result<CrmView> {
 }
 
 #[tauri::command]
+pub fn crm_connected(ringdesk: State<'_, Ringdesk>) -> bool {
+    ringdesk.crm_connected()
+}
+
+#[tauri::command]
 pub async fn crm_set(
     ringdesk: State<'_, Ringdesk>,
     settings: CrmSettings,

@@ -96,6 +96,7 @@ pub fn run() {
             calls::call_route_get,
             calls::call_route_set,
             crm::crm_get,
+            crm::crm_connected,
             crm::crm_set,
             crm::crm_test,
             crm::crm_retry,

@@ -492,6 +492,12 @@ impl Ringdesk {
         Ok(connector.test().await?)
     }
 
+    /// Whether a CRM is connected now — cheap (no keyring read, no counts): the journal asks
+    /// it to offer "also in the CRM".
+    pub fn crm_connected(&self) -> bool {
+        self.connected_crm().is_ok()
+    }
+
     /// The connector the running CRM tasks use (its caches — HubSpot's portal, outcomes,
     /// owners — are shared with them rather than rebuilt per request).
     fn connected_crm(&self) -> Result<Arc<dyn ringdesk_crm::CrmConnector>, CrmSetupError> {

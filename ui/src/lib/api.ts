@@ -110,7 +110,7 @@ export const api = {
     test: () => call<string>("crm_test"),
     retry: () => call<CrmView>("crm_retry"),
     /** Whether a CRM is connected (saved with its token). */
-    connected: () => call<CrmView>("crm_get").then((v) => v.sync !== null),
+    connected: () => call<boolean>("crm_connected"),
     /** Pulls the CRM's contacts now (`full`: everything again, dropping what the CRM no longer has). */
     sync: (full: boolean) => call<void>("crm_sync", { full }),
   },
