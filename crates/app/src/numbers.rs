@@ -127,7 +127,17 @@ impl Agents {
         let Some(me) = self.users.me().await? else {
             return Ok((None, None));
         };
-        let caller_id = match me.primary_number {
+        Ok((Some(me.id), self.caller_id_of(&me, provider).await?))
+    }
+
+    /// `user`'s caller ID on `provider`'s calls: their primary number when it is an active
+    /// number of that provider.
+    pub(crate) async fn caller_id_of(
+        &self,
+        user: &User,
+        provider: ProviderId,
+    ) -> Result<Option<E164Number>, NumbersError> {
+        Ok(match user.primary_number {
             Some(n) => self
                 .numbers
                 .get(n)
@@ -135,7 +145,6 @@ impl Agents {
                 .filter(|n| n.active && n.provider_id == provider)
                 .map(|n| n.phone_number),
             None => None,
-        };
-        Ok((Some(me.id), caller_id))
+        })
     }
 }

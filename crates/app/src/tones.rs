@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use ringdesk_media::audio::{AudioError, AudioSink, AudioSource, Resampler, WavSource};
+use ringdesk_media::audio::{resample, AudioError, AudioSink, AudioSource, WavSource};
 use ringdesk_media::device::DeviceSink;
 
 /// Each tone's loop per device rate.
@@ -50,13 +50,7 @@ impl Tone {
     /// One loop of the tone at `rate`.
     pub fn samples(self, rate: u32) -> Result<Vec<i16>, AudioError> {
         let wav = WavSource::from_bytes(self.wav())?;
-        let mut resampler = Resampler::new(wav.sample_rate(), rate)?;
-        let frame = resampler.input_frame();
-        let mut out = Vec::with_capacity(wav.samples().len() * rate as usize / 16_000 + frame);
-        for chunk in wav.samples().chunks(frame) {
-            resampler.process(chunk, &mut out);
-        }
-        Ok(out)
+        resample(wav.samples(), wav.sample_rate(), rate)
     }
 }
 

@@ -42,7 +42,10 @@ impl Facts {
     ) -> Result<Facts, VoiceError> {
         let softphone = softphone_setup::login(settings, providers, provider).await?;
         let me = agents.users.me().await.map_err(NumbersError::from)?;
-        let (_, mine) = agents.me_on(provider).await?;
+        let mine = match &me {
+            Some(me) => agents.caller_id_of(me, provider).await?,
+            None => None,
+        };
         let caller_id = match mine {
             Some(n) => Some(n),
             None => {

@@ -207,6 +207,17 @@ impl AudioSink for MemorySink {
     }
 }
 
+/// A whole recording from `from` Hz to `to` Hz, frame by frame.
+pub fn resample(samples: &[i16], from: u32, to: u32) -> Result<Vec<i16>, AudioError> {
+    let mut resampler = Resampler::new(from, to)?;
+    let frame = resampler.input_frame();
+    let mut out = Vec::with_capacity(samples.len() * to as usize / from.max(1) as usize + frame);
+    for chunk in samples.chunks(frame) {
+        resampler.process(chunk, &mut out);
+    }
+    Ok(out)
+}
+
 /// Converts 20 ms frames between two rates (rubato's FFT resampler; a no-op at equal rates).
 pub struct Resampler {
     inner: Option<Fft<f32>>,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ringdesk_media::analysis;
-use ringdesk_media::audio::{MemorySink, Resampler, WavSource};
+use ringdesk_media::audio::{resample, MemorySink, WavSource};
 use ringdesk_media::call::CallMedia;
 use ringdesk_media::codec::Codec;
 use ringdesk_media::sdp::Direction;
@@ -28,12 +28,7 @@ fn speech() -> Vec<i16> {
 
 /// To 8 kHz, like the reference.
 fn resampled(samples: &[i16], rate: u32) -> Vec<i16> {
-    let mut resampler = Resampler::new(rate, 8000).unwrap();
-    let mut out = Vec::new();
-    for frame in samples.chunks(resampler.input_frame()) {
-        resampler.process(frame, &mut out);
-    }
-    out
+    resample(samples, rate, 8000).unwrap()
 }
 
 /// Half a second of the speech from 1.5 s in (after the jitter buffer has settled from its
