@@ -41,6 +41,14 @@ pub(crate) async fn done(request: RequestBuilder, timeout: Duration) -> Result<(
     successful(request, timeout).await.map(drop)
 }
 
+/// A removal's outcome: already gone (404) counts as done.
+pub(crate) fn gone_is_done(outcome: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match outcome {
+        Err(ProviderError::Rejected { status: 404, .. }) => Ok(()),
+        other => other,
+    }
+}
+
 /// The body of a 2xx answer, or the failure mapped.
 async fn successful(request: RequestBuilder, timeout: Duration) -> Result<Vec<u8>, ProviderError> {
     let response = request

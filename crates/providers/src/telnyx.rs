@@ -434,10 +434,7 @@ impl ProviderAdapter for TelnyxAdapter {
             let Some(connection) = r.restore.as_deref() else {
                 continue;
             };
-            match self.set_connection(&r.id, connection).await {
-                Ok(()) | Err(ProviderError::Rejected { status: 404, .. }) => {}
-                Err(e) => return Err(e),
-            }
+            http::gone_is_done(self.set_connection(&r.id, connection).await)?;
         }
         let mut ordered: Vec<&ProvisionedResource> = resources.iter().collect();
         ordered.sort_by_key(|r| r.kind != "telephony_credential");
@@ -451,10 +448,7 @@ impl ProviderAdapter for TelnyxAdapter {
                 .client
                 .delete(join(&self.base, &[path, &r.id]))
                 .bearer_auth(self.api_key.expose_secret());
-            match http::done(request, self.timeout).await {
-                Ok(()) | Err(ProviderError::Rejected { status: 404, .. }) => {}
-                Err(e) => return Err(e),
-            }
+            http::gone_is_done(http::done(request, self.timeout).await)?;
         }
         Ok(())
     }

@@ -291,11 +291,8 @@ impl TwilioAdapter {
             let url = self.account_url(&["IncomingPhoneNumbers", &format!("{}.json", r.id)]);
             let form: Vec<(&str, &str)> =
                 form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            match http::done(self.post(url, &form), self.timeout).await {
-                // Released from the account meanwhile: nothing to put back.
-                Ok(()) | Err(ProviderError::Rejected { status: 404, .. }) => {}
-                Err(e) => return Err(e),
-            }
+            // Released from the account meanwhile: nothing to put back.
+            http::gone_is_done(http::done(self.post(url, &form), self.timeout).await)?;
         }
         for kind in [DOMAIN, CREDENTIAL_LIST] {
             for r in resources.iter().filter(|r| r.kind == kind) {
@@ -306,10 +303,7 @@ impl TwilioAdapter {
                 };
                 let url = self.account_url(&["SIP", collection, &format!("{}.json", r.id)]);
                 let request = self.authed(self.client.delete(url));
-                match http::done(request, self.timeout).await {
-                    Ok(()) | Err(ProviderError::Rejected { status: 404, .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                http::gone_is_done(http::done(request, self.timeout).await)?;
             }
         }
         Ok(())
