@@ -12,10 +12,15 @@
 //!     after its jitter buffer; Debian's baresip 1.0 cannot write its playback);
 //!   - baresip (A) calls baresip (B), same speech, same wire: we score what each decoded.
 //!
+//! baresip is set up as a softphone for a bad network should be: Opus in-band FEC on and
+//! primed for 10 % loss (`opus_inbandfec`, `opus_packet_loss`; without the latter libopus
+//! sends no FEC at all). `CALL_QUALITY_ONLY=pcmu|opus|m2e` runs a part.
+//!
 //! "Receiving B→A" compares Ringdesk and baresip in the same seat on the same impaired path.
 //! Mouth-to-ear delay (WAV in → WAV out, no sound device) is measured by cross-correlation on
 //! an unimpaired Ringdesk ↔ Ringdesk call in this process; CPU per call is the CLI's own CPU
-//! time over the call's length.
+//! time over the call's length. `crates/media/examples/impaired_path.rs` runs one direction
+//! of this on simulated time, for quick experiments.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -218,7 +223,8 @@ impl Baresip {
                  ausrc_srate\t{rate}\nausrc_channels\t1\nauplay_srate\t{rate}\nauplay_channels\t1\n\
                  rtp_ports\t20000-20098\nmodule_path\t/usr/lib/baresip/modules\n\
                  module\tg711.so\nmodule\topus.so\nmodule\taufile.so\nmodule\taubridge.so\n\
-                 module\tsndfile.so\nsnd_path\t{}\nmodule_tmp\taccount.so\nmodule_app\tmenu.so\n",
+                 module\tsndfile.so\nsnd_path\t{}\nmodule_tmp\taccount.so\nmodule_app\tmenu.so\n\
+                 opus_inbandfec\tyes\nopus_packet_loss\t10\n",
                 speech.display(),
                 dir.join("dump").display()
             ),
@@ -428,16 +434,18 @@ fn scenario(work: &Path, speech: &Path, rate: u32, codec: Codec, loss: f64) -> R
 }
 
 /// Mouth-to-ear without a network or sound device: WAV → encoder → RTP over loopback →
-/// jitter buffer → decoder → WAV, both calls' media started together.
-async fn mouth_to_ear(speech: &Path, codec: Codec) -> Duration {
+/// jitter buffer → decoder → WAV, both calls' media started together. The WAVs run at `rate`,
+/// the sound device's (48 kHz for Opus, as a headset gives it: no resampling), and the delay
+/// is read in seconds 4–6, once the buffer has left its cautious start.
+async fn mouth_to_ear(speech: &Path, rate: u32, codec: Codec) -> Duration {
     let local = "127.0.0.1".parse().unwrap();
-    let heard = MemorySink::new(8000);
+    let heard = MemorySink::new(rate);
     let mut a = CallMedia::new(
         local,
         vec![codec],
         false,
         Box::new(WavSource::open(speech).unwrap()),
-        Box::new(ringdesk_media::audio::NullSink(8000)),
+        Box::new(ringdesk_media::audio::NullSink(rate)),
     )
     .await
     .unwrap();
@@ -445,7 +453,7 @@ async fn mouth_to_ear(speech: &Path, codec: Codec) -> Duration {
         local,
         vec![codec],
         false,
-        Box::new(WavSource::from_samples(8000, vec![])),
+        Box::new(WavSource::from_samples(rate, vec![])),
         Box::new(heard.clone()),
     )
     .await
@@ -453,12 +461,15 @@ async fn mouth_to_ear(speech: &Path, codec: Codec) -> Duration {
     let offer = a.offer(Direction::SendRecv);
     let answer = b.answer(&offer).unwrap();
     a.answered(&answer).unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     a.stop().await;
-    b.stop().await;
+    if let Some(report) = b.stop().await {
+        eprintln!("  {codec:?} on loopback: {:?}", report.stats.jitter);
+    }
     let reference = samples(speech);
-    let (lag, _) = analysis::align(&reference[8000..24_000], &heard.samples(), 16_000);
-    Duration::from_millis((lag.saturating_sub(8000) / 8) as u64)
+    let r = rate as usize;
+    let (lag, _) = analysis::align(&reference[4 * r..6 * r], &heard.samples(), 5 * r);
+    Duration::from_millis((lag.saturating_sub(4 * r) * 1000 / r) as u64)
 }
 
 fn main() {
@@ -479,13 +490,18 @@ fn main() {
         "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue \
          background. It is easy to tell the depth of a well.",
     ]);
-    let (nb, wb) = (work.join("speech-8k.wav"), work.join("speech-16k.wav"));
+    let (nb, wb, device) = (
+        work.join("speech-8k.wav"),
+        work.join("speech-16k.wav"),
+        work.join("speech-48k.wav"),
+    );
     convert(&raw, 8000, &nb);
     convert(&raw, 16_000, &wb);
+    convert(&raw, 48_000, &device);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    for codec in [Codec::Pcmu, Codec::Opus] {
-        let m2e = runtime.block_on(mouth_to_ear(&nb, codec));
+    for (codec, speech, rate) in [(Codec::Pcmu, &nb, 8000), (Codec::Opus, &device, 48_000)] {
+        let m2e = runtime.block_on(mouth_to_ear(speech, rate, codec));
         println!(
             "mouth-to-ear {codec:?}, no impairment, WAV to WAV: {} ms",
             m2e.as_millis()
@@ -495,7 +511,13 @@ fn main() {
         "\n| codec | loss | Ringdesk hears baresip | baresip hears baresip | baresip hears Ringdesk | Ringdesk CPU |\n|---|---|---|---|---|---|"
     );
     let fmt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}"));
+    let only = std::env::var("CALL_QUALITY_ONLY")
+        .unwrap_or_default()
+        .to_lowercase();
     for codec in [Codec::Pcmu, Codec::Opus] {
+        if !only.is_empty() && !only.contains(&format!("{codec:?}").to_lowercase()) {
+            continue;
+        }
         let (speech, rate) = if codec == Codec::Pcmu {
             (&nb, 8000)
         } else {

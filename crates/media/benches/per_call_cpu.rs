@@ -1,6 +1,7 @@
 //! CPU per active call for the audio work, in percent of one core: each 20 ms frame is
-//! captured through voice processing (echo cancellation, noise suppression, gain), encoded,
-//! decoded and rendered to the canceller, as the driver does.
+//! captured from a 48 kHz headset through voice processing (echo cancellation, noise
+//! suppression, gain), resampled to the codec's rate, encoded, decoded, resampled for the
+//! headset and rendered to the canceller, as the driver does.
 //!
 //!     cargo bench -p ringdesk-media --bench per_call_cpu
 //!
@@ -11,6 +12,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use ringdesk_media::audio::Resampler;
 use ringdesk_media::codec::Codec;
 use ringdesk_media::voice::VoiceProcessor;
 
@@ -26,25 +28,37 @@ fn speech(rate: u32) -> Vec<i16> {
         .collect()
 }
 
+/// The headset's rate.
+const DEVICE_RATE: u32 = 48_000;
+
 fn per_call(codec: Codec, voice: bool) -> (Duration, f64) {
-    let n = codec.frame_samples();
-    let pcm = speech(codec.sample_rate());
+    let n = (DEVICE_RATE / 50) as usize;
+    let pcm = speech(DEVICE_RATE);
     let mut encoder = codec.encoder().unwrap();
     let mut decoder = codec.decoder().unwrap();
-    let mut processor = voice.then(|| VoiceProcessor::new(codec.sample_rate()).unwrap());
-    let (mut payload, mut played) = (Vec::new(), Vec::new());
+    let mut capture = Resampler::new(DEVICE_RATE, codec.sample_rate()).unwrap();
+    let mut playback = Resampler::new(codec.sample_rate(), DEVICE_RATE).unwrap();
+    let mut processor = voice.then(|| VoiceProcessor::new(DEVICE_RATE, DEVICE_RATE).unwrap());
+    let (mut frame, mut payload, mut decoded, mut played) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let started = Instant::now();
     for k in 0..FRAMES {
         let start = (k * n) % (pcm.len() - n);
-        let mut frame = pcm[start..start + n].to_vec();
+        let mut captured = pcm[start..start + n].to_vec();
         if let Some(p) = processor.as_mut() {
-            p.render(&played[..played.len().min(n)]);
-            p.capture(&mut frame);
+            p.capture(&mut captured);
         }
+        frame.clear();
+        capture.process(&captured, &mut frame);
         payload.clear();
         encoder.encode(&frame, &mut payload).unwrap();
+        decoded.clear();
+        decoder.decode(black_box(&payload), &mut decoded).unwrap();
         played.clear();
-        decoder.decode(black_box(&payload), &mut played).unwrap();
+        playback.process(&decoded, &mut played);
+        if let Some(p) = processor.as_mut() {
+            p.render(&played);
+        }
     }
     let spent = started.elapsed();
     let audio = Duration::from_millis(20 * FRAMES as u64);
@@ -67,7 +81,7 @@ fn main() {
                 if voice {
                     "with voice processing"
                 } else {
-                    "codec only"
+                    "no voice processing"
                 },
                 frame.as_secs_f64() * 1e6,
                 percent

@@ -114,7 +114,10 @@ fn fitted(
     let capture = Resampler::new(source.sample_rate(), rate)?;
     let playback = Resampler::new(rate, sink.sample_rate())?;
     let voice = if source.is_microphone() {
-        Some(VoiceProcessor::new(rate)?)
+        Some(VoiceProcessor::new(
+            source.sample_rate(),
+            sink.sample_rate(),
+        )?)
     } else {
         None
     };
@@ -225,23 +228,25 @@ impl Runner {
                     if self.muted {
                         captured.fill(0);
                     }
+                    // Echo cancellation works at the devices' rates, on what they really
+                    // heard and played (see voice.rs).
+                    if let Some(voice) = self.voice.as_mut() {
+                        voice.capture(&mut captured);
+                    }
                     frame.clear();
                     self.capture.process(&captured, &mut frame);
                     frame.resize(self.session.frame_samples(), 0);
                     played.clear();
                     self.session.play(now, &mut played);
-                    if let Some(voice) = self.voice.as_mut() {
-                        for chunk in played.chunks(frame.len()) {
-                            voice.render(chunk);
-                        }
-                        voice.capture(&mut frame);
-                    }
                     if let Some(t) = self.session.send_audio(&frame, now) {
                         send(&self.rtp, &t).await;
                     }
                     out.clear();
                     for chunk in played.chunks(self.session.frame_samples()) {
                         self.playback.process(chunk, &mut out);
+                    }
+                    if let Some(voice) = self.voice.as_mut() {
+                        voice.render(&out);
                     }
                     self.sink.write(&out);
                     if let Some(t) = self.session.poll_rtcp(now) {

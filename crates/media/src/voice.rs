@@ -4,7 +4,9 @@
 //!
 //! The module works on 10 ms frames at 48 kHz. What the speaker plays goes in as the *render*
 //! stream, what the microphone hears as the *capture* stream, and the echo of the one is taken
-//! out of the other. Both arrive here at the codec's rate, in 20 ms frames, and are resampled.
+//! out of the other. Both arrive here at their device's rate, in 20 ms frames: a 48 kHz
+//! headset (the usual) needs no resampling at all, so processing adds no delay to the call,
+//! and the canceller sees exactly what the speaker was given.
 
 use webrtc_audio_processing::{
     Config, EchoCancellation, EchoCancellationSuppressionLevel, GainControl, GainControlMode,
@@ -26,8 +28,8 @@ pub struct VoiceProcessor {
 }
 
 impl VoiceProcessor {
-    /// For audio at `rate` (the codec's) in 20 ms frames.
-    pub fn new(rate: u32) -> Result<VoiceProcessor, AudioError> {
+    /// For a microphone at `capture_rate` and a speaker at `render_rate`, in 20 ms frames.
+    pub fn new(capture_rate: u32, render_rate: u32) -> Result<VoiceProcessor, AudioError> {
         let mut inner = Processor::new(&InitializationConfig {
             num_capture_channels: 1,
             num_render_channels: 1,
@@ -57,18 +59,21 @@ impl VoiceProcessor {
         });
         Ok(VoiceProcessor {
             inner,
-            render_up: Resampler::new(rate, RATE)?,
-            capture_up: Resampler::new(rate, RATE)?,
-            capture_down: Resampler::new(RATE, rate)?,
+            render_up: Resampler::new(render_rate, RATE)?,
+            capture_up: Resampler::new(capture_rate, RATE)?,
+            capture_down: Resampler::new(RATE, capture_rate)?,
             wide: Vec::with_capacity(RATE as usize / 50),
             frame: vec![0.0; NUM_SAMPLES_PER_FRAME as usize],
         })
     }
 
-    /// A frame about to be played (the far end's voice, as the echo will contain it).
+    /// What the speaker is about to play (the far end's voice, as the echo will contain it):
+    /// whole 20 ms frames at the render rate.
     pub fn render(&mut self, played: &[i16]) {
         self.wide.clear();
-        self.render_up.process(played, &mut self.wide);
+        for frame in played.chunks(self.render_up.input_frame()) {
+            self.render_up.process(frame, &mut self.wide);
+        }
         for chunk in self.wide.chunks(NUM_SAMPLES_PER_FRAME as usize) {
             to_float(chunk, &mut self.frame);
             if let Err(e) = self.inner.process_render_frame(&mut self.frame) {
@@ -77,7 +82,7 @@ impl VoiceProcessor {
         }
     }
 
-    /// A captured frame, cleaned in place.
+    /// A captured 20 ms frame at the capture rate, cleaned in place.
     pub fn capture(&mut self, captured: &mut [i16]) {
         self.wide.clear();
         self.capture_up.process(captured, &mut self.wide);
@@ -135,7 +140,7 @@ mod tests {
         // the level, and nothing else.
         let far = speech();
         let delay = 48 * 40;
-        let mut processor = VoiceProcessor::new(48_000).unwrap();
+        let mut processor = VoiceProcessor::new(48_000, 48_000).unwrap();
         let (mut echo_in, mut echo_out) = (Vec::new(), Vec::new());
         for (k, frame) in far.chunks_exact(960).enumerate() {
             processor.render(frame);
@@ -168,7 +173,7 @@ mod tests {
     #[test]
     fn near_end_speech_without_echo_passes() {
         let near = speech();
-        let mut processor = VoiceProcessor::new(48_000).unwrap();
+        let mut processor = VoiceProcessor::new(48_000, 48_000).unwrap();
         let mut out = Vec::new();
         for frame in near.chunks_exact(960) {
             processor.render(&[0; 960]);
