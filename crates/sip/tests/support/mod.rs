@@ -49,24 +49,25 @@ pub fn seed() -> u64 {
         .as_nanos() as u64
 }
 
-/// A port free for UDP and TCP, with the next one free too (baresip opens TLS on P+1), and
-/// never near one handed out before in this process: a port is only checked, not held, so
-/// two callers could otherwise get the same one (sipp's SIP and media ports, for instance).
+/// A port free for UDP and TCP, with the next three free for UDP too (baresip opens TLS on
+/// P+1; sipp's `-mp P` binds audio and video RTP/RTCP on P..P+3), and never near one handed
+/// out before in this process: a port is only checked, not held, so two callers could
+/// otherwise get the same one (sipp's SIP and media ports, for instance).
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
-        if port >= u16::MAX - 2 {
+        if port >= u16::MAX - 4 {
             continue;
         }
         let mut given = GIVEN.lock().unwrap();
-        if given.iter().any(|g| g.abs_diff(port) <= 2) {
+        if given.iter().any(|g| g.abs_diff(port) <= 4) {
             continue;
         }
         let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
-            && TcpListener::bind(("127.0.0.1", port + 1)).is_ok();
+            && TcpListener::bind(("127.0.0.1", port + 1)).is_ok()
+            && (port + 1..=port + 3).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
         if free {
             given.push(port);
             return port;
