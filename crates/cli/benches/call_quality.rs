@@ -297,21 +297,7 @@ fn samples(path: &Path) -> Vec<i16> {
 /// PESQ of `degraded` against `reference` once cut to the reference's span (found by
 /// cross-correlation of its second and third seconds).
 fn pesq(reference: &Path, degraded: &Path, rate: u32, mode: &str, work: &Path) -> Option<f64> {
-    let reference_samples = samples(reference);
-    let heard = samples(degraded);
-    let r = rate as usize;
-    let (lag, c) = analysis::align(&reference_samples[r..3 * r], &heard, 4 * r);
-    if c < 0.2 {
-        return None;
-    }
-    let start = lag.saturating_sub(r);
-    let mut cut: Vec<i16> = heard
-        .iter()
-        .skip(start)
-        .take(reference_samples.len())
-        .copied()
-        .collect();
-    cut.resize(reference_samples.len(), 0);
+    let cut = analysis::cut_aligned(&samples(reference), &samples(degraded), rate)?;
     let aligned = work.join("aligned.wav");
     let mut sink = ringdesk_media::audio::WavSink::create(&aligned, rate).unwrap();
     ringdesk_media::audio::AudioSink::write(&mut sink, &cut);

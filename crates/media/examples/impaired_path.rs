@@ -107,13 +107,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "played out {} ms after it was spoken (seconds 1–3 of the speech)",
         lag.saturating_sub(r) * 1000 / r
     );
-    let mut cut: Vec<i16> = heard
-        .iter()
-        .skip(lag.saturating_sub(r))
-        .take(reference.len())
-        .copied()
-        .collect();
-    cut.resize(reference.len(), 0);
+    let cut =
+        analysis::cut_aligned(reference, &heard, rate).ok_or("nothing of the speech was heard")?;
     let mut sink = WavSink::create(Path::new(&out_path), rate)?;
     sink.write(&cut);
     sink.finish();

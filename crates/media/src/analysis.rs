@@ -29,6 +29,25 @@ pub fn align(reference: &[i16], received: &[i16], max_lag: usize) -> (usize, f64
         .unwrap_or((0, 0.0))
 }
 
+/// `received` cut to `reference`'s span, for scoring one against the other (PESQ wants them
+/// aligned): found by the reference's seconds 1–3 (`rate` samples a second) within the first
+/// four seconds of lag; None when that part is not there at all (correlation under 0.2).
+pub fn cut_aligned(reference: &[i16], received: &[i16], rate: u32) -> Option<Vec<i16>> {
+    let r = rate as usize;
+    let (lag, c) = align(reference.get(r..3 * r)?, received, 4 * r);
+    if c < 0.2 {
+        return None;
+    }
+    let mut cut: Vec<i16> = received
+        .iter()
+        .skip(lag.saturating_sub(r))
+        .take(reference.len())
+        .copied()
+        .collect();
+    cut.resize(reference.len(), 0);
+    Some(cut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
