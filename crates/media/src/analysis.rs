@@ -1,5 +1,8 @@
 //! Comparing what was sent with what was played, for tests and benchmarks: the delay between
-//! them and how alike they are once aligned.
+//! them and how alike they are once aligned; and changing RTP headers on the way, to play the
+//! far ends that renumber, restamp or switch their streams.
+
+use webrtc_util::marshal::{Marshal, Unmarshal};
 
 /// Normalised cross-correlation of `a` and `b` over their common length (1.0 = same shape).
 pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
@@ -46,6 +49,16 @@ pub fn cut_aligned(reference: &[i16], received: &[i16], rate: u32) -> Option<Vec
         .collect();
     cut.resize(reference.len(), 0);
     Some(cut)
+}
+
+/// `datagram` (plain RTP) with its header changed by `change`; None if it is not RTP.
+pub fn rewrite_rtp(
+    datagram: &[u8],
+    change: impl FnOnce(&mut rtp::header::Header),
+) -> Option<Vec<u8>> {
+    let mut packet = rtp::packet::Packet::unmarshal(&mut &datagram[..]).ok()?;
+    change(&mut packet.header);
+    packet.marshal().ok().map(|b| b.to_vec())
 }
 
 #[cfg(test)]

@@ -97,26 +97,6 @@ impl Codec {
         name.eq_ignore_ascii_case(self.name()) && clock_rate == self.rtp_clock_rate()
     }
 
-    /// Whether a payload carries (near) silence, judged without decoding state: G.711 by its
-    /// level (below −40 dBFS), Opus by its size (VBR spends few bytes on silence).
-    pub fn quiet(self) -> fn(&[u8]) -> bool {
-        fn level(payload: &[u8], law: fn(u8) -> i16) -> bool {
-            let sum: u64 = payload
-                .iter()
-                .map(|b| u64::from(law(*b).unsigned_abs()))
-                .sum();
-            sum < 328 * payload.len().max(1) as u64
-        }
-        match self {
-            Codec::Pcmu => |p| level(p, g711::ulaw_decode),
-            Codec::Pcma => |p| level(p, g711::alaw_decode),
-            Codec::Opus => |p| p.len() < 64,
-            // ADPCM says nothing about level without its decoder's state: never judged
-            // silent, so the buffer shrinks only when far over its target.
-            Codec::G722 => |_| false,
-        }
-    }
-
     pub fn encoder(self) -> Result<Box<dyn Encoder>, CodecError> {
         Ok(match self {
             Codec::Pcmu => Box::new(G711Encoder(g711::ulaw_encode)),
@@ -379,26 +359,6 @@ mod tests {
             .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
             .sum();
         10.0 * (signal / noise.max(1.0)).log10()
-    }
-
-    #[test]
-    fn silence_is_recognised_from_the_payload() {
-        let silent = [0xFFu8; 160];
-        let loud: Vec<u8> = speechlike(8000, 160)
-            .into_iter()
-            .map(g711::ulaw_encode)
-            .collect();
-        assert!((Codec::Pcmu.quiet())(&silent));
-        assert!(!(Codec::Pcmu.quiet())(&loud));
-        let mut enc = Codec::Opus.encoder().unwrap();
-        let (mut quiet, mut voiced) = (Vec::new(), Vec::new());
-        for _ in 0..10 {
-            quiet.clear();
-            enc.encode(&[0; 960], &mut quiet).unwrap();
-        }
-        enc.encode(&speechlike(48_000, 960), &mut voiced).unwrap();
-        assert!((Codec::Opus.quiet())(&quiet), "{} bytes", quiet.len());
-        assert!(!(Codec::Opus.quiet())(&voiced), "{} bytes", voiced.len());
     }
 
     #[test]

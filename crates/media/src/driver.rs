@@ -14,7 +14,9 @@ use crate::codec::FRAME_MS;
 use crate::jitter::JitterConfig;
 use crate::quality::Quality;
 use crate::sdp::Negotiated;
-use crate::session::{MediaEvent, MediaSession, SessionError, SessionStats, Transmit};
+use crate::session::{
+    MediaEvent, MediaSession, SessionError, SessionStart, SessionStats, Transmit,
+};
 use crate::voice::VoiceProcessor;
 
 /// Ports tried for a free even/odd pair before giving up.
@@ -77,7 +79,7 @@ impl MediaPorts {
         sink: Box<dyn AudioSink>,
         jitter: JitterConfig,
     ) -> Result<MediaHandle, MediaError> {
-        let session = MediaSession::new(agreed, jitter, Instant::now())?;
+        let session = MediaSession::new(agreed, jitter, SessionStart::now())?;
         let (capture, playback, voice) = fitted(session.sample_rate(), &*source, &*sink)?;
         let (commands, rx) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();

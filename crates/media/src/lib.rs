@@ -16,4 +16,5 @@ pub mod quality;
 pub mod sdp;
 pub mod session;
 pub mod srtp;
+pub mod vad;
 pub mod voice;

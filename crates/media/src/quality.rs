@@ -102,8 +102,14 @@ pub fn round_trip(now_ntp_middle: u32, lsr: u32, dlsr: u32) -> Option<Duration> 
 pub struct Quality {
     /// Interarrival jitter of what we receive.
     pub jitter: Duration,
-    /// Loss of what we receive since the start of the call, in percent.
+    /// Packets of what we receive lost on the way, in percent.
     pub loss_percent: f32,
+    /// Frames the listener did not hear as sent — concealed (lost or late) or dropped in
+    /// speech — among those played, in percent.
+    pub concealed_percent: f32,
+    /// Packets kept arriving and (almost) none of them could be played: the listener heard
+    /// silence. A fault, whatever the other figures say.
+    pub stalled: bool,
     /// Loss the far end reports of what we send, in percent.
     pub remote_loss_percent: Option<f32>,
     pub round_trip: Option<Duration>,
@@ -116,7 +122,7 @@ pub struct Quality {
 impl Quality {
     /// Poor enough to tell the agent (G.107's "many users dissatisfied" starts at R 60, MOS 3.1).
     pub fn is_poor(&self) -> bool {
-        self.mos < 3.1
+        self.mos < 3.1 || self.stalled
     }
 }
 

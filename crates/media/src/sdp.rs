@@ -100,11 +100,36 @@ pub struct RemoteMedia {
     pub crypto: Vec<String>,
 }
 
+/// Payload types a peer may send beside the one chosen: an answer may list several codecs,
+/// and its sender may switch between them without a new offer (RFC 3264 §5.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Receivable([Option<(u8, Codec)>; 4]);
+
+impl Receivable {
+    pub fn new(formats: impl IntoIterator<Item = (u8, Codec)>) -> Self {
+        let mut slots = [None; 4];
+        for (slot, format) in slots.iter_mut().zip(formats) {
+            *slot = Some(format);
+        }
+        Receivable(slots)
+    }
+
+    pub fn codec(&self, payload_type: u8) -> Option<Codec> {
+        self.0
+            .iter()
+            .flatten()
+            .find(|(pt, _)| *pt == payload_type)
+            .map(|(_, c)| *c)
+    }
+}
+
 /// What both sides agreed on for the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Negotiated {
     pub codec: Codec,
     pub payload_type: u8,
+    /// Other codecs the peer may switch to (the chosen one need not be listed).
+    pub receivable: Receivable,
     pub dtmf_payload_type: Option<u8>,
     /// The telephone-event clock: the codec's where the peer offers it, else its own (8 kHz
     /// beside Opus is common, e.g. baresip).
@@ -115,6 +140,16 @@ pub struct Negotiated {
     pub direction: Direction,
     /// SRTP keys (ours, theirs) when the stream is encrypted.
     pub srtp: Option<(SrtpKey, SrtpKey)>,
+}
+
+impl Negotiated {
+    /// The codec of audio the peer sends with `payload_type`, if it is one we agreed on.
+    pub fn codec_for(&self, payload_type: u8) -> Option<Codec> {
+        if payload_type == self.payload_type {
+            return Some(self.codec);
+        }
+        self.receivable.codec(payload_type)
+    }
 }
 
 /// Our offer: every codec we have, DTMF at each clock rate in use.
@@ -333,26 +368,27 @@ fn static_format(pt: u8) -> Option<Format> {
 /// The first of the peer's formats that we support (the peer's order wins, RFC 3264 §6.1),
 /// the telephone-event at that codec's clock rate, and our direction given theirs.
 pub fn negotiate(local: &LocalMedia, remote: &RemoteMedia) -> Result<Negotiated, SdpError> {
-    let (payload_type, codec) = remote
+    let common: Vec<(u8, Codec)> = remote
         .formats
         .iter()
-        .find_map(|f| {
+        .filter_map(|f| {
             local
                 .codecs
                 .iter()
                 .find(|c| c.matches(&f.name, f.clock_rate))
                 .map(|c| (f.payload_type, *c))
         })
-        .ok_or_else(|| {
-            SdpError::NoCommonCodec(
-                remote
-                    .formats
-                    .iter()
-                    .map(|f| format!("{}/{}", f.name, f.clock_rate))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        })?;
+        .collect();
+    let (payload_type, codec) = common.first().copied().ok_or_else(|| {
+        SdpError::NoCommonCodec(
+            remote
+                .formats
+                .iter()
+                .map(|f| format!("{}/{}", f.name, f.clock_rate))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    })?;
     let events: Vec<&Format> = remote
         .formats
         .iter()
@@ -384,6 +420,7 @@ pub fn negotiate(local: &LocalMedia, remote: &RemoteMedia) -> Result<Negotiated,
     Ok(Negotiated {
         codec,
         payload_type,
+        receivable: Receivable::new(common),
         dtmf_payload_type: dtmf.map(|f| f.payload_type),
         dtmf_clock_rate: dtmf.map_or(codec.rtp_clock_rate(), |f| f.clock_rate),
         remote_rtp: SocketAddr::new(remote.address, remote.port),
