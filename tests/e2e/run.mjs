@@ -744,6 +744,8 @@ try {
       await waitGone('[data-testid="wrap-up"]');
       await wd.click('[data-testid="nav-calls"]');
       await wd.waitFor('[data-testid="call-row"][data-status="completed"][data-direction="outbound"]', { text: "Grace Hopper" });
+      // What the agent heard is kept with the call (baresip's tone over loopback: clean).
+      await wd.waitFor('[data-testid="call-row"][data-status="completed"] [data-testid="call-audio"]', { text: "Audio MOS 4." });
       writeFileSync(join(shots, "calls-journal.png"), await wd.screenshot());
     } finally {
       baresip.child.kill("SIGKILL");

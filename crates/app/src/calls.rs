@@ -5,8 +5,8 @@
 
 use ringdesk_core::ports::{WebhookEvent, WebhookEventKind};
 use ringdesk_core::{
-    end_reason_from_cause, Call, CallDirection, CallEndReason, ContactId, E164Number, ProviderId,
-    Region, SipSettings, SipTransport,
+    end_reason_from_cause, Call, CallAudio, CallDirection, CallEndReason, ContactId, E164Number,
+    ProviderId, Region, SipSettings, SipTransport,
 };
 use ringdesk_media::audio::{AudioSink, AudioSource, NullSink, WavSource};
 use ringdesk_media::call::CallMedia;
@@ -65,20 +65,24 @@ pub enum CallError {
 #[serde(rename_all = "camelCase")]
 pub struct CallQuality {
     pub mos: f32,
+    /// Audio lost on the way or concealed when played (the worse of the two), in percent.
     pub loss_percent: f32,
     pub jitter_ms: u32,
     pub rtt_ms: Option<u32>,
     pub poor: bool,
+    /// Packets arrive and none of them can be played: the agent hears nothing.
+    pub stalled: bool,
 }
 
 impl From<&Quality> for CallQuality {
     fn from(q: &Quality) -> Self {
         CallQuality {
             mos: q.mos,
-            loss_percent: q.loss_percent,
+            loss_percent: q.loss_percent.max(q.concealed_percent),
             jitter_ms: q.jitter.as_millis() as u32,
             rtt_ms: q.round_trip.map(|r| r.as_millis() as u32),
             poor: q.is_poor(),
+            stalled: q.stalled,
         }
     }
 }
@@ -543,16 +547,35 @@ impl CallDesk {
                 let Some(c) = self.current_for(call) else {
                     return;
                 };
-                if let Some(m) = c.media.as_mut() {
-                    match m.answer(&sdp) {
-                        Ok(answer) => {
-                            let _ = phone
-                                .act(move |ua, now| ua.answer_reoffer(call, answer, now))
-                                .await;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cannot follow their new offer"),
+                // Every re-INVITE gets a final answer: ours, or a refusal that keeps the call
+                // as it was.
+                let answer = match c.media.as_mut() {
+                    Some(m) => m.reoffer(&sdp).map_err(|e| e.to_string()),
+                    None => Err("no audio on this computer for this call".to_string()),
+                };
+                match answer {
+                    Ok(answer) => {
+                        let _ = phone
+                            .act(move |ua, now| ua.answer_reoffer(call, answer, now))
+                            .await;
+                    }
+                    Err(why) => {
+                        tracing::warn!(%why, "refusing their new offer; the call keeps its audio");
+                        let _ = phone
+                            .act(move |ua, now| ua.reject_reoffer(call, 488, &why, now))
+                            .await;
                     }
                 }
+            }
+            CallEvent::ReofferAck { call, sdp } => {
+                if let Some(m) = self.current_for(call).and_then(|c| c.media.as_mut()) {
+                    if let Err(e) = m.answered(&sdp) {
+                        tracing::warn!(error = %e, "cannot use the answer to our offer");
+                    }
+                }
+            }
+            CallEvent::ReofferCancelled { .. } => {
+                tracing::info!("the far end cancelled its new offer; the call goes on as it was");
             }
             CallEvent::ReofferAnswered { call, sdp } => {
                 if let Some(m) = self.current_for(call).and_then(|c| c.media.as_mut()) {
@@ -564,7 +587,12 @@ impl CallDesk {
             CallEvent::ReofferFailed { call, status } => {
                 if let Some(c) = self.current_for(call) {
                     tracing::warn!(status, "hold/resume refused by the other side");
+                    // The call stays as it was: audible if it was, held if it was.
                     c.held = !c.held;
+                    if let Some(m) = c.media.as_mut() {
+                        m.offer_refused();
+                        m.mute(c.held || c.muted);
+                    }
                     self.publish_view();
                 }
             }
@@ -869,22 +897,31 @@ impl CallDesk {
         }
     }
 
-    /// Ends the call in progress: journal first, then the audio stops and the agent hears.
+    /// Ends the call in progress: the audio stops (its report goes with the call), the
+    /// journal has the end, then the agent hears.
     async fn finish(&mut self, reason: CallEndReason, detail: Option<String>) {
         let Some(mut c) = self.current.take() else {
             return;
         };
-        c.call.end(reason, detail, now());
-        self.journal.save(&c.call).await;
         if let Some(media) = c.media.take() {
             if let Some(report) = media.stop().await {
+                let q = report.quality;
                 tracing::info!(
-                    mos = report.quality.mos,
-                    loss = report.quality.loss_percent,
+                    mos = q.mos,
+                    loss = q.loss_percent,
+                    concealed = q.concealed_percent,
                     "call audio ended"
                 );
+                if report.stats.received_packets > 0 {
+                    c.call.audio = Some(CallAudio {
+                        mos: q.mos,
+                        loss_percent: q.loss_percent.max(q.concealed_percent),
+                    });
+                }
             }
         }
+        c.call.end(reason, detail, now());
+        self.journal.save(&c.call).await;
         self.channels.active.send_replace(None);
         let call = self.journal.named(c.call).await;
         let _ = self.channels.notices.send(CallNotice::Ended(call));

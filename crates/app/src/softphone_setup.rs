@@ -144,6 +144,7 @@ impl Setup<'_> {
             auth_username: None,
             transport: SipTransport::Udp,
             outbound_proxy: None,
+            ca_certificate: None,
         };
         let mut credentials = ProviderCredentials::default();
         credentials.set(CredentialField::SipPassword, Some(login.password));

@@ -17,7 +17,7 @@ use ringdesk_media::sdp::Direction;
 use ringdesk_media::session::MediaEvent;
 use ringdesk_sip::account::{Phone, SipAccount};
 use ringdesk_sip::endpoint::EndpointEvent;
-use ringdesk_sip::flow::Transport;
+use ringdesk_sip::flow::{TlsTrust, Transport};
 use ringdesk_sip::registration::RegistrationEvent;
 use ringdesk_sip::ua::{CallEvent, CallId, EndReason};
 use ringdesk_sip::Uri;
@@ -55,6 +55,9 @@ struct AccountArgs {
     /// certificate against public roots)
     #[arg(long, default_value = "auto", value_parser = ["auto", "udp", "tcp", "tls"])]
     transport: String,
+    /// Also trust the CA certificate(s) in this PEM file for TLS (a PBX with its own CA)
+    #[arg(long)]
+    ca: Option<PathBuf>,
 }
 
 /// Where the call's audio comes from and goes to.
@@ -256,6 +259,13 @@ struct Session {
 
 impl Session {
     async fn start(args: AccountArgs) -> Result<Session, String> {
+        let tls = match &args.ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                TlsTrust::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => TlsTrust::default(),
+        };
         let password = password()?;
         let encrypted = args.transport == "tls";
         let account = SipAccount {
@@ -273,7 +283,7 @@ impl Session {
                 _ => None,
             },
             dns_server: None,
-            tls: Default::default(),
+            tls,
             keepalive: Some(Duration::from_secs(60)),
         };
         let phone = account
@@ -471,12 +481,25 @@ async fn run_call(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
                         hangup.as_mut().set(sleep_or_forever(hangup_after));
                     }
                     (Step::InCall(c), EndpointEvent::Call(CallEvent::Reoffer { call, sdp })) if *c == call => {
+                        // Every re-INVITE gets a final answer: ours, or 488 and the old media.
+                        let answer = match session.media.as_mut() {
+                            Some(m) => m.reoffer(&sdp).map_err(|e| e.to_string()),
+                            None => Err("no media for this call".to_string()),
+                        };
+                        match answer {
+                            Ok(answer) => {
+                                let _ = session.phone.act(move |ua, now| ua.answer_reoffer(call, answer, now)).await;
+                            }
+                            Err(why) => {
+                                println!("refused their new offer ({why}); the call keeps its audio");
+                                let _ = session.phone.act(move |ua, now| ua.reject_reoffer(call, 488, &why, now)).await;
+                            }
+                        }
+                    }
+                    (Step::InCall(c), EndpointEvent::Call(CallEvent::ReofferAck { call, sdp })) if *c == call => {
                         if let Some(m) = session.media.as_mut() {
-                            match m.answer(&sdp) {
-                                Ok(answer) => {
-                                    let _ = session.phone.act(move |ua, now| ua.answer_reoffer(call, answer, now)).await;
-                                }
-                                Err(e) => println!("cannot follow their new offer: {e}"),
+                            if let Err(e) = m.answered(&sdp) {
+                                println!("cannot use their answer: {e}");
                             }
                         }
                     }

@@ -141,6 +141,18 @@ pub struct Call {
     /// After-call work.
     pub notes: Option<String>,
     pub disposition: Option<Disposition>,
+    /// What the agent heard, for a call whose audio ran here.
+    pub audio: Option<CallAudio>,
+}
+
+/// How a call sounded to the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallAudio {
+    /// E-model estimate, 1 (bad) to 4.5.
+    pub mos: f32,
+    /// Audio lost on the way or concealed when played, in percent.
+    pub loss_percent: f32,
 }
 
 /// Notes longer than this are cut (a CRM field, not a document).
@@ -184,6 +196,7 @@ impl Call {
             recording_url: None,
             notes: None,
             disposition: None,
+            audio: None,
         }
     }
 

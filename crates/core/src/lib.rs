@@ -16,8 +16,8 @@ pub mod service;
 pub mod sip_settings;
 
 pub use call::{
-    end_reason_from_cause, Call, CallDirection, CallEndReason, CallFilter, CallId, CallStatus,
-    Disposition,
+    end_reason_from_cause, Call, CallAudio, CallDirection, CallEndReason, CallFilter, CallId,
+    CallStatus, Disposition,
 };
 pub use contact::{
     Contact, ContactError, ContactId, ContactInput, ContactPhone, PhoneInput, ValidContact,

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 const MAX_HOST: usize = 253;
 const MAX_USER: usize = 128;
+/// A CA certificate (or a short chain) in PEM.
+const MAX_PEM: usize = 32 * 1024;
 
 /// How signalling travels; TLS checks the registrar's certificate against the public roots.
 /// `Auto` asks DNS (NAPTR, then SRV records) as RFC 3263 says, and uses UDP without them.
@@ -31,6 +33,9 @@ pub struct SipSettings {
     pub transport: SipTransport,
     /// Where requests go when not straight to the registrar, `host[:port]`.
     pub outbound_proxy: Option<String>,
+    /// Certificate(s) of a private certificate authority to trust for TLS besides the public
+    /// roots (a PBX with its own CA), as PEM. A CA certificate is public: it is a setting.
+    pub ca_certificate: Option<String>,
 }
 
 /// A field of the SIP settings that is wrong, and why (for the form).
@@ -52,7 +57,11 @@ impl SipSettings {
             auth_username: blank_to_none(self.auth_username),
             transport: self.transport,
             outbound_proxy: blank_to_none(self.outbound_proxy),
+            ca_certificate: blank_to_none(self.ca_certificate),
         };
+        if let Some(pem) = &settings.ca_certificate {
+            check_pem(pem)?;
+        }
         check_host_port("registrar", &settings.registrar, true)?;
         if let Some(d) = &settings.domain {
             check_host_port("domain", d, false)?;
@@ -77,6 +86,20 @@ impl SipSettings {
         let domain = self.domain.as_deref().unwrap_or(&self.registrar);
         format!("sip:{}@{domain}", self.username)
     }
+}
+
+/// Certificates are read when the softphone connects; here only their shape is checked.
+fn check_pem(pem: &str) -> Result<(), SipSettingsError> {
+    if pem.len() > MAX_PEM {
+        return Err(invalid("caCertificate", "The certificate is too long"));
+    }
+    if !pem.contains("-----BEGIN CERTIFICATE-----") || !pem.contains("-----END CERTIFICATE-----") {
+        return Err(invalid(
+            "caCertificate",
+            "Paste the CA certificate as PEM, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> SipSettingsError {
@@ -229,5 +252,28 @@ mod tests {
             ..settings("pbx", "a")
         };
         assert_eq!(field(with_domain_port), "domain");
+        let with_key = SipSettings {
+            ca_certificate: Some("-----BEGIN PRIVATE KEY-----\nabc\n".into()),
+            ..settings("pbx", "a")
+        };
+        assert_eq!(field(with_key), "caCertificate");
+    }
+
+    #[test]
+    fn a_private_ca_is_kept_and_a_blank_one_dropped() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let s = SipSettings {
+            ca_certificate: Some(pem.into()),
+            ..settings("pbx", "a")
+        };
+        assert_eq!(
+            s.checked().unwrap().ca_certificate.as_deref(),
+            Some(pem.trim())
+        );
+        let blank = SipSettings {
+            ca_certificate: Some("  ".into()),
+            ..settings("pbx", "a")
+        };
+        assert_eq!(blank.checked().unwrap().ca_certificate, None);
     }
 }

@@ -33,6 +33,8 @@ pub struct CallMedia {
     stream: Stream,
     jitter: JitterConfig,
     agreed: Option<Negotiated>,
+    /// Our direction before the offer still waiting for its answer (restored if refused).
+    offered_from: Option<Direction>,
 }
 
 impl CallMedia {
@@ -59,6 +61,7 @@ impl CallMedia {
             stream: Stream::Ready(ports, source, sink),
             jitter: JitterConfig::default(),
             agreed: None,
+            offered_from: None,
         })
     }
 
@@ -68,30 +71,52 @@ impl CallMedia {
 
     /// Our offer: for a new call, or to hold (`SendOnly`) and resume (`SendRecv`) one.
     pub fn offer(&mut self, direction: Direction) -> Vec<u8> {
+        self.offered_from.get_or_insert(self.local.direction);
         self.local.direction = direction;
         self.local.version += 1;
         sdp::offer(&self.local)
     }
 
+    /// Our offer was refused (or never answered): the call keeps the media it had.
+    pub fn offer_refused(&mut self) {
+        if let Some(direction) = self.offered_from.take() {
+            self.local.direction = direction;
+        }
+    }
+
     /// Their answer to our offer (or early media in a 183): the stream starts or follows it.
     pub fn answered(&mut self, answer: &[u8]) -> Result<(), CallMediaError> {
         let agreed = sdp::negotiate(&self.local, &sdp::parse(answer)?)?;
+        self.offered_from = None;
         self.apply(agreed)
     }
 
     /// Their offer (an incoming call, or a re-INVITE): our answer, and the stream follows it.
+    /// An offer we cannot follow changes nothing: the call keeps its media.
     pub fn answer(&mut self, offer: &[u8]) -> Result<Vec<u8>, CallMediaError> {
         let remote = sdp::parse(offer)?;
+        let mut local = self.local.clone();
         // A peer that offers SRTP gets it, whatever our own signalling.
-        if remote.secure && self.local.srtp.is_none() {
-            self.local.srtp = Some(SrtpKey::random(1));
+        if remote.secure && local.srtp.is_none() {
+            local.srtp = Some(SrtpKey::random(1));
         }
         // Our own hold stands when they re-offer; otherwise we go along with theirs.
-        let agreed = sdp::negotiate(&self.local, &remote)?;
-        self.local.version += 1;
-        let answer = sdp::answer(&self.local, &agreed);
+        let agreed = sdp::negotiate(&local, &remote)?;
+        local.version += 1;
+        let answer = sdp::answer(&local, &agreed);
         self.apply(agreed)?;
+        self.local = local;
         Ok(answer)
+    }
+
+    /// A re-INVITE's body: their new offer answered (see [`answer`](Self::answer)), or, for
+    /// an offer-less re-INVITE, our offer as things stand — their answer comes in the ACK
+    /// (see [`answered`](Self::answered)).
+    pub fn reoffer(&mut self, offer: &[u8]) -> Result<Vec<u8>, CallMediaError> {
+        if offer.is_empty() {
+            return Ok(self.offer(self.local.direction));
+        }
+        self.answer(offer)
     }
 
     fn apply(&mut self, agreed: Negotiated) -> Result<(), CallMediaError> {

@@ -49,12 +49,24 @@ impl SipAdapter {
                 SipTransport::Tls => Some(Transport::Tls),
             },
             dns_server: None,
-            tls: TlsTrust::default(),
+            tls: trust(settings),
             // A NAT binding on UDP commonly lasts 30 s or more; a minute keeps it and
             // notices a registrar that went away.
             keepalive: Some(Duration::from_secs(60)),
         }
     }
+}
+
+/// The account's own CA besides the public roots; a certificate that cannot be read is
+/// logged and left out (the connection then fails on the server's certificate, and says so).
+fn trust(settings: &SipSettings) -> TlsTrust {
+    let Some(pem) = settings.ca_certificate.as_deref() else {
+        return TlsTrust::default();
+    };
+    TlsTrust::from_pem(pem.as_bytes()).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the SIP account's CA certificate cannot be read");
+        TlsTrust::default()
+    })
 }
 
 #[async_trait]

@@ -73,7 +73,10 @@ pub async fn run_endpoint(
         }
         // Quitting ends once the binding is gone and every call has been hung up (the BYE or
         // CANCEL answered), or when the grace period runs out below.
-        if unregistered && endpoint.ua().live_calls().is_empty() {
+        // (Without a registration there is no binding to wait for.)
+        let binding_gone =
+            unregistered || (stopping.is_some() && endpoint.registration().is_none());
+        if binding_gone && endpoint.ua().live_calls().is_empty() {
             return Ok(());
         }
         let mut deadline = endpoint.poll_timeout();

@@ -50,6 +50,30 @@ pub struct TlsTrust {
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
+/// Why certificates to trust could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TrustError {
+    #[error("no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)")]
+    Empty,
+    #[error("a certificate in it is malformed: {0}")]
+    Malformed(String),
+}
+
+impl TlsTrust {
+    /// The certificates of a PEM text (a private CA's, one or several).
+    pub fn from_pem(pem: &[u8]) -> Result<TlsTrust, TrustError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let extra_roots = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TrustError::Malformed(format!("{e:?}")))?;
+        if extra_roots.is_empty() {
+            return Err(TrustError::Empty);
+        }
+        Ok(TlsTrust { extra_roots })
+    }
+}
+
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
@@ -191,4 +215,38 @@ async fn tls_connect(
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(server_name, tcp)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBjDCCATOgAwIBAgIUPTigbrJfyCkX5FKja+5wXoB4OjUwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQUmluZ2Rlc2sgdGVzdCBDQTAgFw0yNjEyMDYwOTA1MjNaGA8y
+MTI2MTExMjA5MDUyM1owGzEZMBcGA1UEAwwQUmluZ2Rlc2sgdGVzdCBDQTBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABH7ttHy8JKvdkxQVHaKXzUz5t+3EwQu+TQDR
+QX8ttTDZddhXd1GQQ3UgM5aOXAJDZ0NrRlXv7SxnzaryiBuawXOjUzBRMB0GA1Ud
+DgQWBBSIU0DvI/IXnAjHil1hSeRAIQh+ejAfBgNVHSMEGDAWgBSIU0DvI/IXnAjH
+il1hSeRAIQh+ejAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIDIh
+eOddPiY0jtHWKJ6zrD7MS5En1HEWCaMCGjrTGIRyAiBSNlx34G4+K2yem/+nL+fX
+4rqiFe16ziBL1pxlp0MKGw==
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn trusted_certificates_come_from_pem() {
+        let trust = TlsTrust::from_pem(format!("{CA}{CA}").as_bytes()).unwrap();
+        assert_eq!(trust.extra_roots.len(), 2);
+        assert_eq!(TlsTrust::from_pem(b"").err(), Some(TrustError::Empty));
+        assert_eq!(
+            TlsTrust::from_pem(b"just text").err(),
+            Some(TrustError::Empty)
+        );
+        let broken = CA.replace("MIIBjDCC", "M!!BjDCC");
+        assert!(matches!(
+            TlsTrust::from_pem(broken.as_bytes()),
+            Err(TrustError::Malformed(_))
+        ));
+    }
 }

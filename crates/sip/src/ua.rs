@@ -104,8 +104,21 @@ pub enum CallEvent {
         call: CallId,
         sdp: Vec<u8>,
     },
-    /// The other side sent a new offer (hold, resume, codec change): answer with `answer_reoffer`.
+    /// The other side sent a new offer (hold, resume, codec change): answer with
+    /// `answer_reoffer`, or refuse it with `reject_reoffer` (the call keeps its media). An
+    /// empty `sdp` asks for our offer (RFC 3261 §14.2): answer with one, and the far end's
+    /// answer comes in `ReofferAck`.
     Reoffer {
+        call: CallId,
+        sdp: Vec<u8>,
+    },
+    /// The other side cancelled its re-INVITE before we answered (RFC 3261 §9.2): it got
+    /// 487, and the call goes on as it was.
+    ReofferCancelled {
+        call: CallId,
+    },
+    /// The answer to the offer we made for an offer-less re-INVITE, in its ACK.
+    ReofferAck {
         call: CallId,
         sdp: Vec<u8>,
     },
@@ -175,6 +188,8 @@ struct Call {
     final_retransmit: Option<(Vec<u8>, Instant, Duration, Instant)>,
     /// An incoming re-INVITE waiting for `answer_reoffer`.
     pending_reoffer: Option<Message>,
+    /// We answered an offer-less re-INVITE with an offer: its ACK carries the answer.
+    offer_in_reinvite_answer: bool,
     /// Our re-INVITE in flight.
     reinvite_in_flight: bool,
 }
@@ -195,6 +210,7 @@ impl Call {
             last_ack: None,
             final_retransmit: None,
             pending_reoffer: None,
+            offer_in_reinvite_answer: false,
             reinvite_in_flight: false,
         }
     }
@@ -528,6 +544,7 @@ impl UserAgent {
         let Some(request) = c.pending_reoffer.take() else {
             return false;
         };
+        c.offer_in_reinvite_answer = request.body.is_empty();
         let mut ok = response_to(&request, 200, "OK", None);
         ok.headers.push("Contact", format!("<{contact}>"));
         ok.headers.push("Content-Type", "application/sdp");
@@ -542,6 +559,53 @@ impl UserAgent {
             c.ok_retransmit = Some((bytes, now + t1, t1, now + t1 * 64));
         }
         true
+    }
+
+    /// Refuses the offer of a `Reoffer` event — `status` 488 for an offer we cannot follow —
+    /// with a Warning saying why (RFC 3261 §20.43: 305 incompatible media format, 399 else).
+    /// The session stays as it was before the offer (§14.2).
+    pub fn reject_reoffer(
+        &mut self,
+        call: CallId,
+        status: u16,
+        warning: &str,
+        now: Instant,
+    ) -> bool {
+        let Some(request) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.pending_reoffer.take())
+        else {
+            return false;
+        };
+        let code = if status == 488 { 305 } else { 399 };
+        let text: String = warning
+            .chars()
+            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+            .take(200)
+            .collect();
+        let mut refusal = response_to(&request, status, reason_phrase(status), None);
+        refusal
+            .headers
+            .push("Warning", format!("{code} ringdesk \"{text}\""));
+        self.final_reoffer_answer(call, refusal.to_bytes(), now);
+        true
+    }
+
+    /// A non-2xx final answer to a re-INVITE: sent, kept for its retransmissions, and repeated
+    /// until the ACK over UDP (timers G/H).
+    fn final_reoffer_answer(&mut self, call: CallId, bytes: Vec<u8>, now: Instant) {
+        let t1 = self.config.timers.t1;
+        let reliable = self.config.reliable;
+        self.outbox.push_back(bytes.clone());
+        if let Some(c) = self.calls.get_mut(&call) {
+            if let Some((_, last)) = c.reinvite_answer.as_mut() {
+                *last = bytes.clone();
+            }
+            if !reliable {
+                c.final_retransmit = Some((bytes, now + t1, t1, now + t1 * 64));
+            }
+        }
     }
 
     /// Blind transfer: asks the other side to call `target` (REFER, RFC 3515).
@@ -1392,6 +1456,12 @@ impl UserAgent {
             if matches {
                 // Also the ACK of a re-INVITE's 2xx.
                 c.ok_retransmit = None;
+                if c.state == CallState::Confirmed
+                    && std::mem::take(&mut c.offer_in_reinvite_answer)
+                    && !ack.body.is_empty()
+                {
+                    return Some((c.id, true));
+                }
             }
             if c.state == CallState::Answered {
                 c.ok_retransmit = None;
@@ -1399,18 +1469,39 @@ impl UserAgent {
                 if let Some(d) = c.dialog.as_mut() {
                     d.confirmed = true;
                 }
-                return Some(c.id);
+                return Some((c.id, false));
             }
             None
         });
-        if let Some(call) = established {
-            let sdp = ack.body.clone();
-            self.events.push_back(CallEvent::Established { call, sdp });
+        let sdp = ack.body.clone();
+        match established {
+            Some((call, false)) => self.events.push_back(CallEvent::Established { call, sdp }),
+            Some((call, true)) => self.events.push_back(CallEvent::ReofferAck { call, sdp }),
+            None => {}
         }
     }
 
     fn on_cancel(&mut self, cancel: &Message, now: Instant) {
         let branch = top_branch(cancel);
+        // A re-INVITE not answered yet: 200 for the CANCEL, 487 for the re-INVITE, and the
+        // call goes on as it was (RFC 3261 §9.2).
+        let reoffer = self.calls.values().find_map(|c| {
+            let pending = c.pending_reoffer.as_ref()?;
+            (branch.is_some()
+                && top_branch(pending) == branch
+                && pending.headers.get("Call-ID") == cancel.headers.get("Call-ID"))
+            .then(|| (c.id, pending.clone()))
+        });
+        if let Some((call, reinvite)) = reoffer {
+            self.respond(cancel, 200, "OK", now);
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.pending_reoffer = None;
+            }
+            let terminated = response_to(&reinvite, 487, "Request Terminated", None).to_bytes();
+            self.final_reoffer_answer(call, terminated, now);
+            self.events.push_back(CallEvent::ReofferCancelled { call });
+            return;
+        }
         let found = self
             .calls
             .values()
@@ -1643,4 +1734,20 @@ pub fn response_to(
         }
     }
     r
+}
+
+/// The reason phrase of the final answers the user agent refuses with.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        415 => "Unsupported Media Type",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        603 => "Decline",
+        606 => "Not Acceptable",
+        _ => "Refused",
+    }
 }

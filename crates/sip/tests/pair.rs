@@ -23,6 +23,8 @@ struct World {
     rng: StdRng,
     delivered: usize,
     dropped: usize,
+    /// Every message sent (lost ones too), in order.
+    sent: Vec<Vec<u8>>,
 }
 
 fn config(name: &str, port: u16) -> UaConfig {
@@ -54,6 +56,7 @@ impl World {
             rng: StdRng::seed_from_u64(seed),
             delivered: 0,
             dropped: 0,
+            sent: Vec::new(),
         }
     }
 
@@ -78,6 +81,7 @@ impl World {
     fn drain(&mut self) {
         for i in 0..self.uas.len() {
             while let Some(bytes) = self.uas[i].poll_transmit() {
+                self.sent.push(bytes.clone());
                 if self.rng.gen_bool(self.loss) {
                     self.dropped += 1;
                     continue;
@@ -261,6 +265,112 @@ fn hold_and_resume_with_reinvite() {
             |e| matches!(e, CallEvent::ReofferAnswered { sdp, .. } if sdp == answer)
         ));
     }
+}
+
+/// The messages sent whose first line starts with `start`.
+fn sent_starting(w: &World, start: &str) -> Vec<Message> {
+    w.sent
+        .iter()
+        .filter(|b| b.starts_with(start.as_bytes()))
+        .map(|b| Message::parse_datagram(b, &Limits::default()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_reoffer_that_cannot_be_followed_gets_488_and_the_call_goes_on() {
+    // Lossy: the 488 is repeated until its ACK comes, and a repeated re-INVITE gets it again.
+    let mut w = World::new(&["alice", "bob"], Duration::from_millis(20), 0.2, 21);
+    let (a, b) = connect(&mut w);
+    w.events.iter_mut().for_each(Vec::clear);
+    assert!(w.uas[0].reinvite(a, b"m=audio 4000 RTP/AVP 3".to_vec(), w.now));
+    w.run_until(Duration::from_secs(40), |w| {
+        w.has(1, |e| matches!(e, CallEvent::Reoffer { .. }))
+    });
+    assert!(w.uas[1].reject_reoffer(b, 488, "no codec in common (they offer GSM/8000)", w.now));
+    assert!(
+        !w.uas[1].answer_reoffer(b, b"late".to_vec(), w.now),
+        "answered once"
+    );
+    w.run_until(Duration::from_secs(40), |w| {
+        w.has(0, |e| {
+            matches!(e, CallEvent::ReofferFailed { status: 488, .. })
+        })
+    });
+    let refusal = &sent_starting(&w, "SIP/2.0 488")[0];
+    assert_eq!(
+        refusal.headers.get("Warning"),
+        Some("305 ringdesk \"no codec in common (they offer GSM/8000)\"")
+    );
+    // Nothing retransmits forever, and the call is still up: the next offer is answered.
+    w.run_until(Duration::from_secs(40), |w| {
+        w.uas.iter().all(|u| u.poll_timeout().is_none())
+    });
+    assert!(w.ended(0).is_none() && w.ended(1).is_none());
+    w.events.iter_mut().for_each(Vec::clear);
+    assert!(w.uas[0].reinvite(a, b"a=sendonly".to_vec(), w.now));
+    w.run_until(Duration::from_secs(40), |w| {
+        w.has(1, |e| matches!(e, CallEvent::Reoffer { .. }))
+    });
+    assert!(w.uas[1].answer_reoffer(b, b"a=recvonly".to_vec(), w.now));
+    w.run_until(Duration::from_secs(40), |w| {
+        w.has(0, |e| matches!(e, CallEvent::ReofferAnswered { .. }))
+    });
+}
+
+#[test]
+fn a_cancelled_reinvite_gets_487_and_the_call_goes_on() {
+    let mut w = World::new(&["alice", "bob"], Duration::from_millis(20), 0.0, 22);
+    let (a, b) = connect(&mut w);
+    w.events.iter_mut().for_each(Vec::clear);
+    assert!(w.uas[0].reinvite(a, b"a=sendonly".to_vec(), w.now));
+    w.run_until(Duration::from_secs(5), |w| {
+        w.has(1, |e| matches!(e, CallEvent::Reoffer { .. }))
+    });
+    // Alice gives up on it before Bob answers: a CANCEL with the re-INVITE's branch.
+    let reinvite = sent_starting(&w, "INVITE").pop().unwrap();
+    let StartLine::Request { uri, .. } = &reinvite.start else {
+        unreachable!()
+    };
+    let mut cancel = Message::request(ringdesk_sip::message::Method::Cancel, uri.clone());
+    for h in ["Via", "From", "To", "Call-ID"] {
+        cancel.headers.push(h, reinvite.headers.get(h).unwrap());
+    }
+    let seq = reinvite
+        .headers
+        .get("CSeq")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    cancel.headers.push("CSeq", format!("{seq} CANCEL"));
+    cancel.headers.push("Max-Forwards", "70");
+    w.uas[1].handle_bytes(&cancel.to_bytes(), w.now);
+    w.run_until(Duration::from_secs(5), |w| {
+        w.has(0, |e| {
+            matches!(e, CallEvent::ReofferFailed { status: 487, .. })
+        })
+    });
+    assert!(w.has(1, |e| matches!(e, CallEvent::ReofferCancelled { .. })));
+    assert_eq!(
+        sent_starting(&w, "SIP/2.0 200 OK")
+            .last()
+            .unwrap()
+            .headers
+            .get("CSeq"),
+        Some(format!("{seq} CANCEL").as_str())
+    );
+    assert!(!w.uas[1].answer_reoffer(b, b"too late".to_vec(), w.now));
+    // A CANCEL after the answer changes nothing (and is still answered 200).
+    w.events.iter_mut().for_each(Vec::clear);
+    assert!(w.uas[0].reinvite(a, b"a=sendrecv".to_vec(), w.now));
+    w.run_until(Duration::from_secs(5), |w| {
+        w.has(1, |e| matches!(e, CallEvent::Reoffer { .. }))
+    });
+    assert!(w.uas[1].answer_reoffer(b, b"a=sendrecv".to_vec(), w.now));
+    w.run_until(Duration::from_secs(5), |w| {
+        w.has(0, |e| matches!(e, CallEvent::ReofferAnswered { .. }))
+    });
+    assert!(w.ended(0).is_none() && w.ended(1).is_none());
 }
 
 #[test]

@@ -1,6 +1,6 @@
 use ringdesk_core::{
-    Call, CallDirection, CallEndReason, CallFilter, CallId, CallStatus, ContactId, Disposition,
-    ProviderId,
+    Call, CallAudio, CallDirection, CallEndReason, CallFilter, CallId, CallStatus, ContactId,
+    Disposition, ProviderId,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -19,7 +19,7 @@ pub struct CallRepository {
 const SELECT: &str = "SELECT k.id, k.direction, k.status, k.from_party, k.to_party, k.contact_id, \
     c.name AS contact_name, k.provider_id, k.initiated_at, k.answered_at, k.ended_at, \
     k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url, k.notes, \
-    k.disposition, k.user_id \
+    k.disposition, k.user_id, k.audio_mos, k.audio_loss_percent \
     FROM calls k LEFT JOIN contacts c ON c.id = k.contact_id";
 
 /// `text` as one FTS5 phrase: quoted, inner quotes doubled, so nothing in it is syntax.
@@ -74,6 +74,16 @@ fn from_row(row: &SqliteRow) -> Result<Call, StoreError> {
             .try_get::<Option<String>, _>("disposition")?
             .map(|d| Disposition::from_code(&d).ok_or_else(|| corrupt(format!("disposition {d}"))))
             .transpose()?,
+        audio: match (
+            row.try_get::<Option<f64>, _>("audio_mos")?,
+            row.try_get::<Option<f64>, _>("audio_loss_percent")?,
+        ) {
+            (Some(mos), Some(loss)) => Some(CallAudio {
+                mos: mos as f32,
+                loss_percent: loss as f32,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -83,14 +93,16 @@ pub(crate) fn upsert(
     sqlx::query(
         "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
          initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \
-         provider_call_id, recording_url, notes, disposition, user_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         provider_call_id, recording_url, notes, disposition, user_id, audio_mos, \
+         audio_loss_percent) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
          contact_id = excluded.contact_id, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, duration_secs = excluded.duration_secs, \
          end_reason = excluded.end_reason, end_detail = excluded.end_detail, \
          provider_call_id = excluded.provider_call_id, recording_url = excluded.recording_url, \
-         notes = excluded.notes, disposition = excluded.disposition",
+         notes = excluded.notes, disposition = excluded.disposition, \
+         audio_mos = excluded.audio_mos, audio_loss_percent = excluded.audio_loss_percent",
     )
     .bind(call.id.to_string())
     .bind(call.direction.code())
@@ -110,6 +122,8 @@ pub(crate) fn upsert(
     .bind(&call.notes)
     .bind(call.disposition.map(Disposition::code))
     .bind(call.user_id.map(|u| u.to_string()))
+    .bind(call.audio.map(|a| f64::from(a.mos)))
+    .bind(call.audio.map(|a| f64::from(a.loss_percent)))
 }
 
 impl CallRepository {

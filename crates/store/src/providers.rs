@@ -245,6 +245,7 @@ pub(crate) mod tests {
             auth_username: Some("auth1001".into()),
             transport: ringdesk_core::SipTransport::Udp,
             outbound_proxy: None,
+            ca_certificate: None,
         });
         repo.insert(&p).await.unwrap();
         assert_eq!(repo.get(p.id).await.unwrap().unwrap(), p);

@@ -1,5 +1,5 @@
 // How calls read on screen: pure functions shared by the call widget, the incoming popup and the journal.
-import type { ActiveCall, Call, CallDirection, CallQuality, CallStatus } from "./types";
+import type { ActiveCall, Call, CallAudio, CallDirection, CallQuality, CallStatus } from "./types";
 
 /** The other party's number or SIP address: who was called, or who called. */
 export function otherParty(call: Call): string {
@@ -68,7 +68,14 @@ export const directionLabels: Record<CallDirection, string> = { inbound: "Inboun
 export const directionArrows: Record<CallDirection, string> = { inbound: "↙", outbound: "↗" };
 
 export function qualityText(q: CallQuality): string {
+  if (q.stalled) return "No audio from the other side: it arrives but cannot be played";
   return `Poor audio (MOS ${q.mos.toFixed(1)}, loss ${Number(q.lossPercent.toFixed(1))} %)`;
+}
+
+/** A journal call's audio in a few words, and whether it was poor (MOS under 3.1). */
+export function audioText(audio: CallAudio): { text: string; poor: boolean } {
+  const loss = audio.lossPercent >= 0.05 ? `, ${Number(audio.lossPercent.toFixed(1))} % lost` : "";
+  return { text: `Audio MOS ${audio.mos.toFixed(1)}${loss}`, poor: audio.mos < 3.1 };
 }
 
 /**

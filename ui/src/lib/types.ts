@@ -38,6 +38,8 @@ export interface SipSettings {
   authUsername: string | null;
   transport: "auto" | "udp" | "tcp" | "tls";
   outboundProxy: string | null;
+  /** PEM of a private CA to trust for TLS, besides the public roots. */
+  caCertificate: string | null;
 }
 
 /** The softphone's registration (`softphone` events, `softphone_status`). */
@@ -161,18 +163,28 @@ export interface Call {
   /** After-call work. */
   notes: string | null;
   disposition: Disposition | null;
+  /** How it sounded to the agent, when its audio ran on this computer. */
+  audio: CallAudio | null;
+}
+
+/** What the agent heard on a call: MOS and audio lost or concealed (percent). */
+export interface CallAudio {
+  mos: number;
+  lossPercent: number;
 }
 
 /** The agent's after-call outcome, sent to the CRM with the call. */
 export type Disposition = "interested" | "not_interested" | "call_back" | "left_voicemail" | "wrong_number";
 
-/** Last RTCP-based estimate of the call's audio. */
+/** The call's audio over the last few seconds: loss is what the agent did not hear as sent. */
 export interface CallQuality {
   mos: number;
   lossPercent: number;
   jitterMs: number;
   rttMs: number | null;
   poor: boolean;
+  /** Packets arrive but none can be played: the agent hears nothing. */
+  stalled: boolean;
 }
 
 /** The call in progress, as the widget and the incoming popup show it. */
