@@ -197,7 +197,7 @@ pub fn setup(app: &AppHandle) {
     });
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
-        while let Ok(notice) = notices.recv().await {
+        while let Some(notice) = ringdesk_app::notices::next(&mut notices).await {
             let (event, call) = match &notice {
                 CallNotice::Incoming(c) => ("incoming_call", c),
                 CallNotice::Answered(c) => ("call_answered", c),

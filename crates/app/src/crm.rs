@@ -89,6 +89,9 @@ pub struct CrmView {
     pub settings: Option<CrmSettings>,
     pub has_token: bool,
     pub pending: u32,
+    /// When the next waiting activity goes (Unix ms): later than now while it waits for the
+    /// agent's notes or for its next attempt.
+    pub next_delivery_at: Option<i64>,
     pub delivered: u32,
     /// Activities the CRM refused for good or that ran out of attempts.
     pub failed: Vec<FailedDelivery>,
@@ -270,6 +273,7 @@ pub(crate) async fn view(
         settings: saved,
         has_token,
         pending,
+        next_delivery_at: outbox.next_due().await?,
         delivered: done,
         failed,
         sync,

@@ -9,6 +9,7 @@ mod contacts;
 mod crm;
 pub mod crm_sync;
 mod device_follow;
+pub mod notices;
 mod numbers;
 mod presence;
 pub use device_follow::CallDevices;
@@ -683,6 +684,7 @@ impl Ringdesk {
             provider_calls: self.provider_calls.clone(),
             base_url: settings.base_url(Some(address)),
             apply: Default::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(webhooks::MAX_IN_FLIGHT)),
         };
         *running = Some(webhooks::start(&settings.bind, receiver).await?);
         Ok(())

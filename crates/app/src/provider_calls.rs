@@ -96,11 +96,22 @@ pub(crate) async fn save(
     settings.set_json(KEY, route).await
 }
 
-/// The call placed through the provider, while it lasts.
+/// The call placed through the provider, while it lasts. The slot is held only between
+/// awaits on the journal, never across the provider's HTTP requests: a slow or silent provider
+/// must not block the agent's next command or the webhook that follows.
 pub struct ProviderCalls {
     journal: Journal,
     channels: CallChannels,
-    current: Mutex<Option<Call>>,
+    current: Mutex<Slot>,
+}
+
+#[derive(Debug, Default)]
+enum Slot {
+    #[default]
+    Free,
+    /// The provider is being asked to place it.
+    Placing,
+    Live(Box<Call>),
 }
 
 fn now() -> OffsetDateTime {
@@ -116,12 +127,12 @@ impl ProviderCalls {
         ProviderCalls {
             journal,
             channels,
-            current: Mutex::new(None),
+            current: Mutex::new(Slot::Free),
         }
     }
 
     pub async fn has_call(&self) -> bool {
-        self.current.lock().await.is_some()
+        !matches!(*self.current.lock().await, Slot::Free)
     }
 
     /// Asks the active provider to ring `agent_phone`, then connect `target`.
@@ -133,10 +144,38 @@ impl ProviderCalls {
         target: &str,
         contact: Option<ContactId>,
     ) -> Result<Call, CallError> {
-        let mut current = self.current.lock().await;
-        if current.is_some() || self.channels.active.borrow().is_some() {
-            return Err(CallError::Busy);
+        {
+            let mut current = self.current.lock().await;
+            if !matches!(*current, Slot::Free) || self.channels.active.borrow().is_some() {
+                return Err(CallError::Busy);
+            }
+            *current = Slot::Placing;
         }
+        let placed = self
+            .place(providers, webhook_base, agent_phone, target, contact)
+            .await;
+        let mut current = self.current.lock().await;
+        match placed {
+            Ok(call) => {
+                *current = Slot::Live(Box::new(call.clone()));
+                self.publish(Some(&call));
+                Ok(call)
+            }
+            Err(e) => {
+                *current = Slot::Free;
+                Err(e)
+            }
+        }
+    }
+
+    async fn place(
+        &self,
+        providers: &ProviderService,
+        webhook_base: Option<String>,
+        agent_phone: E164Number,
+        target: &str,
+        contact: Option<ContactId>,
+    ) -> Result<Call, CallError> {
         let to = E164Number::parse(target, self.journal.region)
             .map_err(|e| CallError::BadNumber(ringdesk_core::sentence_case(&e.to_string())))?;
         let (provider, adapter) = active_provider(providers).await?;
@@ -174,26 +213,24 @@ impl ProviderCalls {
         call.provider_call_id = Some(handle.provider_call_id);
         self.journal.attribute(&mut call, contact).await;
         self.journal.save(&call).await;
-        let call = self.journal.named(call).await;
-        *current = Some(call.clone());
-        self.publish(Some(&call));
-        Ok(call)
+        Ok(self.journal.named(call).await)
     }
 
     pub async fn hangup(&self, providers: &ProviderService) -> Result<(), CallError> {
-        let mut current = self.current.lock().await;
-        let Some(mut call) = current.take() else {
-            return Err(CallError::NoCall("hang up"));
+        let call = match &*self.current.lock().await {
+            Slot::Live(call) => (**call).clone(),
+            _ => return Err(CallError::NoCall("hang up")),
         };
-        let ended = match (&call.provider_call_id, active_provider(providers).await) {
-            (Some(id), Ok((_, adapter))) => adapter.hangup(id).await.map_err(provider_error),
-            (None, _) => Ok(()),
-            (_, Err(e)) => Err(e),
-        };
-        if let Err(e) = ended {
-            *current = Some(call);
-            return Err(e);
+        if let Some(id) = &call.provider_call_id {
+            let (_, adapter) = active_provider(providers).await?;
+            adapter.hangup(id).await.map_err(provider_error)?;
         }
+        let mut current = self.current.lock().await;
+        // The provider's own event may have ended it meanwhile.
+        let Slot::Live(call) = std::mem::take(&mut *current) else {
+            return Ok(());
+        };
+        let mut call = *call;
         let reason = if call.answered_at.is_some() {
             CallEndReason::HungUp
         } else {
@@ -209,31 +246,30 @@ impl ProviderCalls {
     /// A webhook changed a call: follow it if it is ours, and connect the contact once the
     /// agent's leg is answered (for providers that need to be told).
     pub async fn on_notice(&self, notice: &CallNotice, adapter: &dyn ProviderAdapter) {
-        let mut current = self.current.lock().await;
         let call = match notice {
             CallNotice::Incoming(_) => return,
             CallNotice::Answered(c) | CallNotice::Ended(c) => c,
         };
-        if current.as_ref().map(|c| c.id) != Some(call.id) {
-            return;
-        }
-        match notice {
-            CallNotice::Answered(_) => {
-                if let (Some(id), Ok(contact), Ok(from)) = (
-                    &call.provider_call_id,
-                    E164Number::parse_international(&call.to),
-                    E164Number::parse_international(&call.from),
-                ) {
-                    if let Err(e) = adapter.connect_answered(id, &contact, &from).await {
-                        tracing::warn!(error = %e, "cannot connect the contact to the answered call");
-                    }
-                }
-                *current = Some(call.clone());
-                self.publish(Some(call));
+        {
+            let mut current = self.current.lock().await;
+            if !matches!(&*current, Slot::Live(c) if c.id == call.id) {
+                return;
             }
-            _ => {
-                *current = None;
+            if let CallNotice::Ended(_) = notice {
+                *current = Slot::Free;
                 self.publish(None);
+                return;
+            }
+            *current = Slot::Live(Box::new(call.clone()));
+            self.publish(Some(call));
+        }
+        if let (Some(id), Ok(contact), Ok(from)) = (
+            &call.provider_call_id,
+            E164Number::parse_international(&call.to),
+            E164Number::parse_international(&call.from),
+        ) {
+            if let Err(e) = adapter.connect_answered(id, &contact, &from).await {
+                tracing::warn!(error = %e, "cannot connect the contact to the answered call");
             }
         }
     }

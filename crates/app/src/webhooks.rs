@@ -20,7 +20,7 @@ use ringdesk_core::{ProviderError, ProviderId};
 use ringdesk_store::{SettingsRepository, StoreError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokio::sync::{broadcast, oneshot, Mutex};
+use tokio::sync::{broadcast, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::calls::{CallNotice, Journal};
@@ -30,6 +30,9 @@ use crate::voice::{self, Facts};
 const KEY: &str = "webhooks";
 /// Provider callbacks are small; anything larger is not one.
 const MAX_BODY: usize = 256 * 1024;
+/// Requests handled at once; more are told to come back (providers retry a 503). A flood of
+/// forged requests must not queue up behind — or crowd out — the provider's real ones.
+pub(crate) const MAX_IN_FLIGHT: usize = 32;
 
 /// Settings → Telephony → Webhooks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +133,9 @@ pub(crate) struct Receiver {
     /// The base URL the provider signed (public URL or bound address).
     pub base_url: String,
     /// One event applied at a time: a redelivery racing its original must see it as seen.
+    /// Held only while the journal is written, never across a request to the provider.
     pub apply: Arc<Mutex<()>>,
+    pub in_flight: Arc<Semaphore>,
 }
 
 /// A running receiver; dropping the handle does not stop it, `stop` does.
@@ -187,9 +192,19 @@ pub(crate) async fn start(
     })
 }
 
+/// A request verified: its provider, the adapter that checked it, the request, and its place
+/// among those in flight.
+type Verified = (
+    ProviderId,
+    Arc<dyn ProviderAdapter>,
+    WebhookRequest,
+    OwnedSemaphorePermit,
+);
+
 /// The provider's adapter and the request as it arrived, its signature verified; or the
 /// refusal to send back. Nothing about an unverified request is parsed, stored or logged
-/// beyond the refusal.
+/// beyond the refusal; its check costs no keyring read (the adapter is shared) and at most
+/// `MAX_IN_FLIGHT` requests are handled at once.
 async fn verified(
     receiver: &Receiver,
     provider: &str,
@@ -197,11 +212,14 @@ async fn verified(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(ProviderId, Box<dyn ProviderAdapter>, WebhookRequest), (StatusCode, &'static str)> {
+) -> Result<Verified, (StatusCode, &'static str)> {
+    let Ok(permit) = receiver.in_flight.clone().try_acquire_owned() else {
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "busy, try again\n"));
+    };
     let Ok(id) = Uuid::parse_str(provider).map(ProviderId) else {
         return Err((StatusCode::NOT_FOUND, "no such provider\n"));
     };
-    let adapter = match receiver.providers.adapter_for(id).await {
+    let adapter = match receiver.providers.shared_adapter(id).await {
         Ok(adapter) => adapter,
         Err(ServiceError::NotFound) => return Err((StatusCode::NOT_FOUND, "no such provider\n")),
         Err(e) => {
@@ -227,7 +245,7 @@ async fn verified(
             _ => (StatusCode::FORBIDDEN, "signature refused\n"),
         });
     }
-    Ok((id, adapter, request))
+    Ok((id, adapter, request, permit))
 }
 
 async fn receive(
@@ -238,7 +256,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    let (id, adapter, request) =
+    let (id, adapter, request, _permit) =
         match verified(&receiver, &provider, method, uri, headers, body).await {
             Ok(verified) => verified,
             Err(refusal) => return refusal,
@@ -250,23 +268,33 @@ async fn receive(
             return (StatusCode::BAD_REQUEST, "unreadable body\n");
         }
     };
-    let _one_at_a_time = receiver.apply.lock().await;
-    for event in events {
-        match receiver.journal.apply_webhook(id, &event).await {
-            Ok(Some(notice)) => {
-                receiver
-                    .provider_calls
-                    .on_notice(&notice, adapter.as_ref())
-                    .await;
-                let _ = receiver.notices.send(notice);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                // The provider retries what we do not acknowledge: nothing is lost.
-                tracing::error!(provider_id = %id, error = %e, "cannot apply a webhook event");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "try again\n");
+    let mut notices = Vec::new();
+    let mut failed = false;
+    {
+        let _one_at_a_time = receiver.apply.lock().await;
+        for event in events {
+            match receiver.journal.apply_webhook(id, &event).await {
+                Ok(Some(notice)) => notices.push(notice),
+                Ok(None) => {}
+                Err(e) => {
+                    // The provider retries what we do not acknowledge: nothing is lost.
+                    tracing::error!(provider_id = %id, error = %e, "cannot apply a webhook event");
+                    failed = true;
+                    break;
+                }
             }
         }
+    }
+    // What was applied is followed, outside the lock: connecting a call asks the provider.
+    for notice in notices {
+        receiver
+            .provider_calls
+            .on_notice(&notice, adapter.as_ref())
+            .await;
+        let _ = receiver.notices.send(notice);
+    }
+    if failed {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "try again\n");
     }
     (StatusCode::OK, "")
 }
@@ -281,7 +309,7 @@ async fn answer_voice(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (id, adapter, request) =
+    let (id, adapter, request, _permit) =
         match verified(&receiver, &provider, method, uri, headers, body).await {
             Ok(verified) => verified,
             Err(refusal) => return refusal.into_response(),

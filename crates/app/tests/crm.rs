@@ -280,12 +280,17 @@ async fn a_conversation_waits_for_the_agents_notes_then_goes_with_them() {
         ))
         .await;
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
     let view = desk.ringdesk.crm().await.unwrap();
     assert_eq!(
         (view.pending, view.delivered),
         (1, 0),
         "held for the agent's notes"
+    );
+    // Not due before the wrap-up hold has run (a minute and more from now).
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    assert!(
+        view.next_delivery_at.is_some_and(|at| at > now + 60_000),
+        "{view:?}"
     );
     assert!(store.lock().unwrap().is_empty());
 

@@ -504,3 +504,101 @@ async fn twilio_softphone_set_up_then_its_calls_are_answered_with_twiml() {
     assert!(ringdesk.providers.get(account.id).await.is_err());
     ringdesk.close().await;
 }
+
+/// A provider that takes forever to answer holds nothing up: while Twilio sits on the hang-up
+/// request, the agent's next command is answered at once and the webhooks are applied (the
+/// call slot and the receiver's lock are never held across a request to the provider).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn a_provider_that_does_not_answer_blocks_neither_the_agent_nor_the_webhooks() {
+    use ringdesk_app::{CallCommand, CallError, CallRouteInput, CallRouteMode};
+    use std::time::Duration;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let twilio = MockServer::start().await;
+    let sid = SID;
+    Mock::given(method("POST"))
+        .and(path(format!("/2010-04-01/Accounts/{sid}/Calls.json")))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "CAslow"})),
+        )
+        .mount(&twilio)
+        .await;
+    // The hang-up is never answered (within the test).
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{sid}/Calls/CAslow.json"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
+        .mount(&twilio)
+        .await;
+    let (ringdesk, provider, _dir) = with_twilio(
+        Endpoints::all_at(&twilio.uri()).unwrap(),
+        Some("+1 415 555 0100"),
+    )
+    .await;
+    ringdesk.providers.activate(provider.id).await.unwrap();
+    let view = ringdesk
+        .set_webhooks(WebhookSettings {
+            enabled: true,
+            bind: "127.0.0.1:0".into(),
+            public_url: None,
+        })
+        .await
+        .unwrap();
+    let hook = format!("{}/webhooks/{}", view.base_url, provider.id.0);
+    ringdesk
+        .set_call_route(CallRouteInput {
+            mode: CallRouteMode::Phone,
+            phone: Some("(415) 555-2671".into()),
+            confirm_links: None,
+        })
+        .await
+        .unwrap();
+    ringdesk
+        .dial("+44 20 7946 0958".into(), None)
+        .await
+        .unwrap();
+    let ringdesk = std::sync::Arc::new(ringdesk);
+    let hanging_up = {
+        let ringdesk = ringdesk.clone();
+        tokio::spawn(async move { ringdesk.call_control(CallCommand::Hangup).await })
+    };
+    // The hang-up request has reached Twilio and waits there.
+    while twilio.received_requests().await.unwrap().len() < 2 {
+        tokio::task::yield_now().await;
+    }
+    // The agent can still ask for things…
+    assert!(matches!(
+        ringdesk.dial("+44 20 7946 0958".into(), None).await,
+        Err(CallError::Busy)
+    ));
+    // …and Twilio's events are applied: the agent's leg answered, a new call ringing.
+    let sign = |form: &str| {
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes())
+            .into_owned()
+            .collect();
+        twilio_signature(TOKEN.as_bytes(), &hook, &params, TwilioAlgorithm::HmacSha1)
+    };
+    for form in [
+        "CallSid=CAslow&CallStatus=in-progress&Direction=outbound-api&SequenceNumber=1",
+        RINGING,
+    ] {
+        let status = reqwest::Client::new()
+            .post(&hook)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", sign(form))
+            .body(form)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{form}");
+    }
+    assert!(!hanging_up.is_finished(), "Twilio still has the hang-up");
+    let journal = ringdesk.calls(&CallFilter::default()).await.unwrap();
+    assert!(journal.iter().any(|c| c.status == CallStatus::InProgress));
+    assert!(journal.iter().any(|c| c.status == CallStatus::Ringing));
+    hanging_up.abort();
+}

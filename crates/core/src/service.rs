@@ -2,6 +2,8 @@
 //! both call this, so the rules — keys only in the keyring, one active provider, validated input —
 //! hold whichever door a request comes through.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -142,6 +144,40 @@ pub struct ProviderService {
     secrets: Arc<dyn SecretStore>,
     adapters: Arc<dyn AdapterFactory>,
     region: Region,
+    shared: Arc<SharedAdapters>,
+}
+
+/// Adapters kept for requests that must stay cheap until they are trusted (a webhook's
+/// signature is checked with the provider's key): the keyring is read once per provider, not
+/// per request, and the adapter is forgotten when the provider changes.
+#[derive(Default)]
+struct SharedAdapters {
+    adapters: std::sync::Mutex<HashMap<ProviderId, Arc<dyn ProviderAdapter>>>,
+    /// Bumped by every change: an adapter built across a change is not kept.
+    generation: AtomicU64,
+}
+
+impl SharedAdapters {
+    fn get(&self, id: ProviderId) -> Option<Arc<dyn ProviderAdapter>> {
+        self.adapters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    fn keep(&self, id: ProviderId, adapter: Arc<dyn ProviderAdapter>, built_at: u64) {
+        let mut adapters = self.adapters.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::SeqCst) == built_at {
+            adapters.insert(id, adapter);
+        }
+    }
+
+    fn forget(&self, id: ProviderId) {
+        let mut adapters = self.adapters.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        adapters.remove(&id);
+    }
 }
 
 impl ProviderService {
@@ -156,6 +192,7 @@ impl ProviderService {
             secrets,
             adapters,
             region,
+            shared: Arc::default(),
         }
     }
 
@@ -239,7 +276,10 @@ impl ProviderService {
             provider.credentials = stored.flags();
         }
         provider.updated_at = OffsetDateTime::now_utc();
-        if !self.repo.update(&provider).await? {
+        let updated = self.repo.update(&provider).await;
+        // Whatever the outcome: the keys may have changed already.
+        self.shared.forget(id);
+        if !updated? {
             return Err(ServiceError::NotFound);
         }
         info!(provider_id = %provider.id, keys_changed = keys_change, "provider updated");
@@ -249,6 +289,7 @@ impl ProviderService {
     pub async fn delete(&self, id: ProviderId) -> Result<(), ServiceError> {
         let provider = self.get(id).await?;
         // Keys go first: if the keyring refuses, nothing has changed and the agent can retry.
+        self.shared.forget(id);
         self.secrets.delete(&provider.id.secret_key()).await?;
         self.repo.delete(id).await?;
         info!(provider_id = %id, "provider deleted");
@@ -288,6 +329,21 @@ impl ProviderService {
                 field: "credentials".into(),
                 message: e.to_string(),
             })
+    }
+
+    /// The adapter for provider `id`, shared between requests until the provider changes
+    /// (see `SharedAdapters`): what checks webhooks, whoever sends them.
+    pub async fn shared_adapter(
+        &self,
+        id: ProviderId,
+    ) -> Result<Arc<dyn ProviderAdapter>, ServiceError> {
+        if let Some(adapter) = self.shared.get(id) {
+            return Ok(adapter);
+        }
+        let built_at = self.shared.generation.load(Ordering::SeqCst);
+        let adapter: Arc<dyn ProviderAdapter> = Arc::from(self.adapter_for(id).await?);
+        self.shared.keep(id, adapter.clone(), built_at);
+        Ok(adapter)
     }
 
     /// Asks the provider whether the stored keys work. Provider failures are a result, not an error.
@@ -422,4 +478,155 @@ fn check_credentials(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::AccountInfo;
+    use async_trait::async_trait;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Repo(Mutex<Vec<Provider>>);
+
+    #[async_trait]
+    impl ProviderRepository for Repo {
+        async fn list(&self) -> Result<Vec<Provider>, RepositoryError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        async fn get(&self, id: ProviderId) -> Result<Option<Provider>, RepositoryError> {
+            Ok(self.0.lock().unwrap().iter().find(|p| p.id == id).cloned())
+        }
+        async fn insert(&self, provider: &Provider) -> Result<(), RepositoryError> {
+            self.0.lock().unwrap().push(provider.clone());
+            Ok(())
+        }
+        async fn update(&self, provider: &Provider) -> Result<bool, RepositoryError> {
+            let mut all = self.0.lock().unwrap();
+            let found = all.iter_mut().find(|p| p.id == provider.id);
+            Ok(found.map(|p| *p = provider.clone()).is_some())
+        }
+        async fn delete(&self, id: ProviderId) -> Result<bool, RepositoryError> {
+            let mut all = self.0.lock().unwrap();
+            let before = all.len();
+            all.retain(|p| p.id != id);
+            Ok(all.len() < before)
+        }
+        async fn activate(&self, _id: ProviderId) -> Result<bool, RepositoryError> {
+            Ok(true)
+        }
+    }
+
+    /// A keyring that counts its reads.
+    #[derive(Default)]
+    struct Keyring {
+        values: Mutex<HashMap<String, String>>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SecretStore for Keyring {
+        async fn get(&self, key: &str) -> Result<Option<SecretString>, SecretError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let values = self.values.lock().unwrap();
+            Ok(values.get(key).map(|v| SecretString::from(v.clone())))
+        }
+        async fn set(&self, key: &str, value: &SecretString) -> Result<(), SecretError> {
+            let mut values = self.values.lock().unwrap();
+            values.insert(key.into(), value.expose_secret().to_string());
+            Ok(())
+        }
+        async fn delete(&self, key: &str) -> Result<(), SecretError> {
+            self.values.lock().unwrap().remove(key);
+            Ok(())
+        }
+    }
+
+    /// Adapters that remember the token they were built with.
+    struct Adapter(String);
+
+    #[async_trait]
+    impl ProviderAdapter for Adapter {
+        fn kind(&self) -> ProviderKind {
+            ProviderKind::Twilio
+        }
+        async fn validate_credentials(&self) -> Result<AccountInfo, ProviderError> {
+            Ok(AccountInfo {
+                name: Some(self.0.clone()),
+                detail: None,
+            })
+        }
+    }
+
+    struct Factory;
+
+    impl AdapterFactory for Factory {
+        fn adapter(
+            &self,
+            _kind: ProviderKind,
+            _settings: &ProviderSettings,
+            credentials: ProviderCredentials,
+        ) -> Result<Box<dyn ProviderAdapter>, ProviderError> {
+            let token = credentials
+                .expose(CredentialField::AuthToken)
+                .unwrap_or_default()
+                .to_string();
+            Ok(Box::new(Adapter(token)))
+        }
+    }
+
+    fn twilio(token: &str) -> ProviderCredentials {
+        let mut credentials = ProviderCredentials::default();
+        credentials.set(
+            CredentialField::AccountSid,
+            Some(SecretString::from("AC0123456789abcdef0123456789abcdef")),
+        );
+        credentials.set(CredentialField::AuthToken, Some(SecretString::from(token)));
+        credentials
+    }
+
+    #[tokio::test]
+    async fn the_keyring_is_read_once_for_any_number_of_webhooks_and_again_after_a_change() {
+        let keyring = Arc::new(Keyring::default());
+        let service = ProviderService::new(
+            Arc::new(Repo::default()),
+            keyring.clone(),
+            Arc::new(Factory),
+            "US".parse().unwrap(),
+        );
+        let provider = service
+            .create(NewProvider {
+                kind: ProviderKind::Twilio,
+                name: "Twilio".into(),
+                credentials: twilio("first"),
+                default_caller_id: None,
+                record_calls: false,
+                sip: None,
+            })
+            .await
+            .unwrap();
+        let reads = || keyring.reads.load(Ordering::SeqCst);
+        let token = |a: Arc<dyn ProviderAdapter>| async move {
+            a.validate_credentials().await.unwrap().name.unwrap()
+        };
+        for _ in 0..100 {
+            let adapter = service.shared_adapter(provider.id).await.unwrap();
+            assert_eq!(token(adapter).await, "first");
+        }
+        assert_eq!(reads(), 1, "a flood of requests is not keyring traffic");
+        let update = ProviderUpdate {
+            credentials: twilio("second"),
+            ..Default::default()
+        };
+        service.update(provider.id, update).await.unwrap();
+        let adapter = service.shared_adapter(provider.id).await.unwrap();
+        assert_eq!(token(adapter).await, "second", "new keys are used at once");
+        service.delete(provider.id).await.unwrap();
+        assert!(matches!(
+            service.shared_adapter(provider.id).await,
+            Err(ServiceError::NotFound)
+        ));
+    }
 }

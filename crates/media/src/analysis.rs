@@ -27,7 +27,12 @@ pub fn align(reference: &[i16], received: &[i16], max_lag: usize) -> (usize, f64
         return (0, 0.0);
     };
     (0..=max_lag.min(last))
-        .map(|lag| (lag, correlation(reference, &received[lag..])))
+        .map(|lag| {
+            (
+                lag,
+                correlation(reference, received.get(lag..).unwrap_or_default()),
+            )
+        })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap_or((0, 0.0))
 }

@@ -104,8 +104,11 @@ impl AudioSource for WavSource {
     }
 
     fn read(&mut self, out: &mut [i16]) -> usize {
-        let n = out.len().min(self.samples.len() - self.position);
-        out[..n].copy_from_slice(&self.samples[self.position..self.position + n]);
+        let left = self.samples.get(self.position..).unwrap_or_default();
+        let n = out.len().min(left.len());
+        for (o, s) in out.iter_mut().zip(left) {
+            *o = *s;
+        }
         self.position += n;
         n
     }
@@ -175,23 +178,51 @@ impl AudioSink for NullSink {
     fn write(&mut self, _samples: &[i16]) {}
 }
 
-/// Keeps what was played in memory (tests).
+/// Keeps what was played in memory (tests), and whether it was finished — and written to
+/// after that, which a call must never do to a speaker it let go.
 #[derive(Clone, Default)]
 pub struct MemorySink {
     rate: u32,
-    samples: std::sync::Arc<std::sync::Mutex<Vec<i16>>>,
+    state: std::sync::Arc<std::sync::Mutex<Memory>>,
+}
+
+#[derive(Default)]
+struct Memory {
+    samples: Vec<i16>,
+    finished: bool,
+    written_after_finish: bool,
 }
 
 impl MemorySink {
     pub fn new(rate: u32) -> Self {
         MemorySink {
             rate,
-            samples: Default::default(),
+            state: Default::default(),
         }
     }
 
     pub fn samples(&self) -> Vec<i16> {
-        self.samples.lock().map(|s| s.clone()).unwrap_or_default()
+        self.state
+            .lock()
+            .map(|s| s.samples.clone())
+            .unwrap_or_default()
+    }
+
+    /// How much has been played, in samples.
+    pub fn len(&self) -> usize {
+        self.state.lock().map(|s| s.samples.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (finished, written to after it was)
+    pub fn finished(&self) -> (bool, bool) {
+        self.state
+            .lock()
+            .map(|s| (s.finished, s.written_after_finish))
+            .unwrap_or((false, false))
     }
 }
 
@@ -201,8 +232,15 @@ impl AudioSink for MemorySink {
     }
 
     fn write(&mut self, samples: &[i16]) {
-        if let Ok(mut s) = self.samples.lock() {
-            s.extend_from_slice(samples);
+        if let Ok(mut s) = self.state.lock() {
+            s.written_after_finish |= s.finished;
+            s.samples.extend_from_slice(samples);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.finished = true;
         }
     }
 }

@@ -169,7 +169,9 @@ impl Decoder for G711Decoder {
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<(), CodecError> {
         let start = out.len();
         out.extend(payload.iter().map(|b| (self.law)(*b)));
-        self.plc.good(&mut out[start..]);
+        if let Some(frame) = out.get_mut(start..) {
+            self.plc.good(frame);
+        }
         Ok(())
     }
 
@@ -182,7 +184,9 @@ impl Decoder for G711Decoder {
 fn conceal_with(plc: &mut Plc, samples: usize, out: &mut Vec<i16>) {
     let start = out.len();
     out.resize(start + samples, 0);
-    plc.conceal(&mut out[start..]);
+    if let Some(frame) = out.get_mut(start..) {
+        plc.conceal(frame);
+    }
 }
 
 /// 64 kbit/s G.722 (mode 1): a byte per two 16 kHz samples.
@@ -195,7 +199,7 @@ impl Encoder for G722Encoder {
         out.resize(start + self.0.max_encode_bytes(pcm.len()), 0);
         let n = self
             .0
-            .encode_into(pcm, &mut out[start..])
+            .encode_into(pcm, out.get_mut(start..).unwrap_or_default())
             .map_err(|e| CodecError::G722(format!("{e:?}")))?;
         out.truncate(start + n);
         Ok(())
@@ -214,10 +218,12 @@ impl Decoder for G722Decoder {
         out.resize(start + payload.len() * 2, 0);
         let n = self
             .inner
-            .decode_into(payload, &mut out[start..])
+            .decode_into(payload, out.get_mut(start..).unwrap_or_default())
             .map_err(|e| CodecError::G722(format!("{e:?}")))?;
         out.truncate(start + n);
-        self.plc.good(&mut out[start..]);
+        if let Some(frame) = out.get_mut(start..) {
+            self.plc.good(frame);
+        }
         Ok(())
     }
 
@@ -260,7 +266,7 @@ impl OpusEncoder {
 impl Encoder for OpusEncoder {
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
         let n = self.inner.encode(pcm, &mut self.buf)?;
-        out.extend_from_slice(&self.buf[..n]);
+        out.extend_from_slice(self.buf.get(..n).unwrap_or_default());
         Ok(())
     }
 
@@ -294,20 +300,20 @@ impl OpusDecoder {
 impl Decoder for OpusDecoder {
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<(), CodecError> {
         let n = self.inner.decode(payload, &mut self.buf, false)?;
-        out.extend_from_slice(&self.buf[..n]);
+        out.extend_from_slice(self.buf.get(..n).unwrap_or_default());
         Ok(())
     }
 
     fn conceal(&mut self, next: Option<&[u8]>, samples: usize, out: &mut Vec<i16>) {
         let samples = samples.min(self.buf.len());
-        let slot = &mut self.buf[..samples];
+        let slot = self.buf.get_mut(..samples).unwrap_or_default();
         // With the next packet at hand its FEC data rebuilds this one; otherwise libopus's PLC.
         let decoded = match next {
             Some(next) => self.inner.decode(next, slot, true),
             None => self.inner.decode(&[], slot, false),
         };
         match decoded {
-            Ok(n) => out.extend_from_slice(&self.buf[..n]),
+            Ok(n) => out.extend_from_slice(self.buf.get(..n).unwrap_or_default()),
             Err(e) => {
                 tracing::debug!(error = %e, "opus concealment failed; silence instead");
                 out.resize(out.len() + samples, 0);

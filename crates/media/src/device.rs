@@ -131,20 +131,28 @@ impl StreamThread {
     fn spawn(
         build: impl FnOnce() -> Result<(cpal::Stream, u32), AudioError> + Send + 'static,
     ) -> Result<(StreamThread, u32), AudioError> {
+        StreamThread::keep(move || {
+            let (stream, rate) = build()?;
+            stream
+                .play()
+                .map_err(|e| AudioError::Device(e.to_string()))?;
+            Ok((stream, rate))
+        })
+    }
+
+    /// Makes what `build` gives on a new thread and keeps it there until dropped.
+    fn keep<S: 'static>(
+        build: impl FnOnce() -> Result<(S, u32), AudioError> + Send + 'static,
+    ) -> Result<(StreamThread, u32), AudioError> {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("ringdesk-audio".into())
             .spawn(move || {
-                let stream = match build().and_then(|(stream, rate)| {
-                    stream
-                        .play()
-                        .map_err(|e| AudioError::Device(e.to_string()))?;
-                    Ok((stream, rate))
-                }) {
-                    Ok((stream, rate)) => {
+                let kept = match build() {
+                    Ok((kept, rate)) => {
                         let _ = ready_tx.send(Ok(rate));
-                        stream
+                        kept
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -152,7 +160,7 @@ impl StreamThread {
                     }
                 };
                 let _ = stop_rx.recv();
-                drop(stream);
+                drop(kept);
             })
             .map_err(|e| AudioError::Device(e.to_string()))?;
         let rate = ready_rx
@@ -169,10 +177,23 @@ impl StreamThread {
 }
 
 impl Drop for StreamThread {
+    /// Stops the stream. Closing a device can take a while (ALSA, PulseAudio): on an async
+    /// runtime's worker the wait goes to its blocking pool, so the calls and timers that
+    /// worker runs are not held up; elsewhere the device is closed when this returns.
     fn drop(&mut self) {
         self.stop.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || {
+                    let _ = thread.join();
+                });
+            }
+            Err(_) => {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -204,16 +225,17 @@ fn fill<T: Copy>(data: &mut [T], channels: usize, p: &mut Playout, convert: impl
     if !p.playing && p.ring.occupied_len() >= p.prebuffer {
         p.playing = true;
     }
-    let n = if p.playing {
-        p.ring.pop_slice(&mut p.mono[..frames])
-    } else {
-        0
+    let n = match p.mono.get_mut(..frames) {
+        Some(mono) if p.playing => p.ring.pop_slice(mono),
+        _ => 0,
     };
     if n < frames {
         p.playing = false;
     }
     let mono = &mut p.mono;
-    mono[n..frames].fill(0);
+    if let Some(rest) = mono.get_mut(n..frames) {
+        rest.fill(0);
+    }
     for (frame, s) in data.chunks_mut(channels).zip(mono.iter()) {
         frame.fill(convert(*s));
     }
@@ -424,6 +446,42 @@ impl AudioSink for DeviceSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Something whose closing takes a while, as a sound device's can.
+    struct SlowToClose(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for SlowToClose {
+        fn drop(&mut self) {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn closing_a_stream_on_an_async_worker_does_not_wait_there() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = closed.clone();
+        runtime.block_on(async move {
+            let (thread, _) = StreamThread::keep(move || Ok((SlowToClose(flag), 48_000))).unwrap();
+            let worker = tokio::spawn(async move { drop(thread) });
+            worker.await.unwrap();
+        });
+        assert!(
+            !closed.load(Ordering::SeqCst),
+            "the worker went on before the stream had closed"
+        );
+        // Off a runtime, dropping waits for it.
+        drop(runtime);
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = closed.clone();
+        let (thread, _) = StreamThread::keep(move || Ok((SlowToClose(flag), 48_000))).unwrap();
+        drop(thread);
+        assert!(closed.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn the_first_preferred_device_present_wins() {

@@ -226,7 +226,9 @@ impl Runner {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     let n = self.source.read(&mut captured);
-                    captured[n..].fill(0);
+                    if let Some(rest) = captured.get_mut(n..) {
+                        rest.fill(0);
+                    }
                     if self.muted {
                         captured.fill(0);
                     }
@@ -259,12 +261,12 @@ impl Runner {
                     }
                 }
                 r = self.rtp.recv_from(&mut rtp_buf) => match r {
-                    Ok((n, from)) => self.session.receive_rtp(from, &rtp_buf[..n], Instant::now()),
+                    Ok((n, from)) => self.session.receive_rtp(from, rtp_buf.get(..n).unwrap_or_default(), Instant::now()),
                     // ICMP port unreachable from a peer not yet listening shows up here.
                     Err(e) => tracing::trace!(error = %e, "RTP receive"),
                 },
                 r = self.rtcp.recv_from(&mut rtcp_buf) => match r {
-                    Ok((n, from)) => self.session.receive_rtcp(from, &rtcp_buf[..n], Instant::now()),
+                    Ok((n, from)) => self.session.receive_rtcp(from, rtcp_buf.get(..n).unwrap_or_default(), Instant::now()),
                     Err(e) => tracing::trace!(error = %e, "RTCP receive"),
                 },
                 command = commands.recv() => match command {

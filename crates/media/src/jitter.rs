@@ -144,6 +144,8 @@ pub struct JitterBuffer {
     rate: u32,
     config: JitterConfig,
     packets: BTreeMap<i64, Slot>,
+    /// Sequence numbers the stream used for something else (key presses): not missing.
+    skipped: std::collections::BTreeSet<i64>,
     history: BTreeMap<i64, Seen>,
     epoch: Option<Instant>,
     last_seq: Option<i64>,
@@ -167,6 +169,7 @@ impl JitterBuffer {
             rate: clock_rate.max(1),
             config,
             packets: BTreeMap::new(),
+            skipped: Default::default(),
             history: BTreeMap::new(),
             epoch: None,
             last_seq: None,
@@ -248,6 +251,20 @@ impl JitterBuffer {
             + 2;
         while self.packets.len() > cap {
             self.packets.pop_first();
+        }
+    }
+
+    /// A sequence number the stream spent on something that is not audio (an RFC 4733 key
+    /// press in the same stream): the audio around it is not missing a packet.
+    pub fn skip(&mut self, seq: u16) {
+        let seq = self.unwrap_seq(seq);
+        if self.next_seq.is_some_and(|next| seq < next) {
+            return;
+        }
+        self.last_seq = Some(self.last_seq.map_or(seq, |l| l.max(seq)));
+        self.skipped.insert(seq);
+        while self.skipped.len() > HISTORY {
+            self.skipped.pop_first();
         }
     }
 
@@ -333,6 +350,11 @@ impl JitterBuffer {
                     // On time, or late after the buffer ran dry and waited for it (it has
                     // grown by that wait; it shrinks again in a silence).
                     return self.play(seq, vt, now, desired, frame_ms);
+                }
+                Some(_) if self.skipped.remove(&next) => {
+                    // Not audio: nothing to play for it, no time taken.
+                    self.next_seq = Some(next + 1);
+                    continue;
                 }
                 Some((seq, vt)) => {
                     // `next` is missing. The playout reached the packet after the gap: on.
@@ -446,16 +468,16 @@ impl JitterBuffer {
     }
 
     fn desired_transit(&self) -> f64 {
-        if self.transits.is_empty() {
-            return 0.0;
-        }
         let mut sorted: Vec<f64> = self.transits.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
-        let q = sorted[((sorted.len() - 1) as f64 * QUANTILE).round() as usize];
-        let min = sorted[0];
+        let (Some(&min), Some(&max)) = (sorted.first(), sorted.last()) else {
+            return 0.0;
+        };
+        let at = ((sorted.len() - 1) as f64 * QUANTILE).round() as usize;
+        let q = sorted.get(at).copied().unwrap_or(max);
         let mut floor = min + self.config.floor.as_secs_f64() * 1000.0;
         if sorted.len() < EARLY_PACKETS {
-            let jittery = sorted[sorted.len() - 1] - min > JITTERY_MS;
+            let jittery = max - min > JITTERY_MS;
             let early = if jittery {
                 EARLY_JITTERY_DELAY_MS
             } else {

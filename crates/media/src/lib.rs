@@ -2,6 +2,12 @@
 //! returning packets, audio frames and events — so every path is testable without sockets or
 //! clocks; `driver` runs them on tokio sockets with an audio source and sink.
 
+// Network-fed code answers bad input with an error, never a panic (tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod analysis;
 pub mod audio;
 pub mod call;

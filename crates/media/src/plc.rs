@@ -68,8 +68,9 @@ impl Plc {
     }
 
     fn next_synthetic(&mut self) -> i16 {
-        let s = self.period[self.phase % self.period.len()];
-        self.phase = (self.phase + 1) % self.period.len();
+        let len = self.period.len().max(1);
+        let s = self.period.get(self.phase % len).copied().unwrap_or(0);
+        self.phase = (self.phase + 1) % len;
         s
     }
 
@@ -104,10 +105,10 @@ impl Plc {
             return h.iter().rev().take(min_lag.max(1)).rev().copied().collect();
         }
         let end = h.len();
-        let tail = &h[end - window..];
+        let tail = h.get(end - window..).unwrap_or_default();
         let mut best = (min_lag, f64::MIN);
         for lag in min_lag..=max_lag {
-            let earlier = &h[end - window - lag..end - lag];
+            let earlier = h.get(end - window - lag..end - lag).unwrap_or_default();
             let (mut dot, mut energy) = (0f64, 0f64);
             for (a, b) in tail.iter().zip(earlier) {
                 dot += f64::from(*a) * f64::from(*b);
@@ -122,7 +123,7 @@ impl Plc {
                 best = (lag, score);
             }
         }
-        h[end - best.0..].to_vec()
+        h.get(end - best.0..).unwrap_or_default().to_vec()
     }
 }
 

@@ -436,6 +436,7 @@ impl MediaSession {
             (now.saturating_duration_since(self.epoch).as_secs_f64() * rate) as u64 as u32;
         self.recv.update(h.sequence_number, h.timestamp, arrival);
         if dtmf {
+            self.jitter.skip(h.sequence_number);
             if let Some(digit) = self.dtmf_in.receive(h.timestamp, &packet.payload) {
                 self.events.push_back(MediaEvent::Dtmf(digit));
             }
@@ -487,8 +488,9 @@ impl MediaSession {
         loop {
             match self.jitter.pop(now) {
                 Playout::Silence => {
-                    out.resize(out.len() + samples, 0);
-                    self.vad.silent(&out[out.len() - samples..]);
+                    let before = out.len();
+                    out.resize(before + samples, 0);
+                    self.vad.silent(out.get(before..).unwrap_or_default());
                 }
                 Playout::Frame {
                     frame,
@@ -510,7 +512,7 @@ impl MediaSession {
                 Playout::Lost { next } => {
                     let before = out.len();
                     self.conceal(next.as_ref(), ticks, out);
-                    self.vad.silent(&out[before..]);
+                    self.vad.silent(out.get(before..).unwrap_or_default());
                 }
             }
             return;
@@ -926,6 +928,66 @@ mod tests {
         );
         assert!(remote.round_trip.is_some(), "rtt from LSR/DLSR: {remote:?}");
         assert!(b.stats().jitter.concealed >= 25, "{:?}", b.stats());
+    }
+
+    #[test]
+    fn srtp_protects_audio_and_keys_both_ways_and_refuses_what_it_cannot_authenticate() {
+        use crate::srtp::SrtpKey;
+        let t0 = Instant::now();
+        let (ka, kb) = (
+            SrtpKey::from_material(1, [7; 30]),
+            SrtpKey::from_material(1, [9; 30]),
+        );
+        let mut a_agreed = agreed(Codec::Pcmu, "10.0.0.2:4000");
+        a_agreed.srtp = Some((ka, kb));
+        let mut b_agreed = agreed(Codec::Pcmu, "10.0.0.1:5000");
+        b_agreed.srtp = Some((kb, ka));
+        let new = |agreed, seed| {
+            MediaSession::new(
+                agreed,
+                JitterConfig::default(),
+                SessionStart::fixed(t0, seed),
+            )
+            .unwrap()
+        };
+        let (mut a, mut b) = (new(a_agreed, 1), new(b_agreed, 2));
+        let mut played = Vec::new();
+        let mut digits = String::new();
+        for k in 0..150 {
+            let now = t0 + Duration::from_millis(20 * k as u64);
+            if k == 100 {
+                assert!(a.press("7*"));
+            }
+            let t = a.send_audio(&tone(160, k * 160), now).unwrap();
+            b.receive_rtp(
+                addr("10.0.0.1:5000"),
+                &t.data,
+                now + Duration::from_millis(5),
+            );
+            // A copy with one bit flipped is refused, not played.
+            let mut forged = t.data.clone();
+            if let Some(last) = forged.last_mut() {
+                *last ^= 1;
+            }
+            b.receive_rtp(
+                addr("10.0.0.1:5000"),
+                &forged,
+                now + Duration::from_millis(6),
+            );
+            b.play(now + Duration::from_millis(10), &mut played);
+            while let Some(e) = b.poll_event() {
+                if let MediaEvent::Dtmf(d) = e {
+                    digits.push(d);
+                }
+            }
+        }
+        assert_eq!(digits, "7*");
+        assert!(
+            played[8000..].iter().any(|s| s.abs() > 3000),
+            "speech heard"
+        );
+        assert_eq!(b.stats().ignored_packets, 150, "every forgery refused");
+        assert_eq!(b.stats().jitter.concealed, 0);
     }
 
     #[test]

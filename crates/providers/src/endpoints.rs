@@ -51,29 +51,25 @@ impl Endpoints {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    pub fn production() -> Self {
-        Self::from_lookup(|_| None).expect("built-in URLs parse")
-    }
-
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let setting = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let mut urls = VARIABLES.iter().map(|(name, default)| {
+        let urls = VARIABLES.map(|(name, default)| {
             let raw = lookup(name)
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| default.to_string());
             parse_base(&raw).map_err(|e| format!("{name}: {e}"))
         });
-        let mut next = || urls.next().expect("five variables");
+        let [telnyx, twilio, vonage_rest, vonage_calls, vonage_applications] = urls;
         Ok(Endpoints {
-            telnyx: next()?,
-            twilio: next()?,
-            vonage_rest: next()?,
-            vonage_calls: next()?,
-            vonage_applications: next()?,
+            telnyx: telnyx?,
+            twilio: twilio?,
+            vonage_rest: vonage_rest?,
+            vonage_calls: vonage_calls?,
+            vonage_applications: vonage_applications?,
             telnyx_sip: setting("RINGDESK_TELNYX_SIP_REGISTRAR")
                 .unwrap_or_else(|| TELNYX_SIP_REGISTRAR.into()),
             twilio_sip: setting("RINGDESK_TWILIO_SIP_REGISTRAR"),
@@ -111,8 +107,8 @@ fn parse_base(raw: &str) -> Result<Url, String> {
 /// `base` joined with path segments, keeping whatever path the base already has.
 pub(crate) fn join(base: &Url, segments: &[&str]) -> Url {
     let mut url = base.clone();
-    {
-        let mut path = url.path_segments_mut().expect("base URLs have a host");
+    // Base URLs are http(s) with a host (`parse_base`), so they always have a path.
+    if let Ok(mut path) = url.path_segments_mut() {
         path.pop_if_empty();
         path.extend(segments);
     }

@@ -4,6 +4,12 @@
 //! Every API family has its own base URL in [`Endpoints`], because the providers split their APIs
 //! over several hosts and tests serve each spec from its own mock.
 
+// Network-fed code answers bad input with an error, never a panic (tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 mod endpoints;
 mod factory;
 mod http;

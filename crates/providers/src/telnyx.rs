@@ -323,8 +323,8 @@ impl ProviderAdapter for TelnyxAdapter {
             "from": request.from.as_str(),
             "webhook_url": webhook_url,
         });
-        if request.record {
-            body["record"] = json!("record-from-answer");
+        if let (true, Some(fields)) = (request.record, body.as_object_mut()) {
+            fields.insert("record".into(), json!("record-from-answer"));
         }
         let Envelope { data } =
             http::json::<Envelope<Dialled>>(self.post(&["calls"], &body), self.timeout).await?;

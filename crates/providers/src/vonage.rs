@@ -91,9 +91,9 @@ pub fn create_call_body(request: &CallRequest) -> serde_json::Value {
         "from": { "type": "phone", "number": from },
         "ncco": ncco,
     });
-    if let Some(url) = &request.webhook_url {
-        body["event_url"] = json!([url]);
-        body["event_method"] = json!("POST");
+    if let (Some(url), Some(fields)) = (&request.webhook_url, body.as_object_mut()) {
+        fields.insert("event_url".into(), json!([url]));
+        fields.insert("event_method".into(), json!("POST"));
     }
     body
 }

@@ -1,8 +1,10 @@
 //! The tokio side: a flow (UDP, TCP or TLS) and a timer around the sans-IO `Endpoint`
 //! (registration and user agent).
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
@@ -50,6 +52,10 @@ pub async fn run_endpoint(
     events: mpsc::UnboundedSender<EndpointEvent>,
 ) -> io::Result<()> {
     let mut flow = Some(flow);
+    // A new flow being opened — after the stream broke, or because the registrar went quiet —
+    // runs beside the loop, so timers and commands go on meanwhile (a TLS handshake to a
+    // silent server takes up to `CONNECT_TIMEOUT`).
+    let mut connecting: Option<Connecting> = None;
     let mut reconnect_at: Option<tokio::time::Instant> = None;
     let mut backoff = FIRST_RECONNECT;
     let mut stopping: Option<Instant> = None;
@@ -110,31 +116,38 @@ pub async fn run_endpoint(
                 }
                 Err(e) => debug!(error = %e, "receive failed"),
             },
-            _ = sleep_until(reconnect_at), if flow.is_none() => {
-                match reopen(&connector, &mut endpoint).await {
+            _ = sleep_until(reconnect_at), if flow.is_none() && connecting.is_none() => {
+                reconnect_at = None;
+                connecting = Some(connector.open());
+            }
+            opened = finish(&mut connecting) => {
+                connecting = None;
+                match opened {
                     Ok(f) => {
+                        let local = f.local_addr();
+                        debug!(%local, "opened a new flow to the SIP server");
+                        endpoint.rebind(&host_of(local.ip()), local.port(), Instant::now());
                         flow = Some(f);
                         reconnect_at = None;
                     }
-                    Err(e) => {
+                    Err(e) if flow.is_none() => {
                         backoff = (backoff * 2).min(MAX_RECONNECT);
                         reconnect_at = Some(tokio::time::Instant::now() + backoff);
                         if let Some(r) = endpoint.registration() {
                             r.connection_lost(&format!("cannot reach the server ({e})"), backoff);
                         }
                     }
+                    // The old flow stays until a new one opens.
+                    Err(e) => debug!(error = %e, "could not open a new flow yet"),
                 }
             }
             _ = sleep_until(deadline) => {
                 endpoint.handle_timeout(Instant::now());
                 let suspect = endpoint.registration().is_some_and(|r| r.take_flow_suspect());
-                if suspect && flow.is_some() {
+                if suspect && flow.is_some() && connecting.is_none() {
                     // The registrar went quiet: after a network change the old socket's address
                     // is no longer ours, so open a new flow and register from where we are now.
-                    match reopen(&connector, &mut endpoint).await {
-                        Ok(f) => flow = Some(f),
-                        Err(e) => debug!(error = %e, "could not open a new flow yet"),
-                    }
+                    connecting = Some(connector.open());
                 }
             }
             command = commands.recv(), if stopping.is_none() => match command {
@@ -157,6 +170,7 @@ const FIRST_RECONNECT: Duration = Duration::from_secs(1);
 const MAX_RECONNECT: Duration = Duration::from_secs(60);
 
 /// How to open the flow again after a stream broke.
+#[derive(Clone)]
 pub struct Connector {
     pub transport: Transport,
     pub server: SocketAddr,
@@ -189,13 +203,21 @@ pub fn host_of(ip: std::net::IpAddr) -> String {
     }
 }
 
-/// A new flow to the server, and the endpoint moved to its local address (which registers it).
-async fn reopen(connector: &Connector, endpoint: &mut Endpoint) -> io::Result<Flow> {
-    let flow = connector.connect().await?;
-    let local = flow.local_addr();
-    debug!(%local, "opened a new flow to the SIP server");
-    endpoint.rebind(&host_of(local.ip()), local.port(), Instant::now());
-    Ok(flow)
+/// A flow being opened, on its own: see `run_endpoint`.
+type Connecting = Pin<Box<dyn Future<Output = io::Result<Flow>> + Send>>;
+
+impl Connector {
+    fn open(&self) -> Connecting {
+        let connector = self.clone();
+        Box::pin(async move { connector.connect().await })
+    }
+}
+
+async fn finish(connecting: &mut Option<Connecting>) -> io::Result<Flow> {
+    match connecting {
+        Some(c) => c.await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn recv(flow: &mut Option<Flow>) -> io::Result<Received> {
@@ -214,7 +236,7 @@ fn first_line(bytes: &[u8]) -> String {
         .iter()
         .position(|&b| b == b'\r' || b == b'\n')
         .unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end.min(200)]).into_owned()
+    String::from_utf8_lossy(bytes.get(..end.min(200)).unwrap_or_default()).into_owned()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -166,7 +166,9 @@ impl Flow {
         match &mut self.kind {
             Kind::Udp(socket, buf) => {
                 let n = socket.recv(buf).await?;
-                Ok(Received::Datagram(buf[..n].to_vec()))
+                Ok(Received::Datagram(
+                    buf.get(..n).unwrap_or_default().to_vec(),
+                ))
             }
             Kind::Stream { reader, buf, .. } => loop {
                 match Message::parse_stream(buf, &self.limits) {
@@ -185,7 +187,7 @@ impl Flow {
                         "the server closed the connection",
                     ));
                 }
-                buf.extend_from_slice(&chunk[..n]);
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
             },
         }
     }

@@ -318,7 +318,10 @@ pub struct Message {
 /// Where the header section ends: after the first empty line (CRLF CRLF, or bare LF LF).
 fn header_end(buf: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+    while let Some(i) = buf
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
         let at = from + i;
         match buf.get(at + 1) {
             Some(b'\n') => return Some(at + 2),
@@ -377,13 +380,12 @@ impl Message {
             .iter()
             .take_while(|b| matches!(b, b'\r' | b'\n'))
             .count();
-        let buf = &buf[skip..];
+        let buf = buf.get(skip..).unwrap_or_default();
         let end = header_end(buf).ok_or(ParseError::Header("no end of header section".into()))?;
-        let (start, headers) = parse_head(&buf[..end], limits)?;
-        let rest = &buf[end..];
+        let (head, rest) = buf.split_at_checked(end).unwrap_or((buf, &[]));
+        let (start, headers) = parse_head(head, limits)?;
         let body = match content_length(&headers)? {
-            Some(len) if len > rest.len() => return Err(ParseError::BodyTooShort),
-            Some(len) => rest[..len].to_vec(),
+            Some(len) => rest.get(..len).ok_or(ParseError::BodyTooShort)?.to_vec(),
             None => rest.to_vec(),
         };
         Ok(Message {
@@ -403,24 +405,24 @@ impl Message {
             .iter()
             .take_while(|b| matches!(b, b'\r' | b'\n'))
             .count();
-        let data = &buf[skip..];
+        let data = buf.get(skip..).unwrap_or_default();
         let Some(end) = header_end(data) else {
             if data.len() > limits.max_message {
                 return Err(ParseError::TooLarge(limits.max_message));
             }
             return Ok(None);
         };
-        let (start, headers) = parse_head(&data[..end], limits)?;
+        let (start, headers) = parse_head(data.get(..end).unwrap_or_default(), limits)?;
         // On a stream Content-Length is mandatory (RFC 3261 §18.3); absent means no body.
         let len = content_length(&headers)?.unwrap_or(0);
         let total = end
             .checked_add(len)
             .filter(|t| *t <= limits.max_message)
             .ok_or(ParseError::TooLarge(limits.max_message))?;
-        if data.len() < total {
+        let Some(body) = data.get(end..total) else {
             return Ok(None);
-        }
-        let body = data[end..total].to_vec();
+        };
+        let body = body.to_vec();
         Ok(Some((
             Message {
                 start,
@@ -566,8 +568,12 @@ fn truncate(s: &str) -> String {
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let bad = || ParseError::StartLine(truncate(line));
     // Bytes, not a str slice: the line may hold any UTF-8 (found by fuzzing).
-    if line.len() >= 8 && line.as_bytes()[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
-        let rest = &line[8..];
+    let status_line = line
+        .as_bytes()
+        .get(..8)
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"SIP/2.0 "));
+    if status_line {
+        let rest = line.get(8..).unwrap_or_default();
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
         if code.len() != 3 {
             return Err(bad());

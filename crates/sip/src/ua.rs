@@ -838,8 +838,8 @@ impl UserAgent {
             _ => (400, "Bad Request"),
         };
         let why = error.to_string();
-        let Ok(text) = std::str::from_utf8(&bytes[..bytes.len().min(self.limits.max_message)])
-        else {
+        let within = bytes.get(..self.limits.max_message).unwrap_or(bytes);
+        let Ok(text) = std::str::from_utf8(within) else {
             return;
         };
         if text.starts_with("SIP/") {
@@ -891,7 +891,9 @@ impl UserAgent {
 
     fn handle_response(&mut self, response: Message, now: Instant) {
         if let Some(i) = self.pending.iter().position(|p| p.txn.matches(&response)) {
-            self.pending[i].txn.handle_response(response, now);
+            if let Some(p) = self.pending.get_mut(i) {
+                p.txn.handle_response(response, now);
+            }
             self.drain_pending(i, now);
             return;
         }
@@ -912,19 +914,19 @@ impl UserAgent {
 
     fn drain_pending(&mut self, i: usize, now: Instant) {
         let mut events = Vec::new();
-        {
-            let p = &mut self.pending[i];
-            while let Some(bytes) = p.txn.poll_transmit() {
-                self.outbox.push_back(bytes);
-            }
-            while let Some(e) = p.txn.poll_event() {
-                events.push(e);
-            }
+        let Some(p) = self.pending.get_mut(i) else {
+            return;
+        };
+        while let Some(bytes) = p.txn.poll_transmit() {
+            self.outbox.push_back(bytes);
         }
-        let purpose = self.pending[i].purpose.clone();
-        let rounds = self.pending[i].auth_rounds;
-        let request = self.pending[i].txn.request().clone();
-        if self.pending[i].txn.is_terminated() {
+        while let Some(e) = p.txn.poll_event() {
+            events.push(e);
+        }
+        let purpose = p.purpose.clone();
+        let rounds = p.auth_rounds;
+        let request = p.txn.request().clone();
+        if p.txn.is_terminated() {
             self.pending.remove(i);
         }
         for event in events {
@@ -1634,7 +1636,9 @@ impl UserAgent {
         let mut i = 0;
         while i < self.pending.len() {
             let before = self.pending.len();
-            self.pending[i].txn.handle_timeout(now);
+            if let Some(p) = self.pending.get_mut(i) {
+                p.txn.handle_timeout(now);
+            }
             self.drain_pending(i, now);
             if self.pending.len() >= before {
                 i += 1;

@@ -90,17 +90,32 @@ async fn call_with_speech(codec: Codec, theirs: &'static str, n: u32, encrypted:
 
     // DTMF both ways once the compared stretch of speech (1–2 s) has played: key presses
     // replace the audio while they last.
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let give_up = tokio::time::Instant::now() + SECS;
+    while heard.len() < 3 * 8000 {
+        assert!(tokio::time::Instant::now() < give_up, "no speech heard");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(media.press("19#").await, "{:?}", media.negotiated());
     bob.command("sndcode", "5");
+    // A person's pace between two keys (baresip sends each for as long as it is held).
     tokio::time::sleep(Duration::from_millis(300)).await;
     bob.command("sndcode", "0");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut digits = String::new();
-    while let Ok(e) = media.events().unwrap().try_recv() {
-        if let MediaEvent::Dtmf(d) = e {
-            digits.push(d);
+    while digits.len() < 2 {
+        match tokio::time::timeout_at(give_up + SECS, media.events().unwrap().recv()).await {
+            Ok(Some(MediaEvent::Dtmf(d))) => digits.push(d),
+            Ok(Some(_)) => {}
+            _ => break,
         }
+    }
+    // …and our three have reached baresip.
+    while bob.count("\"type\":\"CALL_DTMF_START\"") < 3 {
+        assert!(
+            tokio::time::Instant::now() < give_up + SECS,
+            "{}",
+            bob.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(phone.hangup(call).await.unwrap());
     events

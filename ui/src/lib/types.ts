@@ -296,6 +296,8 @@ export interface CrmView {
   hasToken: boolean;
   /** Call activities waiting for the CRM. */
   pending: number;
+  /** When the next waiting one goes (Unix ms): later while it waits for notes or a retry. */
+  nextDeliveryAt: number | null;
   delivered: number;
   /** Refused for good or out of attempts: shown with a retry action. */
   failed: { callId: string; error: string | null }[];

@@ -527,6 +527,25 @@ impl Sipp {
     fn file(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
+
+    /// Waits until sipp has received a message starting with `start` (e.g. `ACK `), by its
+    /// message log.
+    pub async fn received(&self, start: &str) {
+        let give_up = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.file("messages.log");
+            let seen = log.split("message received").skip(1).any(|m| {
+                m.trim_start_matches(|c: char| c != '\n')
+                    .trim_start()
+                    .starts_with(start)
+            });
+            if seen {
+                return;
+            }
+            assert!(Instant::now() < give_up, "sipp never got {start}:\n{log}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for Sipp {
@@ -535,6 +554,24 @@ impl Drop for Sipp {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// kamailio's registrations (`kamcmd ul.dump` on control socket `socket`). A kamcmd that fails
+/// or answers something else fails the test: a check that a binding is absent must not pass on
+/// no output at all.
+pub fn ul_dump(socket: &str) -> String {
+    let out = Command::new("kamcmd")
+        .args(["-s", socket, "ul.dump"])
+        .output()
+        .expect("kamcmd is installed (package kamailio)");
+    let dump = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dump.contains("Domains:"),
+        "kamcmd ul.dump failed ({}): {dump}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dump
 }
 
 /// Registers `user` at kamailio from sipp's `port`, so a sipp UAS started next on that port is
@@ -713,12 +750,7 @@ impl PrivateKamailio {
 
     /// Who is registered (kamcmd ul.dump).
     pub fn bindings(&self) -> String {
-        let ctl = format!("unix:{}/run/kamailio_ctl", self.dir.display());
-        let out = Command::new("kamcmd")
-            .args(["-s", &ctl, "ul.dump"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ul_dump(&format!("unix:{}/run/kamailio_ctl", self.dir.display()))
     }
 
     /// Stops it (its bindings, held in memory, are gone) and starts it again on the same port.
