@@ -174,10 +174,6 @@ fn ringing_inbound(active: &Option<ActiveCall>) -> bool {
 /// Forwards the call state to every window and keeps the popup open exactly while a call rings.
 pub fn setup(app: &AppHandle) {
     let ringdesk = app.state::<Ringdesk>();
-    let starting = app.clone();
-    tauri::async_runtime::spawn(async move {
-        starting.state::<Ringdesk>().start_webhooks().await;
-    });
     let mut active = ringdesk.softphone.calls.active.subscribe();
     let mut notices = ringdesk.softphone.calls.notices.subscribe();
     let handle = app.clone();

@@ -78,9 +78,7 @@ pub async fn provider_create(
     ringdesk: State<'_, Ringdesk>,
     provider: NewProvider,
 ) -> Result<ProviderView> {
-    let provider = ringdesk.providers.create(provider).await?;
-    ringdesk.refresh_softphone().await;
-    Ok(provider.into())
+    Ok(ringdesk.create_provider(provider).await?.into())
 }
 
 #[tauri::command]
@@ -89,9 +87,7 @@ pub async fn provider_update(
     id: ProviderId,
     update: ProviderUpdate,
 ) -> Result<ProviderView> {
-    let provider = ringdesk.providers.update(id, update).await?;
-    ringdesk.refresh_softphone().await;
-    Ok(provider.into())
+    Ok(ringdesk.update_provider(id, update).await?.into())
 }
 
 #[tauri::command]
@@ -113,9 +109,7 @@ pub async fn provider_activate(
     ringdesk: State<'_, Ringdesk>,
     id: ProviderId,
 ) -> Result<ProviderView> {
-    let provider = ringdesk.providers.activate(id).await?;
-    ringdesk.refresh_softphone().await;
-    Ok(provider.into())
+    Ok(ringdesk.activate_provider(id).await?.into())
 }
 
 #[tauri::command]

@@ -13,7 +13,8 @@ pub fn setup(app: &AppHandle) {
     tauri::async_runtime::spawn(async move {
         let ringdesk = app.state::<Ringdesk>();
         let mut changes = ringdesk.softphone.subscribe();
-        ringdesk.refresh_softphone().await;
+        // Receiver and first registration: the app's own start, once its state is followed.
+        ringdesk.start().await;
         loop {
             let status = changes.borrow_and_update().clone();
             tracing::info!(status = %status.summary(), "softphone");

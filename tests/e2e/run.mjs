@@ -7,7 +7,6 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { createSocket } from "node:dgram";
-import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -213,45 +212,29 @@ async function addContact(name, company, phone) {
   await wd.waitFor('[data-testid="contact-row"]', { text: name });
 }
 
-/** A CRM implementing docs/crm-generic-openapi.yaml in memory: interactions kept by Idempotency-Key. */
-function startCrm() {
-  const interactions = [];
+/**
+ * The contract CRM (crates/test-support's `fake-crm`: the same fake the Rust tests use, which
+ * checks the token and validates every body against docs/crm-generic-openapi.yaml). `state()`
+ * reads its contacts, interactions and refusals.
+ */
+async function startCrm() {
+  const dir = mkdtempSync(join(tmpdir(), "ringdesk-crm-"));
+  const seed = join(dir, "contacts.json");
   // Sorts after "Grace Hopper", whose row the click-to-call test takes first.
-  const contacts = [{ id: "m1", name: "Margaret Hamilton", phones: ["+16175550199"], emails: [], updatedAt: "2026-11-01T10:00:00Z" }];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, "http://crm");
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      const send = (status, value) => {
-        res.writeHead(status, { "content-type": "application/json" });
-        res.end(JSON.stringify(value));
-      };
-      if (req.headers.authorization !== "Bearer e2e-crm-token") return send(401, { message: "bad token" });
-      if (req.method === "GET" && url.pathname === "/api/dialer/contacts/lookup") return send(200, []);
-      if (req.method === "GET" && url.pathname === "/api/dialer/contacts") return send(200, { items: contacts, deleted: [], nextCursor: null });
-      if (req.method === "POST" && url.pathname === "/api/dialer/contacts") {
-        const input = JSON.parse(body);
-        const created = { id: `new-${contacts.length + 1}`, name: input.name, phones: input.phones, emails: input.emails ?? [], updatedAt: new Date().toISOString() };
-        contacts.push(created);
-        return send(201, created);
-      }
-      if (req.method === "GET" && url.pathname === "/api/dialer/interactions") {
-        const key = url.searchParams.get("idempotencyKey");
-        return send(200, { items: interactions.filter((i) => i.key === key).map((i) => ({ id: i.id })) });
-      }
-      if (req.method === "POST" && url.pathname === "/api/dialer/interactions") {
-        const key = req.headers["idempotency-key"];
-        const known = interactions.find((i) => i.key === key);
-        if (known) return send(200, { id: known.id });
-        const item = { id: `int-${interactions.length + 1}`, key, body: JSON.parse(body) };
-        interactions.push(item);
-        return send(201, { id: item.id });
-      }
-      send(404, { message: "no such route" });
+  writeFileSync(seed, JSON.stringify([{ id: "m1", name: "Margaret Hamilton", phones: ["+16175550199"] }]));
+  const child = spawn(join(root, "target/debug/fake-crm"), ["e2e-crm-token", seed], { stdio: ["ignore", "pipe", "inherit"] });
+  process.on("exit", () => child.kill());
+  const url = await new Promise((done, fail) => {
+    let out = "";
+    child.stdout.on("data", (c) => {
+      out += c;
+      const m = /listening (\S+)/.exec(out);
+      if (m) done(m[1]);
     });
+    child.on("exit", (code) => fail(new Error(`fake-crm exited (${code})`)));
   });
-  return new Promise((done) => server.listen(0, "127.0.0.1", () => done({ server, interactions, contacts, url: `http://127.0.0.1:${server.address().port}` })));
+  const state = async () => (await fetch(`${url}/_fake/state`)).json();
+  return { child, url, state };
 }
 
 async function card() {
@@ -763,9 +746,14 @@ try {
 
   await test("the ended call reached the CRM once, as a completed call activity", async () => {
     const end = Date.now() + 15000;
-    while (crm.interactions.length < 1 && Date.now() < end) await sleep(100);
-    assert(crm.interactions.length === 1, `interactions: ${crm.interactions.length}`);
-    const body = crm.interactions[0].body;
+    let kept = await crm.state();
+    while (kept.interactions.length < 1 && Date.now() < end) {
+      await sleep(100);
+      kept = await crm.state();
+    }
+    assert(kept.refusals.length === 0, `requests outside the contract: ${JSON.stringify(kept.refusals)}`);
+    assert(kept.interactions.length === 1, `interactions: ${kept.interactions.length}`);
+    const body = kept.interactions[0].body;
     assert(body.type === "call" && body.direction === "outbound" && body.to === calleeNumber, JSON.stringify(body));
     assert(body.outcome === "connected" && body.durationSecs >= 2, JSON.stringify(body));
     assert(body.notes === "Wants a demo next week" && body.disposition === "interested", JSON.stringify(body));
@@ -799,8 +787,9 @@ try {
     await wd.waitFor('[data-testid="contact-detail-name"]', { text: "Grace Hopper" });
     await wd.click('[data-testid="contact-add-crm"]');
     await wd.waitFor('[data-testid="contact-open-crm"]');
-    const grace = crm.contacts.find((c) => c.name === "Grace Hopper");
-    assert(grace && grace.phones.length === 1, JSON.stringify(crm.contacts));
+    const { contacts } = await crm.state();
+    const grace = contacts.find((c) => c.name === "Grace Hopper");
+    assert(grace && grace.phones.length === 1, JSON.stringify(contacts));
     await wd.click('[data-testid="contact-back"]');
     await wd.click('[data-testid="nav-settings"]');
     await wd.click('[data-testid="settings-crm"]');
@@ -831,9 +820,13 @@ try {
     await wd.click('[data-testid="save-caller-save"]');
     await wd.waitFor(`${row} [data-testid="call-party"]`, { text: "Katherine Johnson" });
     const end = Date.now() + 5000;
-    while (!crm.contacts.some((c) => c.name === "Katherine Johnson") && Date.now() < end) await sleep(100);
-    const katherine = crm.contacts.find((c) => c.name === "Katherine Johnson");
-    assert(katherine && katherine.phones[0] === unknown, JSON.stringify(crm.contacts));
+    let { contacts } = await crm.state();
+    while (!contacts.some((c) => c.name === "Katherine Johnson") && Date.now() < end) {
+      await sleep(100);
+      ({ contacts } = await crm.state());
+    }
+    const katherine = contacts.find((c) => c.name === "Katherine Johnson");
+    assert(katherine && katherine.phones[0] === unknown, JSON.stringify(contacts));
     await wd.click('[data-testid="availability"] option[value="available"]');
   });
 
@@ -977,12 +970,15 @@ try {
     }
     // The microphone is the null sink's monitor: it hears the test sound the speaker plays.
     await wd.click('[data-testid="audio-test-microphone"]');
-    // Listening (for five seconds) while the test sound plays.
+    // The microphone is open (its first reading came) before the test sound plays; a capture
+    // stream can take a moment to deliver what the sound server mixes, so the chime is played
+    // again (each takes a second) until the meter hears it or the five-second test ends.
     await wd.waitFor('[data-testid="audio-test-microphone"]', { text: "Listening" });
-    await wd.click('[data-testid="audio-test-speaker"]');
+    await wd.waitFor('[data-testid="mic-level"]:not([data-readings="0"])', { timeoutMs: 10000 });
     let loudest = -100;
     const until = Date.now() + 6000;
     while (Date.now() < until && loudest <= -40) {
+      if ((await wd.property('[data-testid="audio-test-speaker"]', "disabled")) === false) await wd.click('[data-testid="audio-test-speaker"]');
       loudest = Math.max(loudest, Number(await wd.execute("return document.querySelector('[data-testid=mic-level]').dataset.db")));
       await sleep(100);
     }

@@ -4,8 +4,7 @@
 //! changed. `cargo bench -p ringdesk-app --bench contacts_sync` (CONTACTS_SYNC_BENCH_COUNT
 //! to change the count).
 
-#[path = "../tests/support/contract_crm.rs"]
-mod contract_crm;
+use ringdesk_test_support::contract_crm;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

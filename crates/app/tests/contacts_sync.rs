@@ -13,8 +13,8 @@ use ringdesk_app::{CrmKind, CrmSettings, Ringdesk};
 use ringdesk_core::{ContactInput, E164Number, PhoneInput, Region};
 use ringdesk_crm::generic::GenericConnector;
 use ringdesk_store::Store;
+use ringdesk_test_support::contract_crm::{self, Data, TOKEN};
 use secrecy::SecretString;
-use support::contract_crm::{self, Data, TOKEN};
 
 const CRM: &str = "generic:test";
 

@@ -12,83 +12,47 @@ use std::time::Duration;
 use ringdesk_app::{AppConfig, CrmKind, CrmSettings, Ringdesk, WebhookSettings};
 use ringdesk_core::{CredentialField, NewProvider, ProviderCredentials, ProviderId, ProviderKind};
 use ringdesk_providers::webhook::{twilio_signature, TwilioAlgorithm};
+use ringdesk_test_support::contract_crm::{self, Data, Shared};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const TOKEN: &str = "twilio-token-crm";
+const CRM_TOKEN: &str = "crm-token";
 
-type Interactions = Arc<Mutex<Vec<(String, Value)>>>;
+/// The contract CRM (the one fake of it, validating every body): down for the first
+/// `down_for` creates, create number `slow` applied at once but answered 5 s later.
+async fn crm(down_for: usize, slow: Option<usize>) -> (String, Shared) {
+    let data: Shared = Arc::new(Mutex::new(Data {
+        down_for,
+        slow_create: slow.map(|n| (n, Duration::from_secs(5))),
+        ..Data::with_token(CRM_TOKEN)
+    }));
+    let url = contract_crm::url(contract_crm::start(data.clone()).await);
+    (url, data)
+}
 
-/// The CRM: answers 503 to the first `down_for` creates, holds the reply to create number
-/// `slow` for 5 s (already applied), and keeps one interaction per key.
-async fn crm(
-    down_for: usize,
-    slow: Option<usize>,
-) -> (MockServer, Interactions, Arc<Mutex<usize>>) {
-    let server = MockServer::start().await;
-    let store: Interactions = Arc::default();
-    let posts = Arc::new(Mutex::new(0usize));
-    let (kept, count) = (store.clone(), posts.clone());
-    Mock::given(method("POST"))
-        .and(path("/api/dialer/interactions"))
-        .respond_with(move |req: &Request| {
-            let n = {
-                let mut c = count.lock().unwrap();
-                *c += 1;
-                *c
-            };
-            if n <= down_for {
-                return ResponseTemplate::new(503).insert_header("retry-after", "1");
-            }
-            let key = req
-                .headers
-                .get("idempotency-key")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_string();
-            let body: Value = serde_json::from_slice(&req.body).unwrap();
-            let mut kept = kept.lock().unwrap();
-            let index = match kept.iter().position(|(k, _)| *k == key) {
-                Some(i) => i,
-                None => {
-                    kept.push((key, body));
-                    kept.len() - 1
-                }
-            };
-            let answer =
-                ResponseTemplate::new(201).set_body_json(json!({"id": format!("int-{index}")}));
-            if Some(n) == slow {
-                answer.set_delay(Duration::from_secs(5))
-            } else {
-                answer
-            }
-        })
-        .mount(&server)
-        .await;
-    let found = store.clone();
-    Mock::given(method("GET"))
-        .and(path("/api/dialer/interactions"))
-        .respond_with(move |req: &Request| {
-            let key = req
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "idempotencyKey")
-                .map(|(_, v)| v.to_string());
-            let kept = found.lock().unwrap();
-            let items: Vec<Value> = kept
-                .iter()
-                .enumerate()
-                .filter(|(_, (k, _))| Some(k) == key.as_ref())
-                .map(|(i, _)| json!({"id": format!("int-{i}")}))
-                .collect();
-            ResponseTemplate::new(200).set_body_json(json!({ "items": items }))
-        })
-        .mount(&server)
-        .await;
-    (server, store, posts)
+/// What the CRM keeps: (idempotency key, body) of each interaction, in order.
+fn kept(crm: &Shared) -> Vec<(String, Value)> {
+    let data = crm.lock().unwrap();
+    assert!(
+        data.refusals.is_empty(),
+        "outside the contract: {:?}",
+        data.refusals
+    );
+    data.interactions
+        .iter()
+        .map(|i| (i.key.clone(), i.body.clone()))
+        .collect()
+}
+
+/// Creates the CRM was asked for, answered or not.
+fn posts(crm: &Shared) -> usize {
+    crm.lock().unwrap().creates
+}
+
+/// Updates it applied: (interaction id, body).
+fn patches(crm: &Shared) -> Vec<(String, Value)> {
+    crm.lock().unwrap().patches.clone()
 }
 
 struct Desk {
@@ -145,7 +109,7 @@ async fn desk(
                 kind: CrmKind::Generic,
                 base_url: crm_url.into(),
             },
-            Some("crm-token".into()),
+            Some(CRM_TOKEN.into()),
         )
         .await
         .unwrap();
@@ -206,15 +170,15 @@ fn config(dir: &tempfile::TempDir, keyring: &str) -> AppConfig {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a Secret Service session: run through scripts/test.sh"]
 async fn with_the_crm_down_for_a_while_every_call_arrives_once_in_order() {
-    let (server, store, posts) = crm(3, None).await;
+    let (crm_url, crm) = crm(3, None).await;
     let dir = tempfile::tempdir().unwrap();
     let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
-    let (desk, _) = desk(&config(&dir, &keyring), None, &server.uri()).await;
+    let (desk, _) = desk(&config(&dir, &keyring), None, &crm_url).await;
     for sid in ["CA1", "CA2", "CA3"] {
         desk.missed_call(sid).await;
     }
     desk.wait_delivered(3).await;
-    let kept = store.lock().unwrap().clone();
+    let kept = kept(&crm);
     assert_eq!(kept.len(), 3, "each call once");
     let order: Vec<_> = kept
         .iter()
@@ -228,10 +192,7 @@ async fn with_the_crm_down_for_a_while_every_call_arrives_once_in_order() {
     let mut sorted = starts.clone();
     sorted.sort();
     assert_eq!(starts, sorted, "in the order the calls ended");
-    assert!(
-        *posts.lock().unwrap() >= 4,
-        "the CRM was down for the first attempts"
-    );
+    assert!(posts(&crm) >= 4, "the CRM was down for the first attempts");
     desk.ringdesk.close().await;
 }
 
@@ -239,41 +200,37 @@ async fn with_the_crm_down_for_a_while_every_call_arrives_once_in_order() {
 #[ignore = "needs a Secret Service session: run through scripts/test.sh"]
 async fn stopped_dead_before_the_crm_answered_the_activity_still_arrives_exactly_once() {
     // The first create is applied at once but answered only after 5 s: Ringdesk dies meanwhile.
-    let (server, store, posts) = crm(0, Some(1)).await;
+    let (crm_url, crm) = crm(0, Some(1)).await;
     let dir = tempfile::tempdir().unwrap();
     let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
     let cfg = config(&dir, &keyring);
-    let (desk1, provider) = desk(&cfg, None, &server.uri()).await;
+    let (desk1, provider) = desk(&cfg, None, &crm_url).await;
     desk1.missed_call("CA9").await;
     for _ in 0..100 {
-        if *posts.lock().unwrap() >= 1 {
+        if posts(&crm) >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(*posts.lock().unwrap(), 1);
+    assert_eq!(posts(&crm), 1);
     // Dead stop: the worker is cut mid-request; its row stays in flight.
     desk1.ringdesk.close().await;
     drop(desk1);
 
-    let (desk2, _) = desk(&cfg, Some(provider), &server.uri()).await;
+    let (desk2, _) = desk(&cfg, Some(provider), &crm_url).await;
     desk2.wait_delivered(1).await;
-    assert_eq!(store.lock().unwrap().len(), 1, "reconciled, not sent twice");
-    assert_eq!(
-        *posts.lock().unwrap(),
-        1,
-        "the restart looked before sending again"
-    );
+    assert_eq!(kept(&crm).len(), 1, "reconciled, not sent twice");
+    assert_eq!(posts(&crm), 1, "the restart looked before sending again");
     desk2.ringdesk.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a Secret Service session: run through scripts/test.sh"]
 async fn a_conversation_waits_for_the_agents_notes_then_goes_with_them() {
-    let (server, store, _) = crm(0, None).await;
+    let (crm_url, crm) = crm(0, None).await;
     let dir = tempfile::tempdir().unwrap();
     let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
-    let (desk, _) = desk(&config(&dir, &keyring), None, &server.uri()).await;
+    let (desk, _) = desk(&config(&dir, &keyring), None, &crm_url).await;
     for (status, seq) in [("ringing", 0), ("in-progress", 1), ("completed", 2)] {
         desk.callback(&format!(
             "CallSid=CA7&CallStatus={status}&Direction=inbound&From=%2B14155552671&To=%2B12125550100&SequenceNumber={seq}"
@@ -292,7 +249,7 @@ async fn a_conversation_waits_for_the_agents_notes_then_goes_with_them() {
         view.next_delivery_at.is_some_and(|at| at > now + 60_000),
         "{view:?}"
     );
-    assert!(store.lock().unwrap().is_empty());
+    assert!(kept(&crm).is_empty());
 
     let call = desk
         .ringdesk
@@ -309,7 +266,7 @@ async fn a_conversation_waits_for_the_agents_notes_then_goes_with_them() {
         .await
         .unwrap();
     desk.wait_delivered(1).await;
-    let kept = store.lock().unwrap().clone();
+    let kept = kept(&crm);
     assert_eq!(kept[0].1["notes"], "Asked for pricing");
     assert_eq!(kept[0].1["disposition"], "call_back");
     assert_eq!(kept[0].1["outcome"], "connected");
@@ -324,32 +281,6 @@ async fn a_conversation_waits_for_the_agents_notes_then_goes_with_them() {
         .unwrap();
     assert_eq!(found.len(), 1);
     desk.ringdesk.close().await;
-}
-
-/// The CRM's answers to updates (`PATCH /api/dialer/interactions/{id}`): (id, body) each.
-async fn record_updates(server: &MockServer) -> Interactions {
-    let patches: Interactions = Arc::default();
-    let seen = patches.clone();
-    Mock::given(method("PATCH"))
-        .and(wiremock::matchers::path_regex(
-            "^/api/dialer/interactions/int-[0-9]+$",
-        ))
-        .respond_with(move |req: &Request| {
-            let id = req
-                .url
-                .path()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            seen.lock()
-                .unwrap()
-                .push((id.clone(), serde_json::from_slice(&req.body).unwrap()));
-            ResponseTemplate::new(200).set_body_json(json!({ "id": id }))
-        })
-        .mount(server)
-        .await;
-    patches
 }
 
 /// Set in the child process of the kill -9 test: the data directory and keyring it uses.
@@ -380,14 +311,14 @@ async fn killed_with_sigkill_before_the_crm_answered_the_activity_still_arrives_
     }
 
     // The CRM applies the first create at once but answers it only 5 s later.
-    let (server, store, posts) = crm(0, Some(1)).await;
+    let (crm_url, crm) = crm(0, Some(1)).await;
     let dir = tempfile::tempdir().unwrap();
     let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", KILL_TEST, "--include-ignored", "--nocapture"])
         .env(CHILD_DIR, dir.path())
         .env(CHILD_KEYRING, &keyring)
-        .env(CHILD_CRM, server.uri())
+        .env(CHILD_CRM, crm_url.clone())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -404,22 +335,22 @@ async fn killed_with_sigkill_before_the_crm_answered_the_activity_still_arrives_
         }
     };
     for _ in 0..500 {
-        if *posts.lock().unwrap() >= 1 {
+        if posts(&crm) >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(*posts.lock().unwrap(), 1, "the child sent the activity");
+    assert_eq!(posts(&crm), 1, "the child sent the activity");
     // SIGKILL: no shutdown code runs; the outbox row stays in flight on disk.
     child.kill().await.unwrap();
     let status = child.wait().await.unwrap();
     assert!(!status.success());
 
-    let (desk2, _) = desk(&config(&dir, &keyring), Some(provider), &server.uri()).await;
+    let (desk2, _) = desk(&config(&dir, &keyring), Some(provider), &crm_url).await;
     desk2.wait_delivered(1).await;
-    assert_eq!(store.lock().unwrap().len(), 1, "one activity in the CRM");
+    assert_eq!(kept(&crm).len(), 1, "one activity in the CRM");
     assert_eq!(
-        *posts.lock().unwrap(),
+        posts(&crm),
         1,
         "the restart found it already logged instead of sending it again"
     );
@@ -429,11 +360,10 @@ async fn killed_with_sigkill_before_the_crm_answered_the_activity_still_arrives_
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a Secret Service session: run through scripts/test.sh"]
 async fn notes_saved_after_the_activity_went_update_it_in_the_crm() {
-    let (server, store, posts) = crm(0, None).await;
-    let patches = record_updates(&server).await;
+    let (crm_url, crm) = crm(0, None).await;
     let dir = tempfile::tempdir().unwrap();
     let keyring = format!("ringdesk-test-{}", uuid::Uuid::new_v4());
-    let (desk, _) = desk(&config(&dir, &keyring), None, &server.uri()).await;
+    let (desk, _) = desk(&config(&dir, &keyring), None, &crm_url).await;
     // A missed call goes at once; the agent writes notes afterwards.
     desk.missed_call("CA5").await;
     desk.wait_delivered(1).await;
@@ -452,21 +382,21 @@ async fn notes_saved_after_the_activity_went_update_it_in_the_crm() {
         .await
         .unwrap();
     for _ in 0..200 {
-        if !patches.lock().unwrap().is_empty() {
+        if !patches(&crm).is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     desk.wait_delivered(1).await;
-    let patches = patches.lock().unwrap().clone();
+    let patches = patches(&crm);
     assert_eq!(patches.len(), 1, "one update");
     assert_eq!(patches[0].0, "int-0", "of the activity already logged");
     assert_eq!(
         patches[0].1,
         json!({ "notes": "Called back later, wants a demo", "disposition": "interested" })
     );
-    assert_eq!(store.lock().unwrap().len(), 1, "no second activity");
-    assert_eq!(*posts.lock().unwrap(), 1);
+    assert_eq!(kept(&crm).len(), 1, "no second activity");
+    assert_eq!(posts(&crm), 1);
     desk.ringdesk.close().await;
 }
 
@@ -474,13 +404,12 @@ async fn notes_saved_after_the_activity_went_update_it_in_the_crm() {
 #[ignore = "needs a Secret Service session: run through scripts/test.sh"]
 async fn notes_saved_while_the_activity_is_on_its_way_follow_as_an_update() {
     // The CRM takes 5 s to answer the create: the notes are saved meanwhile.
-    let (server, store, posts) = crm(0, Some(1)).await;
-    let patches = record_updates(&server).await;
+    let (crm_url, crm) = crm(0, Some(1)).await;
     let dir = tempfile::tempdir().unwrap();
-    let (desk, _) = desk(&config(&dir, &support::keyring()), None, &server.uri()).await;
+    let (desk, _) = desk(&config(&dir, &support::keyring()), None, &crm_url).await;
     desk.missed_call("CA6").await;
     for _ in 0..200 {
-        if *posts.lock().unwrap() >= 1 {
+        if posts(&crm) >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -496,14 +425,14 @@ async fn notes_saved_while_the_activity_is_on_its_way_follow_as_an_update() {
         .await
         .unwrap();
     for _ in 0..400 {
-        if !patches.lock().unwrap().is_empty() {
+        if !patches(&crm).is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let patches = patches.lock().unwrap().clone();
+    let patches = patches(&crm);
     assert_eq!(patches.len(), 1, "the notes followed as an update");
     assert_eq!(patches[0].1, json!({ "notes": "Left a message" }));
-    assert_eq!(store.lock().unwrap().len(), 1);
+    assert_eq!(kept(&crm).len(), 1);
     desk.ringdesk.close().await;
 }

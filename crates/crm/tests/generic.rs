@@ -12,21 +12,12 @@ use ringdesk_core::{Call, CallDirection, CallEndReason};
 use ringdesk_crm::generic::GenericConnector;
 use ringdesk_crm::outbox::{deliver, Attempt, Outcome};
 use ringdesk_crm::{idempotency_key, Activity, CrmConnector, CrmError};
+use ringdesk_test_support::contract_crm::{self, Data, Shared};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use wiremock::matchers::{header, method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-
-fn contract_validator() -> jsonschema::Validator {
-    let yaml = include_str!("../../../docs/crm-generic-openapi.yaml");
-    let spec: Value = serde_yaml::from_str(yaml).unwrap();
-    let schema = json!({
-        "allOf": [{ "$ref": "#/components/schemas/CallInteraction" }],
-        "components": spec["components"],
-    });
-    jsonschema::validator_for(&schema).unwrap()
-}
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn activity() -> Activity {
     let t = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
@@ -57,82 +48,48 @@ fn connector(server: &MockServer, timeout: Duration) -> GenericConnector {
     .unwrap()
 }
 
-/// A CRM that keeps interactions by idempotency key, validating bodies against the contract.
-/// `slow_first`: the first create is applied but answered too late (the client times out).
-async fn crm(slow_first: bool) -> (MockServer, Arc<Mutex<Vec<(String, Value)>>>) {
-    let server = MockServer::start().await;
-    let store: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-    let validator = contract_validator();
-    let created = store.clone();
-    Mock::given(method("POST"))
-        .and(path("/api/dialer/interactions"))
-        .and(header("authorization", "Bearer crm-token-123"))
-        .respond_with(move |req: &Request| {
-            let Some(key) = req
-                .headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-            else {
-                return ResponseTemplate::new(422).set_body_json(json!({"message": "no key"}));
-            };
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            let errors: Vec<String> = validator
-                .iter_errors(&body)
-                .map(|e| e.to_string())
-                .collect();
-            if !errors.is_empty() {
-                return ResponseTemplate::new(422)
-                    .set_body_json(json!({"message": errors.join("; ")}));
-            }
-            let mut store = created.lock().unwrap();
-            if let Some(i) = store.iter().position(|(k, _)| k == key) {
-                return ResponseTemplate::new(200).set_body_json(json!({"id": format!("int-{i}")}));
-            }
-            store.push((key.to_string(), body));
-            let id = format!("int-{}", store.len() - 1);
-            let answer = ResponseTemplate::new(201).set_body_json(json!({ "id": id }));
-            if slow_first && store.len() == 1 {
-                answer.set_delay(Duration::from_secs(3))
-            } else {
-                answer
-            }
-        })
-        .mount(&server)
-        .await;
-    let found = store.clone();
-    Mock::given(method("GET"))
-        .and(path("/api/dialer/interactions"))
-        .respond_with(move |req: &Request| {
-            let key = req
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "idempotencyKey")
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default();
-            let store = found.lock().unwrap();
-            let items: Vec<Value> = store
-                .iter()
-                .enumerate()
-                .filter(|(_, (k, _))| *k == key)
-                .map(|(i, _)| json!({"id": format!("int-{i}")}))
-                .collect();
-            ResponseTemplate::new(200).set_body_json(json!({ "items": items }))
-        })
-        .mount(&server)
-        .await;
-    (server, store)
+/// The contract CRM (the one fake of docs/crm-generic-openapi.yaml: token checked, every body
+/// validated). `slow_first`: the first create is applied but answered too late (the client
+/// times out).
+async fn crm(slow_first: bool) -> (GenericConnector, Shared, Duration) {
+    let data: Shared = Arc::new(Mutex::new(Data {
+        slow_create: slow_first.then_some((1, Duration::from_secs(3))),
+        ..Data::with_token("crm-token-123")
+    }));
+    let address = contract_crm::start(data.clone()).await;
+    let timeout = if slow_first {
+        Duration::from_millis(700)
+    } else {
+        Duration::from_secs(2)
+    };
+    let crm = GenericConnector::new(
+        contract_crm::url(address).parse().unwrap(),
+        SecretString::from("crm-token-123"),
+        timeout,
+    )
+    .unwrap();
+    (crm, data, timeout)
+}
+
+/// What the CRM kept, once it is sure every request followed the contract.
+fn kept(data: &Shared) -> Vec<(String, Value)> {
+    let data = data.lock().unwrap();
+    assert!(data.refusals.is_empty(), "{:?}", data.refusals);
+    data.interactions
+        .iter()
+        .map(|i| (i.key.clone(), i.body.clone()))
+        .collect()
 }
 
 #[tokio::test]
 async fn logs_a_call_that_follows_the_contract_once_per_key() {
-    let (server, store) = crm(false).await;
-    let crm = connector(&server, Duration::from_secs(2));
+    let (crm, store, _) = crm(false).await;
     let activity = activity();
     let key = idempotency_key("generic", &activity.call_id);
     let first = crm.log_call(&activity, &key).await.unwrap();
     let again = crm.log_call(&activity, &key).await.unwrap();
     assert_eq!(first, again, "a replayed key returns the same interaction");
-    let stored = store.lock().unwrap().clone();
+    let stored = kept(&store);
     assert_eq!(stored.len(), 1);
     let body = &stored[0].1;
     assert_eq!(body["type"], "call");
@@ -150,8 +107,7 @@ async fn logs_a_call_that_follows_the_contract_once_per_key() {
 
 #[tokio::test]
 async fn a_timeout_after_sending_is_reconciled_not_duplicated() {
-    let (server, store) = crm(true).await;
-    let crm = connector(&server, Duration::from_millis(700));
+    let (crm, store, _) = crm(true).await;
     let mut rng = StdRng::seed_from_u64(3);
     let key = idempotency_key("generic", &activity().call_id);
     let first = deliver(
@@ -188,7 +144,7 @@ async fn a_timeout_after_sending_is_reconciled_not_duplicated() {
         second,
         Outcome::Done(ringdesk_crm::RemoteRef("int-0".into()))
     );
-    assert_eq!(store.lock().unwrap().len(), 1, "logged exactly once");
+    assert_eq!(kept(&store).len(), 1, "logged exactly once");
 }
 
 #[tokio::test]
@@ -261,17 +217,6 @@ async fn finds_contacts_by_phone() {
     assert_eq!(found[0].emails, Vec::<String>::new());
 }
 
-/// The contract's schema for `name` (a component), to check what the connector sends.
-fn contract_schema(name: &str) -> jsonschema::Validator {
-    let spec: Value =
-        serde_yaml::from_str(include_str!("../../../docs/crm-generic-openapi.yaml")).unwrap();
-    jsonschema::validator_for(&json!({
-        "allOf": [{ "$ref": format!("#/components/schemas/{name}") }],
-        "components": spec["components"],
-    }))
-    .unwrap()
-}
-
 #[tokio::test]
 async fn pulls_changed_contacts_page_by_page_then_from_the_newest_change() {
     let server = MockServer::start().await;
@@ -319,22 +264,7 @@ async fn pulls_changed_contacts_page_by_page_then_from_the_newest_change() {
 
 #[tokio::test]
 async fn creates_a_contact_the_contract_way_and_links_to_its_page() {
-    let server = MockServer::start().await;
-    let validator = contract_schema("NewContact");
-    Mock::given(method("POST"))
-        .and(path("/api/dialer/contacts"))
-        .respond_with(move |req: &Request| {
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            if !validator.is_valid(&body) {
-                return ResponseTemplate::new(422).set_body_json(json!({"message": "invalid"}));
-            }
-            ResponseTemplate::new(201).set_body_json(json!({
-                "id": "c9", "name": body["name"], "phones": body["phones"]
-            }))
-        })
-        .mount(&server)
-        .await;
-    let crm = connector(&server, Duration::from_secs(2));
+    let (crm, data, _) = crm(false).await;
     let created = crm
         .create_contact(&ringdesk_crm::NewContact {
             name: "Grace Hopper".into(),
@@ -344,13 +274,18 @@ async fn creates_a_contact_the_contract_way_and_links_to_its_page() {
         })
         .await
         .unwrap();
+    assert_eq!(created.name, "Grace Hopper");
+    let stored = data.lock().unwrap().records.clone();
+    assert_eq!(stored.len(), 1);
     assert_eq!(
-        (created.id.as_str(), created.name.as_str()),
-        ("c9", "Grace Hopper")
+        (stored[0].id.as_str(), stored[0].phones.as_slice()),
+        (created.id.as_str(), &["+12025550123".to_string()][..])
     );
-    assert_eq!(
-        crm.contact_url("c9").await.unwrap().unwrap().as_str(),
-        format!("{}/contacts/c9", server.uri())
+    let page = crm.contact_url(&created.id).await.unwrap().unwrap();
+    assert!(
+        page.as_str()
+            .ends_with(&format!("/contacts/{}", created.id)),
+        "{page}"
     );
     // A number the contract refuses is the CRM's refusal, shown as such.
     let refused = crm
@@ -365,6 +300,7 @@ async fn creates_a_contact_the_contract_way_and_links_to_its_page() {
         refused,
         Err(CrmError::Permanent { status: 422, .. })
     ));
+    assert_eq!(data.lock().unwrap().refusals.len(), 1, "and only that one");
 }
 
 /// The contract itself served by Prism (scripts/mocks.sh): every request the connector makes
@@ -408,29 +344,22 @@ async fn every_request_follows_the_contract_served_by_prism() {
 
 #[tokio::test]
 async fn a_late_update_patches_the_logged_interaction_the_contract_way() {
-    let server = MockServer::start().await;
-    let validator = contract_schema("CallInteractionUpdate");
-    let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let seen = bodies.clone();
-    Mock::given(method("PATCH"))
-        .and(path("/api/dialer/interactions/int-7"))
-        .and(header("authorization", "Bearer crm-token-123"))
-        .respond_with(move |req: &Request| {
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            if !validator.is_valid(&body) {
-                return ResponseTemplate::new(422).set_body_json(json!({"message": "invalid"}));
-            }
-            seen.lock().unwrap().push(body);
-            ResponseTemplate::new(200).set_body_json(json!({"id": "int-7"}))
-        })
-        .mount(&server)
-        .await;
-    let crm = connector(&server, Duration::from_secs(2));
-    crm.update_call(&ringdesk_crm::RemoteRef("int-7".into()), &activity())
+    let (crm, data, _) = crm(false).await;
+    let logged = crm
+        .log_call(
+            &activity(),
+            &idempotency_key("generic", &activity().call_id),
+        )
         .await
         .unwrap();
+    crm.update_call(&logged, &activity()).await.unwrap();
+    let patches = data.lock().unwrap().patches.clone();
     assert_eq!(
-        bodies.lock().unwrap()[0],
-        json!({"notes": "Wants a demo", "disposition": "interested"})
+        patches,
+        [(
+            logged.0.clone(),
+            json!({"notes": "Wants a demo", "disposition": "interested"})
+        )]
     );
+    assert_eq!(kept(&data).len(), 1);
 }

@@ -5,6 +5,7 @@ use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
 use crate::header::Challenge;
+use crate::message::{Message, StartLine};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DigestError {
@@ -12,6 +13,8 @@ pub enum DigestError {
     Algorithm(String),
     #[error("unsupported qop {0}")]
     Qop(String),
+    #[error("only requests are signed")]
+    NotARequest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +66,78 @@ pub fn supported(challenge: &Challenge) -> bool {
         algorithm.as_str(),
         "MD5" | "MD5-SESS" | "SHA-256" | "SHA-256-SESS"
     ) && qop_ok
+}
+
+/// The challenge a 401 (or a proxy's 407) carries that we can answer, and whether a proxy
+/// asked — what both the registration and the user agent retry with.
+pub fn challenge_in(response: &Message) -> Option<(Challenge, bool)> {
+    let proxy = response.status() == Some(407);
+    response
+        .headers
+        .get_all(challenge_header(proxy))
+        .into_iter()
+        .filter_map(|v| Challenge::parse(v).ok())
+        .find(supported)
+        .map(|c| (c, proxy))
+}
+
+fn challenge_header(proxy: bool) -> &'static str {
+    if proxy {
+        "Proxy-Authenticate"
+    } else {
+        "WWW-Authenticate"
+    }
+}
+
+/// Where the answer to a (proxy's) challenge goes.
+pub fn answer_header(proxy: bool) -> &'static str {
+    if proxy {
+        "Proxy-Authorization"
+    } else {
+        "Authorization"
+    }
+}
+
+/// Whether `request` already answered a challenge from this realm: asked again, and not
+/// because the nonce went stale, the credentials are wrong.
+pub fn answered_before(request: &Message, challenge: &Challenge, proxy: bool) -> bool {
+    !challenge.stale
+        && request
+            .headers
+            .get_all(answer_header(proxy))
+            .into_iter()
+            .any(|v| Challenge::parse(v).is_ok_and(|prev| prev.realm == challenge.realm))
+}
+
+/// Signs `request` (its method, Request-URI and body) for `challenge`, replacing an earlier
+/// answer.
+pub fn sign(
+    request: &mut Message,
+    challenge: &Challenge,
+    proxy: bool,
+    credentials: (&str, &str),
+    cnonce: &str,
+    nonce_count: u32,
+) -> Result<(), DigestError> {
+    let (method, uri) = match &request.start {
+        StartLine::Request { method, uri } => (method.to_string(), uri.to_string()),
+        StartLine::Response { .. } => return Err(DigestError::NotARequest),
+    };
+    let value = authorization(
+        challenge,
+        &DigestRequest {
+            username: credentials.0,
+            password: credentials.1,
+            method: &method,
+            uri: &uri,
+            body: &request.body,
+            cnonce,
+            nonce_count,
+        },
+    )?;
+    request.headers.remove(answer_header(proxy));
+    request.headers.push(answer_header(proxy), value);
+    Ok(())
 }
 
 /// The `Authorization` / `Proxy-Authorization` value answering `challenge`.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::digest::{authorization, DigestRequest};
+use crate::digest;
 use crate::header::{Challenge, NameAddr, Via};
 use crate::message::{Message, Method};
 use crate::random_token;
@@ -333,29 +333,21 @@ impl Registration {
         if let Some((challenge, proxy)) = &auth {
             self.nonce_count += 1;
             let cnonce = random_token(&mut self.rng, 16);
-            let uri = self.config.registrar.to_string();
-            let request = DigestRequest {
-                username: &self.config.auth_username,
-                password: &self.config.password,
-                method: "REGISTER",
-                uri: &uri,
-                body: b"",
-                cnonce: &cnonce,
-                nonce_count: self.nonce_count,
-            };
-            match authorization(challenge, &request) {
-                Ok(value) => m.headers.push(
-                    if *proxy {
-                        "Proxy-Authorization"
-                    } else {
-                        "Authorization"
-                    },
-                    value,
-                ),
-                Err(e) => {
-                    self.fail(now, None, format!("the registrar asks for {e}"));
-                    return;
-                }
+            let credentials = (
+                self.config.auth_username.as_str(),
+                self.config.password.as_str(),
+            );
+            let signed = digest::sign(
+                &mut m,
+                challenge,
+                *proxy,
+                credentials,
+                &cnonce,
+                self.nonce_count,
+            );
+            if let Err(e) = signed {
+                self.fail(now, None, format!("the registrar asks for {e}"));
+                return;
             }
         }
         self.answered = auth;
@@ -469,19 +461,7 @@ impl Registration {
                 });
             }
             401 | 407 => {
-                let proxy = status == 407;
-                let header = if proxy {
-                    "Proxy-Authenticate"
-                } else {
-                    "WWW-Authenticate"
-                };
-                let challenge = response
-                    .headers
-                    .get_all(header)
-                    .into_iter()
-                    .filter_map(|v| Challenge::parse(v).ok())
-                    .find(crate::digest::supported);
-                let Some(challenge) = challenge else {
+                let Some((challenge, proxy)) = digest::challenge_in(&response) else {
                     self.fail(
                         now,
                         Some(status),

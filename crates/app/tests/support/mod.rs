@@ -1,8 +1,6 @@
 //! What the app's test binaries share (each uses a part of it).
 #![allow(dead_code)]
 
-pub mod contract_crm;
-
 use ringdesk_app::AppConfig;
 use ringdesk_providers::Endpoints;
 

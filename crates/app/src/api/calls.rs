@@ -1,0 +1,92 @@
+//! The calls: the journal, placing them (softphone or the agent's phone), controlling the one
+//! in progress, where calls ring, after-call work.
+
+use crate::*;
+
+impl Ringdesk {
+    /// A page of the call journal.
+    pub async fn calls(&self, filter: &CallFilter) -> Result<Vec<Call>, AppError> {
+        Ok(self.store.calls().list(filter).await?)
+    }
+
+    /// Places a call: through the softphone to a number (any format) or a SIP address, or —
+    /// when calls ring on the agent's phone — through the active provider's call control.
+    pub async fn dial(
+        &self,
+        target: String,
+        contact: Option<ContactId>,
+    ) -> Result<Call, CallError> {
+        let route = provider_calls::load(&self.store.settings())
+            .await
+            .unwrap_or_default();
+        if let (CallRouteMode::Phone, Some(phone)) = (route.mode, route.phone) {
+            let webhook_base = self.webhook_base().await;
+            return self
+                .provider_calls
+                .dial(&self.providers, webhook_base, phone, &target, contact)
+                .await;
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.softphone
+            .command(CallCommand::Dial {
+                target,
+                contact,
+                reply,
+            })
+            .await;
+        answer.await.unwrap_or(Err(CallError::NotConnected))
+    }
+
+    /// Answer, decline, hang up, mute, hold or keypad: `make` builds the command around the
+    /// reply channel.
+    pub async fn call_control(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), CallError>>) -> CallCommand,
+    ) -> Result<(), CallError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = make(reply);
+        if self.provider_calls.has_call().await {
+            return match command {
+                CallCommand::Hangup(_) => self.provider_calls.hangup(&self.providers).await,
+                _ => Err(CallError::OnYourPhone),
+            };
+        }
+        self.softphone.command(command).await;
+        answer.await.unwrap_or(Err(CallError::NotConnected))
+    }
+
+    pub async fn call_route(&self) -> Result<CallRoute, AppError> {
+        Ok(provider_calls::load(&self.store.settings()).await?)
+    }
+
+    pub async fn set_call_route(&self, input: CallRouteInput) -> Result<CallRoute, CallError> {
+        let route = input.validate(self.region)?;
+        provider_calls::save(&self.store.settings(), &route)
+            .await
+            .map_err(|e| CallError::Provider(e.to_string()))?;
+        Ok(route)
+    }
+
+    /// The agent's after-call notes and outcome on a finished call; its CRM activity (held
+    /// for them) leaves now.
+    pub async fn wrap_up(
+        &self,
+        id: CallId,
+        notes: Option<String>,
+        disposition: Option<Disposition>,
+    ) -> Result<Call, CallError> {
+        match self
+            .journal
+            .wrap_up(id, notes.as_deref(), disposition)
+            .await
+        {
+            Ok(Some(call)) => Ok(self.journal.named(call).await),
+            Ok(None) => Err(CallError::NoCall("wrap up")),
+            Err(e) => Err(CallError::Journal(e.to_string())),
+        }
+    }
+
+    pub fn active_call(&self) -> Option<ActiveCall> {
+        self.softphone.calls.active.borrow().clone()
+    }
+}

@@ -1,0 +1,3 @@
+//! What Ringdesk's tests share across crates (and with the end-to-end suite, through binaries).
+
+pub mod contract_crm;
