@@ -17,6 +17,15 @@ pub trait AudioSource: Send {
     fn is_microphone(&self) -> bool {
         false
     }
+    /// Samples ready to read now, for a source with a clock of its own (a device): its frames
+    /// pace the call. None for sources read on a schedule (files, memory).
+    fn available(&self) -> Option<usize> {
+        None
+    }
+    /// How the thread producing this audio is scheduled, once it has said (devices).
+    fn scheduling(&self) -> Option<crate::realtime::Scheduling> {
+        None
+    }
 }
 
 /// Mono 16-bit audio going out at its own rate.
@@ -25,6 +34,19 @@ pub trait AudioSink: Send {
     fn write(&mut self, samples: &[i16]);
     /// The call ended: flush what is buffered.
     fn finish(&mut self) {}
+    /// Samples written and not played yet, for a sink with a clock of its own (a device): it
+    /// is fed as it plays. None for sinks written on a schedule (files, memory).
+    fn queued(&self) -> Option<usize> {
+        None
+    }
+    /// What a clocked sink holds back before it starts playing.
+    fn prebuffer(&self) -> usize {
+        0
+    }
+    /// How the thread playing this audio is scheduled, once it has said (devices).
+    fn scheduling(&self) -> Option<crate::realtime::Scheduling> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -151,6 +151,14 @@ impl CallMedia {
         }
     }
 
+    /// How the threads carrying this call's audio are scheduled, as they reported it.
+    pub fn scheduling(&self) -> Vec<(String, crate::realtime::Scheduling)> {
+        match &self.stream {
+            Stream::Running(h) => h.scheduling(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn mute(&self, muted: bool) {
         if let Stream::Running(h) = &self.stream {
             h.mute(muted);

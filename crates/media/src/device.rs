@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -16,6 +16,7 @@ use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::HeapRb;
 
 use crate::audio::{AudioError, AudioSink, AudioSource};
+use crate::realtime::{self, Scheduling};
 
 /// Buffered between the device and the call: enough for scheduling hiccups, small enough
 /// not to add audible delay.
@@ -263,6 +264,7 @@ pub struct DeviceSource {
     ring: ringbuf::HeapCons<i16>,
     primed: bool,
     level: LevelMeter,
+    scheduling: Arc<OnceLock<Scheduling>>,
     _stream: StreamThread,
 }
 
@@ -272,6 +274,8 @@ impl DeviceSource {
         let name = name.map(str::to_string);
         let level = LevelMeter::default();
         let meter = level.clone();
+        let scheduling = Arc::new(OnceLock::new());
+        let reported = scheduling.clone();
         let (ring_tx, ring_rx) = mpsc::channel();
         let (stream, rate) = StreamThread::spawn(move || {
             let device = find(Direction::Input, name.as_deref())?;
@@ -286,6 +290,8 @@ impl DeviceSource {
             let _ = ring_tx.send(consumer);
             let mut mono = Vec::new();
             let mut push = move |mono: &[i16]| {
+                // The first callback says how its thread runs (one system call, once).
+                reported.get_or_init(realtime::promote_callback_thread);
                 meter.update(mono);
                 producer.push_slice(mono);
             };
@@ -325,6 +331,7 @@ impl DeviceSource {
             ring,
             primed: false,
             level,
+            scheduling,
             _stream: stream,
         })
     }
@@ -341,6 +348,14 @@ impl AudioSource for DeviceSource {
 
     fn is_microphone(&self) -> bool {
         true
+    }
+
+    fn available(&self) -> Option<usize> {
+        Some(self.ring.occupied_len())
+    }
+
+    fn scheduling(&self) -> Option<Scheduling> {
+        self.scheduling.get().cloned()
     }
 
     fn read(&mut self, out: &mut [i16]) -> usize {
@@ -373,6 +388,7 @@ impl AudioSource for DeviceSource {
 pub struct DeviceSink {
     rate: u32,
     ring: ringbuf::HeapProd<i16>,
+    scheduling: Arc<OnceLock<Scheduling>>,
     _stream: StreamThread,
 }
 
@@ -381,6 +397,8 @@ impl DeviceSink {
     pub fn open(name: Option<&str>) -> Result<DeviceSink, AudioError> {
         let name = name.map(str::to_string);
         let (ring_tx, ring_rx) = mpsc::channel();
+        let scheduling = Arc::new(OnceLock::new());
+        let reported = scheduling.clone();
         let (stream, rate) = StreamThread::spawn(move || {
             let device = find(Direction::Output, name.as_deref())?;
             let supported = device
@@ -401,6 +419,7 @@ impl DeviceSink {
                 cpal::SampleFormat::F32 => device.build_output_stream(
                     &config,
                     move |data: &mut [f32], _| {
+                        reported.get_or_init(realtime::promote_callback_thread);
                         fill(data, channels, &mut playout, |s| f32::from(s) / 32768.0)
                     },
                     stream_error,
@@ -408,7 +427,10 @@ impl DeviceSink {
                 ),
                 cpal::SampleFormat::I16 => device.build_output_stream(
                     &config,
-                    move |data: &mut [i16], _| fill(data, channels, &mut playout, |s| s),
+                    move |data: &mut [i16], _| {
+                        reported.get_or_init(realtime::promote_callback_thread);
+                        fill(data, channels, &mut playout, |s| s)
+                    },
                     stream_error,
                     None,
                 ),
@@ -427,6 +449,7 @@ impl DeviceSink {
         Ok(DeviceSink {
             rate,
             ring,
+            scheduling,
             _stream: stream,
         })
     }
@@ -440,6 +463,18 @@ impl AudioSink for DeviceSink {
     fn write(&mut self, samples: &[i16]) {
         // A full ring means the device is slower than the call: drop what does not fit.
         self.ring.push_slice(samples);
+    }
+
+    fn queued(&self) -> Option<usize> {
+        Some(self.ring.occupied_len())
+    }
+
+    fn prebuffer(&self) -> usize {
+        (self.rate * PREBUFFER_MS / 1000) as usize
+    }
+
+    fn scheduling(&self) -> Option<Scheduling> {
+        self.scheduling.get().cloned()
     }
 }
 

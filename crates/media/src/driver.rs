@@ -1,23 +1,38 @@
 //! Runs a [`MediaSession`] on two UDP sockets (RTP on an even port, RTCP on the next) with an
-//! audio source and sink, one 20 ms frame per tick.
+//! audio source and sink, on a thread of its own that asks for real-time scheduling.
+//!
+//! The audio clocks pace the call, not a timer: a microphone's captured frames are sent as the
+//! device delivers them, and a speaker is given a frame whenever its queue runs below its
+//! target — so a late wake-up on a busy machine neither bunches packets nor starves the
+//! speaker. Sources and sinks without a clock (files, memory) follow a 20 ms schedule. The
+//! thread waits only on the RTP socket (with a short timeout), so a packet's arrival time is
+//! the moment it came.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::audio::{AudioError, AudioSink, AudioSource, Resampler};
 use crate::codec::FRAME_MS;
 use crate::jitter::JitterConfig;
 use crate::quality::Quality;
+use crate::realtime::{self, Reports, Scheduling};
 use crate::sdp::Negotiated;
 use crate::session::{
     MediaEvent, MediaSession, SessionError, SessionStart, SessionStats, Transmit,
 };
 use crate::voice::VoiceProcessor;
+
+const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
+/// The longest the media thread sleeps: how soon it sees a device's new frames and commands.
+const POLL: Duration = Duration::from_millis(4);
+/// How much a clocked speaker is kept fed beyond its own prebuffer.
+const SPEAKER_AHEAD_MS: u32 = 20;
 
 /// Ports tried for a free even/odd pair before giving up.
 const PORT_ATTEMPTS: usize = 64;
@@ -81,27 +96,34 @@ impl MediaPorts {
     ) -> Result<MediaHandle, MediaError> {
         let session = MediaSession::new(agreed, jitter, SessionStart::now())?;
         let (capture, playback, voice) = fitted(session.sample_rate(), &*source, &*sink)?;
-        let (commands, rx) = mpsc::unbounded_channel();
+        // Both stay non-blocking (as tokio made them): the thread waits in poll(2).
+        let rtp = self.rtp.into_std()?;
+        let rtcp = self.rtcp.into_std()?;
+        let (commands, rx) = std_mpsc::channel();
         let (events_tx, events) = mpsc::unbounded_channel();
-        let task = tokio::spawn(
-            Runner {
-                session,
-                rtp: self.rtp,
-                rtcp: self.rtcp,
-                source,
-                sink,
-                capture,
-                playback,
-                voice,
-                muted: false,
-                events: events_tx,
-            }
-            .run(rx),
-        );
+        let scheduling = Reports::default();
+        let runner = Runner {
+            session,
+            rtp,
+            rtcp,
+            source,
+            sink,
+            capture,
+            playback,
+            voice,
+            muted: false,
+            events: events_tx,
+            scheduling: scheduling.clone(),
+            devices_reported: (false, false),
+        };
+        let thread = std::thread::Builder::new()
+            .name("ringdesk-media".into())
+            .spawn(move || runner.run(rx))?;
         Ok(MediaHandle {
             commands,
             events,
-            task,
+            thread: Some(thread),
+            scheduling,
         })
     }
 }
@@ -136,16 +158,19 @@ enum Command {
 }
 
 /// What a call's media did, for the journal.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MediaReport {
     pub stats: SessionStats,
     pub quality: Quality,
+    /// How each thread carrying the call's audio was scheduled.
+    pub scheduling: Vec<(String, Scheduling)>,
 }
 
 pub struct MediaHandle {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: std_mpsc::Sender<Command>,
     pub events: mpsc::UnboundedReceiver<MediaEvent>,
-    task: JoinHandle<MediaReport>,
+    thread: Option<JoinHandle<MediaReport>>,
+    scheduling: Reports,
 }
 
 impl MediaHandle {
@@ -180,17 +205,34 @@ impl MediaHandle {
         let _ = self.commands.send(Command::Devices(source, sink));
     }
 
+    /// How the call's audio threads are scheduled so far (the media thread reports as it
+    /// starts; sound devices at their first callback).
+    pub fn scheduling(&self) -> Vec<(String, Scheduling)> {
+        self.scheduling.all()
+    }
+
     /// Says RTCP BYE, flushes the sink and reports.
-    pub async fn stop(self) -> Option<MediaReport> {
+    pub async fn stop(mut self) -> Option<MediaReport> {
         let _ = self.commands.send(Command::Stop);
-        self.task.await.ok()
+        let thread = self.thread.take()?;
+        tokio::task::spawn_blocking(move || thread.join().ok())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for MediaHandle {
+    /// A call dropped without `stop` still ends its thread.
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
     }
 }
 
 struct Runner {
     session: MediaSession,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    rtp: std::net::UdpSocket,
+    rtcp: std::net::UdpSocket,
     source: Box<dyn AudioSource>,
     sink: Box<dyn AudioSink>,
     capture: Resampler,
@@ -198,118 +240,246 @@ struct Runner {
     voice: Option<VoiceProcessor>,
     muted: bool,
     events: mpsc::UnboundedSender<MediaEvent>,
+    scheduling: Reports,
+    /// Whether the microphone's and the speaker's scheduling were recorded.
+    devices_reported: (bool, bool),
+}
+
+/// Buffers the media thread reuses frame after frame.
+#[derive(Default)]
+struct Frames {
+    captured: Vec<i16>,
+    frame: Vec<i16>,
+    played: Vec<i16>,
+    out: Vec<i16>,
+    datagram: Vec<u8>,
 }
 
 impl Runner {
     /// Rebuilds the conversions after the codec's or a device's rate changed.
-    fn refit(&mut self, captured: &mut Vec<i16>) {
+    fn refit(&mut self, frames: &mut Frames) {
         match fitted(self.session.sample_rate(), &*self.source, &*self.sink) {
             Ok((capture, playback, voice)) => {
                 self.capture = capture;
                 self.playback = playback;
                 self.voice = voice;
-                captured.resize(self.capture.input_frame(), 0);
+                frames.captured.resize(self.capture.input_frame(), 0);
             }
             Err(e) => tracing::warn!(error = %e, "cannot convert between the new rates"),
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> MediaReport {
-        let mut tick = tokio::time::interval(Duration::from_millis(u64::from(FRAME_MS)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut rtp_buf = vec![0u8; 2048];
-        let mut rtcp_buf = vec![0u8; 2048];
-        let mut captured = vec![0i16; self.capture.input_frame()];
-        let (mut frame, mut played, mut out) = (Vec::new(), Vec::new(), Vec::new());
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    let now = Instant::now();
-                    let n = self.source.read(&mut captured);
-                    if let Some(rest) = captured.get_mut(n..) {
-                        rest.fill(0);
-                    }
-                    if self.muted {
-                        captured.fill(0);
-                    }
-                    // Echo cancellation works at the devices' rates, on what they really
-                    // heard and played (see voice.rs).
-                    if let Some(voice) = self.voice.as_mut() {
-                        voice.capture(&mut captured);
-                    }
-                    frame.clear();
-                    self.capture.process(&captured, &mut frame);
-                    frame.resize(self.session.frame_samples(), 0);
-                    played.clear();
-                    self.session.play(now, &mut played);
-                    if let Some(t) = self.session.send_audio(&frame, now) {
-                        send(&self.rtp, &t).await;
-                    }
-                    out.clear();
-                    for chunk in played.chunks(self.session.frame_samples()) {
-                        self.playback.process(chunk, &mut out);
-                    }
-                    if let Some(voice) = self.voice.as_mut() {
-                        voice.render(&out);
-                    }
-                    self.sink.write(&out);
-                    if let Some(t) = self.session.poll_rtcp(now) {
-                        send(&self.rtcp, &t).await;
-                    }
-                    while let Some(e) = self.session.poll_event() {
-                        let _ = self.events.send(e);
+    fn run(mut self, commands: std_mpsc::Receiver<Command>) -> MediaReport {
+        let scheduling = realtime::promote_current_thread(
+            self.capture.input_frame() as u32,
+            self.source.sample_rate(),
+        );
+        self.scheduling.record("media", scheduling);
+        let mut frames = Frames {
+            captured: vec![0; self.capture.input_frame()],
+            datagram: vec![0; 2048],
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let (mut next_send, mut next_play) = (start, start);
+        'call: loop {
+            loop {
+                match commands.try_recv() {
+                    Ok(Command::Stop) | Err(std_mpsc::TryRecvError::Disconnected) => break 'call,
+                    Ok(command) => self.command(command, &mut frames),
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                }
+            }
+            let now = Instant::now();
+            // What the microphone captured, as its clock gives it (files: every 20 ms).
+            match self.source.available() {
+                Some(mut ready) => {
+                    while ready >= frames.captured.len() && self.send_frame(now, &mut frames) {
+                        ready -= frames.captured.len();
                     }
                 }
-                r = self.rtp.recv_from(&mut rtp_buf) => match r {
-                    Ok((n, from)) => self.session.receive_rtp(from, rtp_buf.get(..n).unwrap_or_default(), Instant::now()),
-                    // ICMP port unreachable from a peer not yet listening shows up here.
-                    Err(e) => tracing::trace!(error = %e, "RTP receive"),
-                },
-                r = self.rtcp.recv_from(&mut rtcp_buf) => match r {
-                    Ok((n, from)) => self.session.receive_rtcp(from, rtcp_buf.get(..n).unwrap_or_default(), Instant::now()),
-                    Err(e) => tracing::trace!(error = %e, "RTCP receive"),
-                },
-                command = commands.recv() => match command {
-                    Some(Command::Press(digits, answer)) => {
-                        let _ = answer.send(self.session.press(&digits));
+                None => {
+                    while next_send <= now {
+                        self.send_frame(next_send, &mut frames);
+                        next_send += FRAME;
                     }
-                    Some(Command::Update(agreed)) => {
-                        let rate = self.session.sample_rate();
-                        if let Err(e) = self.session.update(agreed) {
-                            tracing::warn!(error = %e, "cannot follow the new offer (codec or keys); keeping the stream as it was");
-                        } else if self.session.sample_rate() != rate {
-                            // Another codec, another rate: the conversions follow it.
-                            self.refit(&mut captured);
-                        }
-                    }
-                    Some(Command::Mute(m)) => self.muted = m,
-                    Some(Command::Devices(source, sink)) => {
-                        if let Some(source) = source {
-                            self.source = source;
-                        }
-                        if let Some(sink) = sink {
-                            // What the old speaker still buffers plays out there.
-                            std::mem::replace(&mut self.sink, sink).finish();
-                        }
-                        self.refit(&mut captured);
-                    }
-                    Some(Command::Stop) | None => break,
-                },
+                }
             }
+            // What the speaker needs, as its clock takes it (files: every 20 ms).
+            let frame_out = (self.sink.sample_rate() / 50) as usize;
+            match self.sink.queued() {
+                Some(queued) => {
+                    let target = self.sink.prebuffer()
+                        + (self.sink.sample_rate() * SPEAKER_AHEAD_MS / 1000) as usize;
+                    let mut queued = queued;
+                    while queued < target {
+                        self.play_frame(now, &mut frames);
+                        queued += frame_out.max(1);
+                    }
+                }
+                None => {
+                    while next_play <= now {
+                        self.play_frame(now, &mut frames);
+                        next_play += FRAME;
+                    }
+                }
+            }
+            self.rtcp(now, &mut frames);
+            self.report_devices();
+            while let Some(e) = self.session.poll_event() {
+                let _ = self.events.send(e);
+            }
+            // Sleep on the RTP socket: a packet wakes the thread at the moment it arrives.
+            let now = Instant::now();
+            let mut wait = POLL;
+            if self.source.available().is_none() {
+                wait = wait.min(next_send.saturating_duration_since(now));
+            }
+            if self.sink.queued().is_none() {
+                wait = wait.min(next_play.saturating_duration_since(now));
+            }
+            self.receive(wait, &mut frames);
         }
-        if let Some(t) = self.session.bye(Instant::now()) {
-            send(&self.rtcp, &t).await;
+        let now = Instant::now();
+        if let Some(t) = self.session.bye(now) {
+            send(&self.rtcp, &t);
         }
         self.sink.finish();
         MediaReport {
             stats: self.session.stats(),
             quality: self.session.quality(),
+            scheduling: self.scheduling.all(),
+        }
+    }
+
+    /// The devices' callback threads say how they run at their first callback: recorded once
+    /// per device.
+    fn report_devices(&mut self) {
+        if !self.devices_reported.0 {
+            if let Some(s) = self.source.scheduling() {
+                self.scheduling.record("microphone", s);
+                self.devices_reported.0 = true;
+            }
+        }
+        if !self.devices_reported.1 {
+            if let Some(s) = self.sink.scheduling() {
+                self.scheduling.record("speaker", s);
+                self.devices_reported.1 = true;
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command, frames: &mut Frames) {
+        match command {
+            Command::Press(digits, answer) => {
+                let _ = answer.send(self.session.press(&digits));
+            }
+            Command::Update(agreed) => {
+                let rate = self.session.sample_rate();
+                if let Err(e) = self.session.update(agreed) {
+                    tracing::warn!(error = %e, "cannot follow the new offer (codec or keys); keeping the stream as it was");
+                } else if self.session.sample_rate() != rate {
+                    // Another codec, another rate: the conversions follow it.
+                    self.refit(frames);
+                }
+            }
+            Command::Mute(m) => self.muted = m,
+            Command::Devices(source, sink) => {
+                if let Some(source) = source {
+                    self.source = source;
+                    self.devices_reported.0 = false;
+                }
+                if let Some(sink) = sink {
+                    // What the old speaker still buffers plays out there.
+                    std::mem::replace(&mut self.sink, sink).finish();
+                    self.devices_reported.1 = false;
+                }
+                self.refit(frames);
+            }
+            Command::Stop => {}
+        }
+    }
+
+    /// One frame of the microphone, processed, encoded and sent; false when the source had
+    /// none after all (a device still priming).
+    fn send_frame(&mut self, now: Instant, f: &mut Frames) -> bool {
+        let n = self.source.read(&mut f.captured);
+        if n == 0 && self.source.available().is_some() {
+            return false;
+        }
+        if let Some(rest) = f.captured.get_mut(n..) {
+            rest.fill(0);
+        }
+        if self.muted {
+            f.captured.fill(0);
+        }
+        // Echo cancellation works at the devices' rates, on what they really heard and played
+        // (see voice.rs).
+        if let Some(voice) = self.voice.as_mut() {
+            voice.capture(&mut f.captured);
+        }
+        f.frame.clear();
+        self.capture.process(&f.captured, &mut f.frame);
+        f.frame.resize(self.session.frame_samples(), 0);
+        if let Some(t) = self.session.send_audio(&f.frame, now) {
+            send(&self.rtp, &t);
+        }
+        true
+    }
+
+    /// One frame for the speaker from the jitter buffer, converted and played.
+    fn play_frame(&mut self, now: Instant, f: &mut Frames) {
+        f.played.clear();
+        self.session.play(now, &mut f.played);
+        f.out.clear();
+        for chunk in f.played.chunks(self.session.frame_samples().max(1)) {
+            self.playback.process(chunk, &mut f.out);
+        }
+        if let Some(voice) = self.voice.as_mut() {
+            voice.render(&f.out);
+        }
+        self.sink.write(&f.out);
+    }
+
+    fn rtcp(&mut self, now: Instant, f: &mut Frames) {
+        if let Some(t) = self.session.poll_rtcp(now) {
+            send(&self.rtcp, &t);
+        }
+        while let Ok((n, from)) = self.rtcp.recv_from(&mut f.datagram) {
+            let data = f.datagram.get(..n).unwrap_or_default();
+            self.session.receive_rtcp(from, data, Instant::now());
+        }
+    }
+
+    /// Waits up to `wait` for RTP; takes every datagram that came.
+    fn receive(&mut self, wait: Duration, f: &mut Frames) {
+        wait_readable(&self.rtp, wait);
+        while let Ok((n, from)) = self.rtp.recv_from(&mut f.datagram) {
+            let data = f.datagram.get(..n).unwrap_or_default();
+            self.session.receive_rtp(from, data, Instant::now());
         }
     }
 }
 
-async fn send(socket: &UdpSocket, t: &Transmit) {
-    if let Err(e) = socket.send_to(&t.data, t.to).await {
+/// Sleeps until `socket` has a datagram or `wait` has passed (poll(2), millisecond steps).
+fn wait_readable(socket: &std::net::UdpSocket, wait: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut fds = [libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: one pollfd, owned here, for a descriptor the socket keeps open meanwhile.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+    if ready < 0 {
+        // Interrupted or refused: do not spin.
+        std::thread::sleep(wait);
+    }
+}
+
+fn send(socket: &std::net::UdpSocket, t: &Transmit) {
+    if let Err(e) = socket.send_to(&t.data, t.to) {
         tracing::debug!(error = %e, to = %t.to, "media send failed");
     }
 }

@@ -19,6 +19,7 @@ pub mod g711;
 pub mod jitter;
 pub mod plc;
 pub mod quality;
+pub mod realtime;
 pub mod sdp;
 pub mod session;
 pub mod srtp;

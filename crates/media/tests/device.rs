@@ -60,6 +60,14 @@ fn speech_played_to_the_speaker_is_captured_from_its_monitor() {
     );
     assert!(c > 0.8, "correlation {c:.3} at lag {lag}");
     assert!(loudest > -40.0, "the meter saw {loudest} dBFS");
+    // Each device's callback thread asked for real-time scheduling and said what it got.
+    for (device, got) in [
+        ("speaker", speaker.scheduling()),
+        ("microphone", microphone.scheduling()),
+    ] {
+        println!("{device}: {got:?}");
+        assert!(got.is_some(), "the {device} reported its scheduling");
+    }
 }
 
 /// A suspended PulseAudio sink takes a moment to start delivering; calls open devices before

@@ -87,6 +87,14 @@ async fn call(
     })
     .await;
     assert_eq!(digits, "159#");
+    // The media threads asked for real-time scheduling and said what they got.
+    for media in [&a, &b] {
+        let reported = media.scheduling();
+        assert!(
+            reported.iter().any(|(thread, _)| thread == "media"),
+            "{reported:?}"
+        );
+    }
     until(
         "the call's length",
         Duration::from_secs(seconds + 10),

@@ -453,3 +453,85 @@ fn reported_quality_matches_what_was_played_on_a_lossy_path() {
     assert!((q.concealed_percent - 4.0).abs() < 0.5, "{q:?}");
     assert!(q.mos < 4.2 && !q.stalled, "{q:?}");
 }
+
+#[test]
+fn quiet_speech_is_never_shortened_to_shrink_the_buffer() {
+    // A far end whose whole stream is speech at about −35 dBFS, arriving jittery at first (the
+    // buffer starts deep and would like to shrink): no frame of it may be dropped for silence.
+    let t0 = Instant::now();
+    let mut far = session(agreed(Codec::Pcmu, &[]), t0, 7);
+    let quiet: Vec<i16> = speech(8000, 600).iter().map(|s| s / 16).collect();
+    let heard = quiet.clone();
+    let far = move |i: usize, at: Instant| {
+        let t = far.send_audio(&quiet[i * 160..(i + 1) * 160], at)?;
+        Some((t.data, heard[i * 160..(i + 1) * 160].to_vec()))
+    };
+    let wire = |i: usize, datagram: Vec<u8>| {
+        // The first 30 packets spread over 60 ms, the rest steady.
+        let delay = if i < 30 {
+            5.0 + (i % 4) as f64 * 20.0
+        } else {
+            5.0
+        };
+        vec![(delay, datagram)]
+    };
+    let run = simulate(agreed(Codec::Pcmu, &[]), 600, 20.0, far, wire);
+    let jitter = run.stats.jitter;
+    assert_eq!(jitter.dropped_speech, 0, "{jitter:?}");
+    // Only the real silences of the speech (between sentences) may have been dropped.
+    assert!(jitter.dropped <= 30, "{jitter:?}");
+    let (c, _) = run.heard(3000, 1000);
+    assert!(c > 0.9, "quiet speech heard: {c:.3}");
+}
+
+#[test]
+fn a_peers_silence_is_recognised_however_large_its_packets() {
+    // Opus "silence" that is low-level noise, not digital zero, makes packets of 60–90 bytes
+    // (baresip's): the buffer, deep after a jittery start, still shrinks in it.
+    let t0 = Instant::now();
+    let mut far = session(agreed(Codec::Opus, &[]), t0, 7);
+    let mut seed: u64 = 5;
+    let hiss: Vec<i16> = (0..960 * 500)
+        .map(|_| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((seed >> 33) % 9) as i16 - 4
+        })
+        .collect();
+    // Larger than a packet-size rule (under 64 bytes) would call silence.
+    let mut encoder = Codec::Opus.encoder().unwrap();
+    let mut sizes: Vec<usize> = hiss
+        .chunks(960)
+        .take(100)
+        .map(|frame| {
+            let mut out = Vec::new();
+            encoder.encode(frame, &mut out).unwrap();
+            out.len()
+        })
+        .collect();
+    sizes.sort_unstable();
+    assert!(sizes[50] > 64, "median packet {} bytes", sizes[50]);
+    let far = move |i: usize, at: Instant| {
+        let t = far.send_audio(&hiss[i * 960..(i + 1) * 960], at)?;
+        Some((t.data, vec![0; 960]))
+    };
+    let wire = |i: usize, datagram: Vec<u8>| {
+        let delay = if i < 30 {
+            5.0 + (i % 4) as f64 * 20.0
+        } else {
+            5.0
+        };
+        vec![(delay, datagram)]
+    };
+    let run = simulate(agreed(Codec::Opus, &[]), 500, 20.0, far, wire);
+    let jitter = run.stats.jitter;
+    assert!(
+        jitter.dropped >= 3,
+        "the buffer shrank in the silence: {jitter:?}"
+    );
+    assert_eq!(jitter.dropped_speech, 0, "{jitter:?}");
+    assert!(
+        run.quality.buffer_delay < Duration::from_millis(100),
+        "{:?}",
+        run.quality
+    );
+}
