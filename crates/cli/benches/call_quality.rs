@@ -15,6 +15,8 @@
 //! baresip is set up as a softphone for a bad network should be: Opus in-band FEC on and
 //! primed for 10 % loss (`opus_inbandfec`, `opus_packet_loss`; without the latter libopus
 //! sends no FEC at all). `CALL_QUALITY_ONLY=pcmu|opus|m2e` runs a part.
+//! `CALL_QUALITY_LOAD=N` runs N CPU hogs (stress-ng, Debian's) beside the calls, as a desktop
+//! busy with a browser and a video call would.
 //!
 //! "Receiving B→A" compares Ringdesk and baresip in the same seat on the same impaired path.
 //! Mouth-to-ear delay (WAV in → WAV out, no sound device) is measured by cross-correlation on
@@ -485,6 +487,18 @@ fn main() {
     convert(&raw, 16_000, &wb);
     convert(&raw, 48_000, &device);
 
+    // A busy desktop: every core kept busy by other work for the whole run.
+    let load = std::env::var("CALL_QUALITY_LOAD")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .map(|n| {
+            println!("with {n} CPU hogs (stress-ng) running");
+            Command::new("stress-ng")
+                .args(["--cpu", &n.to_string(), "--cpu-method", "matrixprod", "-q"])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("stress-ng is installed (apt-get install stress-ng)")
+        });
     let runtime = tokio::runtime::Runtime::new().unwrap();
     for (codec, speech, rate) in [(Codec::Pcmu, &nb, 8000), (Codec::Opus, &device, 48_000)] {
         let m2e = runtime.block_on(mouth_to_ear(speech, rate, codec));
@@ -521,6 +535,11 @@ fn main() {
                 row.ringdesk_cpu
             );
         }
+    }
+    if let Some(mut hogs) = load {
+        quiet(&["pkill", "-P", &hogs.id().to_string()]);
+        let _ = hogs.kill();
+        let _ = hogs.wait();
     }
     if std::env::var_os("RINGDESK_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&work);

@@ -218,11 +218,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let heard = resample(&played[resume_sample..], codec.sample_rate(), rate)?;
     let reference = speech.samples();
     let r = rate as usize;
-    let (lag, _) = analysis::align(&reference[r..3 * r], &heard, 4 * r);
-    eprintln!(
-        "played out {} ms after it was spoken (seconds 1–3 of the speech)",
-        lag.saturating_sub(r) * 1000 / r
-    );
+    for (from, to) in [(1, 3), (5, 7)] {
+        let Some(part) = reference.get(from * r..to * r) else {
+            continue;
+        };
+        let (lag, _) = analysis::align(part, &heard, (from + 3) * r);
+        eprintln!(
+            "played out {} ms after it was spoken (seconds {from}–{to} of the speech)",
+            lag.saturating_sub(from * r) * 1000 / r
+        );
+    }
     // Nothing recognisable after the resume still gives a file to score: the silence it was.
     let cut = analysis::cut_aligned(reference, &heard, rate).unwrap_or_else(|| {
         eprintln!("nothing of the speech was heard");

@@ -232,12 +232,15 @@ impl Decoder for G722Decoder {
     }
 }
 
-/// Measured with PESQ (wideband, our 16 kHz speech sample): 32 kbit/s scores 3.6, 48 kbit/s
-/// 4.0, 64 kbit/s 4.2; with 3 % loss and FEC, 64 kbit/s keeps 4.0. G.711's rate, then.
-const OPUS_BITRATE: i32 = 64_000;
+/// Measured with PESQ (wideband, the benchmark's 16 kHz speech, `impaired_path` over five
+/// seeds): 32 kbit/s scores 3.6, 48 kbit/s 4.0, 64 kbit/s 4.27, 80 kbit/s 4.37, 96 kbit/s 4.42
+/// on a clean path; at 3 % loss 4.10, 4.23, 4.31. 80 kbit/s is where a softphone like baresip
+/// sends (≈ 77 kbit/s) and clears 4.3; application, signal and complexity moved nothing.
+const OPUS_BITRATE: i32 = 80_000;
 /// FEC is always on and primed for this much loss until the peer reports its own figure;
-/// the reported loss then sets how much of the bitrate goes to FEC.
-const OPUS_MIN_LOSS_PERCENT: u8 = 5;
+/// the reported loss then sets how much of the bitrate goes to FEC (2 % rather than 5:
+/// clean 4.37 → 4.40, lossy paths unchanged).
+const OPUS_MIN_LOSS_PERCENT: u8 = 2;
 /// The largest Opus payload (RFC 6716 §3.4, R5).
 const OPUS_MAX_PAYLOAD: usize = 1275;
 
@@ -443,8 +446,8 @@ mod tests {
             .collect();
         let bytes: usize = packets.iter().map(Vec::len).sum();
         assert!(
-            bytes * 8 / 3 < 70_000,
-            "about 64 kbit/s: {} bit/s",
+            bytes * 8 / 3 < 86_000,
+            "about 80 kbit/s: {} bit/s",
             bytes * 8 / 3
         );
         let lost: Vec<usize> = (20..140).step_by(10).collect();

@@ -43,8 +43,13 @@ const EARLY_JITTERY_DELAY_MS: f64 = 120.0;
 const START_PACKETS: usize = 4;
 /// Buffered this far beyond the target, a frame may be dropped even if it is not silence.
 const FORCE_SHRINK_FRAMES: f64 = 6.0;
-/// Buffered more than this beyond the target, a frame may be dropped (in silence).
+/// Buffered more than this beyond the target, a frame may be dropped (in silence)…
 const SHRINK_FRAMES: f64 = 2.0;
+/// …and on a clean path, whose target is the floor, down to the target itself: the floor is
+/// the margin (mouth-to-ear 66 → 46 ms for Opus), while on a jittery path two frames of
+/// hysteresis keep a drop from being undone by the next late packet (PESQ at 3 % loss on a
+/// 40 ± 30 ms path fell 4.34 → 4.27 without it).
+const CLEAN_SHRINK_FRAMES: f64 = 0.9;
 /// A sequence number this far from the last one starts a new stream (2 minutes of 20 ms).
 const NEW_STREAM_SEQ: i64 = 6000;
 /// A packet whose transit differs from its neighbour's by more than this (in ms) is not
@@ -388,9 +393,15 @@ impl JitterBuffer {
         // How far the playout is behind where it needs to be (after this frame).
         let over = now - vt - desired;
         let followed = self.packets.contains_key(&(seq + 1));
+        let clean = desired - self.min_transit() <= self.config.floor.as_secs_f64() * 1000.0 + 0.5;
+        let margin = if clean {
+            CLEAN_SHRINK_FRAMES
+        } else {
+            SHRINK_FRAMES
+        };
         Playout::Frame {
             frame: slot.frame,
-            droppable: followed && over > SHRINK_FRAMES * frame_ms,
+            droppable: followed && over > margin * frame_ms,
             forced: followed && over > FORCE_SHRINK_FRAMES * frame_ms,
         }
     }
@@ -793,7 +804,9 @@ mod tests {
             })
             .collect();
         let (played, stats) = stream(&frames, 4200);
-        assert_eq!(played.len(), 200, "{stats:?}");
+        // Every frame played, but those dropped to bring the early delay down.
+        assert_eq!(played.len() as u64 + stats.dropped, 200, "{stats:?}");
+        assert_eq!(stats.concealed + stats.late, 0, "{stats:?}");
         assert_eq!(stats.reanchored + stats.resets, 0, "{stats:?}");
     }
 

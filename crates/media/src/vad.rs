@@ -15,7 +15,7 @@ const ABSOLUTE_SILENCE: f64 = 32768.0 * 32768.0 * 1e-6;
 /// …and above this (−30 dBFS) it is speech whatever the floor (a loud noise floor).
 const ABSOLUTE_SPEECH: f64 = 32768.0 * 32768.0 * 1e-3;
 /// Frames after speech still treated as speech (200 ms of 20 ms frames).
-const HANGOVER_FRAMES: u32 = 10;
+const HANGOVER_FRAMES: u32 = 5;
 /// The floor is the quietest frame of this many blocks of `BLOCK` frames (2 s).
 const BLOCKS: usize = 4;
 const BLOCK: u32 = 25;

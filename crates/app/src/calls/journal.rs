@@ -1,0 +1,180 @@
+//! The journal's side of calls: writing them (with their CRM delivery), naming their agent and
+//! contact, applying a provider's webhook events, after-call work.
+
+use super::*;
+
+/// Where calls are written and callers looked up; shared by the softphone and the commands.
+#[derive(Clone)]
+pub struct Journal {
+    pub calls: CallRepository,
+    pub contacts: ContactRepository,
+    pub settings: SettingsRepository,
+    pub outbox: OutboxRepository,
+    pub region: Region,
+    /// The CRM that ended calls are delivered to (None: no CRM connected).
+    pub crm: Arc<std::sync::RwLock<Option<CrmKind>>>,
+    /// Wakes the CRM worker when a delivery is queued.
+    pub wake: Arc<tokio::sync::Notify>,
+    /// Who "me" is: the agent named on calls.
+    pub agents: crate::numbers::Agents,
+}
+
+/// How long an answered call's CRM activity waits for the agent's after-call notes.
+pub const WRAP_UP_HOLD_MS: i64 = 120_000;
+
+impl Journal {
+    /// The agent's after-call work on a finished call: stored, and its CRM activity released.
+    pub async fn wrap_up(
+        &self,
+        id: ringdesk_core::CallId,
+        notes: Option<&str>,
+        disposition: Option<ringdesk_core::Disposition>,
+    ) -> Result<Option<Call>, StoreError> {
+        let Some(mut call) = self.calls.get(id).await? else {
+            return Ok(None);
+        };
+        call.wrap_up(notes, disposition);
+        self.store(&call).await?;
+        self.outbox.release(id).await?;
+        // Saved after the activity went (the hold ran out): the CRM record is updated.
+        if self.outbox.reopen_for_update(id).await? {
+            tracing::info!(call = %id, "after-call work saved late: the CRM activity will be updated");
+        }
+        self.wake.notify_one();
+        Ok(Some(call))
+    }
+
+    /// Applies a verified webhook event to the journal, once: an event id seen before changes
+    /// nothing. Returns what to announce. Write failures are errors here (unlike on the
+    /// softphone's path): the provider retries what is not acknowledged.
+    pub async fn apply_webhook(
+        &self,
+        provider: ProviderId,
+        event: &WebhookEvent,
+    ) -> Result<Option<CallNotice>, StoreError> {
+        if self.calls.webhook_seen(provider, &event.id).await? {
+            tracing::info!(provider_id = %provider, "webhook event seen before: ignored");
+            return Ok(None);
+        }
+        let at = now();
+        let known = self
+            .calls
+            .find_by_provider_call(provider, &event.provider_call_id)
+            .await?;
+        let changed = match (&event.kind, known) {
+            (WebhookEventKind::IncomingCall { from, to }, None) => {
+                let mut call =
+                    Call::new(CallDirection::Inbound, self.party(from), self.party(to), at);
+                call.provider_id = Some(provider);
+                call.provider_call_id = Some(event.provider_call_id.clone());
+                self.attribute(&mut call, None).await;
+                Some((call, CallNotice::Incoming as fn(Call) -> CallNotice))
+            }
+            (WebhookEventKind::CallAnswered, Some(mut call))
+                if call.answered_at.is_none() && !call.status.is_final() =>
+            {
+                call.answer(at);
+                Some((call, CallNotice::Answered as fn(Call) -> CallNotice))
+            }
+            (WebhookEventKind::CallEnded { cause }, Some(mut call)) if !call.status.is_final() => {
+                let (reason, detail) = end_reason_from_cause(
+                    cause.as_deref(),
+                    call.direction,
+                    call.answered_at.is_some(),
+                );
+                call.end(reason, detail, at);
+                Some((call, CallNotice::Ended as fn(Call) -> CallNotice))
+            }
+            (WebhookEventKind::RecordingReady { url }, Some(mut call)) => {
+                call.recording_url = Some(url.clone());
+                self.store(&call).await?;
+                None
+            }
+            _ => None,
+        };
+        let notice = match changed {
+            Some((call, notice)) => {
+                self.store(&call).await?;
+                Some(notice(self.named(call).await))
+            }
+            None => None,
+        };
+        self.calls.mark_webhook(provider, &event.id).await?;
+        Ok(notice)
+    }
+
+    /// A number as providers send it (`+14155550100`, Vonage's `14155550100`) in E.164, else
+    /// the text as it came (a SIP address, `anonymous`), bounded.
+    fn party(&self, raw: &str) -> String {
+        let raw = raw.trim();
+        E164Number::parse_international(raw)
+            .or_else(|_| E164Number::parse_international(&format!("+{raw}")))
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| raw.chars().filter(|c| !c.is_control()).take(200).collect())
+    }
+
+    /// Writes the call; a call that ended is written together with its delivery to the
+    /// connected CRM (one transaction: never one without the other).
+    pub(crate) async fn store(&self, call: &Call) -> Result<(), StoreError> {
+        let crm = self.crm.read().map(|g| *g).unwrap_or(None);
+        match crm {
+            Some(kind) if call.status.is_final() => {
+                let key = ringdesk_crm::idempotency_key(kind.code(), &call.id.to_string());
+                // A conversation waits for the agent's notes (released when they are saved);
+                // a call nobody answered has none to wait for.
+                let talked = call.answered_at.is_some() && call.notes.is_none();
+                let hold = if talked { WRAP_UP_HOLD_MS } else { 0 };
+                self.outbox
+                    .save_with_delivery(call, kind.code(), &key, hold)
+                    .await?;
+                self.wake.notify_one();
+            }
+            _ => self.calls.save(call).await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn save(&self, call: &Call) {
+        // A full disk must not drop a live call: the call goes on, the failure is logged.
+        if let Err(e) = self.store(call).await {
+            tracing::error!(call = %call.id, error = %e, "cannot write the call to the journal");
+        }
+    }
+
+    /// The call with its contact's name (read from the contacts store unless known).
+    pub(crate) async fn named(&self, mut call: Call) -> Call {
+        if let (Some(id), None) = (call.contact_id, &call.contact_name) {
+            call.contact_name = self.contacts.get(id).await.ok().flatten().map(|c| c.name);
+        }
+        call
+    }
+
+    /// Names the call's agent (the one at this desktop) and contact: `chosen` (dialled from a
+    /// contact), else the owner of the far party's number, from the in-memory caller index
+    /// (the ring must not wait for SQL).
+    pub(crate) async fn attribute(&self, call: &mut Call, chosen: Option<ContactId>) {
+        match self.agents.users.me().await {
+            Ok(me) => call.user_id = me.map(|u| u.id),
+            Err(e) => tracing::warn!(error = %e, "cannot read the agent at this desktop"),
+        }
+        if chosen.is_some() {
+            call.contact_id = chosen;
+            return;
+        }
+        let party = match call.direction {
+            CallDirection::Inbound => &call.from,
+            CallDirection::Outbound => &call.to,
+        };
+        let Ok(number) = E164Number::parse_international(party) else {
+            return;
+        };
+        match self.contacts.identify(&number).await {
+            Ok(Some(caller)) => {
+                call.contact_id = Some(caller.id);
+                call.contact_name = Some(caller.name);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "caller lookup failed"),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Calls through the softphone: the agent's commands (dial, answer, decline, hang up, mute,
+//! hold, keypad) and the SIP user agent's events meet here, in the softphone's task. Every state
+//! change is written to the journal first and only then published (`ActiveCall` on a watch
+//! channel, `CallNotice`s on a broadcast), so what the agent sees is always what is stored.
+
+use ringdesk_core::ports::{WebhookEvent, WebhookEventKind};
+use ringdesk_core::{
+    end_reason_from_cause, Call, CallAudio, CallDirection, CallEndReason, ContactId, E164Number,
+    ProviderId, Region, SipSettings, SipTransport,
+};
+use ringdesk_media::audio::{AudioSink, AudioSource, NullSink, WavSource};
+use ringdesk_media::call::CallMedia;
+use ringdesk_media::codec::Codec;
+use ringdesk_media::device::{DeviceSink, DeviceSource};
+use ringdesk_media::quality::Quality;
+use ringdesk_media::sdp::Direction;
+use ringdesk_media::session::MediaEvent;
+use ringdesk_sip::account::Phone;
+use ringdesk_sip::header::NameAddr;
+use ringdesk_sip::ua::{CallEvent, CallId as SipCallId, EndReason};
+use ringdesk_sip::Uri;
+use std::sync::Arc;
+
+use ringdesk_store::{
+    CallRepository, ContactRepository, OutboxRepository, SettingsRepository, StoreError,
+};
+
+use crate::crm::CrmKind;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, oneshot, watch};
+
+use crate::audio;
+use crate::availability::{self, Availability};
+use crate::device_follow::CallDevices;
+use crate::tones::{self, Tone};
+
+mod desk;
+mod journal;
+mod media;
+mod party;
+mod types;
+
+use desk::now;
+pub use desk::{CallDesk, Line};
+pub use journal::Journal;
+use media::{open_media, open_microphone, open_speaker};
+pub(crate) use party::party_of;
+pub use types::{ActiveCall, CallChannels, CallCommand, CallError, CallNotice, CallQuality};
