@@ -313,13 +313,22 @@ impl Runner {
                         + (self.sink.sample_rate() * SPEAKER_AHEAD_MS / 1000) as usize;
                     let mut queued = queued;
                     while queued < target {
-                        self.play_frame(now, &mut frames);
+                        self.play_frame(now, &mut frames, true);
                         queued += frame_out.max(1);
+                        next_play = now + FRAME;
+                    }
+                    // A device that takes nothing (starting up, suspended by the sound
+                    // server) must not stall the call: after three frames without room the
+                    // buffer is played at the wall clock's pace into nowhere, so it neither
+                    // overflows nor counts the device's gap as lost packets.
+                    while next_play + 3 * FRAME <= now {
+                        self.play_frame(now, &mut frames, false);
+                        next_play += FRAME;
                     }
                 }
                 None => {
                     while next_play <= now {
-                        self.play_frame(now, &mut frames);
+                        self.play_frame(now, &mut frames, true);
                         next_play += FRAME;
                     }
                 }
@@ -427,10 +436,14 @@ impl Runner {
         true
     }
 
-    /// One frame for the speaker from the jitter buffer, converted and played.
-    fn play_frame(&mut self, now: Instant, f: &mut Frames) {
+    /// One frame for the speaker from the jitter buffer, converted and played (`heard`: false
+    /// when the speaker has no room for it).
+    fn play_frame(&mut self, now: Instant, f: &mut Frames, heard: bool) {
         f.played.clear();
         self.session.play(now, &mut f.played);
+        if !heard {
+            return;
+        }
         f.out.clear();
         for chunk in f.played.chunks(self.session.frame_samples().max(1)) {
             self.playback.process(chunk, &mut f.out);

@@ -231,3 +231,84 @@ async fn devices_change_mid_call_at_other_rates() {
         "the new microphone heard: correlation {c:.3} at lag {lag}"
     );
 }
+
+/// A speaker with a clock of its own that takes nothing for its first `stall` (a sound server
+/// waking a suspended sink), then plays at its rate; what it played is kept.
+struct SlowToStartSpeaker {
+    rate: u32,
+    started: std::time::Instant,
+    stall: Duration,
+    written: usize,
+    heard: MemorySink,
+}
+
+impl ringdesk_media::audio::AudioSink for SlowToStartSpeaker {
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn write(&mut self, samples: &[i16]) {
+        self.written += samples.len();
+        self.heard.write(samples);
+    }
+
+    fn queued(&self) -> Option<usize> {
+        let playing = self.started.elapsed().saturating_sub(self.stall);
+        let played = (playing.as_secs_f64() * f64::from(self.rate)) as usize;
+        Some(self.written.saturating_sub(played))
+    }
+
+    fn prebuffer(&self) -> usize {
+        self.rate as usize / 25
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speaker_slow_to_start_costs_no_audio_and_counts_no_loss() {
+    let local = "127.0.0.1".parse().unwrap();
+    let heard = MemorySink::new(8000);
+    let speaker = SlowToStartSpeaker {
+        rate: 8000,
+        started: std::time::Instant::now(),
+        stall: Duration::from_millis(800),
+        written: 0,
+        heard: heard.clone(),
+    };
+    let mut a = CallMedia::new(
+        local,
+        vec![Codec::Pcmu],
+        false,
+        Box::new(WavSource::from_samples(8000, Vec::new())),
+        Box::new(speaker),
+    )
+    .await
+    .unwrap();
+    let mut b = CallMedia::new(
+        local,
+        vec![Codec::Pcmu],
+        false,
+        Box::new(speech("speech-8k.wav")),
+        Box::new(MemorySink::new(8000)),
+    )
+    .await
+    .unwrap();
+    let answer = b.answer(&a.offer(Direction::SendRecv)).unwrap();
+    a.answered(&answer).unwrap();
+    until("three seconds heard", Duration::from_secs(10), || {
+        heard.len() >= 3 * 8000
+    })
+    .await;
+    let report = a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    let jitter = report.stats.jitter;
+    assert_eq!(jitter.concealed + jitter.late, 0, "{jitter:?}");
+    assert!(
+        report.quality.concealed_percent < 1.0,
+        "{:?}",
+        report.quality
+    );
+    // What the speaker plays once it runs is the speech as it is at that moment.
+    let reference = samples("speech-8k.wav");
+    let (lag, c) = analysis::align(&reference[20_000..24_000], &heard.samples(), 20_000);
+    assert!(c > 0.9, "correlation {c:.3} at lag {lag}");
+}
