@@ -72,6 +72,44 @@ pub enum CallEndReason {
     Failed,
     /// Ringdesk stopped while the call was live; found at the next start.
     Interrupted,
+    /// Passed on to someone else (the detail says to whom), or taken over by the caller of an
+    /// attended transfer.
+    Transferred,
+}
+
+/// How a call is passed on: at once (blind, a REFER), or after a word with the colleague
+/// (attended: the caller waits on hold, then the consultation call is replaced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    Blind,
+    Attended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferOutcome {
+    /// Asked for; the far end has not said how it went yet.
+    Started,
+    Succeeded,
+    Failed,
+    /// The agent went back to the caller (attended).
+    Cancelled,
+}
+
+/// One transfer of a call — the seed's `Call.transfers[{timestamp, toNumber, type}]` — and how
+/// it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Whom to: E.164 for a number, else the SIP address.
+    pub to: String,
+    pub kind: TransferKind,
+    pub outcome: TransferOutcome,
+    /// Why it failed.
+    pub detail: Option<String>,
 }
 
 /// The agent's after-call disposition (the CRM's call outcome).
@@ -103,11 +141,15 @@ codes!(Disposition {
     Interested = "interested", NotInterested = "not_interested", CallBack = "call_back",
     LeftVoicemail = "left_voicemail", WrongNumber = "wrong_number",
 });
+codes!(TransferKind { Blind = "blind", Attended = "attended" });
+codes!(TransferOutcome {
+    Started = "started", Succeeded = "succeeded", Failed = "failed", Cancelled = "cancelled",
+});
 codes!(CallStatus { Ringing = "ringing", InProgress = "in_progress", Completed = "completed", Failed = "failed" });
 codes!(CallEndReason {
     HungUp = "hung_up", RemoteHungUp = "remote_hung_up", Declined = "declined", Busy = "busy",
     NoAnswer = "no_answer", Canceled = "canceled", Missed = "missed", Failed = "failed",
-    Interrupted = "interrupted",
+    Interrupted = "interrupted", Transferred = "transferred",
 });
 
 /// A call in the journal. `from`/`to` are E.164 when the party is a phone number, else the
@@ -143,6 +185,10 @@ pub struct Call {
     pub disposition: Option<Disposition>,
     /// What the agent heard, for a call whose audio ran here.
     pub audio: Option<CallAudio>,
+    /// Every time the agent passed this call on (or tried to), oldest first.
+    pub transfers: Vec<Transfer>,
+    /// Who passed this caller on to us, when the call came by a transfer.
+    pub transferred_by: Option<String>,
 }
 
 /// How a call sounded to the agent.
@@ -197,6 +243,38 @@ impl Call {
             notes: None,
             disposition: None,
             audio: None,
+            transfers: Vec::new(),
+            transferred_by: None,
+        }
+    }
+
+    /// Records a transfer's start or outcome: an outcome settles the transfer still waiting
+    /// for one (the latest to `to` of that kind), or is recorded on its own.
+    pub fn transfer(
+        &mut self,
+        kind: TransferKind,
+        to: &str,
+        outcome: TransferOutcome,
+        detail: Option<String>,
+        now: OffsetDateTime,
+    ) {
+        let waiting = self
+            .transfers
+            .iter_mut()
+            .rev()
+            .find(|t| t.outcome == TransferOutcome::Started && t.kind == kind && t.to == to);
+        match (outcome, waiting) {
+            (TransferOutcome::Started, _) | (_, None) => self.transfers.push(Transfer {
+                at: now,
+                to: to.to_string(),
+                kind,
+                outcome,
+                detail,
+            }),
+            (_, Some(t)) => {
+                t.outcome = outcome;
+                t.detail = detail;
+            }
         }
     }
 

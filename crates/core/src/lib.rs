@@ -17,7 +17,7 @@ pub mod sip_settings;
 
 pub use call::{
     end_reason_from_cause, Call, CallAudio, CallDirection, CallEndReason, CallFilter, CallId,
-    CallStatus, Disposition,
+    CallStatus, Disposition, Transfer, TransferKind, TransferOutcome,
 };
 pub use contact::{
     Contact, ContactError, ContactId, ContactInput, ContactPhone, PhoneInput, ValidContact,

@@ -19,7 +19,8 @@ pub struct CallRepository {
 const SELECT: &str = "SELECT k.id, k.direction, k.status, k.from_party, k.to_party, k.contact_id, \
     c.name AS contact_name, k.provider_id, k.initiated_at, k.answered_at, k.ended_at, \
     k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url, k.notes, \
-    k.disposition, k.user_id, k.audio_mos, k.audio_loss_percent \
+    k.disposition, k.user_id, k.audio_mos, k.audio_loss_percent, k.transfers, \
+    k.transferred_by \
     FROM calls k LEFT JOIN contacts c ON c.id = k.contact_id";
 
 /// `text` as one FTS5 phrase: quoted, inner quotes doubled, so nothing in it is syntax.
@@ -84,6 +85,12 @@ fn from_row(row: &SqliteRow) -> Result<Call, StoreError> {
             }),
             _ => None,
         },
+        transfers: row
+            .try_get::<Option<String>, _>("transfers")?
+            .map(|t| serde_json::from_str(&t).map_err(|e| corrupt(format!("transfers: {e}"))))
+            .transpose()?
+            .unwrap_or_default(),
+        transferred_by: row.try_get("transferred_by")?,
     })
 }
 
@@ -94,15 +101,16 @@ pub(crate) fn upsert(
         "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
          initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \
          provider_call_id, recording_url, notes, disposition, user_id, audio_mos, \
-         audio_loss_percent) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         audio_loss_percent, transfers, transferred_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
          contact_id = excluded.contact_id, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, duration_secs = excluded.duration_secs, \
          end_reason = excluded.end_reason, end_detail = excluded.end_detail, \
          provider_call_id = excluded.provider_call_id, recording_url = excluded.recording_url, \
          notes = excluded.notes, disposition = excluded.disposition, \
-         audio_mos = excluded.audio_mos, audio_loss_percent = excluded.audio_loss_percent",
+         audio_mos = excluded.audio_mos, audio_loss_percent = excluded.audio_loss_percent, \
+         transfers = excluded.transfers, transferred_by = excluded.transferred_by",
     )
     .bind(call.id.to_string())
     .bind(call.direction.code())
@@ -124,6 +132,12 @@ pub(crate) fn upsert(
     .bind(call.user_id.map(|u| u.to_string()))
     .bind(call.audio.map(|a| f64::from(a.mos)))
     .bind(call.audio.map(|a| f64::from(a.loss_percent)))
+    .bind(
+        (!call.transfers.is_empty())
+            .then(|| serde_json::to_string(&call.transfers).ok())
+            .flatten(),
+    )
+    .bind(&call.transferred_by)
 }
 
 impl CallRepository {
@@ -485,5 +499,80 @@ mod tests {
             Some(CallEndReason::Missed)
         );
         assert!(calls.close_interrupted().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn transfers_and_who_passed_the_caller_on_are_kept_with_the_call() {
+        use ringdesk_core::{TransferKind, TransferOutcome};
+        let store = Store::in_memory().await.unwrap();
+        let calls = store.calls();
+        let mut call = Call::new(
+            CallDirection::Inbound,
+            "+14155552671".into(),
+            "b".into(),
+            at(0),
+        );
+        call.transferred_by = Some("<sip:bob@example.com>".into());
+        call.answer(at(2));
+        call.transfer(
+            TransferKind::Attended,
+            "sip:carol@example.com",
+            TransferOutcome::Started,
+            None,
+            at(5),
+        );
+        call.transfer(
+            TransferKind::Attended,
+            "sip:carol@example.com",
+            TransferOutcome::Failed,
+            Some("the colleague's call ended".into()),
+            at(9),
+        );
+        call.transfer(
+            TransferKind::Blind,
+            "+14155550100",
+            TransferOutcome::Started,
+            None,
+            at(20),
+        );
+        call.transfer(
+            TransferKind::Blind,
+            "+14155550100",
+            TransferOutcome::Succeeded,
+            None,
+            at(21),
+        );
+        call.end(
+            CallEndReason::Transferred,
+            Some("+14155550100".into()),
+            at(21),
+        );
+        calls.save(&call).await.unwrap();
+
+        let stored = calls.get(call.id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.transfers.len(),
+            2,
+            "each outcome settles its own start"
+        );
+        assert_eq!(stored.transfers, call.transfers);
+        assert_eq!(stored.transfers[0].outcome, TransferOutcome::Failed);
+        assert_eq!(stored.transfers[0].at, at(5));
+        assert_eq!(stored.transfers[1].kind, TransferKind::Blind);
+        assert_eq!(
+            stored.transferred_by.as_deref(),
+            Some("<sip:bob@example.com>")
+        );
+        assert_eq!(stored.end_reason, Some(CallEndReason::Transferred));
+
+        let plain = Call::new(CallDirection::Outbound, "a".into(), "b".into(), at(30));
+        calls.save(&plain).await.unwrap();
+        assert!(calls
+            .get(plain.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .transfers
+            .is_empty());
     }
 }

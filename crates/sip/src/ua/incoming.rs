@@ -187,6 +187,7 @@ impl UserAgent {
         self.outbox.push_back(ringing.to_bytes());
         let from = invite.headers.get("From").unwrap_or_default().to_string();
         let to = invite.headers.get("To").unwrap_or_default().to_string();
+        let referred_by = invite.headers.get("Referred-By").map(str::to_string);
         let sdp = invite.body.clone();
         self.calls.insert(
             id,
@@ -202,6 +203,7 @@ impl UserAgent {
             to,
             sdp,
             replaces,
+            referred_by,
         });
     }
 

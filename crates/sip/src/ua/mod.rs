@@ -101,6 +101,8 @@ pub enum CallEvent {
         to: String,
         sdp: Vec<u8>,
         replaces: Option<CallId>,
+        /// Who passed the caller on to us (the Referred-By of a transferred call, RFC 3892).
+        referred_by: Option<String>,
     },
     Ringing {
         call: CallId,
