@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Writes assets/audio/ringtone.wav and ringback.wav (16 kHz, 16-bit mono, one loop each).
+"""Writes assets/audio/ringtone.wav, ringback.wav and callwaiting.wav (16 kHz, 16-bit mono,
+one loop each).
 
 ringback: what a caller hears while the far end rings — the North American tone (ANSI
 T1.401), 440 + 480 Hz, 2 s on, 4 s off, at -19 dBm0 per tone as the standard says.
 ringtone: what rings the agent — the same dual tone warbled at 20 Hz like a bell, in the
 British double-ring cadence (0.4 s on, 0.2 s off, 0.4 s on, 2 s off) so it is never
 mistaken for ringback. Every burst fades in and out over 10 ms: no clicks.
+callwaiting: what the agent hears in the call's own speaker when a second call rings — the
+North American call-waiting tone, one 440 Hz burst of 300 ms, repeated every 10 s, quiet
+enough to talk over.
 """
 import math
 import struct
@@ -15,13 +19,13 @@ import wave
 RATE = 16000
 
 
-def burst(seconds, level, warble=False):
+def burst(seconds, level, warble=False, frequencies=(440, 480)):
     n = int(seconds * RATE)
     fade = int(0.010 * RATE)
     out = []
     for i in range(n):
         t = i / RATE
-        tone = math.sin(2 * math.pi * 440 * t) + math.sin(2 * math.pi * 480 * t)
+        tone = sum(math.sin(2 * math.pi * f * t) for f in frequencies)
         if warble:
             tone *= 0.5 + 0.5 * (1 if math.sin(2 * math.pi * 20 * t) >= 0 else 0.35)
         gain = min(1.0, i / fade, (n - 1 - i) / fade)
@@ -50,6 +54,8 @@ def main(directory):
         f"{directory}/ringtone.wav",
         burst(0.4, ringtone_level, True) + silence(0.2) + burst(0.4, ringtone_level, True) + silence(2.0),
     )
+    # -13 dBm0, a single tone.
+    write(f"{directory}/callwaiting.wav", burst(0.3, 22702 * 10 ** (-13 / 20), frequencies=(440,)) + silence(9.7))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
-//! Calls on the desktop: the commands behind the dialpad, contacts, journal and call widget;
-//! the `active_call` event; and, when the softphone rings, the always-on-top popup window and
-//! a desktop notification with Answer / Decline.
+//! Calls on the desktop: the commands behind the dialpad, contacts, journal and call widgets;
+//! the `live_calls` event (every call in progress); and, when the softphone rings, the
+//! always-on-top popup window and a desktop notification with Answer / Decline.
 
 use ringdesk_app::{
-    ActiveCall, CallCommand, CallError, CallNotice, CallRoute, CallRouteInput, ContactsError,
+    ActiveCall, CallControl, CallError, CallNotice, CallRoute, CallRouteInput, ContactsError,
     ImportFormat, ImportReport, Ringdesk, WebhookError, WebhookSettings, WebhookView,
 };
 use ringdesk_core::{
-    Call, CallDirection, CallFilter, CallId, CallStatus, Contact, ContactId, ContactInput,
-    Disposition,
+    Call, CallFilter, CallId, Contact, ContactId, ContactInput, Disposition, TransferKind,
 };
 use tauri::{AppHandle, Emitter, Manager, State, WebviewUrl, WebviewWindowBuilder};
 
@@ -16,7 +15,7 @@ use crate::error::UiError;
 
 type Result<T> = std::result::Result<T, UiError>;
 
-pub const ACTIVE_CALL_EVENT: &str = "active_call";
+pub const LIVE_CALLS_EVENT: &str = "live_calls";
 pub const INCOMING_WINDOW: &str = "incoming";
 
 impl From<CallError> for UiError {
@@ -115,9 +114,10 @@ pub async fn call_list(ringdesk: State<'_, Ringdesk>, filter: CallFilter) -> Res
     Ok(ringdesk.calls(&filter).await?)
 }
 
+/// Every call in progress, oldest first.
 #[tauri::command]
-pub fn call_active(ringdesk: State<'_, Ringdesk>) -> Option<ActiveCall> {
-    ringdesk.active_call()
+pub fn call_live(ringdesk: State<'_, Ringdesk>) -> Vec<ActiveCall> {
+    ringdesk.live_calls()
 }
 
 #[tauri::command]
@@ -129,59 +129,128 @@ pub async fn call_dial(
     Ok(ringdesk.dial(number, contact_id).await?)
 }
 
+// The controls take the call they are for; without one they go to the call in focus (the
+// one talked to, else the one ringing in).
+
 #[tauri::command]
-pub async fn call_answer(ringdesk: State<'_, Ringdesk>) -> Result<()> {
-    Ok(ringdesk.call_control(CallCommand::Answer).await?)
+pub async fn call_answer(ringdesk: State<'_, Ringdesk>, call_id: Option<CallId>) -> Result<()> {
+    Ok(ringdesk.call_control(call_id, CallControl::Answer).await?)
 }
 
 #[tauri::command]
-pub async fn call_decline(ringdesk: State<'_, Ringdesk>) -> Result<()> {
-    Ok(ringdesk.call_control(CallCommand::Decline).await?)
+pub async fn call_decline(ringdesk: State<'_, Ringdesk>, call_id: Option<CallId>) -> Result<()> {
+    Ok(ringdesk.call_control(call_id, CallControl::Decline).await?)
 }
 
 #[tauri::command]
-pub async fn call_hangup(ringdesk: State<'_, Ringdesk>) -> Result<()> {
-    Ok(ringdesk.call_control(CallCommand::Hangup).await?)
+pub async fn call_hangup(ringdesk: State<'_, Ringdesk>, call_id: Option<CallId>) -> Result<()> {
+    Ok(ringdesk.call_control(call_id, CallControl::Hangup).await?)
 }
 
 #[tauri::command]
-pub async fn call_mute(ringdesk: State<'_, Ringdesk>, muted: bool) -> Result<()> {
+pub async fn call_mute(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: Option<CallId>,
+    muted: bool,
+) -> Result<()> {
     Ok(ringdesk
-        .call_control(|r| CallCommand::Mute(muted, r))
+        .call_control(call_id, CallControl::Mute(muted))
         .await?)
 }
 
 #[tauri::command]
-pub async fn call_hold(ringdesk: State<'_, Ringdesk>, held: bool) -> Result<()> {
+pub async fn call_hold(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: Option<CallId>,
+    held: bool,
+) -> Result<()> {
     Ok(ringdesk
-        .call_control(|r| CallCommand::Hold(held, r))
+        .call_control(call_id, CallControl::Hold(held))
         .await?)
 }
 
 #[tauri::command]
-pub async fn call_dtmf(ringdesk: State<'_, Ringdesk>, digits: String) -> Result<()> {
+pub async fn call_dtmf(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: Option<CallId>,
+    digits: String,
+) -> Result<()> {
     Ok(ringdesk
-        .call_control(|r| CallCommand::Dtmf(digits, r))
+        .call_control(call_id, CallControl::Dtmf(digits))
         .await?)
 }
 
-fn ringing_inbound(active: &Option<ActiveCall>) -> bool {
-    active.as_ref().is_some_and(|a| {
-        a.call.direction == CallDirection::Inbound && a.call.status == CallStatus::Ringing
-    })
+/// The held call becomes the one talked to; the other is held.
+#[tauri::command]
+pub async fn call_swap(ringdesk: State<'_, Ringdesk>) -> Result<()> {
+    Ok(ringdesk.call_control(None, CallControl::Swap).await?)
 }
 
-/// Forwards the call state to every window and keeps the popup open exactly while a call rings.
+/// Blind: the call goes to `target` now. Attended: the caller waits on hold while the agent
+/// talks to `target` on a new call, then completes or cancels.
+#[tauri::command]
+pub async fn call_transfer(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: Option<CallId>,
+    target: String,
+    kind: TransferKind,
+) -> Result<()> {
+    Ok(ringdesk
+        .call_control(call_id, CallControl::Transfer { target, kind })
+        .await?)
+}
+
+#[tauri::command]
+pub async fn call_transfer_complete(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: Option<CallId>,
+) -> Result<()> {
+    Ok(ringdesk
+        .call_control(call_id, CallControl::CompleteTransfer)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn call_transfer_cancel(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: Option<CallId>,
+) -> Result<()> {
+    Ok(ringdesk
+        .call_control(call_id, CallControl::CancelTransfer)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn calls_at_once_get(ringdesk: State<'_, Ringdesk>) -> Result<usize> {
+    Ok(ringdesk.calls_at_once().await?)
+}
+
+#[tauri::command]
+pub async fn calls_at_once_set(ringdesk: State<'_, Ringdesk>, count: usize) -> Result<usize> {
+    ringdesk
+        .set_calls_at_once(count)
+        .await
+        .map_err(|e| match e {
+            CallError::BadNumber(message) => UiError {
+                kind: "invalid",
+                field: Some("callsAtOnce".into()),
+                message,
+            },
+            other => other.into(),
+        })
+}
+
+/// Forwards the calls to every window and keeps the popup open exactly while a call rings in.
 pub fn setup(app: &AppHandle) {
     let ringdesk = app.state::<Ringdesk>();
-    let mut active = ringdesk.softphone.calls.active.subscribe();
+    let mut active = ringdesk.softphone.calls.calls.subscribe();
     let mut notices = ringdesk.softphone.calls.notices.subscribe();
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
         loop {
             let now = active.borrow_and_update().clone();
-            let _ = handle.emit(ACTIVE_CALL_EVENT, &now);
-            if ringing_inbound(&now) {
+            let _ = handle.emit(LIVE_CALLS_EVENT, &now);
+            if now.iter().any(ActiveCall::ringing_inbound) {
                 open_popup(&handle);
             } else if let Some(popup) = handle.get_webview_window(INCOMING_WINDOW) {
                 let _ = popup.close();
@@ -237,6 +306,8 @@ fn notify(app: &AppHandle, call: &Call) {
         .clone()
         .unwrap_or_else(|| call.from.clone());
     let number = call.from.clone();
+    #[cfg_attr(not(all(unix, not(target_os = "macos"))), allow(unused_variables))]
+    let call_id = call.id;
     let app = app.clone();
     std::thread::spawn(move || {
         let mut notification = notify_rust::Notification::new();
@@ -253,16 +324,16 @@ fn notify(app: &AppHandle, call: &Call) {
         match notification.show() {
             #[cfg(all(unix, not(target_os = "macos")))]
             Ok(shown) => shown.wait_for_action(|action| {
-                let command: Option<fn(_) -> CallCommand> = match action {
-                    "answer" => Some(CallCommand::Answer),
-                    "decline" => Some(CallCommand::Decline),
+                let control = match action {
+                    "answer" => Some(CallControl::Answer),
+                    "decline" => Some(CallControl::Decline),
                     _ => None,
                 };
-                if let Some(command) = command {
+                if let Some(control) = control {
                     let app = app.clone();
                     tauri::async_runtime::spawn(async move {
                         let ringdesk = app.state::<Ringdesk>();
-                        if let Err(e) = ringdesk.call_control(command).await {
+                        if let Err(e) = ringdesk.call_control(Some(call_id), control).await {
                             tracing::info!(error = %e, "notification action too late");
                         }
                     });

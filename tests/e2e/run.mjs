@@ -914,6 +914,54 @@ try {
     await wd.waitFor(row);
   });
 
+  await test("call waiting: a second caller rings beside the call; answering holds the first; it resumes when the second ends", async () => {
+    const baresip = await startBaresip(calleeNumber);
+    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
+    const before = new Set((await journal()).map((c) => c.id));
+    let sipp = null;
+    try {
+      await wd.click('[data-testid="nav-dialpad"]');
+      await setInput('[data-testid="dial-input"]', calleeNumber);
+      await wd.click('[data-testid="call-button"]');
+      const first = '[data-testid="call-widget"][data-direction="outbound"]';
+      await wd.waitFor(`${first}[data-status="in_progress"]`, { timeoutMs: 20000 });
+      sipp = await sippCalls(callerNumber, sipUser);
+      const waiting = '[data-testid="call-widget"][data-waiting="true"]';
+      await wd.waitFor(waiting, { timeoutMs: 20000 }).catch((e) => {
+        throw new Error(`${e.message}\nsipp log:\n${sipp.log()}`);
+      });
+      await wd.waitFor(`${waiting} [data-testid="call-status"]`, { text: "Call waiting" });
+      await wd.waitFor(`${waiting} [data-testid="call-peer"]`, { text: "Alan Turing" });
+      assert((await count('[data-testid="call-widget"]')) === 2, "two calls on screen");
+      writeFileSync(join(shots, "call-waiting.png"), await wd.screenshot());
+      await wd.click(`${waiting} [data-testid="call-answer"]`);
+      // The first call is held (baresip took the re-INVITE), the second is talked to.
+      await wd.waitFor(`${first}[data-held="true"]`, { timeoutMs: 10000 });
+      await wd.waitFor(`${first} [data-testid="call-status"]`, { text: "On hold" });
+      await wd.waitFor('[data-testid="call-widget"][data-direction="inbound"][data-status="in_progress"][data-held="false"]', { timeoutMs: 10000 });
+      writeFileSync(join(shots, "call-waiting-answered.png"), await wd.screenshot());
+      // sipp hangs up after its 4 s of talk; the held call stays held until the agent resumes it.
+      const code = await sipp.exited;
+      assert(code === 0, `sipp ended with ${code}:\n${sipp.log()}`);
+      await waitGone('[data-testid="call-widget"][data-direction="inbound"]', 10000);
+      await wd.waitFor(`${first}[data-held="true"]`);
+      await wd.click(`${first} [data-testid="call-hold"]`);
+      await wd.waitFor(`${first}[data-held="false"]`, { timeoutMs: 10000 });
+      await wd.waitFor(`${first} [data-testid="call-status"]`, { text: /\d+:\d\d/ });
+      await wd.click(`${first} [data-testid="call-hangup"]`);
+      await waitGone('[data-testid="call-widget"]');
+      // Both calls are in the journal, completed.
+      const after = await journal();
+      const fresh = after.filter((c) => !before.has(c.id)).map((c) => `${c.direction}:${c.status}`).sort();
+      assert(JSON.stringify(fresh) === JSON.stringify(["inbound:completed", "outbound:completed"]), `new journal rows: ${fresh}`);
+      // The wrap-up of the last conversation is offered; skip it.
+      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+    } finally {
+      sipp?.child.kill("SIGKILL");
+      baresip.child.kill("SIGKILL");
+    }
+  });
+
   await test("calling out: ringback plays on the speaker while the far end rings, and stops with the call", async () => {
     const ringing = `+1415557${suffix}`;
     const baresip = await startBaresip(ringing, { answermode: "manual" });

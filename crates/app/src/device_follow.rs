@@ -36,7 +36,7 @@ impl CallDevices {
 /// While a call is up, asks `choose` every `every` which devices it should use and publishes
 /// a change on `wanted`. Runs until the app's call channel closes.
 pub(crate) async fn run<F, Fut>(
-    mut active: watch::Receiver<Option<ActiveCall>>,
+    mut calls: watch::Receiver<Vec<ActiveCall>>,
     wanted: watch::Sender<CallDevices>,
     every: Duration,
     mut choose: F,
@@ -45,8 +45,8 @@ pub(crate) async fn run<F, Fut>(
     Fut: Future<Output = CallDevices>,
 {
     loop {
-        while active.borrow_and_update().is_none() {
-            if active.changed().await.is_err() {
+        while calls.borrow_and_update().is_empty() {
+            if calls.changed().await.is_err() {
                 return;
             }
         }
@@ -62,11 +62,11 @@ pub(crate) async fn run<F, Fut>(
                         changed
                     });
                 }
-                r = active.changed() => {
+                r = calls.changed() => {
                     if r.is_err() {
                         return;
                     }
-                    if active.borrow_and_update().is_none() {
+                    if calls.borrow_and_update().is_empty() {
                         break;
                     }
                 }
@@ -84,19 +84,13 @@ mod tests {
     use super::*;
     use crate::audio::{view_of, AudioPreferences};
 
-    fn call() -> Option<ActiveCall> {
-        Some(ActiveCall {
-            call: Call::new(
-                CallDirection::Outbound,
-                "+14155550100".into(),
-                "+14155552671".into(),
-                time::OffsetDateTime::now_utc(),
-            ),
-            muted: false,
-            held: false,
-            quality: None,
-            devices: Some(CallDevices::default()),
-        })
+    fn call() -> Vec<ActiveCall> {
+        vec![ActiveCall::of(Call::new(
+            CallDirection::Outbound,
+            "+14155550100".into(),
+            "+14155552671".into(),
+            time::OffsetDateTime::now_utc(),
+        ))]
     }
 
     #[tokio::test(start_paused = true)]
@@ -108,7 +102,7 @@ mod tests {
         };
         let plugged = Arc::new(Mutex::new(false));
         let listed = Arc::new(Mutex::new(0));
-        let (active_tx, active) = watch::channel(None);
+        let (active_tx, active) = watch::channel(Vec::new());
         let (wanted_tx, mut wanted) = watch::channel(CallDevices::default());
         let (p, l) = (plugged.clone(), listed.clone());
         tokio::spawn(run(active, wanted_tx, EVERY, move || {
@@ -147,7 +141,7 @@ mod tests {
         );
 
         // The call ends: listing stops.
-        active_tx.send_replace(None);
+        active_tx.send_replace(Vec::new());
         tokio::time::sleep(EVERY).await;
         let after = *listed.lock().unwrap();
         tokio::time::sleep(EVERY * 5).await;

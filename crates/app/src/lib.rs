@@ -5,6 +5,7 @@ mod api;
 mod audio;
 mod availability;
 mod calls;
+mod calls_at_once;
 mod config;
 mod contacts;
 mod crm;
@@ -39,7 +40,10 @@ use tokio::sync::{watch, Notify};
 
 pub use audio::{AudioPreferences, AudioRole, AudioTestError, AudioView};
 pub use availability::Availability;
-pub use calls::{ActiveCall, CallCommand, CallError, CallNotice, CallQuality};
+pub use calls::{
+    focused, ActiveCall, CallCommand, CallControl, CallError, CallNotice, CallQuality,
+    PendingTransfer,
+};
 pub use config::AppConfig;
 pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};
 pub use crm::{CrmKind, CrmSettings, CrmSetupError, CrmView, SyncView};
@@ -192,7 +196,7 @@ impl Ringdesk {
                 users: ringdesk.store.users(),
                 settings: ringdesk.store.settings(),
                 softphone: ringdesk.softphone.subscribe(),
-                active: ringdesk.softphone.calls.active.subscribe(),
+                calls: ringdesk.softphone.calls.calls.subscribe(),
                 changed: ringdesk.presence.clone(),
                 saved: ringdesk.my_status.clone(),
             }
@@ -200,7 +204,7 @@ impl Ringdesk {
         );
         let settings = ringdesk.store.settings();
         tokio::spawn(device_follow::run(
-            ringdesk.softphone.calls.active.subscribe(),
+            ringdesk.softphone.calls.calls.subscribe(),
             ringdesk.softphone.devices.clone(),
             device_follow::EVERY,
             move || {

@@ -32,7 +32,7 @@ pub(crate) struct Presence {
     pub users: UserRepository,
     pub settings: SettingsRepository,
     pub softphone: watch::Receiver<SoftphoneStatus>,
-    pub active: watch::Receiver<Option<ActiveCall>>,
+    pub calls: watch::Receiver<Vec<ActiveCall>>,
     /// Told when availability or "me" changes.
     pub changed: Arc<Notify>,
     /// My status as saved, for whoever shows it.
@@ -52,7 +52,7 @@ impl Presence {
     pub async fn run(mut self) {
         let mut last: Option<(ringdesk_core::UserId, UserStatus)> = None;
         loop {
-            let on_call = self.active.borrow_and_update().is_some();
+            let on_call = !self.calls.borrow_and_update().is_empty();
             let softphone = self.softphone.borrow_and_update().clone();
             let availability = availability::load(&self.settings)
                 .await
@@ -75,7 +75,7 @@ impl Presence {
             }
             tokio::select! {
                 r = self.softphone.changed() => if r.is_err() { break },
-                r = self.active.changed() => if r.is_err() { break },
+                r = self.calls.changed() => if r.is_err() { break },
                 _ = self.changed.notified() => {}
             }
         }

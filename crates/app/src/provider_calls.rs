@@ -146,7 +146,7 @@ impl ProviderCalls {
     ) -> Result<Call, CallError> {
         {
             let mut current = self.current.lock().await;
-            if !matches!(*current, Slot::Free) || self.channels.active.borrow().is_some() {
+            if !matches!(*current, Slot::Free) || !self.channels.calls.borrow().is_empty() {
                 return Err(CallError::Busy);
             }
             *current = Slot::Placing;
@@ -275,13 +275,11 @@ impl ProviderCalls {
     }
 
     fn publish(&self, call: Option<&Call>) {
-        self.channels.active.send_replace(call.map(|c| ActiveCall {
-            call: c.clone(),
-            muted: false,
-            held: false,
-            quality: None,
-            devices: None,
-        }));
+        let mine = call
+            .map(|c| ActiveCall::of(c.clone()))
+            .into_iter()
+            .collect();
+        self.channels.publish(false, mine);
     }
 }
 

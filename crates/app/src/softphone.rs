@@ -258,6 +258,7 @@ async fn run(
     inbox: &mut Inbox,
 ) -> Ended {
     loop {
+        let deadline = desk.next_timeout();
         tokio::select! {
             event = phone.events.recv() => match event {
                 Some(EndpointEvent::Registration(r)) => {
@@ -271,6 +272,7 @@ async fn run(
             },
             Some(command) = inbox.commands.recv() => desk.on_command(&phone, command).await,
             Some(event) = desk.next_media_event() => desk.on_media(event).await,
+            _ = sleep_until(deadline) => desk.on_timeout(&phone).await,
             Ok(()) = inbox.devices.changed() => {
                 let wanted = inbox.devices.borrow_and_update().clone();
                 desk.on_devices(wanted).await;
@@ -299,5 +301,13 @@ fn status_of(address: &str, event: RegistrationEvent) -> SoftphoneStatus {
             retry_in_secs: retry_in.map(|d| d.as_secs()),
         },
         RegistrationEvent::Unregistered => SoftphoneStatus::Off,
+    }
+}
+
+/// Until `at`, or for ever.
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }

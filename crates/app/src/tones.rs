@@ -1,6 +1,7 @@
 //! Call-progress tones on a sound device: the ringtone on the ringer device while an inbound
 //! call waits for the agent, ringback on the speaker while the far end of an outbound call
-//! rings. Both are loops in assets/audio (scripts/make_tones.py says what they are).
+//! rings, the call-waiting tone on the call's speaker while a second call rings. All are loops
+//! in assets/audio (scripts/make_tones.py says what they are).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,8 @@ pub enum Tone {
     Ringtone,
     /// What the agent hears while the far end rings: 440 + 480 Hz, 2 s on, 4 s off.
     Ringback,
+    /// A second call rings during a call: 440 Hz for 300 ms every 10 s.
+    CallWaiting,
 }
 
 impl Tone {
@@ -26,6 +29,7 @@ impl Tone {
         match self {
             Tone::Ringtone => include_bytes!("../../../assets/audio/ringtone.wav"),
             Tone::Ringback => include_bytes!("../../../assets/audio/ringback.wav"),
+            Tone::CallWaiting => include_bytes!("../../../assets/audio/callwaiting.wav"),
         }
     }
 
@@ -167,5 +171,17 @@ mod tests {
         assert!(loud(0.65, 0.95) > 1000.0);
         assert!(loud(1.1, 2.9) < 10.0);
         assert!((tone.len() as f64 / f64::from(rate) - 3.0).abs() < 0.05);
+    }
+
+    #[test]
+    fn call_waiting_is_one_short_440_hz_beep_every_ten_seconds() {
+        let rate = 48_000;
+        let tone = Tone::CallWaiting.samples(rate).unwrap();
+        let at = |s: f64| (s * f64::from(rate)) as usize;
+        let on = &tone[at(0.02)..at(0.28)];
+        assert!(rms(on) > 2000.0, "on: {}", rms(on));
+        assert!(share(on, rate, 440.0) > 0.95);
+        assert!(rms(&tone[at(0.35)..at(9.9)]) < 10.0, "then quiet");
+        assert!((tone.len() as f64 / f64::from(rate) - 10.0).abs() < 0.05);
     }
 }

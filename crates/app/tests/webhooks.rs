@@ -226,7 +226,7 @@ async fn signed_events_make_one_call_and_forgeries_change_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a Secret Service session: run through scripts/test.sh"]
 async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
-    use ringdesk_app::{CallCommand, CallError, CallRouteInput, CallRouteMode};
+    use ringdesk_app::{CallControl, CallError, CallRouteInput, CallRouteMode};
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -289,7 +289,7 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
     assert_eq!(call.to, "+442079460958");
     assert_eq!(call.from, "+14155550100");
     assert_eq!(call.provider_call_id.as_deref(), Some("CAagentleg"));
-    assert!(ringdesk.active_call().is_some());
+    assert!(!ringdesk.live_calls().is_empty());
     assert!(matches!(
         ringdesk.dial("+44 20 7946 0958".into(), None).await,
         Err(CallError::Busy)
@@ -322,21 +322,24 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
-    let active = ringdesk.active_call().unwrap();
+    let active = ringdesk.live_calls().remove(0);
     assert_eq!(active.call.status, CallStatus::InProgress);
     // Mute and the keypad belong to the phone in the agent's hand.
     assert_eq!(
-        ringdesk.call_control(|r| CallCommand::Mute(true, r)).await,
+        ringdesk.call_control(None, CallControl::Mute(true)).await,
         Err(CallError::OnYourPhone)
     );
     // Hang up: Twilio is told, the journal completes, the widget goes.
-    ringdesk.call_control(CallCommand::Hangup).await.unwrap();
+    ringdesk
+        .call_control(None, CallControl::Hangup)
+        .await
+        .unwrap();
     let requests = twilio.received_requests().await.unwrap();
     assert_eq!(
         String::from_utf8_lossy(&requests.last().unwrap().body),
         "Status=completed"
     );
-    assert!(ringdesk.active_call().is_none());
+    assert!(ringdesk.live_calls().is_empty());
     let journal = ringdesk.calls(&CallFilter::default()).await.unwrap();
     assert_eq!(journal[0].status, CallStatus::Completed);
     assert_eq!(journal[0].end_reason, Some(CallEndReason::HungUp));
@@ -511,7 +514,7 @@ async fn twilio_softphone_set_up_then_its_calls_are_answered_with_twiml() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a Secret Service session: run through scripts/test.sh"]
 async fn a_provider_that_does_not_answer_blocks_neither_the_agent_nor_the_webhooks() {
-    use ringdesk_app::{CallCommand, CallError, CallRouteInput, CallRouteMode};
+    use ringdesk_app::{CallControl, CallError, CallRouteInput, CallRouteMode};
     use std::time::Duration;
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -563,7 +566,7 @@ async fn a_provider_that_does_not_answer_blocks_neither_the_agent_nor_the_webhoo
     let ringdesk = std::sync::Arc::new(ringdesk);
     let hanging_up = {
         let ringdesk = ringdesk.clone();
-        tokio::spawn(async move { ringdesk.call_control(CallCommand::Hangup).await })
+        tokio::spawn(async move { ringdesk.call_control(None, CallControl::Hangup).await })
     };
     // The hang-up request has reached Twilio and waits there.
     while twilio.received_requests().await.unwrap().len() < 2 {

@@ -242,7 +242,7 @@ pub enum LegState {
 }
 
 impl LegState {
-    fn up(self) -> bool {
+    pub fn is_up(self) -> bool {
         matches!(self, LegState::Active | LegState::Held)
     }
 }
@@ -568,7 +568,7 @@ impl Controller {
             }
             _ => {}
         }
-        let ending = if l.state.up() {
+        let ending = if l.state.is_up() {
             Ending::HungUp
         } else if l.outbound {
             Ending::Canceled
@@ -587,7 +587,7 @@ impl Controller {
     }
 
     fn hold(&mut self, leg: LegId, held: bool, media: &mut dyn Media) -> Result<(), CallError> {
-        let Some(l) = self.legs.get_mut(&leg).filter(|l| l.state.up()) else {
+        let Some(l) = self.legs.get_mut(&leg).filter(|l| l.state.is_up()) else {
             return Err(CallError::NoCall("hold"));
         };
         if !l.confirmed {
@@ -669,7 +669,7 @@ impl Controller {
         media: &mut dyn Media,
         now: Instant,
     ) -> Result<Option<LegId>, CallError> {
-        let Some(l) = self.legs.get(&leg).filter(|l| l.state.up()) else {
+        let Some(l) = self.legs.get(&leg).filter(|l| l.state.is_up()) else {
             return Err(CallError::NoCall("transfer"));
         };
         if l.transfer.is_some() {
@@ -727,7 +727,7 @@ impl Controller {
         let Some(other) = self
             .legs
             .get(&consult)
-            .filter(|c| c.state.up())
+            .filter(|c| c.state.is_up())
             .and_then(|c| c.sip)
         else {
             return Err(CallError::NotNow(
@@ -1031,7 +1031,7 @@ impl Controller {
             });
             return;
         }
-        let waiting = self.legs.values().any(|l| l.state.up());
+        let waiting = self.legs.values().any(|l| l.state.is_up());
         let leg = self.new_leg(false, from, to);
         if let Some(l) = self.legs.get_mut(&leg) {
             l.sip = Some(call);
@@ -1220,7 +1220,7 @@ impl Controller {
         if let Some(ending) = &l.ending {
             return ending.clone();
         }
-        let answered = l.state.up();
+        let answered = l.state.is_up();
         match reason {
             EndReason::Local if answered => Ending::HungUp,
             EndReason::Local if l.outbound => Ending::Canceled,
@@ -1297,7 +1297,7 @@ impl Controller {
     /// Emits the tone for the calls as they are now, if it changed.
     fn settle_tone(&mut self) {
         let ringing = self.legs.values().any(|l| l.state == LegState::Ringing);
-        let up = self.legs.values().any(|l| l.state.up());
+        let up = self.legs.values().any(|l| l.state.is_up());
         let tone = if ringing {
             Some(if up {
                 Tone::CallWaiting

@@ -32,6 +32,7 @@ import type {
   Provider,
   ProviderUpdate,
   SoftphoneStatus,
+  TransferKind,
   UiError,
 } from "./types";
 
@@ -122,15 +123,29 @@ export const api = {
   calls: {
     /** Newest first. */
     list: (filter: CallFilter) => call<Call[]>("call_list", { filter }),
-    active: () => call<ActiveCall | null>("call_active"),
+    /** Every call in progress, oldest first. */
+    live: () => call<ActiveCall[]>("call_live"),
     /** `number`: any phone number format or a SIP address. */
     dial: (number: string, contactId: string | null = null) => call<Call>("call_dial", { number, contactId }),
-    answer: () => call<void>("call_answer"),
-    decline: () => call<void>("call_decline"),
-    hangup: () => call<void>("call_hangup"),
-    mute: (muted: boolean) => call<void>("call_mute", { muted }),
-    hold: (held: boolean) => call<void>("call_hold", { held }),
-    dtmf: (digits: string) => call<void>("call_dtmf", { digits }),
+    // The controls act on `callId`; without one, on the call in focus (talked to, else ringing in).
+    answer: (callId: string | null = null) => call<void>("call_answer", { callId }),
+    decline: (callId: string | null = null) => call<void>("call_decline", { callId }),
+    hangup: (callId: string | null = null) => call<void>("call_hangup", { callId }),
+    mute: (muted: boolean, callId: string | null = null) => call<void>("call_mute", { callId, muted }),
+    hold: (held: boolean, callId: string | null = null) => call<void>("call_hold", { callId, held }),
+    dtmf: (digits: string, callId: string | null = null) => call<void>("call_dtmf", { callId, digits }),
+    /** The held call becomes the one talked to; the other is held. */
+    swap: () => call<void>("call_swap"),
+    /** `target`: any phone number format or a SIP address; rejects with field "target" when not valid. */
+    transfer: (callId: string | null, target: string, kind: TransferKind) =>
+      call<void>("call_transfer", { callId, target, kind }),
+    /** Attended: hands the caller to the colleague on the consultation call. */
+    transferComplete: (callId: string | null = null) => call<void>("call_transfer_complete", { callId }),
+    /** Attended: ends the consultation, back to the caller. */
+    transferCancel: (callId: string | null = null) => call<void>("call_transfer_cancel", { callId }),
+    /** How many calls at once (1: a second caller hears busy). */
+    atOnce: () => call<number>("calls_at_once_get"),
+    setAtOnce: (count: number) => call<number>("calls_at_once_set", { count }),
     /** After-call work on a finished call; sends its CRM activity now (both may be null: skip). */
     wrapUp: (callId: string, notes: string | null, disposition: Disposition | null) =>
       call<Call>("call_wrap_up", { callId, notes, disposition }),
@@ -144,9 +159,9 @@ export const events = {
     listen<Availability>("availability", (e) => handler(e.payload)),
   softphone: (handler: (s: SoftphoneStatus) => void): Promise<UnlistenFn> =>
     listen<SoftphoneStatus>("softphone", (e) => handler(e.payload)),
-  /** The call in progress after every change; null once no call is in progress. */
-  activeCall: (handler: (c: ActiveCall | null) => void): Promise<UnlistenFn> =>
-    listen<ActiveCall | null>("active_call", (e) => handler(e.payload)),
+  /** Every call in progress (oldest first) after every change; empty once none is. */
+  liveCalls: (handler: (calls: ActiveCall[]) => void): Promise<UnlistenFn> =>
+    listen<ActiveCall[]>("live_calls", (e) => handler(e.payload)),
   /** A call ended (also calls refused or missed without ever being active). */
   callEnded: (handler: (c: Call) => void): Promise<UnlistenFn> =>
     listen<Call>("call_ended", (e) => handler(e.payload)),

@@ -15,6 +15,19 @@ export function isRingingInbound(active: ActiveCall | null): boolean {
   return !!active && active.call.status === "ringing" && active.call.direction === "inbound";
 }
 
+/** The call the keyboard shortcuts act on — the core's rule: the one talked to, else one
+ *  ringing in, else one being placed, else the first held. */
+export function focusedCall(calls: ActiveCall[]): ActiveCall | null {
+  const live = (c: ActiveCall) => c.call.status === "in_progress";
+  return (
+    calls.find((c) => live(c) && !c.held) ??
+    calls.find((c) => isRingingInbound(c)) ??
+    calls.find((c) => c.call.status === "ringing") ??
+    calls.find(live) ??
+    null
+  );
+}
+
 /** "0:07", "12:34", "1:02:03"; `padMinutes` gives "00:07" for a running timer. */
 export function formatDuration(totalSecs: number, padMinutes = false): string {
   const secs = Math.max(0, Math.floor(totalSecs));

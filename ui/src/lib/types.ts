@@ -140,7 +140,22 @@ export type CallEndReason =
   | "canceled" // the agent cancelled before an answer
   | "missed" // the caller gave up before the agent answered
   | "failed" // a network or provider failure (endDetail says which)
-  | "interrupted"; // Ringdesk stopped while the call was live
+  | "interrupted" // Ringdesk stopped while the call was live
+  | "transferred"; // passed on to someone else (endDetail says to whom)
+
+export type TransferKind = "blind" | "attended";
+export type TransferOutcome = "started" | "succeeded" | "failed" | "cancelled";
+
+/** One transfer of a call and how it went. */
+export interface Transfer {
+  /** RFC 3339. */
+  at: string;
+  /** E.164 for a number, else the SIP address. */
+  to: string;
+  kind: TransferKind;
+  outcome: TransferOutcome;
+  detail: string | null;
+}
 
 export interface Call {
   id: string;
@@ -165,6 +180,7 @@ export interface Call {
   disposition: Disposition | null;
   /** How it sounded to the agent, when its audio ran on this computer. */
   audio: CallAudio | null;
+  transfers: Transfer[];
 }
 
 /** What the agent heard on a call: MOS and audio lost or concealed (percent). */
@@ -187,17 +203,31 @@ export interface CallQuality {
   stalled: boolean;
 }
 
-/** The call in progress, as the widget and the incoming popup show it. */
 /** The microphone and speaker a call's audio uses (null: the system default). */
 export interface CallDevices {
   microphone: string | null;
   speaker: string | null;
 }
 
+/** A call in progress, as its widget and the incoming popup show it. */
 export interface ActiveCall {
   call: Call;
   muted: boolean;
   held: boolean;
+  /** Through the softphone (else on the agent's phone, through the provider). */
+  softphone: boolean;
+  /** Rings while the agent is on another call. */
+  waiting: boolean;
+  /** A hold or resume is on its way to the far end. */
+  holdPending: boolean;
+  /** Up, and both sides know it: hold and transfer can be asked. */
+  connected: boolean;
+  /** A transfer of this call on its way. */
+  transfer: { kind: TransferKind; to: string } | null;
+  /** This call is the agent's word with a colleague before handing over call `consultOf`. */
+  consultOf: string | null;
+  /** Something the agent should know about this call now (a refused hold, a failed transfer). */
+  notice: string | null;
   quality: CallQuality | null;
   /** null while the audio is not on this computer (ringing here, or on the agent's phone). */
   devices: CallDevices | null;

@@ -1,5 +1,5 @@
-//! The calls: the journal, placing them (softphone or the agent's phone), controlling the one
-//! in progress, where calls ring, after-call work.
+//! The calls: the journal, placing them (softphone or the agent's phone), controlling the ones
+//! in progress, where calls ring, how many at once, after-call work.
 
 use crate::*;
 
@@ -37,22 +37,46 @@ impl Ringdesk {
         answer.await.unwrap_or(Err(CallError::NotConnected))
     }
 
-    /// Answer, decline, hang up, mute, hold or keypad: `make` builds the command around the
-    /// reply channel.
+    /// Answer, decline, hang up, mute, hold, keypad, swap or transfer: on `call`, or on the
+    /// call in focus when None.
     pub async fn call_control(
         &self,
-        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), CallError>>) -> CallCommand,
+        call: Option<CallId>,
+        control: CallControl,
     ) -> Result<(), CallError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let command = make(reply);
         if self.provider_calls.has_call().await {
-            return match command {
-                CallCommand::Hangup(_) => self.provider_calls.hangup(&self.providers).await,
+            return match control {
+                CallControl::Hangup => self.provider_calls.hangup(&self.providers).await,
                 _ => Err(CallError::OnYourPhone),
             };
         }
-        self.softphone.command(command).await;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.softphone
+            .command(CallCommand::Control {
+                call,
+                control,
+                reply,
+            })
+            .await;
         answer.await.unwrap_or(Err(CallError::NotConnected))
+    }
+
+    /// How many calls the agent may have at once (1: a second caller hears busy).
+    pub async fn calls_at_once(&self) -> Result<usize, AppError> {
+        Ok(crate::calls_at_once::load(&self.store.settings()).await?)
+    }
+
+    pub async fn set_calls_at_once(&self, count: usize) -> Result<usize, CallError> {
+        let saved = crate::calls_at_once::save(&self.store.settings(), count)
+            .await
+            .map_err(|e| CallError::Journal(e.to_string()))?;
+        if !saved {
+            return Err(CallError::BadNumber(format!(
+                "Calls at once is 1 to {}",
+                crate::calls_at_once::MOST
+            )));
+        }
+        Ok(count)
     }
 
     pub async fn call_route(&self) -> Result<CallRoute, AppError> {
@@ -86,7 +110,8 @@ impl Ringdesk {
         }
     }
 
-    pub fn active_call(&self) -> Option<ActiveCall> {
-        self.softphone.calls.active.borrow().clone()
+    /// The calls in progress, oldest first.
+    pub fn live_calls(&self) -> Vec<ActiveCall> {
+        self.softphone.calls.calls.borrow().clone()
     }
 }

@@ -1,6 +1,16 @@
-//! The softphone's calls: the agent's commands and the user agent's events meet here, in the
-//! softphone's task.
+//! The softphone's calls: the call controller (crates/phone) driven in the softphone's task.
+//! Its SIP actions go to the user agent, its media actions open and stop each call's audio,
+//! its tone follows the calls, and each change it reports is journaled first, then published.
 
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use ringdesk_core::{CallId, TransferKind, TransferOutcome};
+use ringdesk_phone::{
+    Action, CallView, Change, Command, Config, Controller, Ending, LegId, LegState, SipOutcome,
+};
+
+use super::media::{Audio, LegAudio};
 use super::*;
 
 /// The account calls go out on.
@@ -42,28 +52,28 @@ impl Line {
     }
 }
 
-struct Current {
-    sip: SipCallId,
+/// One call's journal row and what the call bar shows beside it.
+struct Leg {
     call: Call,
-    media: Option<CallMedia>,
-    /// The microphone and speaker the call's audio uses (ringback plays on that speaker).
-    devices: CallDevices,
-    /// The INVITE's offer, kept until the agent answers.
-    offer: Vec<u8>,
-    muted: bool,
-    held: bool,
     quality: Option<CallQuality>,
-    /// The ringtone while an inbound call rings, ringback while an outbound one does;
-    /// dropped (silenced) when the call is answered, brings its own early media, or ends.
-    tone: Option<tones::Playing>,
+    notice: Option<String>,
 }
 
-/// One call at a time, on one line.
+/// The softphone's calls on one line.
 pub struct CallDesk {
     journal: Journal,
     channels: CallChannels,
     line: Line,
-    current: Option<Current>,
+    controller: Controller,
+    audio: Audio,
+    legs: BTreeMap<LegId, Leg>,
+    tone: Option<tones::Playing>,
+    /// Why opening a call's audio failed, for the command that asked for it.
+    open_failure: Option<CallError>,
+    /// The last keypad press found no way to the far end.
+    keys_refused: bool,
+    /// Calls that ended while the current command or event was carried out.
+    ended: Vec<(LegId, Call)>,
 }
 
 pub(super) fn now() -> OffsetDateTime {
@@ -76,61 +86,81 @@ impl CallDesk {
             journal,
             channels,
             line,
-            current: None,
+            controller: Controller::new(Config::default()),
+            audio: Audio::default(),
+            legs: BTreeMap::new(),
+            tone: None,
+            open_failure: None,
+            keys_refused: false,
+            ended: Vec::new(),
         }
     }
 
-    /// Media events of the call in progress (None when there are none to wait for).
-    pub async fn next_media_event(&mut self) -> Option<MediaEvent> {
-        let events = self.current.as_mut()?.media.as_mut()?.events()?;
-        events.recv().await
+    /// Media events of the calls in progress (None when there are none to wait for).
+    pub async fn next_media_event(&mut self) -> Option<(LegId, MediaEvent)> {
+        self.audio.next_event().await
     }
 
-    /// The devices the call should use changed (a headset came or went, or the agent chose
-    /// another): the call's audio moves; a device that will not open leaves the old one.
+    /// When [`on_timeout`](Self::on_timeout) has something to do.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.controller.poll_timeout()
+    }
+
+    pub async fn on_timeout(&mut self, phone: &Phone) {
+        self.controller.handle_timeout(Instant::now());
+        self.pump(phone).await;
+    }
+
+    /// The devices calls should use changed (a headset came or went, or the agent chose
+    /// another): each call's audio moves; a device that will not open leaves the old one.
     pub async fn on_devices(&mut self, wanted: CallDevices) {
-        let Some(c) = self.current.as_ref() else {
-            return;
-        };
-        if c.media.is_none() || c.devices == wanted {
-            return;
-        }
-        let mic = (c.devices.microphone != wanted.microphone).then(|| wanted.microphone.clone());
-        let speaker = (c.devices.speaker != wanted.speaker).then(|| wanted.speaker.clone());
-        let (source, sink, mic, speaker) = tokio::task::spawn_blocking(move || {
-            let source = mic.as_ref().and_then(open_microphone);
-            let sink = speaker.as_ref().and_then(open_speaker);
-            (source, sink, mic, speaker)
-        })
-        .await
-        .unwrap_or((None, None, None, None));
-        let Some(c) = self.current.as_mut() else {
-            return;
-        };
-        let moved = source.is_some() || sink.is_some();
-        if let (Some(name), true) = (mic, source.is_some()) {
-            c.devices.microphone = name;
-        }
-        if let (Some(name), true) = (speaker, sink.is_some()) {
-            c.devices.speaker = name;
-        }
-        if let Some(media) = c.media.as_mut() {
-            media.replace_devices(source, sink);
+        let legs: Vec<LegId> = self.audio.calls.keys().copied().collect();
+        let mut moved = false;
+        for leg in legs {
+            let Some(have) = self.audio.calls.get(&leg).map(|a| a.devices.clone()) else {
+                continue;
+            };
+            if have == wanted {
+                continue;
+            }
+            let mic = (have.microphone != wanted.microphone).then(|| wanted.microphone.clone());
+            let speaker = (have.speaker != wanted.speaker).then(|| wanted.speaker.clone());
+            let (source, sink, mic, speaker) = tokio::task::spawn_blocking(move || {
+                let source = mic.as_ref().and_then(open_microphone);
+                let sink = speaker.as_ref().and_then(open_speaker);
+                (source, sink, mic, speaker)
+            })
+            .await
+            .unwrap_or((None, None, None, None));
+            let Some(audio) = self.audio.calls.get_mut(&leg) else {
+                continue;
+            };
+            moved |= source.is_some() || sink.is_some();
+            if let (Some(name), true) = (mic, source.is_some()) {
+                audio.devices.microphone = name;
+            }
+            if let (Some(name), true) = (speaker, sink.is_some()) {
+                audio.devices.speaker = name;
+            }
+            audio.media.replace_devices(source, sink);
+            tracing::info!(devices = ?audio.devices, "the call moved to other devices");
         }
         if moved {
-            tracing::info!(devices = ?c.devices, "the call moved to other devices");
-            self.publish_view();
+            self.publish();
         }
     }
 
-    pub async fn on_media(&mut self, event: MediaEvent) {
-        if let (MediaEvent::Quality(q), Some(c)) = (&event, self.current.as_mut()) {
-            c.quality = Some(q.into());
-            self.publish_view();
+    pub async fn on_media(&mut self, (leg, event): (LegId, MediaEvent)) {
+        if let (MediaEvent::Quality(q), Some(l)) = (&event, self.legs.get_mut(&leg)) {
+            l.quality = Some(q.into());
+            self.publish();
         }
     }
 
     pub async fn on_command(&mut self, phone: &Phone, command: CallCommand) {
+        self.refresh_settings().await;
+        self.open_failure = None;
+        self.ended.clear();
         match command {
             CallCommand::Dial {
                 target,
@@ -139,180 +169,54 @@ impl CallDesk {
             } => {
                 let _ = reply.send(self.dial(phone, &target, contact).await);
             }
-            CallCommand::Answer(reply) => {
-                let _ = reply.send(self.answer(phone).await);
-            }
-            CallCommand::Decline(reply) => {
-                let _ = reply.send(self.decline(phone).await);
-            }
-            CallCommand::Hangup(reply) => {
-                let _ = reply.send(self.hangup(phone).await);
-            }
-            CallCommand::Mute(muted, reply) => {
-                let _ = reply.send(self.mute(muted));
-            }
-            CallCommand::Hold(held, reply) => {
-                let _ = reply.send(self.hold(phone, held).await);
-            }
-            CallCommand::Dtmf(digits, reply) => {
-                let _ = reply.send(self.dtmf(&digits).await);
+            CallCommand::Control {
+                call,
+                control,
+                reply,
+            } => {
+                let _ = reply.send(self.control(phone, call, control).await);
             }
         }
     }
 
     pub async fn on_event(&mut self, phone: &Phone, event: CallEvent) {
-        match event {
-            CallEvent::Incoming {
-                call,
-                from,
-                to,
-                sdp,
-                ..
-            } => self.incoming(phone, call, &from, &to, sdp).await,
-            CallEvent::Ringing { call, sdp } => {
-                let Some(c) = self.current_for(call) else {
-                    return;
-                };
-                tracing::info!(early_media = sdp.is_some(), "the far end is ringing");
-                match (sdp, c.media.as_mut()) {
-                    // Early media: the far end plays its own ringback (or an announcement).
-                    (Some(sdp), Some(m)) => match m.answered(&sdp) {
-                        Ok(()) => c.tone = None,
-                        Err(e) => tracing::warn!(error = %e, "early media refused"),
-                    },
-                    // Ringback unless it plays already or early media flows (a 180 after a
-                    // 183 with SDP keeps the far end's audio, RFC 3960).
-                    (None, Some(m)) if c.tone.is_none() && m.negotiated().is_none() => {
-                        let speaker = c.devices.speaker.clone();
-                        c.tone = Some(tones::play(Tone::Ringback, move || speaker));
-                    }
-                    _ => {}
-                }
-            }
-            CallEvent::Established { call, sdp } => {
-                let Some(c) = self.current_for(call) else {
-                    return;
-                };
-                if c.call.direction == CallDirection::Outbound {
-                    let started = match (c.media.as_mut(), sdp.is_empty()) {
-                        (Some(m), false) => m.answered(&sdp).map_err(|e| e.to_string()),
-                        _ => Ok(()),
-                    };
-                    if let Err(reason) = started {
-                        tracing::warn!(%reason, "cannot use the callee's answer");
-                        let _ = phone.hangup(call).await;
-                        self.finish(CallEndReason::Failed, Some(reason)).await;
-                        return;
-                    }
-                    c.tone = None;
-                    c.call.answer(now());
-                    self.commit(CallNotice::Answered).await;
-                }
-            }
-            CallEvent::Reoffer { call, sdp } => {
-                let Some(c) = self.current_for(call) else {
-                    return;
-                };
-                // Every re-INVITE gets a final answer: ours, or a refusal that keeps the call
-                // as it was.
-                let answer = match c.media.as_mut() {
-                    Some(m) => m.reoffer(&sdp).map_err(|e| e.to_string()),
-                    None => Err("no audio on this computer for this call".to_string()),
-                };
-                match answer {
-                    Ok(answer) => {
-                        let _ = phone
-                            .act(move |ua, now| ua.answer_reoffer(call, answer, now))
-                            .await;
-                    }
-                    Err(why) => {
-                        tracing::warn!(%why, "refusing their new offer; the call keeps its audio");
-                        let _ = phone
-                            .act(move |ua, now| ua.reject_reoffer(call, 488, &why, now))
-                            .await;
-                    }
-                }
-            }
-            CallEvent::ReofferAck { call, sdp } => {
-                if let Some(m) = self.current_for(call).and_then(|c| c.media.as_mut()) {
-                    if let Err(e) = m.answered(&sdp) {
-                        tracing::warn!(error = %e, "cannot use the answer to our offer");
-                    }
-                }
-            }
-            CallEvent::ReofferCancelled { .. } => {
-                tracing::info!("the far end cancelled its new offer; the call goes on as it was");
-            }
-            CallEvent::ReofferAnswered { call, sdp } => {
-                if let Some(m) = self.current_for(call).and_then(|c| c.media.as_mut()) {
-                    if let Err(e) = m.answered(&sdp) {
-                        tracing::warn!(error = %e, "cannot use the answer to our re-offer");
-                    }
-                }
-            }
-            CallEvent::ReofferFailed { call, status } => {
-                if let Some(c) = self.current_for(call) {
-                    tracing::warn!(status, "hold/resume refused by the other side");
-                    // The call stays as it was: audible if it was, held if it was.
-                    c.held = !c.held;
-                    if let Some(m) = c.media.as_mut() {
-                        m.offer_refused();
-                        m.mute(c.held || c.muted);
-                    }
-                    self.publish_view();
-                }
-            }
-            CallEvent::Ended { call, reason } => {
-                if self.current_for(call).is_some() {
-                    let (reason, detail) = self.end_reason(reason);
-                    self.finish(reason, detail).await;
-                }
-            }
-            CallEvent::TransferRequested { .. }
-            | CallEvent::TransferProgress { .. }
-            | CallEvent::Info { .. } => {}
+        if matches!(event, CallEvent::Incoming { .. }) {
+            self.refresh_settings().await;
         }
+        self.controller.sip_event(event, &mut self.audio);
+        self.pump(phone).await;
     }
 
-    /// Ends the call in progress as interrupted (the account is going away).
+    /// Ends every call as interrupted (the account is going away).
     pub async fn shutdown(&mut self, phone: &Phone) {
-        if let Some(sip) = self.current.as_ref().map(|c| c.sip) {
-            let _ = phone.hangup(sip).await;
+        for view in self.controller.calls() {
+            if let Some(sip) = view.sip {
+                let _ = phone.hangup(sip).await;
+            }
+            if let Some(audio) = self.audio.calls.remove(&view.leg) {
+                self.stop_audio(view.leg, audio).await;
+            }
             self.finish(
+                view.leg,
                 CallEndReason::Interrupted,
                 Some("the softphone stopped".into()),
             )
             .await;
         }
+        self.controller = Controller::new(Config::default());
+        self.tone = None;
+        self.publish();
     }
 
-    fn current_for(&mut self, sip: SipCallId) -> Option<&mut Current> {
-        self.current.as_mut().filter(|c| c.sip == sip)
-    }
-
-    fn end_reason(&self, reason: EndReason) -> (CallEndReason, Option<String>) {
-        let answered = self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.call.answered_at.is_some());
-        match reason {
-            EndReason::Local | EndReason::Replaced => (CallEndReason::HungUp, None),
-            EndReason::Remote => (CallEndReason::RemoteHungUp, None),
-            EndReason::Cancelled => (CallEndReason::Missed, None),
-            EndReason::Busy => (CallEndReason::Busy, None),
-            EndReason::Declined => (CallEndReason::Declined, None),
-            EndReason::Timeout if !answered => (CallEndReason::NoAnswer, None),
-            EndReason::Timeout => (
-                CallEndReason::Failed,
-                Some("the other side stopped answering".into()),
-            ),
-            EndReason::Failed {
-                status: 408 | 480, ..
-            } => (CallEndReason::NoAnswer, None),
-            EndReason::Failed { status, reason } => {
-                (CallEndReason::Failed, Some(format!("{status} {reason}")))
-            }
-        }
+    /// Do not disturb and the number of calls at once, as the agent set them now.
+    async fn refresh_settings(&mut self) {
+        let settings = &self.journal.settings;
+        let dnd = availability::load(settings).await.ok() == Some(Availability::DoNotDisturb);
+        let max_calls = crate::calls_at_once::load(settings)
+            .await
+            .unwrap_or(crate::calls_at_once::DEFAULT);
+        self.controller.set_do_not_disturb(dnd);
+        self.controller.set_config(Config { max_calls });
     }
 
     async fn dial(
@@ -321,34 +225,132 @@ impl CallDesk {
         target: &str,
         contact: Option<ContactId>,
     ) -> Result<Call, CallError> {
-        if self.current.is_some() {
-            return Err(CallError::Busy);
-        }
         let (party, uri) = self.dial_target(target)?;
+        let leg = self
+            .controller
+            .command(
+                Command::Dial {
+                    target: uri,
+                    remote: party.clone(),
+                },
+                &mut self.audio,
+                Instant::now(),
+            )?
+            .ok_or(CallError::NotConnected)?;
         let mut call = Call::new(CallDirection::Outbound, self.line.own_party(), party, now());
         call.provider_id = Some(self.line.provider);
         self.journal.attribute(&mut call, contact).await;
-        let (mut media, devices) =
-            open_media(phone, &self.journal.settings, self.line.encrypted).await?;
-        let offer = media.offer(Direction::SendRecv);
-        let sip = phone
-            .call(uri, offer)
-            .await
-            .map_err(|_| CallError::NotConnected)?;
-        let placed = call.clone();
-        self.current = Some(Current {
-            sip,
-            call,
-            media: Some(media),
-            devices,
-            offer: Vec::new(),
-            muted: false,
-            held: false,
-            quality: None,
-            tone: None,
-        });
-        self.commit_quiet().await;
-        Ok(self.current.as_ref().map_or(placed, |c| c.call.clone()))
+        self.journal.save(&call).await;
+        let call = self.journal.named(call).await;
+        self.legs.insert(
+            leg,
+            Leg {
+                call,
+                quality: None,
+                notice: None,
+            },
+        );
+        self.pump(phone).await;
+        self.failed(leg)?;
+        self.legs
+            .get(&leg)
+            .map(|l| l.call.clone())
+            .ok_or(CallError::NoCall("place"))
+    }
+
+    /// Why `leg` ended during the command, if it did: the command failed.
+    fn failed(&mut self, leg: LegId) -> Result<(), CallError> {
+        let Some((_, call)) = self.ended.iter().find(|(l, _)| *l == leg) else {
+            return Ok(());
+        };
+        let detail = call.end_detail.clone().unwrap_or_default();
+        Err(self.open_failure.take().unwrap_or(CallError::Media(detail)))
+    }
+
+    async fn control(
+        &mut self,
+        phone: &Phone,
+        call: Option<CallId>,
+        control: CallControl,
+    ) -> Result<(), CallError> {
+        let leg = self.leg_for(call, &control)?;
+        let command = match control {
+            CallControl::Answer => Command::Answer(leg),
+            CallControl::Decline => Command::Decline(leg),
+            CallControl::Hangup => Command::Hangup(leg),
+            CallControl::Mute(muted) => Command::Mute(muted),
+            CallControl::Hold(held) => Command::Hold(leg, held),
+            CallControl::Dtmf(ref digits) => Command::Dtmf(digits.clone()),
+            CallControl::Swap => Command::Swap,
+            CallControl::Transfer { ref target, kind } => Command::Transfer {
+                leg,
+                target: self.dial_target(target)?.1,
+                kind,
+            },
+            // Completing or cancelling works from either call of an attended transfer.
+            CallControl::CompleteTransfer => Command::CompleteTransfer(self.transferred(leg)),
+            CallControl::CancelTransfer => Command::CancelTransfer(self.transferred(leg)),
+        };
+        self.keys_refused = false;
+        let started = self
+            .controller
+            .command(command, &mut self.audio, Instant::now());
+        self.pump(phone).await;
+        let consult = started?;
+        if let Some(consult) = consult {
+            self.failed(consult)?;
+        }
+        if control == CallControl::Answer {
+            self.failed(leg)?;
+        }
+        if self.keys_refused {
+            return Err(CallError::Media(
+                "the other side takes no keypad tones".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The call a command names, or the one it means when it names none: the one ringing
+    /// for answer and decline, else the one in focus.
+    fn leg_for(&self, call: Option<CallId>, control: &CallControl) -> Result<LegId, CallError> {
+        let what = match control {
+            CallControl::Answer => "answer",
+            CallControl::Decline => "decline",
+            CallControl::Hold(_) => "hold",
+            CallControl::Transfer { .. }
+            | CallControl::CompleteTransfer
+            | CallControl::CancelTransfer => "transfer",
+            _ => "control",
+        };
+        if let Some(id) = call {
+            return self
+                .legs
+                .iter()
+                .find(|(_, l)| l.call.id == id)
+                .map(|(leg, _)| *leg)
+                .ok_or(CallError::NoCall(what));
+        }
+        let views = self.controller.calls();
+        let ringing = views.iter().find(|v| v.state == LegState::Ringing);
+        let chosen = match control {
+            CallControl::Answer | CallControl::Decline => ringing,
+            _ => views
+                .iter()
+                .find(|v| v.state == LegState::Active)
+                .or(ringing)
+                .or_else(|| views.iter().find(|v| !v.state.is_up()))
+                .or_else(|| views.first()),
+        };
+        chosen.map(|v| v.leg).ok_or(CallError::NoCall(what))
+    }
+
+    /// The call being transferred, from it or from its consultation call.
+    fn transferred(&self, leg: LegId) -> LegId {
+        self.controller
+            .call(leg)
+            .and_then(|v| v.consult_of)
+            .unwrap_or(leg)
     }
 
     /// The journal's party and the request URI for what the agent typed: a SIP address as it
@@ -368,259 +370,328 @@ impl CallDesk {
         Ok((number.to_string(), uri))
     }
 
-    async fn incoming(
-        &mut self,
-        phone: &Phone,
-        sip: SipCallId,
-        from: &str,
-        to: &str,
-        sdp: Vec<u8>,
-    ) {
-        let party = party_of(from, self.journal.region);
+    /// Carries out what the controller asks and records what it reports, until it is quiet;
+    /// then the call bar shows the result.
+    async fn pump(&mut self, phone: &Phone) {
+        loop {
+            let mut busy = false;
+            while let Some(action) = self.controller.poll_action() {
+                busy = true;
+                self.act(phone, action).await;
+            }
+            while let Some(change) = self.controller.poll_change() {
+                busy = true;
+                self.on_change(change).await;
+            }
+            if !busy {
+                break;
+            }
+        }
+        self.publish();
+    }
+
+    async fn act(&mut self, phone: &Phone, action: Action) {
+        match action {
+            Action::OpenMedia(leg) => {
+                let opened = open_media(phone, &self.journal.settings, self.line.encrypted).await;
+                let result = match opened {
+                    Ok((media, devices)) => {
+                        self.audio.calls.insert(leg, LegAudio { media, devices });
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        self.open_failure = Some(e);
+                        Err(why)
+                    }
+                };
+                self.controller.media_opened(leg, result, &mut self.audio);
+            }
+            Action::CloseMedia(leg) => {
+                if let Some(audio) = self.audio.calls.remove(&leg) {
+                    self.stop_audio(leg, audio).await;
+                }
+            }
+            Action::Dtmf { leg, digits } => {
+                let pressed = match self.audio.calls.get_mut(&leg) {
+                    Some(audio) => audio.media.press(&digits).await,
+                    None => false,
+                };
+                self.keys_refused = !pressed;
+            }
+            Action::Tone(tone) => self.sound(tone).await,
+            sip => {
+                let request = sip.clone();
+                let outcome = phone
+                    .act(move |ua, now| ringdesk_phone::apply(&request, ua, now))
+                    .await;
+                match (outcome, &sip) {
+                    (Ok(Some(SipOutcome::Placed(call))), Action::Call { leg, .. }) => {
+                        self.controller.placed(*leg, Some(call));
+                    }
+                    (Ok(Some(SipOutcome::Refused)), _) => {
+                        self.controller.request_failed(&sip, &mut self.audio);
+                    }
+                    (Err(_), Action::Call { leg, .. }) => self.controller.placed(*leg, None),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Stops a call's audio; its report goes with the call.
+    async fn stop_audio(&mut self, leg: LegId, audio: LegAudio) {
+        let Some(report) = audio.media.stop().await else {
+            return;
+        };
+        let q = report.quality;
+        tracing::info!(
+            mos = q.mos,
+            loss = q.loss_percent,
+            concealed = q.concealed_percent,
+            "call audio ended"
+        );
+        if let (Some(l), true) = (self.legs.get_mut(&leg), report.stats.received_packets > 0) {
+            l.call.audio = Some(CallAudio {
+                mos: q.mos,
+                loss_percent: q.loss_percent.max(q.concealed_percent),
+            });
+        }
+    }
+
+    /// The tone the calls call for: the ringtone on the ringer, call waiting and ringback on
+    /// the speaker of the call concerned.
+    async fn sound(&mut self, tone: Option<ringdesk_phone::Tone>) {
+        self.tone = None;
+        let speaker_of = |leg: Option<LegId>| {
+            leg.and_then(|l| self.audio.calls.get(&l))
+                .and_then(|a| a.devices.speaker.clone())
+        };
+        self.tone = match tone {
+            None => None,
+            Some(ringdesk_phone::Tone::Ringtone) => {
+                let preferences = audio::load(&self.journal.settings)
+                    .await
+                    .unwrap_or_default();
+                Some(tones::play(Tone::Ringtone, move || {
+                    audio::view(&preferences).ringer
+                }))
+            }
+            Some(ringdesk_phone::Tone::CallWaiting) => {
+                let speaker = speaker_of(self.controller.active());
+                Some(tones::play(Tone::CallWaiting, move || speaker))
+            }
+            Some(ringdesk_phone::Tone::Ringback(leg)) => {
+                let speaker = speaker_of(Some(leg));
+                Some(tones::play(Tone::Ringback, move || speaker))
+            }
+        };
+    }
+
+    async fn on_change(&mut self, change: Change) {
+        match change {
+            Change::Ringing { leg, .. } => {
+                self.open_inbound(leg).await;
+                self.commit(leg, CallNotice::Incoming).await;
+            }
+            Change::Refused { remote, local, why } => {
+                let mut call = self.inbound_call(&remote, &local, None);
+                self.journal.attribute(&mut call, None).await;
+                call.end(CallEndReason::Missed, Some(why), now());
+                self.journal.save(&call).await;
+                let call = self.journal.named(call).await;
+                let _ = self.channels.notices.send(CallNotice::Ended(call));
+            }
+            Change::Dialled { .. } | Change::Updated { .. } => {}
+            Change::Answered { leg } => {
+                // A call that replaced one of ours never rang: it is journaled now.
+                if !self.legs.contains_key(&leg) {
+                    self.open_inbound(leg).await;
+                }
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.call.answer(now());
+                }
+                self.commit(leg, CallNotice::Answered).await;
+            }
+            Change::Held { leg, .. } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.notice = None;
+                }
+            }
+            Change::HoldRefused { leg, status } => {
+                let held = self
+                    .controller
+                    .call(leg)
+                    .is_some_and(|v| v.state == LegState::Held);
+                let why = match status {
+                    0 => "the call could not be asked now".to_string(),
+                    408 => "the other side did not answer".to_string(),
+                    s => format!("the other side refused ({s})"),
+                };
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.notice = Some(if held {
+                        format!("Not held properly: {why}. They hear silence.")
+                    } else {
+                        format!("Still live: {why}.")
+                    });
+                }
+            }
+            Change::Transfer {
+                leg,
+                kind,
+                target,
+                outcome,
+                detail,
+            } => self.transfer(leg, kind, &target, outcome, detail).await,
+            Change::Ended { leg, ending } => {
+                let (reason, detail) = self.end_reason(ending);
+                self.finish(leg, reason, detail).await;
+            }
+        }
+    }
+
+    /// Journals the inbound call `leg` (it rings, or was answered at once).
+    async fn open_inbound(&mut self, leg: LegId) {
+        let Some(view) = self.controller.call(leg) else {
+            return;
+        };
+        let mut call = self.inbound_call(&view.remote, &view.local, view.transferred_by);
+        self.journal.attribute(&mut call, None).await;
+        self.legs.insert(
+            leg,
+            Leg {
+                call,
+                quality: None,
+                notice: None,
+            },
+        );
+    }
+
+    fn inbound_call(&self, from: &str, to: &str, transferred_by: Option<String>) -> Call {
+        let region = self.journal.region;
         let mut call = Call::new(
             CallDirection::Inbound,
-            party,
-            party_of(to, self.journal.region),
+            party_of(from, region),
+            party_of(to, region),
             now(),
         );
         if let Some(own) = &self.line.caller_id {
             call.to = own.to_string();
         }
         call.provider_id = Some(self.line.provider);
-        self.journal.attribute(&mut call, None).await;
-        let dnd = availability::load(&self.journal.settings).await.ok()
-            == Some(Availability::DoNotDisturb);
-        let refusal = if self.current.is_some() {
-            Some((486, "on another call"))
-        } else if dnd {
-            Some((486, "do not disturb"))
-        } else {
-            None
-        };
-        if let Some((status, why)) = refusal {
-            let _ = phone.reject(sip, status).await;
-            call.end(CallEndReason::Missed, Some(why.into()), now());
-            self.journal.save(&call).await;
-            let _ = self
-                .channels
-                .notices
-                .send(CallNotice::Ended(self.journal.named(call).await));
-            return;
-        }
-        self.current = Some(Current {
-            sip,
-            call,
-            media: None,
-            devices: CallDevices::default(),
-            offer: sdp,
-            muted: false,
-            held: false,
-            quality: None,
-            tone: None,
-        });
-        // The agent hears of the call first; the ringer finds its device on its own thread.
-        self.commit(CallNotice::Incoming).await;
-        let preferences = audio::load(&self.journal.settings)
-            .await
-            .unwrap_or_default();
-        if let Some(c) = self.current.as_mut() {
-            c.tone = Some(tones::play(Tone::Ringtone, move || {
-                audio::view(&preferences).ringer
-            }));
-        }
+        call.transferred_by = transferred_by.map(|t| party_of(&t, region));
+        call
     }
 
-    async fn answer(&mut self, phone: &Phone) -> Result<(), CallError> {
-        let ringing = self.current.as_ref().is_some_and(|c| {
-            c.call.direction == CallDirection::Inbound && c.call.answered_at.is_none()
-        });
-        if !ringing {
-            return Err(CallError::NoCall("answer"));
-        }
-        if let Some(c) = self.current.as_mut() {
-            c.tone = None;
-        }
-        let (mut media, devices) =
-            open_media(phone, &self.journal.settings, self.line.encrypted).await?;
-        let Some(c) = self.current.as_mut() else {
-            return Err(CallError::NoCall("answer"));
-        };
-        c.devices = devices;
-        // An INVITE without an offer gets ours; their answer comes in the ACK.
-        let answer = if c.offer.is_empty() {
-            Ok(media.offer(Direction::SendRecv))
-        } else {
-            media.answer(&c.offer)
-        };
-        let answer = match answer {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = phone.reject(c.sip, 488).await;
-                let reason = e.to_string();
-                self.finish(CallEndReason::Failed, Some(reason.clone()))
-                    .await;
-                return Err(CallError::Media(reason));
-            }
-        };
-        if !phone.answer(c.sip, answer).await.unwrap_or(false) {
-            // The caller gave up meanwhile; its Ended event closes the call.
-            return Err(CallError::NoCall("answer"));
-        }
-        c.media = Some(media);
-        c.call.answer(now());
-        self.commit(CallNotice::Answered).await;
-        Ok(())
-    }
-
-    async fn decline(&mut self, phone: &Phone) -> Result<(), CallError> {
-        let Some(sip) = self
-            .current
-            .as_ref()
-            .filter(|c| c.call.direction == CallDirection::Inbound && c.call.answered_at.is_none())
-            .map(|c| c.sip)
-        else {
-            return Err(CallError::NoCall("decline"));
-        };
-        let _ = phone.reject(sip, 603).await;
-        self.finish(CallEndReason::Declined, None).await;
-        Ok(())
-    }
-
-    async fn hangup(&mut self, phone: &Phone) -> Result<(), CallError> {
-        let Some((sip, direction, answered)) = self
-            .current
-            .as_ref()
-            .map(|c| (c.sip, c.call.direction, c.call.answered_at.is_some()))
-        else {
-            return Err(CallError::NoCall("hang up"));
-        };
-        let reason = match (direction, answered) {
-            (_, true) => CallEndReason::HungUp,
-            (CallDirection::Outbound, false) => CallEndReason::Canceled,
-            (CallDirection::Inbound, false) => return self.decline(phone).await,
-        };
-        let _ = phone.hangup(sip).await;
-        self.finish(reason, None).await;
-        Ok(())
-    }
-
-    fn mute(&mut self, muted: bool) -> Result<(), CallError> {
-        let c = self.current.as_mut().ok_or(CallError::NoCall("mute"))?;
-        if let Some(m) = &c.media {
-            m.mute(muted);
-        }
-        c.muted = muted;
-        self.publish_view();
-        Ok(())
-    }
-
-    async fn hold(&mut self, phone: &Phone, held: bool) -> Result<(), CallError> {
-        let c = self
-            .current
-            .as_mut()
-            .filter(|c| c.call.answered_at.is_some())
-            .ok_or(CallError::NoCall("hold"))?;
-        if c.held == held {
-            return Ok(());
-        }
-        let Some(media) = c.media.as_mut() else {
-            return Err(CallError::NoCall("hold"));
-        };
-        let offer = media.offer(if held {
-            Direction::SendOnly
-        } else {
-            Direction::SendRecv
-        });
-        // Our own audio pauses on hold whatever the far end does with the offer.
-        media.mute(held || c.muted);
-        let _ = phone.reinvite(c.sip, offer).await;
-        c.held = held;
-        self.publish_view();
-        Ok(())
-    }
-
-    async fn dtmf(&mut self, digits: &str) -> Result<(), CallError> {
-        if digits.is_empty()
-            || digits.len() > 32
-            || !digits
-                .chars()
-                .all(|d| d.is_ascii_digit() || "*#ABCDabcd".contains(d))
-        {
-            return Err(CallError::BadDigits);
-        }
-        let media = self
-            .current
-            .as_mut()
-            .filter(|c| c.call.answered_at.is_some())
-            .and_then(|c| c.media.as_mut())
-            .ok_or(CallError::NoCall("send keys to"))?;
-        if media.press(&digits.to_ascii_uppercase()).await {
-            Ok(())
-        } else {
-            Err(CallError::Media(
-                "the other side takes no keypad tones".into(),
-            ))
-        }
-    }
-
-    /// Ends the call in progress: the audio stops (its report goes with the call), the
-    /// journal has the end, then the agent hears.
-    async fn finish(&mut self, reason: CallEndReason, detail: Option<String>) {
-        let Some(mut c) = self.current.take() else {
+    async fn transfer(
+        &mut self,
+        leg: LegId,
+        kind: TransferKind,
+        target: &str,
+        outcome: TransferOutcome,
+        detail: Option<String>,
+    ) {
+        let to = party_of(target, self.journal.region);
+        let Some(l) = self.legs.get_mut(&leg) else {
             return;
         };
-        if let Some(media) = c.media.take() {
-            if let Some(report) = media.stop().await {
-                let q = report.quality;
-                tracing::info!(
-                    mos = q.mos,
-                    loss = q.loss_percent,
-                    concealed = q.concealed_percent,
-                    "call audio ended"
-                );
-                if report.stats.received_packets > 0 {
-                    c.call.audio = Some(CallAudio {
-                        mos: q.mos,
-                        loss_percent: q.loss_percent.max(q.concealed_percent),
-                    });
-                }
-            }
+        l.call.transfer(kind, &to, outcome, detail.clone(), now());
+        l.notice = match outcome {
+            TransferOutcome::Failed => Some(match detail {
+                Some(why) => format!("The transfer to {to} failed: {why}."),
+                None => format!("The transfer to {to} failed."),
+            }),
+            _ => None,
+        };
+        let call = l.call.clone();
+        self.journal.save(&call).await;
+    }
+
+    fn end_reason(&self, ending: Ending) -> (CallEndReason, Option<String>) {
+        match ending {
+            Ending::HungUp => (CallEndReason::HungUp, None),
+            Ending::RemoteHungUp => (CallEndReason::RemoteHungUp, None),
+            Ending::Declined => (CallEndReason::Declined, None),
+            Ending::Busy => (CallEndReason::Busy, None),
+            Ending::NoAnswer => (CallEndReason::NoAnswer, None),
+            Ending::Canceled => (CallEndReason::Canceled, None),
+            Ending::Missed(why) => (CallEndReason::Missed, why),
+            Ending::Failed(why) => (CallEndReason::Failed, Some(why)),
+            Ending::Replaced => (
+                CallEndReason::Transferred,
+                Some("the transferred caller took it over".into()),
+            ),
+            Ending::Transferred { to } => (
+                CallEndReason::Transferred,
+                Some(party_of(&to, self.journal.region)),
+            ),
         }
-        c.call.end(reason, detail, now());
-        self.journal.save(&c.call).await;
-        self.channels.active.send_replace(None);
-        let call = self.journal.named(c.call).await;
+    }
+
+    /// Ends `leg` in the journal, then the agent hears.
+    async fn finish(&mut self, leg: LegId, reason: CallEndReason, detail: Option<String>) {
+        let Some(mut l) = self.legs.remove(&leg) else {
+            return;
+        };
+        l.call.end(reason, detail, now());
+        self.journal.save(&l.call).await;
+        let call = self.journal.named(l.call).await;
+        self.ended.push((leg, call.clone()));
+        self.publish();
         let _ = self.channels.notices.send(CallNotice::Ended(call));
     }
 
-    /// Journals the current call, then publishes it with `notice`.
-    async fn commit(&mut self, notice: fn(Call) -> CallNotice) {
-        self.commit_quiet().await;
-        if let Some(c) = &self.current {
-            let _ = self.channels.notices.send(notice(c.call.clone()));
-        }
-    }
-
-    async fn commit_quiet(&mut self) {
-        let Some(call) = self.current.as_ref().map(|c| c.call.clone()) else {
+    /// Journals `leg` as it is now, then publishes it with `notice`.
+    async fn commit(&mut self, leg: LegId, notice: fn(Call) -> CallNotice) {
+        let Some(call) = self.legs.get(&leg).map(|l| l.call.clone()) else {
             return;
         };
         self.journal.save(&call).await;
         let named = self.journal.named(call).await;
-        if let Some(c) = self.current.as_mut() {
-            c.call.contact_name = named.contact_name;
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.call.contact_name = named.contact_name.clone();
         }
-        self.publish_view();
+        self.publish();
+        let _ = self.channels.notices.send(notice(named));
     }
 
-    fn publish_view(&self) {
-        let view = self.current.as_ref().map(|c| ActiveCall {
-            call: c.call.clone(),
-            muted: c.muted,
-            held: c.held,
-            quality: c.quality,
-            devices: c.media.as_ref().map(|_| c.devices.clone()),
-        });
-        self.channels.active.send_replace(view);
+    fn publish(&self) {
+        let views = self.controller.calls();
+        let up = views.iter().any(|v| v.state.is_up());
+        let calls = views
+            .iter()
+            .filter_map(|v| self.view(v, up))
+            .collect::<Vec<_>>();
+        self.channels.publish(true, calls);
+    }
+
+    fn view(&self, v: &CallView, others_up: bool) -> Option<ActiveCall> {
+        let l = self.legs.get(&v.leg)?;
+        let region = self.journal.region;
+        Some(ActiveCall {
+            call: l.call.clone(),
+            muted: v.muted,
+            held: v.state == LegState::Held,
+            quality: l.quality,
+            devices: self
+                .audio
+                .calls
+                .get(&v.leg)
+                .filter(|_| v.state.is_up())
+                .map(|a| a.devices.clone()),
+            softphone: true,
+            waiting: v.state == LegState::Ringing && others_up,
+            hold_pending: v.hold_pending,
+            connected: v.confirmed,
+            transfer: v.transfer.as_ref().map(|(kind, to)| PendingTransfer {
+                kind: *kind,
+                to: party_of(to, region),
+            }),
+            consult_of: v
+                .consult_of
+                .and_then(|c| self.legs.get(&c))
+                .map(|c| c.call.id),
+            notice: l.notice.clone(),
+        })
     }
 }

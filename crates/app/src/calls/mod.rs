@@ -1,7 +1,8 @@
 //! Calls through the softphone: the agent's commands (dial, answer, decline, hang up, mute,
-//! hold, keypad) and the SIP user agent's events meet here, in the softphone's task. Every state
-//! change is written to the journal first and only then published (`ActiveCall` on a watch
-//! channel, `CallNotice`s on a broadcast), so what the agent sees is always what is stored.
+//! hold, keypad, swap, transfer) and the SIP user agent's events meet the call controller
+//! here, in the softphone's task. Every state change is written to the journal first and only
+//! then published (the calls in progress on a watch channel, `CallNotice`s on a broadcast), so
+//! what the agent sees is always what is stored.
 
 use ringdesk_core::ports::{WebhookEvent, WebhookEventKind};
 use ringdesk_core::{
@@ -17,7 +18,7 @@ use ringdesk_media::sdp::Direction;
 use ringdesk_media::session::MediaEvent;
 use ringdesk_sip::account::Phone;
 use ringdesk_sip::header::NameAddr;
-use ringdesk_sip::ua::{CallEvent, CallId as SipCallId, EndReason};
+use ringdesk_sip::ua::CallEvent;
 use ringdesk_sip::Uri;
 use std::sync::Arc;
 
@@ -46,4 +47,7 @@ pub use desk::{CallDesk, Line};
 pub use journal::Journal;
 use media::{open_media, open_microphone, open_speaker};
 pub(crate) use party::party_of;
-pub use types::{ActiveCall, CallChannels, CallCommand, CallError, CallNotice, CallQuality};
+pub use types::{
+    focused, ActiveCall, CallChannels, CallCommand, CallControl, CallError, CallNotice,
+    CallQuality, PendingTransfer,
+};

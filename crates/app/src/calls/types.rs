@@ -1,5 +1,7 @@
-//! What the surface sees of calls: the call in progress, the notices, the agent's commands
+//! What the surface sees of calls: the calls in progress, the notices, the agent's commands
 //! and why one could not be done, and the channels they travel on.
+
+use ringdesk_core::{CallId, CallStatus, TransferKind};
 
 use super::*;
 
@@ -10,7 +12,7 @@ pub enum CallError {
     NoSoftphone,
     #[error("the softphone is not connected to its SIP server yet")]
     NotConnected,
-    #[error("finish the current call first")]
+    #[error("you are on as many calls as you can take: end one first")]
     Busy,
     #[error("there is no call to {0}")]
     NoCall(&'static str),
@@ -26,6 +28,20 @@ pub enum CallError {
     OnYourPhone,
     #[error("the journal: {0}")]
     Journal(String),
+    /// Possible later, not now (the message says why).
+    #[error("{0}")]
+    NotNow(String),
+}
+
+impl From<ringdesk_phone::CallError> for CallError {
+    fn from(e: ringdesk_phone::CallError) -> Self {
+        match e {
+            ringdesk_phone::CallError::Busy => CallError::Busy,
+            ringdesk_phone::CallError::NoCall(what) => CallError::NoCall(what),
+            ringdesk_phone::CallError::NotNow(why) => CallError::NotNow(why),
+            ringdesk_phone::CallError::BadDigits => CallError::BadDigits,
+        }
+    }
 }
 
 /// Last RTCP-based estimate of the call's audio, for the widget.
@@ -55,7 +71,7 @@ impl From<&Quality> for CallQuality {
     }
 }
 
-/// The call in progress as the widget and the incoming popup show it.
+/// A call in progress as the call bar and the incoming popup show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveCall {
@@ -66,6 +82,65 @@ pub struct ActiveCall {
     /// The microphone and speaker the call's audio uses now (None: not this computer's —
     /// the call rings the agent's phone, or is still ringing here).
     pub devices: Option<CallDevices>,
+    /// Through the softphone (else through the provider, on the agent's phone).
+    pub softphone: bool,
+    /// Rings while the agent is on another call.
+    pub waiting: bool,
+    /// A hold or resume is on its way to the far end.
+    pub hold_pending: bool,
+    /// Up, and both sides know it: hold and transfer can be asked.
+    pub connected: bool,
+    /// A transfer of this call on its way.
+    pub transfer: Option<PendingTransfer>,
+    /// This call is the agent's word with a colleague before handing that call over.
+    pub consult_of: Option<CallId>,
+    /// Something the agent should know about this call now (a hold the far end refused, a
+    /// transfer that failed).
+    pub notice: Option<String>,
+}
+
+impl ActiveCall {
+    /// A call with nothing more than its journal row to show (the agent's phone rings).
+    pub fn of(call: Call) -> ActiveCall {
+        ActiveCall {
+            call,
+            muted: false,
+            held: false,
+            quality: None,
+            devices: None,
+            softphone: false,
+            waiting: false,
+            hold_pending: false,
+            connected: false,
+            transfer: None,
+            consult_of: None,
+            notice: None,
+        }
+    }
+
+    pub fn ringing_inbound(&self) -> bool {
+        self.call.direction == CallDirection::Inbound && self.call.status == CallStatus::Ringing
+    }
+}
+
+/// A transfer on its way: what kind, to whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingTransfer {
+    pub kind: TransferKind,
+    pub to: String,
+}
+
+/// The call the agent's keys and the default command go to: the one talked to, else one
+/// ringing in, else one being placed, else the first held.
+pub fn focused(calls: &[ActiveCall]) -> Option<&ActiveCall> {
+    let live = |c: &&ActiveCall| c.call.status == CallStatus::InProgress;
+    calls
+        .iter()
+        .find(|c| live(c) && !c.held)
+        .or_else(|| calls.iter().find(|c| c.ringing_inbound()))
+        .or_else(|| calls.iter().find(|c| c.call.status == CallStatus::Ringing))
+        .or_else(|| calls.iter().find(live))
 }
 
 /// Moments the desktop reacts to (popup, notification, tray), after the journal has them.
@@ -76,19 +151,41 @@ pub enum CallNotice {
     Ended(Call),
 }
 
-/// What the agent asks of the call.
+/// What the agent asks of a call in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallControl {
+    Answer,
+    Decline,
+    Hangup,
+    Mute(bool),
+    Hold(bool),
+    Dtmf(String),
+    /// The held call becomes the one talked to; the other is held.
+    Swap,
+    /// Passes the call on to `target` (a number in any format or a SIP address).
+    Transfer {
+        target: String,
+        kind: TransferKind,
+    },
+    /// Attended: hands the caller to the colleague on the consultation call.
+    CompleteTransfer,
+    /// Attended: back to the caller.
+    CancelTransfer,
+}
+
+/// What the agent asks of the softphone.
 pub enum CallCommand {
     Dial {
         target: String,
         contact: Option<ContactId>,
         reply: oneshot::Sender<Result<Call, CallError>>,
     },
-    Answer(oneshot::Sender<Result<(), CallError>>),
-    Decline(oneshot::Sender<Result<(), CallError>>),
-    Hangup(oneshot::Sender<Result<(), CallError>>),
-    Mute(bool, oneshot::Sender<Result<(), CallError>>),
-    Hold(bool, oneshot::Sender<Result<(), CallError>>),
-    Dtmf(String, oneshot::Sender<Result<(), CallError>>),
+    /// `call` None: the call in focus (see [`focused`]).
+    Control {
+        call: Option<CallId>,
+        control: CallControl,
+        reply: oneshot::Sender<Result<(), CallError>>,
+    },
 }
 
 impl CallCommand {
@@ -98,13 +195,8 @@ impl CallCommand {
             CallCommand::Dial { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            CallCommand::Answer(r)
-            | CallCommand::Decline(r)
-            | CallCommand::Hangup(r)
-            | CallCommand::Mute(_, r)
-            | CallCommand::Hold(_, r)
-            | CallCommand::Dtmf(_, r) => {
-                let _ = r.send(Err(error));
+            CallCommand::Control { reply, .. } => {
+                let _ = reply.send(Err(error));
             }
         }
     }
@@ -113,14 +205,28 @@ impl CallCommand {
 /// The channels the app's surface listens to.
 #[derive(Clone)]
 pub struct CallChannels {
-    pub active: watch::Sender<Option<ActiveCall>>,
+    /// Every call in progress, oldest first: the softphone's and the one on the agent's phone.
+    pub calls: watch::Sender<Vec<ActiveCall>>,
     pub notices: broadcast::Sender<CallNotice>,
+}
+
+impl CallChannels {
+    /// Publishes the calls of one side (`softphone` or not), keeping the other side's.
+    pub fn publish(&self, softphone: bool, mine: Vec<ActiveCall>) {
+        self.calls.send_if_modified(|all| {
+            let others = all.iter().filter(|c| c.softphone != softphone).cloned();
+            let next: Vec<ActiveCall> = others.chain(mine).collect();
+            let changed = *all != next;
+            *all = next;
+            changed
+        });
+    }
 }
 
 impl Default for CallChannels {
     fn default() -> Self {
         CallChannels {
-            active: watch::channel(None).0,
+            calls: watch::channel(Vec::new()).0,
             notices: broadcast::channel(32).0,
         }
     }
