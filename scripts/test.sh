@@ -122,7 +122,8 @@ PASSED=$((PASSED + e2e_passed))
 echo
 echo "screenshots: target/e2e/   time: ${SECONDS}s"
 if [ ${#FAILED_PHASES[@]} -gt 0 ]; then
-  echo "failed in: $(IFS=,; echo "${FAILED_PHASES[*]}" | sed 's/,/, /g')"
+  printf -v failed_in '%s; ' "${FAILED_PHASES[@]}"
+  echo "failed in: ${failed_in%; }"
 fi
 echo "total: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -100,7 +100,7 @@ function freePort() {
 
 /** baresip registered at kamailio as `user`, answering every call by itself (or, with
  * `answermode: "manual"`, ringing until the caller gives up), sending a tone. */
-async function startBaresip(user, { answermode = "auto" } = {}) {
+async function startBaresip(user, { answermode = "auto", menu = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-baresip-"));
   const port = await freePort();
   const rtp = 20000 + (port % 200) * 100;
@@ -109,7 +109,9 @@ async function startBaresip(user, { answermode = "auto" } = {}) {
     "audio_source\tausine,440", "audio_player\taubridge,nil", "audio_alert\taubridge,nil",
     "ausrc_srate\t48000", "ausrc_channels\t2", "auplay_srate\t8000", "auplay_channels\t1",
     `rtp_ports\t${rtp}-${rtp + 98}`, "module_path\t/usr/lib/baresip/modules",
-    "module\tg711.so", "module\taubridge.so", "module\tausine.so", "module_tmp\taccount.so", "",
+    "module\tg711.so", "module\taubridge.so", "module\tausine.so", "module_tmp\taccount.so",
+    // The menu follows a REFER (transfer) and says what its calls do.
+    ...(menu ? ["module_app\tmenu.so"] : []), "",
   ].join("\n"));
   writeFileSync(join(dir, "accounts"),
     `"${user}" <sip:${user}@${kamailio};transport=udp>;auth_pass=${user}pw;regint=60;answermode=${answermode};audio_codecs=PCMU\n`);
@@ -959,6 +961,38 @@ try {
     } finally {
       sipp?.child.kill("SIGKILL");
       baresip.child.kill("SIGKILL");
+    }
+  });
+
+  await test("blind transfer from the call bar: baresip is passed on to another baresip, the journal keeps the transfer", async () => {
+    const colleague = `+1415558${suffix}`;
+    const customer = await startBaresip(calleeNumber, { menu: true });
+    const target = await startBaresip(colleague, { menu: true });
+    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
+    const before = new Set((await journal()).map((c) => c.id));
+    try {
+      await wd.click('[data-testid="nav-dialpad"]');
+      await setInput('[data-testid="dial-input"]', calleeNumber);
+      await wd.click('[data-testid="call-button"]');
+      await wd.waitFor('[data-testid="call-widget"][data-status="in_progress"]', { timeoutMs: 20000 });
+      await wd.click('[data-testid="call-transfer"]');
+      await setInput('[data-testid="call-transfer-target"]', colleague);
+      writeFileSync(join(shots, "transfer.png"), await wd.screenshot());
+      await wd.click('[data-testid="call-transfer-blind"]');
+      // The customer's baresip follows the REFER and calls the colleague's, which answers;
+      // its NOTIFY says so and the call leaves the agent's screen.
+      await waitGone('[data-testid="call-widget"]', 20000);
+      // "succeeded" only once the customer's NOTIFY said the colleague answered (sipfrag 200).
+      const fresh = (await journal()).filter((c) => !before.has(c.id));
+      assert(fresh.length === 1, `one new journal row: ${JSON.stringify(fresh)}`);
+      const [call] = fresh;
+      assert(call.endReason === "transferred", `ended as transferred: ${call.endReason} ${call.endDetail}`);
+      assert(call.transfers.length === 1 && call.transfers[0].kind === "blind" && call.transfers[0].outcome === "succeeded" && call.transfers[0].to === colleague,
+        `the transfer is kept: ${JSON.stringify(call.transfers)}`);
+      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+    } finally {
+      customer.child.kill("SIGKILL");
+      target.child.kill("SIGKILL");
     }
   });
 

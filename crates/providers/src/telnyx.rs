@@ -352,6 +352,17 @@ impl ProviderAdapter for TelnyxAdapter {
         http::done(request, self.timeout).await
     }
 
+    /// `POST /calls/{id}/actions/transfer`: the leg is bridged to a new call to `to`; if that
+    /// call fails, Telnyx hangs it up and the leg stays as it was (`call.hangup` for the new leg).
+    async fn transfer(
+        &self,
+        provider_call_id: &str,
+        to: &E164Number,
+        from: &E164Number,
+    ) -> Result<(), ProviderError> {
+        self.connect_answered(provider_call_id, to, from).await
+    }
+
     /// Telnyx reports no capabilities on owned numbers: a number routed to a connection takes
     /// calls, one with a messaging profile takes texts (providers.md §2.2).
     async fn list_numbers(&self) -> Result<Vec<ProviderNumber>, ProviderError> {

@@ -98,6 +98,21 @@ pub fn create_call_body(request: &CallRequest) -> serde_json::Value {
     body
 }
 
+/// The `PUT /v1/calls/{uuid}` body that moves a leg to a new NCCO connecting `to`.
+pub fn transfer_body(to: &E164Number, from: &E164Number) -> serde_json::Value {
+    json!({
+        "action": "transfer",
+        "destination": {
+            "type": "ncco",
+            "ncco": [{
+                "action": "connect",
+                "from": vonage_number(from),
+                "endpoint": [{ "type": "phone", "number": vonage_number(to) }],
+            }],
+        },
+    })
+}
+
 pub struct VonageAdapter {
     client: reqwest::Client,
     endpoints: Endpoints,
@@ -263,6 +278,22 @@ impl ProviderAdapter for VonageAdapter {
             .put(join(&self.endpoints.vonage_calls, &[provider_call_id]))
             .bearer_auth(app.jwt(OffsetDateTime::now_utc())?)
             .json(&json!({ "action": "hangup" }));
+        http::done(request, self.timeout()).await
+    }
+
+    /// `PUT /v1/calls/{uuid}` with a transfer to an inline NCCO (204).
+    async fn transfer(
+        &self,
+        provider_call_id: &str,
+        to: &E164Number,
+        from: &E164Number,
+    ) -> Result<(), ProviderError> {
+        let app = self.voice_application("transferring calls")?;
+        let request = self
+            .client
+            .put(join(&self.endpoints.vonage_calls, &[provider_call_id]))
+            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?)
+            .json(&transfer_body(to, from));
         http::done(request, self.timeout()).await
     }
 

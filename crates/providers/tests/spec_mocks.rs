@@ -117,3 +117,70 @@ async fn vonage_hangup_against_the_vonage_voice_spec() {
         .await
         .unwrap();
 }
+
+// ----- blind transfer of a live leg (Prism validates each request against the spec) -----
+
+fn numbers() -> (ringdesk_core::E164Number, ringdesk_core::E164Number) {
+    (
+        ringdesk_core::E164Number::parse_international("+442079460958").unwrap(),
+        ringdesk_core::E164Number::parse_international("+14155550100").unwrap(),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn twilio_transfer_redirects_the_leg_with_new_twiml_against_the_twilio_spec() {
+    let (to, from) = numbers();
+    twilio(&mock("RINGDESK_PRISM_TWILIO"))
+        .transfer("CA0123456789abcdef0123456789abcdef", &to, &from)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn telnyx_transfer_against_the_telnyx_spec() {
+    let (to, from) = numbers();
+    telnyx(&mock("RINGDESK_PRISM_TELNYX"))
+        .transfer("v3:call-control-id", &to, &from)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn vonage_transfer_to_an_inline_ncco_against_the_vonage_voice_spec() {
+    let mut endpoints = Endpoints::all_at(&mock("RINGDESK_PRISM_VONAGE_ACCOUNT")).unwrap();
+    endpoints.vonage_calls = mock("RINGDESK_PRISM_VONAGE_VOICE").parse().unwrap();
+    let (to, from) = numbers();
+    vonage(endpoints)
+        .transfer("63f61863-4a51-4f6b-86e1-46edebcf9356", &to, &from)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn the_vonage_spec_mock_refuses_a_transfer_that_names_both_an_ncco_and_a_url() {
+    // The check above has teeth: the spec's destination is oneOf {ncco} / {url}.
+    let both = serde_json::json!({
+        "action": "transfer",
+        "destination": { "type": "ncco", "ncco": [{ "action": "talk", "text": "x" }], "url": ["https://example.com/ncco"] },
+    });
+    let response = reqwest::Client::new()
+        .put(format!(
+            "{}/63f61863-4a51-4f6b-86e1-46edebcf9356",
+            mock("RINGDESK_PRISM_VONAGE_VOICE").trim_end_matches('/')
+        ))
+        .bearer_auth("eyJhbGciOiJIUzI1NiJ9.e30.x")
+        .json(&both)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        422,
+        "{:?}",
+        response.text().await
+    );
+}

@@ -105,9 +105,10 @@ export function dayBound(date: string, until: boolean): string | null {
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}:00${zone}`;
 }
 
-export type CallShortcut = "answer" | "hangup" | "mute";
+export type CallShortcut = "answer" | "hangup" | "mute" | "hold" | "swap" | "transfer";
 
-/** The call shortcuts: Ctrl+Shift+A answer, Ctrl+Shift+H hang up or decline, Ctrl+Shift+M mute. */
+/** The call shortcuts: Ctrl+Shift+A answer, Ctrl+Shift+H hang up or decline, Ctrl+Shift+M mute,
+ *  Ctrl+Shift+O hold or resume, Ctrl+Shift+S swap, Ctrl+Shift+T transfer. */
 export function shortcutOf(e: KeyboardEvent): CallShortcut | null {
   if (!e.ctrlKey || !e.shiftKey || e.altKey || e.metaKey) return null;
   switch (e.key.toLowerCase()) {
@@ -117,6 +118,12 @@ export function shortcutOf(e: KeyboardEvent): CallShortcut | null {
       return "hangup";
     case "m":
       return "mute";
+    case "o":
+      return "hold";
+    case "s":
+      return "swap";
+    case "t":
+      return "transfer";
     default:
       return null;
   }
@@ -126,4 +133,7 @@ export const shortcutHints: Record<CallShortcut, string> = {
   answer: "Ctrl+Shift+A",
   hangup: "Ctrl+Shift+H",
   mute: "Ctrl+Shift+M",
+  hold: "Ctrl+Shift+O",
+  swap: "Ctrl+Shift+S",
+  transfer: "Ctrl+Shift+T",
 };

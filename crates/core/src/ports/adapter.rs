@@ -258,10 +258,14 @@ pub trait ProviderAdapter: Send + Sync {
         Ok(())
     }
 
+    /// Blind transfer: the leg `provider_call_id` leaves what it is connected to and is
+    /// connected to `to` instead, showing `from` as the caller ID. The caller of this picks the
+    /// leg to move (the customer's, not the agent's).
     async fn transfer(
         &self,
         _provider_call_id: &str,
         _to: &E164Number,
+        _from: &E164Number,
     ) -> Result<(), ProviderError> {
         Err(self.unsupported("transferring calls"))
     }

@@ -273,6 +273,22 @@ impl ProviderAdapter for TwilioAdapter {
         http::done(request, self.timeout).await
     }
 
+    /// `POST …/Calls/{Sid}.json Twiml=<Dial>`: the leg leaves its TwiML (and whoever it was
+    /// dialled to) and runs the new one, which dials `to`.
+    async fn transfer(
+        &self,
+        provider_call_id: &str,
+        to: &E164Number,
+        from: &E164Number,
+    ) -> Result<(), ProviderError> {
+        let twiml = dial_twiml(to, from);
+        let request = self.post(
+            self.calls_url(Some(provider_call_id)),
+            &[("Twiml", twiml.as_str())],
+        );
+        http::done(request, self.timeout).await
+    }
+
     /// Follows `next_page_uri` (relative to the API's host) to the end.
     async fn list_numbers(&self) -> Result<Vec<ProviderNumber>, ProviderError> {
         let mut url = self.account_url(&["IncomingPhoneNumbers.json"]);
