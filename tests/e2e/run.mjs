@@ -738,6 +738,9 @@ try {
       await waitGone('[data-testid="wrap-up"]');
       await wd.click('[data-testid="nav-calls"]');
       await wd.waitFor('[data-testid="call-row"][data-status="completed"][data-direction="outbound"]', { text: "Grace Hopper" });
+      // The notes and outcome just saved show on the journal's row.
+      await wd.waitFor('[data-testid="call-row"] [data-testid="call-notes"]', { text: "Wants a demo next week" });
+      await wd.waitFor('[data-testid="call-row"] [data-testid="call-disposition"]', { text: "Interested" });
       // What the agent heard is kept with the call (baresip's tone over loopback: clean).
       await wd.waitFor('[data-testid="call-row"][data-status="completed"] [data-testid="call-audio"]', { text: "Audio MOS 4." });
       writeFileSync(join(shots, "calls-journal.png"), await wd.screenshot());
@@ -989,6 +992,8 @@ try {
       assert(call.endReason === "transferred", `ended as transferred: ${call.endReason} ${call.endDetail}`);
       assert(call.transfers.length === 1 && call.transfers[0].kind === "blind" && call.transfers[0].outcome === "succeeded" && call.transfers[0].to === colleague,
         `the transfer is kept: ${JSON.stringify(call.transfers)}`);
+      await wd.click('[data-testid="nav-calls"]');
+      await wd.waitFor('[data-testid="call-row"] [data-testid="call-transfer"]', { text: `Transferred to ${colleague}` });
       if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
     } finally {
       customer.child.kill("SIGKILL");

@@ -16,7 +16,9 @@ pub mod sync;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ringdesk_core::{Call, CallDirection, CallEndReason, CallStatus};
+use ringdesk_core::{
+    Call, CallDirection, CallEndReason, CallStatus, TransferKind, TransferOutcome,
+};
 use serde::Serialize;
 
 /// What the CRM is told about one call (the seed's Interaction of type "call"). Absent
@@ -89,7 +91,7 @@ impl Activity {
             duration_secs: call.duration_secs.unwrap_or(0),
             status: call.status,
             outcome,
-            notes: call.notes.clone(),
+            notes: notes_with_transfers(call),
             disposition: call.disposition.map(|d| d.code()),
             recording_url: call.recording_url.clone(),
             contact_id: contact_crm_id,
@@ -102,6 +104,35 @@ impl Activity {
         self.agent = agent;
         self
     }
+}
+
+/// The longest notes a CRM is sent (the generic contract's limit; HubSpot and Pipedrive take
+/// more).
+const NOTES_MOST: usize = 4000;
+
+/// The agent's notes, then a line per transfer of the call ("Transferred to +1… (talked
+/// first)"), so every CRM shows who the caller was passed on to without a field of its own.
+fn notes_with_transfers(call: &Call) -> Option<String> {
+    let transfers = call.transfers.iter().map(|t| {
+        let how = match t.kind {
+            TransferKind::Blind => "",
+            TransferKind::Attended => " (talked first)",
+        };
+        match t.outcome {
+            TransferOutcome::Succeeded => format!("Transferred to {}{how}", t.to),
+            TransferOutcome::Failed => match &t.detail {
+                Some(why) => format!("Transfer to {} failed: {why}", t.to),
+                None => format!("Transfer to {} failed", t.to),
+            },
+            TransferOutcome::Cancelled => format!("Transfer to {} cancelled{how}", t.to),
+            TransferOutcome::Started => format!("Transfer to {} asked{how}", t.to),
+        }
+    });
+    let lines: Vec<String> = call.notes.clone().into_iter().chain(transfers).collect();
+    if lines.is_empty() {
+        return None;
+    }
+    Some(lines.join("\n").chars().take(NOTES_MOST).collect())
 }
 
 /// The CRM's own id for something Ringdesk wrote or read.

@@ -106,6 +106,74 @@ async fn logs_a_call_that_follows_the_contract_once_per_key() {
 }
 
 #[tokio::test]
+async fn a_transferred_call_names_its_transfers_after_the_notes_within_the_contracts_limit() {
+    use ringdesk_core::{TransferKind, TransferOutcome};
+    let t = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let mut call = Call::new(
+        CallDirection::Inbound,
+        "+14155552671".into(),
+        "+14155550100".into(),
+        t,
+    );
+    call.answer(t + time::Duration::seconds(2));
+    let colleague = "+14155550199";
+    call.transfer(
+        TransferKind::Attended,
+        colleague,
+        TransferOutcome::Started,
+        None,
+        t,
+    );
+    call.transfer(
+        TransferKind::Attended,
+        colleague,
+        TransferOutcome::Cancelled,
+        None,
+        t,
+    );
+    call.transfer(
+        TransferKind::Blind,
+        "+442079460958",
+        TransferOutcome::Started,
+        None,
+        t,
+    );
+    call.transfer(
+        TransferKind::Blind,
+        "+442079460958",
+        TransferOutcome::Succeeded,
+        None,
+        t,
+    );
+    call.end(
+        CallEndReason::Transferred,
+        None,
+        t + time::Duration::seconds(30),
+    );
+    call.wrap_up(Some("Asked for billing"), None);
+    let (crm, store, _) = crm(false).await;
+    let activity = Activity::of(&call, None);
+    crm.log_call(&activity, "transferred").await.unwrap();
+    assert_eq!(
+        kept(&store)[0].1["notes"],
+        "Asked for billing\nTransfer to +14155550199 cancelled (talked first)\nTransferred to +442079460958"
+    );
+    // Notes at the agent's limit still leave within the contract's 4000 characters.
+    call.wrap_up(Some(&"é".repeat(4000)), None);
+    let activity = Activity::of(&call, None);
+    assert_eq!(
+        activity.notes.as_ref().map(|n| n.chars().count()),
+        Some(4000)
+    );
+    crm.log_call(&activity, "long-notes").await.unwrap();
+    assert_eq!(
+        kept(&store).len(),
+        2,
+        "both accepted by the contract's schema"
+    );
+}
+
+#[tokio::test]
 async fn a_timeout_after_sending_is_reconciled_not_duplicated() {
     let (crm, store, _) = crm(true).await;
     let mut rng = StdRng::seed_from_u64(3);

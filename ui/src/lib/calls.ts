@@ -1,5 +1,14 @@
 // How calls read on screen: pure functions shared by the call widget, the incoming popup and the journal.
-import type { ActiveCall, Call, CallAudio, CallDirection, CallQuality, CallStatus } from "./types";
+import type { ActiveCall, Call, CallAudio, CallDirection, CallQuality, CallStatus, Disposition } from "./types";
+
+/** The agent's after-call outcomes, in the order the wrap-up offers them. */
+export const dispositionLabels: Record<Disposition, string> = {
+  interested: "Interested",
+  not_interested: "Not interested",
+  call_back: "Call back",
+  left_voicemail: "Left voicemail",
+  wrong_number: "Wrong number",
+};
 
 /** The other party's number or SIP address: who was called, or who called. */
 export function otherParty(call: Call): string {
@@ -70,6 +79,25 @@ export function outcomeText(call: Call): string {
     default:
       return call.endDetail ? `Failed: ${call.endDetail}` : "Failed";
   }
+}
+
+/** Who passed the call on to us, then each transfer of it, in words: "Transferred to +14155550100
+ *  (talked first)", "Transfer to … failed: busy". */
+export function transferTexts(call: Call): string[] {
+  const by = call.transferredBy ? [`Passed on by ${call.transferredBy}`] : [];
+  return by.concat((call.transfers ?? []).map((t) => {
+    const how = t.kind === "attended" ? " (talked first)" : "";
+    switch (t.outcome) {
+      case "succeeded":
+        return `Transferred to ${t.to}${how}`;
+      case "failed":
+        return `Transfer to ${t.to} failed${t.detail ? `: ${t.detail}` : ""}`;
+      case "cancelled":
+        return `Transfer to ${t.to} cancelled${how}`;
+      default:
+        return `Transfer to ${t.to} asked${how}`;
+    }
+  }));
 }
 
 /** Outcomes worth a warning colour in the journal. */

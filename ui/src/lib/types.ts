@@ -181,6 +181,8 @@ export interface Call {
   /** How it sounded to the agent, when its audio ran on this computer. */
   audio: CallAudio | null;
   transfers: Transfer[];
+  /** Who passed this caller on to us (E.164 or SIP address), when the call came by transfer. */
+  transferredBy: string | null;
 }
 
 /** What the agent heard on a call: MOS and audio lost or concealed (percent). */

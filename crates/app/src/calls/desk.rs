@@ -59,6 +59,16 @@ struct Leg {
     notice: Option<String>,
 }
 
+impl Leg {
+    fn new(call: Call) -> Leg {
+        Leg {
+            call,
+            quality: None,
+            notice: None,
+        }
+    }
+}
+
 /// The softphone's calls on one line.
 pub struct CallDesk {
     journal: Journal,
@@ -242,14 +252,7 @@ impl CallDesk {
         self.journal.attribute(&mut call, contact).await;
         self.journal.save(&call).await;
         let call = self.journal.named(call).await;
-        self.legs.insert(
-            leg,
-            Leg {
-                call,
-                quality: None,
-                notice: None,
-            },
-        );
+        self.legs.insert(leg, Leg::new(call));
         self.pump(phone).await;
         self.failed(leg)?;
         self.legs
@@ -557,14 +560,7 @@ impl CallDesk {
         };
         let mut call = self.inbound_call(&view.remote, &view.local, view.transferred_by);
         self.journal.attribute(&mut call, None).await;
-        self.legs.insert(
-            leg,
-            Leg {
-                call,
-                quality: None,
-                notice: None,
-            },
-        );
+        self.legs.insert(leg, Leg::new(call));
     }
 
     fn inbound_call(&self, from: &str, to: &str, transferred_by: Option<String>) -> Call {
