@@ -16,6 +16,7 @@ use crate::error::UiError;
 type Result<T> = std::result::Result<T, UiError>;
 
 pub const LIVE_CALLS_EVENT: &str = "live_calls";
+pub const MISSED_CALLS_EVENT: &str = "missed_calls";
 pub const INCOMING_WINDOW: &str = "incoming";
 
 impl From<CallError> for UiError {
@@ -262,6 +263,7 @@ pub fn setup(app: &AppHandle) {
     });
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
+        show_missed(&handle).await;
         while let Some(notice) = ringdesk_app::notices::next(&mut notices).await {
             let (event, call) = match &notice {
                 CallNotice::Incoming(c) => ("incoming_call", c),
@@ -269,11 +271,38 @@ pub fn setup(app: &AppHandle) {
                 CallNotice::Ended(c) => ("call_ended", c),
             };
             let _ = handle.emit(event, call);
-            if let CallNotice::Incoming(call) = notice {
-                notify(&handle, &call);
+            match notice {
+                CallNotice::Incoming(call) => notify(&handle, &call),
+                CallNotice::Ended(_) => show_missed(&handle).await,
+                CallNotice::Answered(_) => {}
             }
         }
     });
+}
+
+/// Counts the missed calls not seen yet, for the window (`missed_calls`) and the tray.
+pub async fn show_missed(app: &AppHandle) {
+    let ringdesk = app.state::<Ringdesk>();
+    match ringdesk.missed_calls().await {
+        Ok(count) => {
+            let _ = app.emit(MISSED_CALLS_EVENT, count);
+            crate::tray::show_missed(app, count);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the missed calls"),
+    }
+}
+
+#[tauri::command]
+pub async fn calls_missed(ringdesk: State<'_, Ringdesk>) -> Result<u64> {
+    Ok(ringdesk.missed_calls().await?)
+}
+
+/// The agent looked at the journal: the missed calls so far are seen.
+#[tauri::command]
+pub async fn calls_missed_seen(app: AppHandle, ringdesk: State<'_, Ringdesk>) -> Result<()> {
+    ringdesk.missed_calls_seen().await?;
+    show_missed(&app).await;
+    Ok(())
 }
 
 fn open_popup(app: &AppHandle) {

@@ -8,7 +8,7 @@ use ringdesk_app::{
 use ringdesk_core::service::ConnectionTest;
 use ringdesk_core::{NewProvider, Provider, ProviderId, ProviderStatus, ProviderUpdate};
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, State};
+use tauri::{AppHandle, Emitter, Manager, State};
 
 use crate::deep_link::{DialLinkOutcome, PendingDial};
 use crate::error::UiError;
@@ -47,13 +47,23 @@ impl From<Provider> for ProviderView {
 pub struct AppInfo {
     version: &'static str,
     region: String,
+    /// Where the journal is kept.
+    data_dir: String,
+    /// Where the logs are written (None: the platform has no log folder for apps).
+    log_dir: Option<String>,
 }
 
 #[tauri::command]
-pub fn app_info(ringdesk: State<'_, Ringdesk>) -> AppInfo {
+pub fn app_info(app: AppHandle, ringdesk: State<'_, Ringdesk>) -> AppInfo {
     AppInfo {
         version: env!("CARGO_PKG_VERSION"),
         region: ringdesk.region().code().to_string(),
+        data_dir: ringdesk.data_dir().display().to_string(),
+        log_dir: app
+            .path()
+            .app_log_dir()
+            .ok()
+            .map(|d| d.display().to_string()),
     }
 }
 

@@ -96,6 +96,8 @@ pub fn run() {
             calls::call_transfer_cancel,
             calls::calls_at_once_get,
             calls::calls_at_once_set,
+            calls::calls_missed,
+            calls::calls_missed_seen,
             calls::call_wrap_up,
             calls::webhook_get,
             calls::webhook_set,

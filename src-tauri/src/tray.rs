@@ -1,5 +1,5 @@
 //! The tray icon and its menu: Open, the softphone's registration, Available / Do not disturb,
-//! Quit. The status line in the window changes availability through `apply_availability` too, so
+//! Quit; its tooltip also counts the missed calls not seen yet. The status line in the window changes availability through `apply_availability` too, so
 //! both stay in step.
 
 use ringdesk_app::{Availability, Ringdesk, SoftphoneStatus};
@@ -23,6 +23,7 @@ struct TrayItems {
 struct Tooltip {
     softphone: String,
     availability: String,
+    missed: Option<String>,
     crm: Option<String>,
 }
 
@@ -31,6 +32,7 @@ impl Tooltip {
         let parts = [
             Some(self.softphone.as_str()),
             Some(self.availability.as_str()),
+            self.missed.as_deref(),
             self.crm.as_deref(),
         ];
         let parts: Vec<&str> = parts
@@ -57,6 +59,17 @@ fn set_tooltip(app: &AppHandle, change: impl FnOnce(&mut Tooltip)) {
     if let Some(tray) = app.tray_by_id("main") {
         let _ = tray.set_tooltip(Some(text));
     }
+}
+
+/// Shows the missed calls the agent has not seen yet in the tooltip.
+pub fn show_missed(app: &AppHandle, count: u64) {
+    set_tooltip(app, |t| {
+        t.missed = match count {
+            0 => None,
+            1 => Some("1 missed call".into()),
+            n => Some(format!("{n} missed calls")),
+        }
+    });
 }
 
 /// Shows the CRM's state (deliveries, contacts sync) in the tooltip.

@@ -142,18 +142,39 @@ async function sippCalls(caller, callee) {
   return { child, exited, log: () => { try { return readFileSync(join(dir, "messages.log"), "utf8"); } catch { return ""; } } };
 }
 
-/** What the speaker plays for `ms`, 16 kHz mono, from the PulseAudio null sink's monitor. */
-async function recordSpeaker(ms) {
+/** A recorder of what the speaker plays (16 kHz mono, from the PulseAudio null sink's monitor),
+ * returned once parec delivers: a loaded machine can take a second or two to start it, and a
+ * window timed from before that would hold less than it should. `mark()` is where the audio
+ * is now; `stop(from)` ends the recording and returns it from that mark. */
+async function startRecorder() {
   const monitor = `${execFileSync("pactl", ["get-default-sink"], { env }).toString().trim()}.monitor`;
   const child = spawn("parec", ["--raw", "--format=s16le", "--rate=16000", "--channels=1", "--latency-msec=20", "-d", monitor], { env });
   const chunks = [];
-  child.stdout.on("data", (c) => chunks.push(c));
+  let bytes = 0;
+  child.stdout.on("data", (c) => {
+    chunks.push(c);
+    bytes += c.length;
+  });
   const closed = new Promise((done) => child.on("close", done));
+  const end = Date.now() + 5000;
+  while (bytes === 0 && Date.now() < end) await sleep(10);
+  return {
+    mark: () => bytes,
+    async stop(from = 0) {
+      child.kill();
+      await closed;
+      const all = Buffer.concat(chunks).subarray(from - (from % 2));
+      return Int16Array.from({ length: all.length >> 1 }, (_, i) => all.readInt16LE(2 * i));
+    },
+  };
+}
+
+/** What the speaker plays for the next `ms`. */
+async function recordSpeaker(ms) {
+  const recorder = await startRecorder();
+  const from = recorder.mark();
   await sleep(ms);
-  child.kill();
-  await closed;
-  const bytes = Buffer.concat(chunks);
-  return Int16Array.from({ length: bytes.length >> 1 }, (_, i) => bytes.readInt16LE(2 * i));
+  return recorder.stop(from);
 }
 
 const rms = (x) => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / Math.max(1, x.length));
@@ -486,6 +507,16 @@ try {
     }
   });
 
+  await test("Settings → About shows the version and where the journal and the logs are", async () => {
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="settings-about"]');
+    await wd.waitFor('[data-testid="about-version"]', { text: /^\d+\.\d+\.\d+/ });
+    await wd.waitFor('[data-testid="about-data-dir"]', { text: dataDir });
+    await wd.waitFor('[data-testid="about-log-dir"]', { text: /ringdesk/i });
+    writeFileSync(join(shots, "about.png"), await wd.screenshot());
+    await wd.click('[data-testid="settings-telephony"]');
+  });
+
   await test("the key is nowhere in the database files or the app's log", async () => {
     const files = [];
     const walk = (dir) => {
@@ -731,6 +762,8 @@ try {
       await waitGone('[data-testid="call-widget"]');
       // After-call work: notes and an outcome, sent to the CRM with the call.
       await wd.waitFor('[data-testid="wrap-up"]', { text: "Grace Hopper" });
+      // A CRM is connected: the wrap-up says where the notes go.
+      await wd.waitFor('[data-testid="wrapup-hint"]', { text: "go to the CRM" });
       await wd.type('[data-testid="wrapup-notes"]', "Wants a demo next week");
       await wd.click('[data-testid="wrapup-disposition"] option[value="interested"]');
       writeFileSync(join(shots, "wrap-up.png"), await wd.screenshot());
@@ -806,12 +839,17 @@ try {
   await test("under Do not disturb an inbound call is refused and journaled as missed, no popup", async () => {
     await addContact("Alan Turing", "Bletchley Park", callerNumber);
     assert(await wd.property('[data-testid="availability"]', "value") === "do_not_disturb", "still DND from the availability test");
+    const badge = '[data-testid="nav-calls"] [data-testid="missed-count"]';
+    const missedBefore = (await count(badge)) > 0 ? Number(await wd.textOf(badge)) : 0;
     const sipp = await sippCalls(callerNumber, sipUser);
     const code = await sipp.exited;
     assert(code !== 0, "sipp's call was refused");
     assert(/486 Busy Here/.test(sipp.log()), `486 in sipp's log:\n${sipp.log()}`);
     assert((await wd.windowHandles()).length === 1, "no popup");
+    // Counted on Calls until the agent opens it.
+    await wd.waitFor(badge, { text: String(missedBefore + 1) });
     await wd.click('[data-testid="nav-calls"]');
+    await waitGone(badge);
     await wd.waitFor('[data-testid="call-row"][data-status="failed"][data-direction="inbound"]', { text: "Alan Turing" });
     // An unknown caller, saved from the journal as a contact — here and in the CRM.
     const unknown = "+14155550177";
@@ -1007,12 +1045,16 @@ try {
     try {
       await wd.click('[data-testid="nav-dialpad"]');
       await setInput('[data-testid="dial-input"]', ringing);
+      // Recording before the call is placed: the window below starts when the far end rings.
+      const recorder = await startRecorder();
       await wd.click('[data-testid="call-button"]');
       await wd.waitFor('[data-testid="call-widget"]', { timeoutMs: 10000 });
       const end = Date.now() + 10000;
       // baresip logs the INVITE's offer as it rings; ringback is on for its first 2 s.
       while (!/using AF from sdp offer|Incoming call/i.test(baresip.log.join("")) && Date.now() < end) await sleep(50);
-      const heard = await recordSpeaker(2500);
+      const from = recorder.mark();
+      await sleep(2500);
+      const heard = await recorder.stop(from);
       // 100 ms frames: the loud ones must be the two tones (and there must be some).
       const frames = Array.from({ length: Math.floor(heard.length / 1600) }, (_, i) => heard.subarray(i * 1600, (i + 1) * 1600));
       // Frames the tone fills (a frame it only starts or ends in is quieter, and its share

@@ -124,6 +124,8 @@ pub struct Ringdesk {
     pub contacts: Contacts,
     pub agents: Agents,
     region: Region,
+    /// Where the journal lives (Settings → About shows it).
+    data_dir: std::path::PathBuf,
 }
 
 impl Ringdesk {
@@ -165,6 +167,7 @@ impl Ringdesk {
             softphone.calls.clone(),
         ));
         let ringdesk = Self {
+            data_dir: config.data_dir.clone(),
             secrets: Arc::new(KeyringSecretStore::new(config.keyring_service.clone())),
             crm_tasks: Default::default(),
             crm_sync: Default::default(),
@@ -225,6 +228,11 @@ impl Ringdesk {
 
     pub fn region(&self) -> Region {
         self.region
+    }
+
+    /// The folder of the journal and the other local data.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 
     /// Reads a `tel:`/`callto:`/`sip:`/`ringdesk:` link into a number to confirm on the dialpad.

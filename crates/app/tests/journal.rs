@@ -120,3 +120,47 @@ async fn an_unknown_caller_saved_as_a_contact_takes_their_history() {
         .all(|c| c.contact_name.as_deref() == Some("Katherine Johnson")));
     ringdesk.close().await;
 }
+
+#[tokio::test]
+async fn missed_calls_are_counted_until_the_agent_has_seen_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config(dir.path(), &support::keyring());
+    let store = Store::open(&config.database_path()).await.unwrap();
+    let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    let call = |direction, reason| {
+        let mut c = Call::new(direction, "+14155550177".into(), "+12125550100".into(), now);
+        c.end(reason, None, now);
+        c
+    };
+    // Two missed; a declined call and an outbound no-answer are not "missed".
+    for c in [
+        call(CallDirection::Inbound, CallEndReason::Missed),
+        call(CallDirection::Inbound, CallEndReason::Missed),
+        call(CallDirection::Inbound, CallEndReason::Declined),
+        call(CallDirection::Outbound, CallEndReason::NoAnswer),
+    ] {
+        store.calls().save(&c).await.unwrap();
+    }
+    store.close().await;
+
+    let ringdesk = Ringdesk::open(config.clone()).await.unwrap();
+    assert_eq!(ringdesk.missed_calls().await.unwrap(), 2);
+    ringdesk.missed_calls_seen().await.unwrap();
+    assert_eq!(ringdesk.missed_calls().await.unwrap(), 0);
+    ringdesk.close().await;
+
+    // Seen stays seen across a restart; a new missed call counts again.
+    let store = Store::open(&config.database_path()).await.unwrap();
+    let mut later = Call::new(
+        CallDirection::Inbound,
+        "+14155550178".into(),
+        "+12125550100".into(),
+        OffsetDateTime::now_utc() + time::Duration::seconds(1),
+    );
+    later.end(CallEndReason::Missed, None, OffsetDateTime::now_utc());
+    store.calls().save(&later).await.unwrap();
+    store.close().await;
+    let again = Ringdesk::open(config).await.unwrap();
+    assert_eq!(again.missed_calls().await.unwrap(), 1);
+    again.close().await;
+}

@@ -302,6 +302,18 @@ impl CallRepository {
         rows.iter().map(from_row).collect()
     }
 
+    /// Inbound calls missed (the caller gave up, or was sent away) since `since`.
+    pub async fn count_missed_since(&self, since: OffsetDateTime) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM calls WHERE direction = 'inbound' AND end_reason = 'missed' \
+             AND initiated_at >= ?",
+        )
+        .bind(millis(since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// Closes the calls that were live when Ringdesk stopped (it never ended them): found at
     /// start-up, ended as interrupted. Returns them.
     pub async fn close_interrupted(&self) -> Result<Vec<Call>, StoreError> {

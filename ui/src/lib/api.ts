@@ -146,6 +146,10 @@ export const api = {
     /** How many calls at once (1: a second caller hears busy). */
     atOnce: () => call<number>("calls_at_once_get"),
     setAtOnce: (count: number) => call<number>("calls_at_once_set", { count }),
+    /** Missed calls the agent has not seen yet. */
+    missed: () => call<number>("calls_missed"),
+    /** The agent looked at the journal: the missed calls so far are seen. */
+    missedSeen: () => call<void>("calls_missed_seen"),
     /** After-call work on a finished call; sends its CRM activity now (both may be null: skip). */
     wrapUp: (callId: string, notes: string | null, disposition: Disposition | null) =>
       call<Call>("call_wrap_up", { callId, notes, disposition }),
@@ -162,6 +166,9 @@ export const events = {
   /** Every call in progress (oldest first) after every change; empty once none is. */
   liveCalls: (handler: (calls: ActiveCall[]) => void): Promise<UnlistenFn> =>
     listen<ActiveCall[]>("live_calls", (e) => handler(e.payload)),
+  /** The count of missed calls not seen yet, each time it may have changed. */
+  missedCalls: (handler: (count: number) => void): Promise<UnlistenFn> =>
+    listen<number>("missed_calls", (e) => handler(e.payload)),
   /** A call ended (also calls refused or missed without ever being active). */
   callEnded: (handler: (c: Call) => void): Promise<UnlistenFn> =>
     listen<Call>("call_ended", (e) => handler(e.payload)),

@@ -112,6 +112,10 @@ export type Availability = "available" | "do_not_disturb";
 export interface AppInfo {
   version: string;
   region: string;
+  /** Where the journal is kept. */
+  dataDir: string;
+  /** Where the logs are written. */
+  logDir: string | null;
 }
 
 export type AudioRole = "microphone" | "speaker" | "ringer";

@@ -3,6 +3,9 @@
 
 use crate::*;
 
+/// When the agent last saw the journal (Unix milliseconds): missed calls before it are not new.
+const MISSED_SEEN: &str = "missed_calls_seen_at";
+
 impl Ringdesk {
     /// A page of the call journal.
     pub async fn calls(&self, filter: &CallFilter) -> Result<Vec<Call>, AppError> {
@@ -108,6 +111,28 @@ impl Ringdesk {
             Ok(None) => Err(CallError::NoCall("wrap up")),
             Err(e) => Err(CallError::Journal(e.to_string())),
         }
+    }
+
+    /// Calls missed since the agent last looked at the journal (the count on Calls and in
+    /// the tray).
+    pub async fn missed_calls(&self) -> Result<u64, AppError> {
+        let seen = self
+            .store
+            .settings()
+            .get_json::<i64>(MISSED_SEEN)
+            .await?
+            .and_then(|ms| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+            })
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        Ok(self.store.calls().count_missed_since(seen).await?)
+    }
+
+    /// The agent has seen the journal: the missed calls so far are no longer new.
+    pub async fn missed_calls_seen(&self) -> Result<(), AppError> {
+        let now = time::OffsetDateTime::now_utc();
+        let ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        Ok(self.store.settings().set_json(MISSED_SEEN, &ms).await?)
     }
 
     /// The calls in progress, oldest first.
