@@ -136,7 +136,7 @@ export const api = {
     dtmf: (digits: string, callId: string | null = null) => call<void>("call_dtmf", { callId, digits }),
     /** The held call becomes the one talked to; the other is held. */
     swap: () => call<void>("call_swap"),
-    /** `target`: any phone number format or a SIP address; rejects with field "target" when not valid. */
+    /** `target`: any phone number format or a SIP address; rejects (field "number") when it is neither. */
     transfer: (callId: string | null, target: string, kind: TransferKind) =>
       call<void>("call_transfer", { callId, target, kind }),
     /** Attended: hands the caller to the colleague on the consultation call. */
