@@ -41,8 +41,7 @@ use tokio::sync::{watch, Notify};
 pub use audio::{AudioPreferences, AudioRole, AudioTestError, AudioView};
 pub use availability::Availability;
 pub use calls::{
-    focused, ActiveCall, CallCommand, CallControl, CallError, CallNotice, CallQuality,
-    PendingTransfer,
+    ActiveCall, CallCommand, CallControl, CallError, CallNotice, CallQuality, PendingTransfer,
 };
 pub use config::AppConfig;
 pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};

@@ -41,7 +41,7 @@ pub enum StoreError {
 }
 
 /// Times are stored as Unix milliseconds: they sort and compare as numbers.
-pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+pub fn millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
@@ -49,7 +49,7 @@ pub(crate) fn now_millis() -> i64 {
     millis(OffsetDateTime::now_utc())
 }
 
-pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+pub fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -24,8 +24,9 @@ export function isRingingInbound(active: ActiveCall | null): boolean {
   return !!active && active.call.status === "ringing" && active.call.direction === "inbound";
 }
 
-/** The call the keyboard shortcuts act on — the core's rule: the one talked to, else one
- *  ringing in, else one being placed, else the first held. */
+/** The call the keyboard shortcuts act on — the rule the core applies to a control without a
+ *  call (`leg_for` in crates/app/src/calls/desk.rs): the one talked to, else one ringing in,
+ *  else one being placed, else the first held. */
 export function focusedCall(calls: ActiveCall[]): ActiveCall | null {
   const live = (c: ActiveCall) => c.call.status === "in_progress";
   return (

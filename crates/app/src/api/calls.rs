@@ -121,18 +121,15 @@ impl Ringdesk {
             .settings()
             .get_json::<i64>(MISSED_SEEN)
             .await?
-            .and_then(|ms| {
-                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-            })
+            .and_then(|ms| ringdesk_store::from_millis(ms).ok())
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         Ok(self.store.calls().count_missed_since(seen).await?)
     }
 
     /// The agent has seen the journal: the missed calls so far are no longer new.
     pub async fn missed_calls_seen(&self) -> Result<(), AppError> {
-        let now = time::OffsetDateTime::now_utc();
-        let ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        Ok(self.store.settings().set_json(MISSED_SEEN, &ms).await?)
+        let now = ringdesk_store::millis(time::OffsetDateTime::now_utc());
+        Ok(self.store.settings().set_json(MISSED_SEEN, &now).await?)
     }
 
     /// The calls in progress, oldest first.

@@ -48,6 +48,6 @@ pub use journal::Journal;
 use media::{open_media, open_microphone, open_speaker};
 pub(crate) use party::party_of;
 pub use types::{
-    focused, ActiveCall, CallChannels, CallCommand, CallControl, CallError, CallNotice,
-    CallQuality, PendingTransfer,
+    ActiveCall, CallChannels, CallCommand, CallControl, CallError, CallNotice, CallQuality,
+    PendingTransfer,
 };

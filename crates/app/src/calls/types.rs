@@ -131,18 +131,6 @@ pub struct PendingTransfer {
     pub to: String,
 }
 
-/// The call the agent's keys and the default command go to: the one talked to, else one
-/// ringing in, else one being placed, else the first held.
-pub fn focused(calls: &[ActiveCall]) -> Option<&ActiveCall> {
-    let live = |c: &&ActiveCall| c.call.status == CallStatus::InProgress;
-    calls
-        .iter()
-        .find(|c| live(c) && !c.held)
-        .or_else(|| calls.iter().find(|c| c.ringing_inbound()))
-        .or_else(|| calls.iter().find(|c| c.call.status == CallStatus::Ringing))
-        .or_else(|| calls.iter().find(live))
-}
-
 /// Moments the desktop reacts to (popup, notification, tray), after the journal has them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallNotice {
@@ -180,7 +168,8 @@ pub enum CallCommand {
         contact: Option<ContactId>,
         reply: oneshot::Sender<Result<Call, CallError>>,
     },
-    /// `call` None: the call in focus (see [`focused`]).
+    /// `call` None: the call in focus (the one talked to, else the one ringing in, else the
+    /// one being placed, else the first).
     Control {
         call: Option<CallId>,
         control: CallControl,
