@@ -1,10 +1,11 @@
 //! `ringdesk-cli`: Ringdesk's SIP and media core from a terminal, for scripting and interop
 //! testing. Each command registers, does its one thing, then hangs up and unregisters (Ctrl+C
-//! too).
+//! too). Its calls follow the same call controller as the app's (crates/phone): a transfer
+//! asked of it is followed, a caller passed on to it replaces the consultation call, and
+//! `--transfer-to` passes its own call on, blind or attended.
 
-use std::io::BufRead;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,14 +14,11 @@ use ringdesk_media::audio::{AudioSink, AudioSource, NullSink, WavSink, WavSource
 use ringdesk_media::call::CallMedia;
 use ringdesk_media::codec::Codec;
 use ringdesk_media::device::{self, DeviceSink, DeviceSource};
-use ringdesk_media::sdp::Direction;
-use ringdesk_media::session::MediaEvent;
-use ringdesk_sip::account::{Phone, SipAccount};
-use ringdesk_sip::endpoint::EndpointEvent;
-use ringdesk_sip::flow::{TlsTrust, Transport};
-use ringdesk_sip::registration::RegistrationEvent;
-use ringdesk_sip::ua::{CallEvent, CallId, EndReason};
-use ringdesk_sip::Uri;
+use ringdesk_phone::TransferKind;
+
+mod session;
+
+use session::{CallPlan, TransferPlan};
 
 #[derive(Parser)]
 #[command(name = "ringdesk-cli", version, about = "Ringdesk from a terminal")]
@@ -100,7 +98,14 @@ impl MediaArgs {
 
     /// Opens the audio and the RTP ports for one call on `address`; `encrypted` (signalling
     /// over TLS) offers and requires SRTP.
-    async fn open(&self, address: IpAddr, encrypted: bool) -> Result<CallMedia, String> {
+    /// `nth` counts this run's calls from 1: the first records to --record, later ones (a
+    /// transfer brings a second call) beside it as `<name>-<nth>.wav`.
+    async fn open(
+        &self,
+        address: IpAddr,
+        encrypted: bool,
+        nth: usize,
+    ) -> Result<CallMedia, String> {
         let source: Box<dyn AudioSource> = match &self.play {
             Some(path) => {
                 Box::new(WavSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
@@ -114,10 +119,13 @@ impl MediaArgs {
             },
         };
         let sink: Box<dyn AudioSink> = match &self.record {
-            Some(path) => Box::new(
-                WavSink::create(path, self.record_rate)
-                    .map_err(|e| format!("{}: {e}", path.display()))?,
-            ),
+            Some(path) => {
+                let path = numbered(path, nth);
+                Box::new(
+                    WavSink::create(&path, self.record_rate)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                )
+            }
             None => match DeviceSink::open(self.speaker.as_deref()) {
                 Ok(speaker) => Box::new(speaker),
                 Err(e) => {
@@ -129,6 +137,47 @@ impl MediaArgs {
         CallMedia::new(address, self.codecs()?, encrypted, source, sink)
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The recording of a run's `nth` call.
+fn numbered(path: &Path, nth: usize) -> PathBuf {
+    if nth <= 1 {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{nth}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{nth}"),
+    };
+    path.with_file_name(name)
+}
+
+/// Passing the call on, once it is up.
+#[derive(Args, Clone)]
+struct TransferArgs {
+    /// Transfer the call to this SIP URI, user or number once it is up
+    #[arg(long)]
+    transfer_to: Option<String>,
+    /// blind (REFER at once) or attended (call the target first, then hand the call over)
+    #[arg(long, default_value = "blind", value_parser = ["blind", "attended"])]
+    transfer_kind: String,
+    /// Seconds after the call is up before transferring
+    #[arg(long, default_value_t = 2)]
+    transfer_after: u64,
+    /// Attended: seconds of talk with the target before handing the call over
+    #[arg(long, default_value_t = 2)]
+    complete_after: u64,
+}
+
+impl TransferArgs {
+    fn plan(&self) -> Option<TransferPlan> {
+        Some(TransferPlan {
+            to: self.transfer_to.clone()?,
+            kind: TransferKind::from_code(&self.transfer_kind)?,
+            after: Duration::from_secs(self.transfer_after),
+            complete_after: Duration::from_secs(self.complete_after),
+        })
     }
 }
 
@@ -156,8 +205,11 @@ enum Command {
         hangup_after: Option<u64>,
         #[command(flatten)]
         media: MediaArgs,
+        #[command(flatten)]
+        transfer: TransferArgs,
     },
-    /// Register and wait for a call: answer it (or decline it), until either side hangs up.
+    /// Register and wait for a call: answer it (or decline it), until every call is over (a
+    /// transfer asked of us, or a caller passed on to us, is followed).
     Answer {
         #[command(flatten)]
         account: AccountArgs,
@@ -172,6 +224,8 @@ enum Command {
         wait: u64,
         #[command(flatten)]
         media: MediaArgs,
+        #[command(flatten)]
+        transfer: TransferArgs,
     },
 }
 
@@ -180,366 +234,13 @@ fn password() -> Result<String, String> {
         return Ok(p);
     }
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
+    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)
         .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
     let line = line.trim_end_matches(['\r', '\n']).to_string();
     if line.is_empty() {
         return Err("no password: set RINGDESK_SIP_PASSWORD or pipe it on stdin".into());
     }
     Ok(line)
-}
-
-fn describe_registration(event: &RegistrationEvent) -> String {
-    match event {
-        RegistrationEvent::Registered { expires, contact } => {
-            format!("registered as {contact} for {expires} s")
-        }
-        RegistrationEvent::Failed {
-            status,
-            reason,
-            retry_in,
-        } => format!(
-            "registration failed{}: {reason}{}",
-            status.map(|s| format!(" ({s})")).unwrap_or_default(),
-            retry_in
-                .map(|d| format!("; retrying in {} s", d.as_secs()))
-                .unwrap_or_default()
-        ),
-        RegistrationEvent::Unregistered => "unregistered".to_string(),
-    }
-}
-
-fn describe_end(reason: &EndReason) -> String {
-    match reason {
-        EndReason::Local => "you hung up".into(),
-        EndReason::Remote => "the other side hung up".into(),
-        EndReason::Cancelled => "the caller gave up".into(),
-        EndReason::Busy => "busy".into(),
-        EndReason::Declined => "declined".into(),
-        EndReason::Failed { status, reason } => format!("failed ({status} {reason})"),
-        EndReason::Timeout => "no answer from the network".into(),
-        EndReason::Replaced => "replaced by a transferred call".into(),
-    }
-}
-
-/// One line per event a person cares about; None for the rest.
-fn describe(event: &EndpointEvent) -> Option<String> {
-    match event {
-        EndpointEvent::Registration(r) => Some(describe_registration(r)),
-        EndpointEvent::Call(c) => match c {
-            CallEvent::Incoming { from, .. } => Some(format!("incoming call from {from}")),
-            CallEvent::Ringing { .. } => Some("ringing".into()),
-            CallEvent::Established { .. } => Some("established".into()),
-            CallEvent::Ended { reason, .. } => Some(format!("ended: {}", describe_end(reason))),
-            CallEvent::TransferRequested { target, .. } => Some(format!(
-                "asked to transfer to {target} (not supported here)"
-            )),
-            _ => None,
-        },
-    }
-}
-
-/// What a session is waiting for next.
-enum Step {
-    Registering,
-    Waiting,
-    InCall(CallId),
-}
-
-struct Session {
-    phone: Phone,
-    /// Signalling is TLS, so media is SRTP (its keys travel in the SDP).
-    encrypted: bool,
-    media: Option<CallMedia>,
-    registered: bool,
-    established: bool,
-}
-
-impl Session {
-    async fn start(args: AccountArgs) -> Result<Session, String> {
-        let tls = match &args.ca {
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                TlsTrust::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?
-            }
-            None => TlsTrust::default(),
-        };
-        let password = password()?;
-        let encrypted = args.transport == "tls";
-        let account = SipAccount {
-            registrar: args.registrar,
-            domain: args.domain,
-            username: args.user,
-            auth_username: args.auth_user,
-            password,
-            expires: if args.no_register { 0 } else { args.expires },
-            display_name: None,
-            transport: match args.transport.as_str() {
-                "udp" => Some(Transport::Udp),
-                "tcp" => Some(Transport::Tcp),
-                "tls" => Some(Transport::Tls),
-                _ => None,
-            },
-            dns_server: None,
-            tls,
-            keepalive: Some(Duration::from_secs(60)),
-        };
-        let phone = account
-            .start(rand::random())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Session {
-            phone,
-            encrypted,
-            media: None,
-            registered: false,
-            established: false,
-        })
-    }
-
-    /// The media of the call, on the address the registrar saw us at.
-    async fn open_media(&mut self, args: &MediaArgs) -> Result<&mut CallMedia, String> {
-        let address = self
-            .phone
-            .media_address()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(self.media.insert(args.open(address, self.encrypted).await?))
-    }
-
-    async fn next(&mut self) -> Option<EndpointEvent> {
-        loop {
-            tokio::select! {
-                event = self.phone.events.recv() => {
-                    if let Some(e) = &event {
-                        if let Some(line) = describe(e) {
-                            println!("{line}");
-                        }
-                        self.registered |= matches!(e, EndpointEvent::Registration(RegistrationEvent::Registered { .. }));
-                        self.established |= matches!(e, EndpointEvent::Call(CallEvent::Established { .. }));
-                    }
-                    return event;
-                }
-                Some(e) = async { self.media.as_mut()?.events()?.recv().await } => {
-                    match e {
-                        MediaEvent::Dtmf(d) => println!("dtmf {d}"),
-                        MediaEvent::Quality(q) if q.is_poor() => println!(
-                            "poor audio: loss {:.1} %, jitter {} ms, MOS {:.1}",
-                            q.loss_percent, q.jitter.as_millis(), q.mos
-                        ),
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-
-    async fn stop(self) {
-        if let Some(report) = match self.media {
-            Some(m) => m.stop().await,
-            None => None,
-        } {
-            let q = report.quality;
-            let j = report.stats.jitter;
-            println!(
-                "audio: {} packets sent, {} received, loss {:.1} %, jitter {} ms, MOS {:.1}; \
-                 buffer {} ms, {} late, {} concealed, {} stretched, {} dropped",
-                report.stats.sent_packets,
-                report.stats.received_packets,
-                q.loss_percent,
-                q.jitter.as_millis(),
-                q.mos,
-                q.buffer_delay.as_millis(),
-                j.late,
-                j.concealed,
-                j.stretched,
-                j.dropped
-            );
-        }
-        for event in self.phone.stop(Duration::from_secs(10)).await {
-            if let Some(line) = describe(&event) {
-                println!("{line}");
-            }
-        }
-    }
-}
-
-fn sleep_or_forever(secs: Option<u64>) -> tokio::time::Sleep {
-    tokio::time::sleep(Duration::from_secs(secs.unwrap_or(u64::MAX / 4)))
-}
-
-/// Registered (or not registering): place the call, or wait for one.
-async fn begin(
-    session: &mut Session,
-    target: Option<&Uri>,
-    media: &MediaArgs,
-) -> Result<Step, String> {
-    let Some(target) = target else {
-        return Ok(Step::Waiting);
-    };
-    let offer = session.open_media(media).await?.offer(Direction::SendRecv);
-    let call = session
-        .phone
-        .call(target.clone(), offer)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Step::InCall(call))
-}
-
-/// What `run_call` does.
-struct CallPlan {
-    to: Option<String>,
-    decline: bool,
-    hangup_after: Option<u64>,
-    wait: u64,
-    media: MediaArgs,
-}
-
-/// Places or takes one call; true when it was established.
-async fn run_call(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
-    let CallPlan {
-        to,
-        decline,
-        hangup_after,
-        wait,
-        media,
-    } = plan;
-    let domain = args
-        .domain
-        .clone()
-        .unwrap_or_else(|| args.registrar.clone());
-    let target = match &to {
-        Some(t) if t.starts_with("sip:") || t.starts_with("sips:") => {
-            Some(Uri::parse(t).map_err(|e| format!("“{t}” is not a SIP address: {e}"))?)
-        }
-        Some(t) => Some(
-            Uri::parse(&format!("sip:{t}@{domain}"))
-                .map_err(|e| format!("“{t}” is not a user or number: {e}"))?,
-        ),
-        None => None,
-    };
-    media.codecs()?;
-    let registers = !args.no_register;
-    let mut session = Session::start(args).await?;
-    let mut step = Step::Registering;
-    if !registers {
-        step = begin(&mut session, target.as_ref(), &media).await?;
-    }
-    let hangup = sleep_or_forever(None);
-    tokio::pin!(hangup);
-    let give_up = tokio::time::sleep(Duration::from_secs(wait));
-    tokio::pin!(give_up);
-    loop {
-        tokio::select! {
-            event = session.next() => {
-                let Some(event) = event else { break };
-                match (&step, event) {
-                    (Step::Registering, EndpointEvent::Registration(RegistrationEvent::Registered { .. })) => {
-                        step = begin(&mut session, target.as_ref(), &media).await?;
-                    }
-                    (Step::Registering, EndpointEvent::Registration(RegistrationEvent::Failed { .. })) => break,
-                    (Step::Waiting, EndpointEvent::Call(CallEvent::Incoming { call, sdp, .. })) => {
-                        if decline {
-                            session.phone.reject(call, 603).await.map_err(|e| e.to_string())?;
-                        } else {
-                            let m = session.open_media(&media).await?;
-                            // An INVITE without an offer gets ours; the answer comes in the ACK.
-                            let answer = if sdp.is_empty() { Ok(m.offer(Direction::SendRecv)) } else { m.answer(&sdp) };
-                            match answer {
-                                Ok(answer) => {
-                                    session.phone.answer(call, answer).await.map_err(|e| e.to_string())?;
-                                }
-                                Err(e) => {
-                                    println!("cannot take the call's media: {e}");
-                                    session.phone.reject(call, 488).await.map_err(|e| e.to_string())?;
-                                }
-                            }
-                        }
-                        step = Step::InCall(call);
-                    }
-                    (Step::InCall(c), EndpointEvent::Call(CallEvent::Ringing { call, sdp: Some(sdp) })) if *c == call => {
-                        if let Some(m) = session.media.as_mut() {
-                            if let Err(e) = m.answered(&sdp) {
-                                println!("early media refused: {e}");
-                            }
-                        }
-                    }
-                    (Step::InCall(c), EndpointEvent::Call(CallEvent::Established { call, sdp })) if *c == call => {
-                        if let (Some(m), false) = (session.media.as_mut(), sdp.is_empty()) {
-                            if let Err(e) = m.answered(&sdp) {
-                                println!("cannot use their answer: {e}");
-                                let _ = session.phone.hangup(call).await;
-                            }
-                        }
-                        if let (Some(digits), Some(m)) = (&media.dtmf, session.media.as_mut()) {
-                            if !m.press(digits).await {
-                                println!("cannot send DTMF “{digits}”");
-                            }
-                        }
-                        hangup.as_mut().set(sleep_or_forever(hangup_after));
-                    }
-                    (Step::InCall(c), EndpointEvent::Call(CallEvent::Reoffer { call, sdp })) if *c == call => {
-                        // Every re-INVITE gets a final answer: ours, or 488 and the old media.
-                        let answer = match session.media.as_mut() {
-                            Some(m) => m.reoffer(&sdp).map_err(|e| e.to_string()),
-                            None => Err("no media for this call".to_string()),
-                        };
-                        match answer {
-                            Ok(answer) => {
-                                let _ = session.phone.act(move |ua, now| ua.answer_reoffer(call, answer, now)).await;
-                            }
-                            Err(why) => {
-                                println!("refused their new offer ({why}); the call keeps its audio");
-                                let _ = session.phone.act(move |ua, now| ua.reject_reoffer(call, 488, &why, now)).await;
-                            }
-                        }
-                    }
-                    (Step::InCall(c), EndpointEvent::Call(CallEvent::ReofferAck { call, sdp })) if *c == call => {
-                        if let Some(m) = session.media.as_mut() {
-                            if let Err(e) = m.answered(&sdp) {
-                                println!("cannot use their answer: {e}");
-                            }
-                        }
-                    }
-                    (Step::InCall(c), EndpointEvent::Call(CallEvent::Ended { call, .. })) if *c == call => break,
-                    _ => {}
-                }
-            }
-            _ = &mut hangup => {
-                // Once: a finished timer would fire on every turn of the loop.
-                hangup.as_mut().set(sleep_or_forever(None));
-                if let Step::InCall(call) = step {
-                    let _ = session.phone.hangup(call).await;
-                }
-            }
-            _ = &mut give_up, if matches!(step, Step::Registering | Step::Waiting) => {
-                println!("no call within {wait} s");
-                break;
-            }
-            _ = tokio::signal::ctrl_c() => break,
-        }
-    }
-    let established = session.established;
-    session.stop().await;
-    Ok(established || (decline && matches!(step, Step::InCall(_))))
-}
-
-async fn run_register(args: AccountArgs, duration: Option<u64>) -> Result<bool, String> {
-    let mut session = Session::start(args).await?;
-    let deadline = sleep_or_forever(duration);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            event = session.next() => if event.is_none() { break },
-            _ = tokio::signal::ctrl_c() => break,
-            _ = &mut deadline => break,
-        }
-    }
-    let registered = session.registered;
-    session.stop().await;
-    Ok(registered)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -569,21 +270,23 @@ async fn main() -> ExitCode {
             }
             Ok(true)
         }
-        Command::Register { account, duration } => run_register(account, duration).await,
+        Command::Register { account, duration } => session::register(account, duration).await,
         Command::Call {
             account,
             to,
             hangup_after,
             media,
+            transfer,
         } => {
             let plan = CallPlan {
                 to: Some(to),
                 decline: false,
-                hangup_after,
-                wait: u64::MAX / 4,
+                hangup_after: hangup_after.map(Duration::from_secs),
+                wait: None,
+                transfer: transfer.plan(),
                 media,
             };
-            run_call(account, plan).await
+            session::run(account, plan).await
         }
         Command::Answer {
             account,
@@ -591,15 +294,17 @@ async fn main() -> ExitCode {
             hangup_after,
             wait,
             media,
+            transfer,
         } => {
             let plan = CallPlan {
                 to: None,
                 decline,
-                hangup_after,
-                wait,
+                hangup_after: hangup_after.map(Duration::from_secs),
+                wait: Some(Duration::from_secs(wait)),
+                transfer: transfer.plan(),
                 media,
             };
-            run_call(account, plan).await
+            session::run(account, plan).await
         }
     };
     match outcome {

@@ -198,3 +198,119 @@ fn one_cli_calls_another_with_speech_and_dtmf_both_ways() {
     assert_heard(&callee_wav);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A ringdesk-cli answering (registered before it returns), with its output so far.
+struct Answering {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    out: String,
+}
+
+impl Answering {
+    fn start(user: &str, args: &[&str]) -> Answering {
+        let mut child = spawn(&[&["answer", "--wait", "40"], args].concat(), user);
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut out = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut out).unwrap();
+        assert!(out.starts_with("registered as"), "{out}");
+        Answering { child, stdout, out }
+    }
+
+    /// Waits for it to end: its success and all it said.
+    fn finish(mut self) -> (bool, String) {
+        std::io::Read::read_to_string(&mut self.stdout, &mut self.out).unwrap();
+        (self.child.wait().unwrap().success(), self.out)
+    }
+}
+
+/// Three CLIs through kamailio: the agent calls the customer, passes them on to a colleague
+/// (`kind`), and the customer and the colleague then hear each other.
+fn transfer(kind: &str, tag: &str) {
+    let id = std::process::id() % 100_000;
+    let (customer, agent, colleague) = (
+        format!("t{id:05}{tag}1"),
+        format!("t{id:05}{tag}2"),
+        format!("t{id:05}{tag}3"),
+    );
+    let dir = std::env::temp_dir().join(format!("ringdesk-cli-{kind}-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let play = speech();
+    let play = play.to_str().unwrap();
+    let common = ["--play", play, "--codecs", "pcmu"];
+    let customer_run = Answering::start(
+        &customer,
+        &[&common[..], &["--record", &wav("customer.wav")]].concat(),
+    );
+    let colleague_run = Answering::start(
+        &colleague,
+        &[
+            &common[..],
+            &["--record", &wav("colleague.wav"), "--hangup-after", "9"],
+        ]
+        .concat(),
+    );
+    let called = spawn(
+        &[
+            "call",
+            "--to",
+            &customer,
+            "--transfer-to",
+            &colleague,
+            "--transfer-kind",
+            kind,
+            "--transfer-after",
+            "1",
+            "--complete-after",
+            "1",
+            "--play",
+            play,
+            "--codecs",
+            "pcmu",
+        ],
+        &agent,
+    )
+    .wait_with_output()
+    .unwrap();
+    let agent_out = String::from_utf8_lossy(&called.stdout).into_owned();
+    let (customer_ok, customer_out) = customer_run.finish();
+    let (colleague_ok, colleague_out) = colleague_run.finish();
+    let all =
+        format!("agent:\n{agent_out}\ncustomer:\n{customer_out}\ncolleague:\n{colleague_out}");
+    assert!(
+        called.status.success() && customer_ok && colleague_ok,
+        "{all}"
+    );
+    assert!(
+        agent_out.contains(&format!("transfer ({kind}) to sip:{colleague}@"))
+            && agent_out.contains(": succeeded"),
+        "{all}"
+    );
+    assert!(agent_out.contains("ended: transferred to sip:"), "{all}");
+    assert!(customer_out.contains("asked to transfer to sip:"), "{all}");
+    if kind == "attended" {
+        // The colleague talked with the agent first; the customer's call replaced that one.
+        assert!(
+            colleague_out.contains("ended: replaced by a transferred call"),
+            "{all}"
+        );
+        assert_heard(&dir.join("colleague-2.wav"));
+    } else {
+        assert_heard(&dir.join("colleague.wav"));
+    }
+    // The customer's second call is the one to the colleague.
+    assert_heard(&dir.join("customer-2.wav"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+fn a_blind_transfer_passes_the_customer_on_to_a_second_ringdesk() {
+    transfer("blind", "4");
+}
+
+#[test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+fn an_attended_transfer_hands_the_customer_over_after_a_word_with_the_colleague() {
+    transfer("attended", "5");
+}

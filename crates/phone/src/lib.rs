@@ -12,9 +12,13 @@
 
 mod apply;
 mod controller;
+#[cfg(feature = "media")]
+mod streams;
 
 pub use apply::{apply, SipOutcome};
 pub use controller::{
     Action, CallError, CallView, Change, Command, Config, Controller, Ending, LegId, LegState,
     Media, Tone, TransferKind, TransferOutcome,
 };
+#[cfg(feature = "media")]
+pub use streams::{Stream, Streams};

@@ -416,11 +416,7 @@ impl CallDesk {
                 }
             }
             Action::Dtmf { leg, digits } => {
-                let pressed = match self.audio.calls.get_mut(&leg) {
-                    Some(audio) => audio.media.press(&digits).await,
-                    None => false,
-                };
-                self.keys_refused = !pressed;
+                self.keys_refused = !self.audio.press(leg, &digits).await;
             }
             Action::Tone(tone) => self.sound(tone).await,
             sip => {

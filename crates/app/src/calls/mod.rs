@@ -14,7 +14,6 @@ use ringdesk_media::call::CallMedia;
 use ringdesk_media::codec::Codec;
 use ringdesk_media::device::{DeviceSink, DeviceSource};
 use ringdesk_media::quality::Quality;
-use ringdesk_media::sdp::Direction;
 use ringdesk_media::session::MediaEvent;
 use ringdesk_sip::account::Phone;
 use ringdesk_sip::header::NameAddr;
