@@ -130,6 +130,27 @@ async function startBaresip(user, { answermode = "auto", menu = false } = {}) {
   return { child, log };
 }
 
+/** ringdesk-cli registered at kamailio as `user`, answering every call (and following a
+ * transfer asked of it), playing speech; resolves once registered. */
+async function startCli(user) {
+  const cli = process.env.RINGDESK_CLI ?? join(root, "target/debug/ringdesk-cli");
+  const args = ["answer", "--registrar", kamailio, "--user", user, "--expires", "60", "--wait", "90",
+    "--play", join(root, "assets/audio/speech-8k.wav"), "--codecs", "pcmu"];
+  const child = spawn(cli, args, { env: { ...env, RINGDESK_SIP_PASSWORD: `${user}pw` }, stdio: ["ignore", "pipe", "pipe"] });
+  const log = [];
+  child.stdout.on("data", (d) => log.push(d.toString()));
+  child.stderr.on("data", (d) => log.push(d.toString()));
+  const end = Date.now() + 15000;
+  while (!/^registered as/m.test(log.join(""))) {
+    if (Date.now() > end) {
+      child.kill("SIGKILL");
+      throw new Error(`ringdesk-cli did not register:\n${log.join("")}`);
+    }
+    await sleep(100);
+  }
+  return { child, log };
+}
+
 /** sipp calling `callee` through kamailio as `caller` (digest auth), talking 4 s, then BYE. */
 async function sippCalls(caller, callee) {
   const dir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-sipp-"));
@@ -1039,6 +1060,54 @@ try {
     } finally {
       customer.child.kill("SIGKILL");
       target.child.kill("SIGKILL");
+    }
+  });
+
+  await test("attended transfer to a second Ringdesk: the agent talks to the colleague first, then hands the customer over; the journal keeps it", async () => {
+    const customerNumber = `+1415553${suffix}`;
+    const colleague = `+1415552${suffix}`;
+    // Two ringdesk-cli softphones (the same call controller as the app): the customer follows
+    // the REFER with Replaces, the colleague's consultation call is replaced by the customer's.
+    const customer = await startCli(customerNumber);
+    const other = await startCli(colleague);
+    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
+    const before = new Set((await journal()).map((c) => c.id));
+    try {
+      await wd.click('[data-testid="nav-dialpad"]');
+      await setInput('[data-testid="dial-input"]', customerNumber);
+      await wd.click('[data-testid="call-button"]');
+      const first = '[data-testid="call-widget"][data-direction="outbound"][data-status="in_progress"]';
+      await wd.waitFor(first, { timeoutMs: 20000 });
+      await wd.click('[data-testid="call-transfer"]');
+      await setInput('[data-testid="call-transfer-target"]', colleague);
+      await wd.click('[data-testid="call-transfer-attended"]');
+      // The customer is held while the agent talks to the colleague on a second call.
+      await wd.waitFor('[data-testid="call-widget"][data-held="true"]', { timeoutMs: 10000 });
+      const complete = '[data-testid="call-transfer-complete"]:not([disabled])';
+      await wd.waitFor(complete, { timeoutMs: 20000 });
+      assert((await count('[data-testid="call-widget"]')) === 2, "the customer and the colleague on screen");
+      writeFileSync(join(shots, "transfer-attended.png"), await wd.screenshot());
+      await wd.click(complete);
+      await waitGone('[data-testid="call-widget"]', 20000);
+      // The customer called the colleague with Replaces; the colleague's CLI swapped calls.
+      const said = () => `customer:\n${customer.log.join("")}\ncolleague:\n${other.log.join("")}`;
+      await waitUntil("the colleague took the customer over", () => /replaced by a transferred call/.test(other.log.join("")), true)
+        .catch((e) => { throw new Error(`${e.message}\n${said()}`); });
+      assert(/asked to transfer to sip:/.test(customer.log.join("")), said());
+      const fresh = (await journal()).filter((c) => !before.has(c.id));
+      const transferred = fresh.find((c) => c.to === customerNumber);
+      assert(transferred, `the customer's call is journaled: ${JSON.stringify(fresh)}`);
+      assert(transferred.endReason === "transferred", `ended as transferred: ${transferred.endReason} ${transferred.endDetail}`);
+      const [t] = transferred.transfers;
+      assert(transferred.transfers.length === 1 && t.kind === "attended" && t.outcome === "succeeded" && t.to === colleague,
+        `the transfer is kept: ${JSON.stringify(transferred.transfers)}`);
+      assert(fresh.some((c) => c.to === colleague), `the consultation call is journaled too: ${JSON.stringify(fresh)}`);
+      await wd.click('[data-testid="nav-calls"]');
+      await wd.waitFor('[data-testid="call-row"] [data-testid="call-transfer"]', { text: `Transferred to ${colleague}` });
+      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+    } finally {
+      customer.child.kill("SIGKILL");
+      other.child.kill("SIGKILL");
     }
   });
 

@@ -8,6 +8,7 @@ use ringdesk_core::ports::{CallRequest, ProviderAdapter};
 use ringdesk_core::service::ProviderService;
 use ringdesk_core::{
     Call, CallDirection, CallEndReason, ContactId, E164Number, Provider, ProviderKind, Region,
+    TransferKind, TransferOutcome,
 };
 use ringdesk_store::{SettingsRepository, StoreError};
 use serde::{Deserialize, Serialize};
@@ -237,6 +238,67 @@ impl ProviderCalls {
             CallEndReason::Canceled
         };
         call.end(reason, None, now());
+        self.journal.save(&call).await;
+        self.publish(None);
+        let _ = self.channels.notices.send(CallNotice::Ended(call));
+        Ok(())
+    }
+
+    /// Passes the contact on to `target` (blind): the provider moves the contact's leg and
+    /// releases the agent's phone. The journal keeps the transfer, failed or done.
+    pub async fn transfer(
+        &self,
+        providers: &ProviderService,
+        webhook_base: Option<String>,
+        target: &str,
+    ) -> Result<(), CallError> {
+        let call = match &*self.current.lock().await {
+            Slot::Live(call) if call.answered_at.is_some() => (**call).clone(),
+            Slot::Live(_) => {
+                return Err(CallError::NotNow(
+                    "The call is not connected yet: transfer it once it is".into(),
+                ))
+            }
+            _ => return Err(CallError::NoCall("transfer")),
+        };
+        let to = E164Number::parse(target, self.journal.region).map_err(|e| {
+            CallError::BadNumber(format!(
+                "{} (calls on your phone are passed on to phone numbers)",
+                ringdesk_core::sentence_case(&e.to_string())
+            ))
+        })?;
+        let (Some(id), Ok(from)) = (
+            call.provider_call_id.clone(),
+            E164Number::parse_international(&call.from),
+        ) else {
+            return Err(CallError::NoCall("transfer"));
+        };
+        let (provider, adapter) = active_provider(providers).await?;
+        let webhook_url = webhook_base.map(|b| format!("{b}/webhooks/{}", provider.id.0));
+        let moved = adapter
+            .transfer_connected(&id, &to, &from, webhook_url.as_deref())
+            .await
+            .map_err(provider_error);
+        let mut current = self.current.lock().await;
+        // The provider's own event may have ended it meanwhile.
+        let Slot::Live(live) = &mut *current else {
+            return moved;
+        };
+        let outcome = match &moved {
+            Ok(()) => TransferOutcome::Succeeded,
+            Err(_) => TransferOutcome::Failed,
+        };
+        let detail = moved.as_ref().err().map(|e| e.to_string());
+        live.transfer(TransferKind::Blind, to.as_str(), outcome, detail, now());
+        if moved.is_err() {
+            self.journal.save(live).await;
+            return moved;
+        }
+        let Slot::Live(call) = std::mem::take(&mut *current) else {
+            return moved;
+        };
+        let mut call = *call;
+        call.end(CallEndReason::Transferred, Some(to.to_string()), now());
         self.journal.save(&call).await;
         self.publish(None);
         let _ = self.channels.notices.send(CallNotice::Ended(call));

@@ -140,6 +140,7 @@ impl Softphone {
             self.calls.clone(),
             Line::new(
                 account.provider,
+                account.kind,
                 &account.settings,
                 account.caller_id.clone(),
             ),

@@ -306,22 +306,7 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
     assert_eq!(get("StatusCallback"), Some(hook.as_str()));
 
     // Twilio reports the agent answered: the widget's call is in progress.
-    let answered =
-        "CallSid=CAagentleg&CallStatus=in-progress&Direction=outbound-api&SequenceNumber=1";
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(answered.as_bytes())
-        .into_owned()
-        .collect();
-    let signature = twilio_signature(TOKEN.as_bytes(), &hook, &params, TwilioAlgorithm::HmacSha1);
-    let status = reqwest::Client::new()
-        .post(&hook)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature)
-        .body(answered)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(post_signed(&hook, AGENT_ANSWERED).await, 200);
     let active = ringdesk.live_calls().remove(0);
     assert_eq!(active.call.status, CallStatus::InProgress);
     // Mute and the keypad belong to the phone in the agent's hand.
@@ -343,6 +328,148 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
     let journal = ringdesk.calls(&CallFilter::default()).await.unwrap();
     assert_eq!(journal[0].status, CallStatus::Completed);
     assert_eq!(journal[0].end_reason, Some(CallEndReason::HungUp));
+    ringdesk.close().await;
+}
+
+const AGENT_ANSWERED: &str =
+    "CallSid=CAagentleg&CallStatus=in-progress&Direction=outbound-api&SequenceNumber=1";
+
+/// Posts `form` to `hook` signed with the account's Auth Token, as Twilio does.
+async fn post_signed(hook: &str, form: &str) -> u16 {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes())
+        .into_owned()
+        .collect();
+    let signature = twilio_signature(TOKEN.as_bytes(), hook, &params, TwilioAlgorithm::HmacSha1);
+    reqwest::Client::new()
+        .post(hook)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .body(form.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn a_call_on_the_agents_phone_is_passed_on_blind_through_twilio() {
+    use ringdesk_app::{CallControl, CallError, CallRouteInput, CallRouteMode};
+    use ringdesk_core::{TransferKind, TransferOutcome};
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let twilio = MockServer::start().await;
+    let calls = format!("/2010-04-01/Accounts/{SID}/Calls.json");
+    Mock::given(method("POST"))
+        .and(path(calls.as_str()))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "CAagentleg"})),
+        )
+        .mount(&twilio)
+        .await;
+    // The contact is the agent leg's `<Dial>` child.
+    Mock::given(method("GET"))
+        .and(path(calls.as_str()))
+        .and(query_param("ParentCallSid", "CAagentleg"))
+        .and(query_param("Status", "in-progress"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "calls": [{"sid": "CAcontactleg", "parent_call_sid": "CAagentleg"}],
+            "next_page_uri": null,
+        })))
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{SID}/Calls/CAcontactleg.json"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&twilio)
+        .await;
+    let (ringdesk, provider, _dir) = with_twilio(
+        Endpoints::all_at(&twilio.uri()).unwrap(),
+        Some("+1 415 555 0100"),
+    )
+    .await;
+    ringdesk.providers.activate(provider.id).await.unwrap();
+    let view = ringdesk
+        .set_webhooks(WebhookSettings {
+            enabled: true,
+            bind: "127.0.0.1:0".into(),
+            public_url: None,
+        })
+        .await
+        .unwrap();
+    let hook = format!("{}/webhooks/{}", view.base_url, provider.id.0);
+    ringdesk
+        .set_call_route(CallRouteInput {
+            mode: CallRouteMode::Phone,
+            phone: Some("(415) 555-2671".into()),
+            confirm_links: None,
+        })
+        .await
+        .unwrap();
+    ringdesk
+        .dial("+44 20 7946 0958".into(), None)
+        .await
+        .unwrap();
+    let transfer = |target: &str, kind| CallControl::Transfer {
+        target: target.into(),
+        kind,
+    };
+    // Not before the agent's phone is answered.
+    let early = ringdesk
+        .call_control(None, transfer("+44 20 7946 0959", TransferKind::Blind))
+        .await
+        .unwrap_err();
+    assert!(matches!(early, CallError::NotNow(_)), "{early}");
+    assert_eq!(post_signed(&hook, AGENT_ANSWERED).await, 200);
+    let active = ringdesk.live_calls().remove(0);
+    assert!(
+        active.connected && active.blind_only.is_some(),
+        "{active:?}"
+    );
+    // The dialog offers only what works: attended is refused with the reason, so is a SIP
+    // address; nothing reaches Twilio.
+    let before = twilio.received_requests().await.unwrap().len();
+    let attended = ringdesk
+        .call_control(None, transfer("+44 20 7946 0959", TransferKind::Attended))
+        .await
+        .unwrap_err();
+    assert!(attended.to_string().contains("blind"), "{attended}");
+    let sip = ringdesk
+        .call_control(None, transfer("sip:ada@example.com", TransferKind::Blind))
+        .await
+        .unwrap_err();
+    assert!(matches!(sip, CallError::BadNumber(_)), "{sip}");
+    assert_eq!(twilio.received_requests().await.unwrap().len(), before);
+
+    ringdesk
+        .call_control(None, transfer("+44 20 7946 0959", TransferKind::Blind))
+        .await
+        .unwrap();
+    let requests = twilio.received_requests().await.unwrap();
+    let redirect = requests.last().unwrap();
+    assert_eq!(
+        redirect.url.path(),
+        format!("/2010-04-01/Accounts/{SID}/Calls/CAcontactleg.json"),
+        "the contact's leg is moved, not the agent's"
+    );
+    let body = String::from_utf8_lossy(&redirect.body).into_owned();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let twiml = &form.iter().find(|(k, _)| k == "Twiml").unwrap().1;
+    assert!(twiml.contains("<Number>+442079460959</Number>"), "{twiml}");
+    assert!(ringdesk.live_calls().is_empty());
+    let journal = ringdesk.calls(&CallFilter::default()).await.unwrap();
+    assert_eq!(journal[0].end_reason, Some(CallEndReason::Transferred));
+    let kept = &journal[0].transfers;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].kind, TransferKind::Blind);
+    assert_eq!(kept[0].outcome, TransferOutcome::Succeeded);
+    assert_eq!(kept[0].to, "+442079460959");
     ringdesk.close().await;
 }
 

@@ -30,6 +30,8 @@ pub enum ProviderError {
     },
     #[error("the provider's answer could not be read: {reason}")]
     InvalidResponse { reason: String },
+    #[error("the provider has no {what}")]
+    NotFound { what: String },
     #[error("the account is not usable: {reason}")]
     AccountNotUsable { reason: String },
     #[error("{provider} does not support {operation} yet")]

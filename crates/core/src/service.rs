@@ -28,6 +28,9 @@ use crate::sip_settings::SipSettings;
 #[derive(Clone)]
 pub struct SoftphoneAccount {
     pub provider: ProviderId,
+    /// Whose SIP service it is (a trunk may refuse some requests, e.g. Twilio's attended
+    /// transfer).
+    pub kind: ProviderKind,
     pub settings: SipSettings,
     pub password: SecretString,
     /// The number shown to the people the agent calls (the provider's default caller ID).
@@ -390,6 +393,7 @@ impl ProviderService {
             .cloned()
             .map(|password| SoftphoneAccount {
                 provider: provider.id,
+                kind: provider.kind,
                 settings,
                 password,
                 caller_id: provider.settings.default_caller_id.clone(),

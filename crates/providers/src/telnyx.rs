@@ -97,6 +97,14 @@ struct CallControlApplication {
     webhook_event_url: Option<String>,
 }
 
+/// A call leg as `GET /calls/{id}` and the active calls list show it.
+#[derive(Deserialize)]
+struct CallStatus {
+    call_control_id: String,
+    #[serde(default)]
+    call_session_id: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Dialled {
     call_control_id: String,
@@ -361,6 +369,40 @@ impl ProviderAdapter for TelnyxAdapter {
         from: &E164Number,
     ) -> Result<(), ProviderError> {
         self.connect_answered(provider_call_id, to, from).await
+    }
+
+    /// The contact's leg is the other live leg of the agent's call session (a transfer's
+    /// legs share it), among the Call Control application's active calls; it is transferred
+    /// on, and the agent's leg, left alone, hung up.
+    async fn transfer_connected(
+        &self,
+        agent_call_id: &str,
+        to: &E164Number,
+        from: &E164Number,
+        webhook_url: Option<&str>,
+    ) -> Result<(), ProviderError> {
+        let Envelope { data: call } =
+            http::json::<Envelope<CallStatus>>(self.get(&["calls", agent_call_id]), self.timeout)
+                .await?;
+        let webhook_url = webhook_url.ok_or_else(|| ProviderError::NeedsWebhooks {
+            provider: "Telnyx".into(),
+        })?;
+        let connection_id = self.call_control_application(webhook_url).await?;
+        let Envelope { data: active } = http::json::<Envelope<Vec<CallStatus>>>(
+            self.get(&["connections", &connection_id, "active_calls"]),
+            self.timeout,
+        )
+        .await?;
+        let contact = active
+            .into_iter()
+            .find(|c| {
+                c.call_session_id == call.call_session_id && c.call_control_id != agent_call_id
+            })
+            .ok_or_else(|| ProviderError::NotFound {
+                what: "contact connected to this call (it may have ended)".into(),
+            })?;
+        self.transfer(&contact.call_control_id, to, from).await?;
+        self.hangup(agent_call_id).await
     }
 
     /// Telnyx reports no capabilities on owned numbers: a number routed to a connection takes

@@ -71,6 +71,26 @@ struct CreatedCall {
     uuid: String,
 }
 
+/// `GET /v1/calls/{uuid}`: what the transfer of a connected contact needs.
+#[derive(Deserialize)]
+struct CallDetails {
+    #[serde(default)]
+    conversation_uuid: Option<String>,
+}
+
+/// `GET /v1/calls?conversation_uuid=`.
+#[derive(Deserialize)]
+struct CallList {
+    #[serde(rename = "_embedded", default)]
+    embedded: Option<EmbeddedCalls>,
+}
+
+#[derive(Deserialize)]
+struct EmbeddedCalls {
+    #[serde(default)]
+    calls: Vec<CreatedCall>,
+}
+
 fn vonage_number(n: &E164Number) -> String {
     n.as_str().trim_start_matches('+').to_string()
 }
@@ -295,6 +315,49 @@ impl ProviderAdapter for VonageAdapter {
             .bearer_auth(app.jwt(OffsetDateTime::now_utc())?)
             .json(&transfer_body(to, from));
         http::done(request, self.timeout()).await
+    }
+
+    /// The contact's leg is the other answered leg of the agent's conversation; it is
+    /// transferred on, and the agent's leg, left alone in the old conversation, hung up.
+    async fn transfer_connected(
+        &self,
+        agent_call_id: &str,
+        to: &E164Number,
+        from: &E164Number,
+        _webhook_url: Option<&str>,
+    ) -> Result<(), ProviderError> {
+        let app = self.voice_application("transferring calls")?;
+        let request = self
+            .client
+            .get(join(&self.endpoints.vonage_calls, &[agent_call_id]))
+            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?);
+        let call: CallDetails = http::json(request, self.timeout()).await?;
+        let conversation = call
+            .conversation_uuid
+            .ok_or_else(|| ProviderError::NotFound {
+                what: "conversation for this call".into(),
+            })?;
+        let request = self
+            .client
+            .get(self.endpoints.vonage_calls.clone())
+            .query(&[
+                ("conversation_uuid", conversation.as_str()),
+                ("status", "answered"),
+            ])
+            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?);
+        let listed: CallList = http::json(request, self.timeout()).await?;
+        let contact = listed
+            .embedded
+            .map(|e| e.calls)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.uuid)
+            .find(|uuid| uuid != agent_call_id)
+            .ok_or_else(|| ProviderError::NotFound {
+                what: "contact connected to this call (it may have ended)".into(),
+            })?;
+        self.transfer(&contact, to, from).await?;
+        self.hangup(agent_call_id).await
     }
 
     /// Pages by 1-based `index` until `count` numbers are read. Vonage numbers have no id of

@@ -184,3 +184,42 @@ async fn the_vonage_spec_mock_refuses_a_transfer_that_names_both_an_ncco_and_a_u
         response.text().await
     );
 }
+
+// ----- blind transfer of the contact on a call that rang the agent's phone -----
+// The contact's leg is looked up by REST, moved on, and the agent's leg released: every
+// request checked by the spec mock; the specs' own examples stand in for the live legs.
+
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn twilio_transfer_connected_finds_the_dial_child_and_redirects_it_against_the_twilio_spec() {
+    let (to, from) = numbers();
+    twilio(&mock("RINGDESK_PRISM_TWILIO"))
+        .transfer_connected("CA0123456789abcdef0123456789abcdef", &to, &from, None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn telnyx_transfer_connected_finds_the_other_leg_of_the_session_against_the_telnyx_spec() {
+    let (to, from) = numbers();
+    let telnyx = telnyx(&mock("RINGDESK_PRISM_TELNYX"));
+    // Without the webhook address the Call Control application cannot be found.
+    let refused = telnyx
+        .transfer_connected("v3:agent-leg", &to, &from, None)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("webhook"), "{refused}");
+    telnyx
+        .transfer_connected(
+            "v3:agent-leg",
+            &to,
+            &from,
+            Some("https://ringdesk.example.com/webhooks/x"),
+        )
+        .await
+        .unwrap();
+}
+
+// Vonage's: in vonage_create_call.rs — its spec types `conversation_uuid` as a UUID while real
+// ids are `CON-…` (provider facts §6 row 12), so Prism refuses the real lookup.

@@ -110,3 +110,111 @@ async fn create_call_without_an_application_is_refused_plainly() {
     assert!(e.to_string().contains("Application ID"), "{e}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+/// Passing on the contact of a call that rang the agent's phone: the agent's leg names its
+/// conversation, the conversation's answered legs name the contact's, which is transferred;
+/// the agent's leg, left alone, is hung up. Bodies shaped as the spec's examples, with the
+/// real `CON-…` conversation id Prism refuses (provider facts §6 row 12).
+#[tokio::test]
+async fn transfer_connected_moves_the_contacts_leg_and_releases_the_agents() {
+    let server = MockServer::start().await;
+    let agent = "63f61863-4a51-4f6b-86e1-46edebcf9356";
+    let contact = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
+    let conversation = "CON-f972836a-550f-45fa-956c-12a2ab5b7d22";
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/calls/{agent}")))
+        .and(header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "uuid": agent, "conversation_uuid": conversation, "status": "answered",
+            "direction": "outbound",
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/calls"))
+        .and(wiremock::matchers::query_param(
+            "conversation_uuid",
+            conversation,
+        ))
+        .and(wiremock::matchers::query_param("status", "answered"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "count": 2, "page_size": 10, "record_index": 0,
+            "_embedded": { "calls": [
+                { "uuid": agent, "conversation_uuid": conversation, "status": "answered" },
+                { "uuid": contact, "conversation_uuid": conversation, "status": "answered" },
+            ]},
+        })))
+        .mount(&server)
+        .await;
+    for leg in [agent, contact] {
+        Mock::given(method("PUT"))
+            .and(path(format!("/v1/calls/{leg}")))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&server)
+            .await;
+    }
+    let mut endpoints = at(&server.uri());
+    endpoints.vonage_calls = format!("{}/v1/calls", server.uri()).parse().unwrap();
+    let to = E164Number::parse_international("+442079460959").unwrap();
+    let from = E164Number::parse_international("+14155550100").unwrap();
+    vonage(endpoints)
+        .transfer_connected(agent, &to, &from, None)
+        .await
+        .unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let puts: Vec<(String, Value)> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| {
+            (
+                r.url.path().to_string(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(puts.len(), 2, "{puts:?}");
+    assert_eq!(
+        puts[0].0,
+        format!("/v1/calls/{contact}"),
+        "the contact moves"
+    );
+    assert_eq!(puts[0].1["action"], "transfer");
+    let ncco = puts[0].1["destination"]["ncco"].to_string();
+    assert!(ncco.contains("442079460959"), "to the colleague: {ncco}");
+    assert_eq!(puts[1].0, format!("/v1/calls/{agent}"), "then the agent");
+    assert_eq!(puts[1].1["action"], "hangup");
+}
+
+#[tokio::test]
+async fn transfer_connected_says_so_when_the_contact_is_gone() {
+    let server = MockServer::start().await;
+    let agent = "63f61863-4a51-4f6b-86e1-46edebcf9356";
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/calls/{agent}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "uuid": agent, "conversation_uuid": "CON-1",
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/calls"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "_embedded": { "calls": [{ "uuid": agent }] },
+        })))
+        .mount(&server)
+        .await;
+    let mut endpoints = at(&server.uri());
+    endpoints.vonage_calls = format!("{}/v1/calls", server.uri()).parse().unwrap();
+    let to = E164Number::parse_international("+442079460959").unwrap();
+    let from = E164Number::parse_international("+14155550100").unwrap();
+    let err = vonage(endpoints)
+        .transfer_connected(agent, &to, &from, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no contact connected"), "{err}");
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        requests.iter().all(|r| r.method.as_str() == "GET"),
+        "nothing moved or hung up"
+    );
+}

@@ -234,6 +234,8 @@ export interface ActiveCall {
   consultOf: string | null;
   /** Something the agent should know about this call now (a refused hold, a failed transfer). */
   notice: string | null;
+  /** Why this call can only be passed on blind (null: "Talk first" works too). */
+  blindOnly: string | null;
   quality: CallQuality | null;
   /** null while the audio is not on this computer (ringing here, or on the agent's phone). */
   devices: CallDevices | null;

@@ -2,6 +2,7 @@
 //! in progress, where calls ring, how many at once, after-call work.
 
 use crate::*;
+use ringdesk_core::TransferKind;
 
 /// When the agent last saw the journal (Unix milliseconds): missed calls before it are not new.
 const MISSED_SEEN: &str = "missed_calls_seen_at";
@@ -50,6 +51,18 @@ impl Ringdesk {
         if self.provider_calls.has_call().await {
             return match control {
                 CallControl::Hangup => self.provider_calls.hangup(&self.providers).await,
+                CallControl::Transfer {
+                    target,
+                    kind: TransferKind::Blind,
+                } => {
+                    let webhook_base = self.webhook_base().await;
+                    self.provider_calls
+                        .transfer(&self.providers, webhook_base, &target)
+                        .await
+                }
+                CallControl::Transfer { .. } => Err(CallError::NotNow(
+                    "Calls on your phone are passed on blind: use Transfer now".into(),
+                )),
                 _ => Err(CallError::OnYourPhone),
             };
         }

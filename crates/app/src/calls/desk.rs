@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ringdesk_core::{CallId, TransferKind, TransferOutcome};
+use ringdesk_core::{CallId, ProviderKind, TransferKind, TransferOutcome};
 use ringdesk_phone::{
     Action, CallView, Change, Command, Config, Controller, Ending, LegId, LegState, SipOutcome,
 };
@@ -24,16 +24,22 @@ pub struct Line {
     /// Signalling over TLS: SRTP offered and required.
     pub encrypted: bool,
     pub caller_id: Option<E164Number>,
+    /// Why calls on this line can only be passed on blind (None: attended works too).
+    pub blind_only: Option<String>,
 }
 
 impl Line {
     pub fn new(
         provider: ProviderId,
+        kind: ProviderKind,
         settings: &SipSettings,
         caller_id: Option<E164Number>,
     ) -> Line {
         Line {
             provider,
+            // Twilio takes a REFER from a softphone only without Replaces (provider facts §0).
+            blind_only: (kind == ProviderKind::Twilio)
+                .then(|| "Twilio passes softphone calls on blind only".to_string()),
             address: settings.address(),
             domain: settings
                 .domain
@@ -501,7 +507,14 @@ impl CallDesk {
                 let call = self.journal.named(call).await;
                 let _ = self.channels.notices.send(CallNotice::Ended(call));
             }
-            Change::Dialled { .. } | Change::Updated { .. } => {}
+            Change::Dialled { leg } => {
+                // A call the controller placed on its own (an attended transfer's
+                // consultation, or a transfer the far end asked of us) is journaled as it goes.
+                if !self.legs.contains_key(&leg) {
+                    self.open_outbound(leg).await;
+                }
+            }
+            Change::Updated { .. } => {}
             Change::Answered { leg } => {
                 // A call that replaced one of ours never rang: it is journaled now.
                 if !self.legs.contains_key(&leg) {
@@ -551,11 +564,25 @@ impl CallDesk {
 
     /// Journals the inbound call `leg` (it rings, or was answered at once).
     async fn open_inbound(&mut self, leg: LegId) {
-        let Some(view) = self.controller.call(leg) else {
+        let Some(view) = self.controller.call(leg).filter(|v| !v.outbound) else {
             return;
         };
         let mut call = self.inbound_call(&view.remote, &view.local, view.transferred_by);
         self.journal.attribute(&mut call, None).await;
+        self.legs.insert(leg, Leg::new(call));
+    }
+
+    /// Journals the outbound call `leg` that the agent did not dial themselves.
+    async fn open_outbound(&mut self, leg: LegId) {
+        let Some(view) = self.controller.call(leg) else {
+            return;
+        };
+        let to = party_of(&view.remote, self.journal.region);
+        let mut call = Call::new(CallDirection::Outbound, self.line.own_party(), to, now());
+        call.provider_id = Some(self.line.provider);
+        self.journal.attribute(&mut call, None).await;
+        self.journal.save(&call).await;
+        let call = self.journal.named(call).await;
         self.legs.insert(leg, Leg::new(call));
     }
 
@@ -684,6 +711,7 @@ impl CallDesk {
                 .and_then(|c| self.legs.get(&c))
                 .map(|c| c.call.id),
             notice: l.notice.clone(),
+            blind_only: self.line.blind_only.clone(),
         })
     }
 }

@@ -97,11 +97,15 @@ pub struct ActiveCall {
     /// Something the agent should know about this call now (a hold the far end refused, a
     /// transfer that failed).
     pub notice: Option<String>,
+    /// Why this call can only be passed on blind (None: attended works too).
+    pub blind_only: Option<String>,
 }
 
 impl ActiveCall {
-    /// A call with nothing more than its journal row to show (the agent's phone rings).
+    /// A call with nothing more than its journal row to show (the agent's phone rings):
+    /// connected once answered; passed on blind through the provider.
     pub fn of(call: Call) -> ActiveCall {
+        let connected = call.status == CallStatus::InProgress;
         ActiveCall {
             call,
             muted: false,
@@ -111,10 +115,11 @@ impl ActiveCall {
             softphone: false,
             waiting: false,
             hold_pending: false,
-            connected: false,
+            connected,
             transfer: None,
             consult_of: None,
             notice: None,
+            blind_only: Some("Calls on your phone are passed on blind, by the provider".into()),
         }
     }
 

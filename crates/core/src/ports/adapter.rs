@@ -270,6 +270,20 @@ pub trait ProviderAdapter: Send + Sync {
         Err(self.unsupported("transferring calls"))
     }
 
+    /// Blind transfer of the party a `connect_to` call joined the agent's phone to (the
+    /// contact): the provider names that leg only in its own events, so it is looked up by
+    /// REST, moved to `to` (showing `from`), and the agent's leg is released. `webhook_url`
+    /// is the one the call was placed with (Telnyx finds its Call Control application by it).
+    async fn transfer_connected(
+        &self,
+        _agent_call_id: &str,
+        _to: &E164Number,
+        _from: &E164Number,
+        _webhook_url: Option<&str>,
+    ) -> Result<(), ProviderError> {
+        Err(self.unsupported("transferring calls on your phone"))
+    }
+
     /// Creates (or finds again) the SIP login the softphone registers with, and points
     /// `request.numbers` at it. Running it again is safe.
     async fn provision_softphone(

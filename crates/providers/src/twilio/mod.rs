@@ -194,6 +194,13 @@ struct CreatedCall {
     sid: String,
 }
 
+/// `GET …/Calls.json?ParentCallSid=`: the calls a `<Dial>` made.
+#[derive(Deserialize)]
+struct ChildCalls {
+    #[serde(default)]
+    calls: Vec<CreatedCall>,
+}
+
 #[async_trait]
 impl ProviderAdapter for TwilioAdapter {
     fn kind(&self) -> ProviderKind {
@@ -287,6 +294,33 @@ impl ProviderAdapter for TwilioAdapter {
             &[("Twiml", twiml.as_str())],
         );
         http::done(request, self.timeout).await
+    }
+
+    /// The contact is the `<Dial>` child of the agent's call (`ParentCallSid`): its TwiML is
+    /// replaced, which ends the parent's `<Dial>`; the parent's TwiML then ends, and with it
+    /// the agent's leg.
+    async fn transfer_connected(
+        &self,
+        agent_call_id: &str,
+        to: &E164Number,
+        from: &E164Number,
+        _webhook_url: Option<&str>,
+    ) -> Result<(), ProviderError> {
+        let mut url = self.calls_url(None);
+        url.query_pairs_mut()
+            .append_pair("ParentCallSid", agent_call_id)
+            .append_pair("Status", "in-progress");
+        // One `<Dial>` has one child in progress: the first page holds it.
+        let page: ChildCalls = http::json(self.get(url), self.timeout).await?;
+        let child = page
+            .calls
+            .into_iter()
+            .map(|c| c.sid)
+            .find(|sid| sid != agent_call_id)
+            .ok_or_else(|| ProviderError::NotFound {
+                what: "contact connected to this call (it may have ended)".into(),
+            })?;
+        self.transfer(&child, to, from).await
     }
 
     /// Follows `next_page_uri` (relative to the API's host) to the end.
