@@ -622,11 +622,11 @@ try {
     // Twilio's voice requests, signed with the Auth Token, as the receiver answers them.
     const twilioId = await dataset(twilioCard, "providerId");
     const path = `/webhooks/${twilioId}/voice`;
-    const ask = async (params) => {
+    const ask = async (params, at = path) => {
       const form = new URLSearchParams(params);
-      const signed = `https://ringdesk-e2e.example.net${path}` + [...form.keys()].sort().map((k) => k + form.get(k)).join("");
+      const signed = `https://ringdesk-e2e.example.net${at}` + [...form.keys()].sort().map((k) => k + form.get(k)).join("");
       const signature = createHmac("sha1", TWILIO_TOKEN).update(signed).digest("base64");
-      const res = await fetch(`http://${listening}${path}`, { method: "POST", body: form.toString(), headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature } });
+      const res = await fetch(`http://${listening}${at}`, { method: "POST", body: form.toString(), headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature } });
       assert(res.status === 200, `voice request answered ${res.status}`);
       return res.text();
     };
@@ -642,6 +642,11 @@ try {
       inbound = await call(i);
     }
     assert(inbound.includes(`<Sip>sip:${login}@${domain}</Sip>`), `a caller rings the softphone: ${inbound}`);
+    // The <Dial> names where Twilio asks when the softphone passes the caller on (blind REFER);
+    // asked, the receiver dials the number the softphone named.
+    assert(inbound.includes(`referUrl="https://ringdesk-e2e.example.net${path}/transfer"`), `the softphone may transfer: ${inbound}`);
+    const passedOn = await ask({ CallSid: "CAe2e3", ReferTransferTarget: `<sip:+14155550177@${domain}>` }, `${path}/transfer`);
+    assert(passedOn.includes("<Number>+14155550177</Number>"), `a transfer asked by the softphone is dialled: ${passedOn}`);
     const outbound = await ask({ CallSid: "CAe2e2", From: `sip:${login}@${domain}`, To: `sip:+442079460958@${domain}`, Direction: "inbound" });
     assert(outbound.includes('callerId="+14155552671"><Number>+442079460958</Number>'), `the softphone's call goes out: ${outbound}`);
 

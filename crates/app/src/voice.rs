@@ -121,6 +121,27 @@ pub(crate) fn decide(request: &VoiceRequest, facts: &Facts, region: Region) -> V
     }
 }
 
+/// Where a call a softphone passed on goes: the number it named (typed as the SIP user part,
+/// as the softphone dials), else that SIP address on the provider's domain (another login).
+/// The caller keeps their own number.
+pub(crate) fn transfer(target: &CallParty, region: Region) -> VoiceAnswer {
+    match target {
+        CallParty::Number(n) => dial_number(n.clone()),
+        CallParty::Sip { user, host } => match E164Number::parse(user, region) {
+            Ok(n) => dial_number(n),
+            Err(_) => VoiceAnswer::Dial {
+                target: DialTarget::Sip {
+                    user: user.clone(),
+                    host: host.clone(),
+                },
+                caller_id: None,
+                transfer_url: None,
+            },
+        },
+        CallParty::Other(_) => refuse(NOT_A_NUMBER),
+    }
+}
+
 fn outgoing(to: &CallParty, facts: &Facts, region: Region) -> VoiceAnswer {
     let dialled = match to {
         CallParty::Number(n) => Some(n.clone()),
@@ -133,6 +154,7 @@ fn outgoing(to: &CallParty, facts: &Facts, region: Region) -> VoiceAnswer {
         (Some(to), Some(caller_id)) => VoiceAnswer::Dial {
             target: DialTarget::Number(to),
             caller_id: Some(caller_id.clone()),
+            transfer_url: None,
         },
     }
 }
@@ -153,6 +175,7 @@ fn ring_me(facts: &Facts) -> VoiceAnswer {
                 host: host.clone(),
             },
             caller_id: None,
+            transfer_url: None,
         };
     }
     let forward = facts
@@ -171,6 +194,7 @@ fn dial_number(number: E164Number) -> VoiceAnswer {
     VoiceAnswer::Dial {
         target: DialTarget::Number(number),
         caller_id: None,
+        transfer_url: None,
     }
 }
 
@@ -246,7 +270,36 @@ mod tests {
         VoiceAnswer::Dial {
             target,
             caller_id: caller_id.map(n),
+            transfer_url: None,
         }
+    }
+
+    #[test]
+    fn a_transfer_asked_by_the_softphone_dials_the_number_it_named_or_the_login() {
+        let us: Region = "US".parse().unwrap();
+        assert_eq!(
+            transfer(&sip("4155550177"), us),
+            dial(DialTarget::Number(n("+14155550177")), None),
+            "typed nationally, as the softphone dials"
+        );
+        assert_eq!(
+            transfer(&CallParty::Number(n("+442079460958")), us),
+            dial(DialTarget::Number(n("+442079460958")), None)
+        );
+        assert_eq!(
+            transfer(&sip("ringdesk-colleague"), us),
+            dial(
+                DialTarget::Sip {
+                    user: "ringdesk-colleague".into(),
+                    host: "rd.sip.twilio.com".into()
+                },
+                None
+            )
+        );
+        assert!(matches!(
+            transfer(&CallParty::Other("anonymous".into()), us),
+            VoiceAnswer::Refuse { .. }
+        ));
     }
 
     fn rings_me() -> VoiceAnswer {

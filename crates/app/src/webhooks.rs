@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use ringdesk_core::ports::{ProviderAdapter, VoiceAnswer, WebhookRequest};
+use ringdesk_core::ports::{DialTarget, ProviderAdapter, VoiceAnswer, WebhookRequest};
 use ringdesk_core::service::{ProviderService, ServiceError};
 use ringdesk_core::{ProviderError, ProviderId};
 use ringdesk_store::{SettingsRepository, StoreError};
@@ -171,6 +171,7 @@ pub(crate) async fn start(
     let app = Router::new()
         .route("/webhooks/{provider}", any(receive))
         .route("/webhooks/{provider}/voice", any(answer_voice))
+        .route("/webhooks/{provider}/voice/transfer", any(answer_transfer))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(make(address));
     let (stop, stopped) = oneshot::channel::<()>();
@@ -343,8 +344,61 @@ async fn answer_voice(
             }
         }
     };
+    // A softphone rung here may pass the call on (blind REFER): the provider asks us where.
+    let answer = match answer {
+        VoiceAnswer::Dial {
+            target: target @ DialTarget::Sip { .. },
+            caller_id,
+            transfer_url: None,
+        } => VoiceAnswer::Dial {
+            target,
+            caller_id,
+            transfer_url: Some(transfer_url(&request.url)),
+        },
+        other => other,
+    };
     tracing::info!(provider_id = %id, call = %question.provider_call_id, answer = ?answer, "voice request answered");
-    match adapter.render_voice_answer(&answer) {
+    render(id, adapter.as_ref(), &answer)
+}
+
+/// The voice URL's sibling that answers transfers (the query a provider may add is dropped).
+fn transfer_url(voice_url: &str) -> String {
+    let base = voice_url.split('?').next().unwrap_or(voice_url);
+    format!("{}/transfer", base.trim_end_matches('/'))
+}
+
+/// A softphone passed a call on (SIP REFER to the provider): the other party is dialled to
+/// the target it named.
+async fn answer_transfer(
+    State(receiver): State<Receiver>,
+    Path(provider): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (id, adapter, request, _permit) =
+        match verified(&receiver, &provider, method, uri, headers, body).await {
+            Ok(verified) => verified,
+            Err(refusal) => return refusal.into_response(),
+        };
+    let question = match adapter.parse_transfer_request(&request) {
+        Ok(question) => question,
+        Err(ProviderError::Unsupported { .. }) => {
+            return (StatusCode::NOT_FOUND, "no transfer requests here\n").into_response()
+        }
+        Err(e) => {
+            tracing::warn!(provider_id = %id, error = %e, "transfer request unreadable");
+            return (StatusCode::BAD_REQUEST, "unreadable body\n").into_response();
+        }
+    };
+    let answer = voice::transfer(&question.target, receiver.journal.region);
+    tracing::info!(provider_id = %id, call = %question.provider_call_id, answer = ?answer, "transfer request answered");
+    render(id, adapter.as_ref(), &answer)
+}
+
+fn render(id: ProviderId, adapter: &dyn ProviderAdapter, answer: &VoiceAnswer) -> Response {
+    match adapter.render_voice_answer(answer) {
         Ok((content_type, body)) => {
             (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
         }

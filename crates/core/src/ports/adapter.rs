@@ -176,6 +176,14 @@ pub enum DialTarget {
     },
 }
 
+/// A softphone on a call the provider dialled passes it on (a SIP REFER, which the provider
+/// turns into this question): where the other party should be connected now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    pub provider_call_id: String,
+    pub target: CallParty,
+}
+
 /// What Ringdesk tells the provider to do with a `VoiceRequest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VoiceAnswer {
@@ -183,6 +191,9 @@ pub enum VoiceAnswer {
     Dial {
         target: DialTarget,
         caller_id: Option<E164Number>,
+        /// Where the provider asks when the dialled softphone passes the call on (a blind
+        /// SIP REFER; Twilio takes one only when its `<Dial>` names this).
+        transfer_url: Option<String>,
     },
     /// Tell the caller why not (spoken), then hang up.
     Refuse { say: String },
@@ -317,6 +328,15 @@ pub trait ProviderAdapter: Send + Sync {
         _request: &WebhookRequest,
     ) -> Result<VoiceRequest, ProviderError> {
         Err(self.unsupported("asking what to do with calls"))
+    }
+
+    /// Reads a provider's question about a transfer a softphone asked for (signature checked
+    /// before); answered with a `VoiceAnswer` like a voice request.
+    fn parse_transfer_request(
+        &self,
+        _request: &WebhookRequest,
+    ) -> Result<TransferRequest, ProviderError> {
+        Err(self.unsupported("transfers asked by softphones"))
     }
 
     /// The answer in the provider's language: `(content type, body)`.

@@ -8,8 +8,8 @@ mod secret_store;
 pub use adapter::{
     AccountInfo, AdapterFactory, CallHandle, CallParty, CallRequest, DialTarget,
     NumberCapabilities, NumberType, ProviderAdapter, ProviderNumber, ProvisionedResource,
-    SoftphoneLogin, SoftphoneRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
-    WebhookRequest,
+    SoftphoneLogin, SoftphoneRequest, TransferRequest, VoiceAnswer, VoiceRequest, WebhookEvent,
+    WebhookEventKind, WebhookRequest,
 };
 pub use provider_repository::{ProviderRepository, RepositoryError};
 pub use secret_store::{SecretError, SecretStore};

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, DialTarget, NumberCapabilities, NumberType,
     ProviderAdapter, ProviderNumber, ProvisionedResource, SoftphoneLogin, SoftphoneRequest,
-    VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
+    TransferRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -186,6 +186,7 @@ pub fn dial_twiml(to: &E164Number, from: &E164Number) -> String {
     twiml::render(&VoiceAnswer::Dial {
         target: DialTarget::Number(to.clone()),
         caller_id: Some(from.clone()),
+        transfer_url: None,
     })
 }
 
@@ -218,6 +219,13 @@ impl ProviderAdapter for TwilioAdapter {
 
     fn parse_voice_request(&self, request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
         twiml::parse_voice_request(request)
+    }
+
+    fn parse_transfer_request(
+        &self,
+        request: &WebhookRequest,
+    ) -> Result<TransferRequest, ProviderError> {
+        twiml::parse_transfer_request(request)
     }
 
     fn render_voice_answer(&self, answer: &VoiceAnswer) -> Result<(String, String), ProviderError> {

@@ -2,7 +2,9 @@
 //! number) and TwiML, the answer.
 
 use percent_encoding::percent_decode_str;
-use ringdesk_core::ports::{CallParty, DialTarget, VoiceAnswer, VoiceRequest, WebhookRequest};
+use ringdesk_core::ports::{
+    CallParty, DialTarget, TransferRequest, VoiceAnswer, VoiceRequest, WebhookRequest,
+};
 use ringdesk_core::{E164Number, ProviderError};
 
 use crate::webhook_events;
@@ -21,6 +23,23 @@ pub fn parse_voice_request(request: &WebhookRequest) -> Result<VoiceRequest, Pro
             .to_string(),
         from: party(get("From").ok_or_else(|| refused("From"))?),
         to: party(get("To").ok_or_else(|| refused("To"))?),
+    })
+}
+
+/// Twilio's request to the `<Dial referUrl>` when the dialled softphone sent a REFER: the
+/// target is `ReferTransferTarget`, the Refer-To as sent (`<sip:+1555…@domain>`).
+pub fn parse_transfer_request(request: &WebhookRequest) -> Result<TransferRequest, ProviderError> {
+    let params = webhook_events::twilio_params(request)?;
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let refused = |what: &str| ProviderError::WebhookRejected {
+        reason: format!("a Twilio transfer request without {what}"),
+    };
+    let target = get("ReferTransferTarget").ok_or_else(|| refused("ReferTransferTarget"))?;
+    Ok(TransferRequest {
+        provider_call_id: get("CallSid")
+            .ok_or_else(|| refused("CallSid"))?
+            .to_string(),
+        target: party(target.trim().trim_start_matches('<').trim_end_matches('>')),
     })
 }
 
@@ -47,10 +66,18 @@ fn party(raw: &str) -> CallParty {
 
 pub fn render(answer: &VoiceAnswer) -> String {
     let verbs = match answer {
-        VoiceAnswer::Dial { target, caller_id } => {
+        VoiceAnswer::Dial {
+            target,
+            caller_id,
+            transfer_url,
+        } => {
             let caller_id = caller_id
                 .as_ref()
                 .map(|c| format!(" callerId=\"{c}\""))
+                .unwrap_or_default();
+            let refer = transfer_url
+                .as_ref()
+                .map(|u| format!(" referUrl=\"{}\" referMethod=\"POST\"", escape(u)))
                 .unwrap_or_default();
             let noun = match target {
                 // E.164 is `+` and digits: nothing to escape.
@@ -61,7 +88,7 @@ pub fn render(answer: &VoiceAnswer) -> String {
             };
             // answerOnBridge: the caller hears the far end ringing, and is not answered (nor
             // billed) until it picks up.
-            format!("<Dial answerOnBridge=\"true\"{caller_id}>{noun}</Dial>")
+            format!("<Dial answerOnBridge=\"true\"{caller_id}{refer}>{noun}</Dial>")
         }
         VoiceAnswer::Refuse { say } => format!("<Say>{}</Say><Hangup/>", escape(say)),
     };
@@ -140,13 +167,46 @@ mod tests {
     }
 
     #[test]
+    fn a_softphone_dialled_may_transfer_and_its_request_names_the_target() {
+        let sip = render(&VoiceAnswer::Dial {
+            target: DialTarget::Sip {
+                user: "ringdesk-1".into(),
+                host: "rd.sip.twilio.com".into(),
+            },
+            caller_id: None,
+            transfer_url: Some("https://h.example/webhooks/p/voice/transfer?a=1&b=2".into()),
+        });
+        assert!(
+            sip.contains("<Dial answerOnBridge=\"true\" referUrl=\"https://h.example/webhooks/p/voice/transfer?a=1&amp;b=2\" referMethod=\"POST\"><Sip>"),
+            "{sip}"
+        );
+        let asked = parse_transfer_request(&request(
+            "CallSid=CA9&ReferTransferTarget=%3Csip%3A%2B14155550177%40rd.sip.twilio.com%3E",
+        ))
+        .unwrap();
+        assert_eq!(asked.provider_call_id, "CA9");
+        assert_eq!(
+            asked.target,
+            CallParty::Sip {
+                user: "+14155550177".into(),
+                host: "rd.sip.twilio.com".into()
+            }
+        );
+        assert!(matches!(
+            parse_transfer_request(&request("CallSid=CA9")),
+            Err(ProviderError::WebhookRejected { .. })
+        ));
+    }
+
+    #[test]
     fn answers_are_twiml_with_text_escaped() {
         let to = E164Number::parse_international("+15417543010").unwrap();
         let from = E164Number::parse_international("+14155550100").unwrap();
         assert_eq!(
             render(&VoiceAnswer::Dial {
                 target: DialTarget::Number(to),
-                caller_id: Some(from)
+                caller_id: Some(from),
+                transfer_url: None,
             }),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial answerOnBridge=\"true\" callerId=\"+14155550100\"><Number>+15417543010</Number></Dial></Response>"
         );
@@ -156,6 +216,7 @@ mod tests {
                 host: "rd.sip.twilio.com".into(),
             },
             caller_id: None,
+            transfer_url: None,
         });
         assert!(sip.contains(
             "<Dial answerOnBridge=\"true\"><Sip>sip:a&amp;b@rd.sip.twilio.com</Sip></Dial>"
