@@ -328,51 +328,72 @@ fn open_popup(app: &AppHandle) {
 }
 
 /// A desktop notification naming the caller, with Answer / Decline where the desktop
-/// supports actions (freedesktop notifications: waits on its own thread for the choice).
+/// supports actions (freedesktop). Its actions act on this call only, and it closes as soon
+/// as the call stops ringing (answered here or elsewhere, declined, given up): notifications
+/// of calls gone never stack up or act on a newer call.
 fn notify(app: &AppHandle, call: &Call) {
     let who = call
         .contact_name
         .clone()
         .unwrap_or_else(|| call.from.clone());
-    let number = call.from.clone();
-    #[cfg_attr(not(all(unix, not(target_os = "macos"))), allow(unused_variables))]
-    let call_id = call.id;
-    let app = app.clone();
-    std::thread::spawn(move || {
-        let mut notification = notify_rust::Notification::new();
-        notification
-            .summary(&format!("Incoming call: {who}"))
-            .body(&number)
-            .appname("Ringdesk")
-            .timeout(notify_rust::Timeout::Milliseconds(30_000));
-        #[cfg(all(unix, not(target_os = "macos")))]
+    let mut notification = notify_rust::Notification::new();
+    notification
+        .summary(&format!("Incoming call: {who}"))
+        .body(&call.from)
+        .appname("Ringdesk")
+        .timeout(notify_rust::Timeout::Milliseconds(30_000));
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
         notification
             .action("answer", "Answer")
             .action("decline", "Decline")
             .urgency(notify_rust::Urgency::Critical);
-        match notification.show() {
-            #[cfg(all(unix, not(target_os = "macos")))]
-            Ok(shown) => shown.wait_for_action(|action| {
-                let control = match action {
-                    "answer" => Some(CallControl::Answer),
-                    "decline" => Some(CallControl::Decline),
-                    _ => None,
-                };
-                if let Some(control) = control {
-                    let app = app.clone();
-                    tauri::async_runtime::spawn(async move {
-                        let ringdesk = app.state::<Ringdesk>();
-                        if let Err(e) = ringdesk.call_control(Some(call_id), control).await {
-                            tracing::info!(error = %e, "notification action too late");
-                        }
-                    });
+        let app = app.clone();
+        let call_id = call.id;
+        tauri::async_runtime::spawn(async move {
+            let shown = match notification.show_async().await {
+                Ok(shown) => shown,
+                Err(e) => return tracing::info!(error = %e, "no desktop notification"),
+            };
+            let mut calls = app.state::<Ringdesk>().softphone.calls.calls.subscribe();
+            let moved_on = async move {
+                while calls
+                    .borrow_and_update()
+                    .iter()
+                    .any(|c| c.call.id == call_id && c.ringing_inbound())
+                {
+                    if calls.changed().await.is_err() {
+                        break;
+                    }
                 }
-            }),
-            #[cfg(not(all(unix, not(target_os = "macos"))))]
-            Ok(_) => {}
-            Err(e) => tracing::info!(error = %e, "no desktop notification"),
+            };
+            let mut chosen = None;
+            tokio::select! {
+                _ = shown.wait_for_action_async(|response| {
+                    if let notify_rust::NotificationResponse::Action(action) = response {
+                        chosen = Some(action.clone());
+                    }
+                }) => {}
+                _ = moved_on => shown.close_async().await,
+            }
+            let control = match chosen.as_deref() {
+                Some("answer") => CallControl::Answer,
+                Some("decline") => CallControl::Decline,
+                _ => return,
+            };
+            let ringdesk = app.state::<Ringdesk>();
+            if let Err(e) = ringdesk.call_control(Some(call_id), control).await {
+                tracing::info!(error = %e, "notification action too late");
+            }
+        });
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    {
+        let _ = app;
+        if let Err(e) = notification.show() {
+            tracing::info!(error = %e, "no desktop notification");
         }
-    });
+    }
 }
 
 impl From<WebhookError> for UiError {

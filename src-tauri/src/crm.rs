@@ -69,6 +69,11 @@ pub async fn crm_set(
 }
 
 #[tauri::command]
+pub async fn crm_disconnect(ringdesk: State<'_, Ringdesk>) -> Result<CrmView> {
+    Ok(ringdesk.disconnect_crm().await?)
+}
+
+#[tauri::command]
 pub async fn crm_test(ringdesk: State<'_, Ringdesk>) -> Result<String> {
     Ok(ringdesk.test_crm().await?)
 }

@@ -107,6 +107,7 @@ pub fn run() {
             crm::crm_connected,
             crm::crm_set,
             crm::crm_test,
+            crm::crm_disconnect,
             crm::crm_retry,
             crm::crm_sync,
             crm::contact_open_in_crm,

@@ -190,6 +190,12 @@ async function startRecorder() {
   };
 }
 
+/** Whether the notification daemon (dunst) shows any notification now. */
+async function notificationsShown() {
+  const displayed = Number(execFileSync("dunstctl", ["count", "displayed"], { env }).toString().trim());
+  return displayed > 0;
+}
+
 /** What the speaker plays for the next `ms`. */
 async function recordSpeaker(ms) {
   const recorder = await startRecorder();
@@ -921,10 +927,14 @@ try {
       // The ringtone's loop (two bursts, then 2 s of quiet) is on the ringer device.
       const rung = await recordSpeaker(3000);
       assert(rms(rung) > 300, `the ringtone rings: level ${rms(rung).toFixed(0)}`);
+      // The desktop notification with Answer / Decline is up while it rings…
+      await waitUntil("the incoming call's notification", notificationsShown, true, 10000);
       await wd.click('[data-testid="incoming-answer"]');
       await wd.switchToWindow(main);
       await wd.waitFor('[data-testid="call-widget"][data-status="in_progress"][data-direction="inbound"]', { timeoutMs: 10000 });
       await wd.waitFor('[data-testid="call-peer"]', { text: "Alan Turing" });
+      // …and closes once the call is answered (here, in the popup): none stays behind.
+      await waitUntil("the notification closed", notificationsShown, false, 10000);
       // sipp hangs up after 4 s of talk.
       await waitGone('[data-testid="call-widget"]', 20000);
       const code = await sipp.exited;
@@ -1190,6 +1200,34 @@ try {
     }
     assert(loudest > -40, `the microphone test heard at most ${loudest} dBFS`);
     writeFileSync(join(shots, "audio-settings.png"), await wd.screenshot());
+  });
+
+  await test("Settings → CRM: saving an unreachable CRM says so and why; Disconnect forgets it and its token", async () => {
+    await wd.click('[data-testid="nav-settings"]');
+    await wd.click('[data-testid="settings-crm"]');
+    // The page has read the connected CRM (else its answer overwrites what is typed).
+    await wd.waitFor('[data-testid="crm-counts"]');
+    // Port 9 (discard): nothing listens there on a test machine.
+    const closed = 9;
+    await setInput('[data-testid="crm-url"]', `http://127.0.0.1:${closed}`);
+    await setInput('[data-testid="crm-token"]', "e2e-unreachable-token");
+    await wd.click('[data-testid="crm-save"]');
+    await wd.waitFor('[data-testid="crm-unreachable"]', { text: `could not connect to 127.0.0.1:${closed}`, timeoutMs: 15000 });
+    assert(!(await wd.textOf('[data-testid="crm-status"]')).includes("Saved —"), "no green Saved for a CRM that does not answer");
+    writeFileSync(join(shots, "crm-unreachable.png"), await wd.screenshot());
+    await wd.click('[data-testid="crm-disconnect"]');
+    await wd.click('[data-testid="crm-disconnect-confirm"]');
+    await wd.waitFor('[data-testid="crm-status"]', { text: "Disconnected" });
+    assert((await count('[data-testid="crm-counts"]')) === 0, "no CRM shown any more");
+    const connected = await wd.execute("return window.__TAURI_INTERNALS__.invoke('crm_connected')");
+    assert(connected === false, "the CRM is disconnected");
+    let kept = "";
+    try {
+      kept = execFileSync("secret-tool", ["lookup", "service", env.RINGDESK_KEYRING_SERVICE, "username", "crm/generic"], { env }).toString();
+    } catch {
+      kept = "";
+    }
+    assert(kept === "", "the CRM token is gone from the keyring");
   });
 } catch (e) {
   results.push({ name: "session", ok: false });

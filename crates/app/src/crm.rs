@@ -223,6 +223,22 @@ pub(crate) async fn save(
     Ok(saved)
 }
 
+/// Forgets the CRM: its settings and its token. The activities still waiting stay in the
+/// outbox and go when a CRM of the same kind is connected again.
+pub(crate) async fn forget(
+    settings: &SettingsRepository,
+    secrets: &dyn SecretStore,
+) -> Result<(), CrmSetupError> {
+    if let Some(saved) = load(settings).await? {
+        secrets
+            .delete(&saved.kind.secret_key())
+            .await
+            .map_err(|e| CrmSetupError::Keyring(e.to_string()))?;
+    }
+    settings.delete(KEY).await?;
+    Ok(())
+}
+
 pub(crate) async fn view(
     settings: &SettingsRepository,
     secrets: &dyn SecretStore,

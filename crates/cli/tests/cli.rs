@@ -314,3 +314,24 @@ fn a_blind_transfer_passes_the_customer_on_to_a_second_ringdesk() {
 fn an_attended_transfer_hands_the_customer_over_after_a_word_with_the_colleague() {
     transfer("attended", "5");
 }
+
+/// Probing the sound devices writes nothing of ALSA's or JACK's own on stderr (cards that are
+/// not there, a jack server that is not running): those go to the debug log.
+#[test]
+fn listing_devices_leaves_no_sound_library_noise_on_stderr() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringdesk-cli"))
+        .arg("devices")
+        .env_remove("RINGDESK_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for noise in [
+        "ALSA lib",
+        "jack server",
+        "Cannot connect to server",
+        "JackShm",
+    ] {
+        assert!(!stderr.contains(noise), "{noise}: {stderr}");
+    }
+}

@@ -1,5 +1,5 @@
 //! One HTTP client and one mapping from HTTP outcomes to `CrmError` for every connector.
-//! Errors never carry URLs or the token.
+//! Errors never carry paths, queries or the token — only the host they could not reach.
 
 use std::time::Duration;
 
@@ -81,9 +81,9 @@ impl Client {
         let response = request.send().await.map_err(|e| {
             // A connection that never opened applied nothing.
             if e.is_connect() {
-                CrmError::Transient(e.without_url().to_string())
+                CrmError::Transient(unreached(&e))
             } else {
-                unclear(e.without_url().to_string())
+                unclear(unreached(&e))
             }
         })?;
         let status = response.status();
@@ -93,10 +93,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| unclear(e.without_url().to_string()))?;
+        let body = response.bytes().await.map_err(|e| unclear(unreached(&e)))?;
         if status.is_success() {
             return serde_json::from_slice(&body)
                 .map_err(|e| unclear(format!("unreadable answer: {e}")));
@@ -112,7 +109,9 @@ impl Client {
             })
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
         Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CrmError::Unauthorized(message),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                CrmError::Unauthorized(format!("{}: {message}", status.as_u16()))
+            }
             StatusCode::TOO_MANY_REQUESTS => CrmError::RateLimited { retry_after },
             StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT => {
                 CrmError::Ambiguous(format!("{} {message}", status.as_u16()))
@@ -123,5 +122,37 @@ impl Client {
                 message,
             },
         })
+    }
+}
+
+/// What went wrong on the way, said plainly: "could not connect to crm.example.com:443:
+/// connection refused" rather than reqwest's "error sending request". Names the host only.
+fn unreached(e: &reqwest::Error) -> String {
+    let host = e
+        .url()
+        .and_then(|u| {
+            let host = u.host_str()?;
+            Some(match u.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            })
+        })
+        .unwrap_or_else(|| "the CRM".into());
+    // The innermost cause says what happened (refused, no route, unknown host, bad certificate).
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut why = None;
+    while let Some(c) = cause {
+        why = Some(c.to_string());
+        cause = c.source();
+    }
+    let why = why
+        .map(|w| w.split(" (os error").next().unwrap_or(&w).to_lowercase())
+        .unwrap_or_else(|| "the request failed".into());
+    if e.is_timeout() {
+        format!("{host} did not answer in time")
+    } else if e.is_connect() {
+        format!("could not connect to {host}: {why}")
+    } else {
+        format!("{host}: {why}")
     }
 }

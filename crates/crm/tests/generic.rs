@@ -238,7 +238,7 @@ async fn refusals_map_to_what_the_outbox_does_with_them() {
     let crm = connector(&server, Duration::from_secs(2));
     let a = activity();
     assert!(
-        matches!(crm.log_call(&a, "k401").await, Err(CrmError::Unauthorized(m)) if m == "said 401")
+        matches!(crm.log_call(&a, "k401").await, Err(CrmError::Unauthorized(m)) if m == "401: said 401")
     );
     assert_eq!(
         crm.log_call(&a, "k429").await,
@@ -430,4 +430,41 @@ async fn a_late_update_patches_the_logged_interaction_the_contract_way() {
         )]
     );
     assert_eq!(kept(&data).len(), 1);
+}
+
+/// What an agent reads when the CRM cannot be reached or refuses the token: what failed and
+/// where, never reqwest's bare "error sending request", never the path or the token.
+#[tokio::test]
+async fn failures_say_what_failed_and_where() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let token = SecretString::from("tok-secret-123");
+    let unreachable = GenericConnector::new(
+        format!("http://127.0.0.1:{port}/api/v1").parse().unwrap(),
+        token.clone(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let message = unreachable.test().await.unwrap_err().to_string();
+    assert!(
+        message.contains(&format!("could not connect to 127.0.0.1:{port}"))
+            && message.contains("refused"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("/api/v1") && !message.contains("tok-secret"),
+        "{message}"
+    );
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "token refused"})))
+        .mount(&server)
+        .await;
+    let refused =
+        GenericConnector::new(server.uri().parse().unwrap(), token, Duration::from_secs(5))
+            .unwrap();
+    let message = refused.test().await.unwrap_err().to_string();
+    assert!(message.contains("401: token refused"), "{message}");
 }

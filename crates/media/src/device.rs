@@ -37,8 +37,14 @@ pub struct AudioDevices {
     pub default_output: Option<String>,
 }
 
+/// The sound host, its libraries' own messages routed to the log first.
+fn host() -> cpal::Host {
+    crate::native_logs::route_once();
+    cpal::default_host()
+}
+
 pub fn devices() -> AudioDevices {
-    let host = cpal::default_host();
+    let host = host();
     let names = |list: Option<Vec<cpal::Device>>| -> Vec<String> {
         list.unwrap_or_default()
             .iter()
@@ -74,7 +80,7 @@ enum Direction {
 }
 
 fn find(direction: Direction, name: Option<&str>) -> Result<cpal::Device, AudioError> {
-    let host = cpal::default_host();
+    let host = host();
     let default = match direction {
         Direction::Input => host.default_input_device(),
         Direction::Output => host.default_output_device(),

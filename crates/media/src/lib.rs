@@ -17,6 +17,7 @@ pub mod driver;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod native_logs;
 pub mod plc;
 pub mod quality;
 pub mod realtime;

@@ -109,6 +109,7 @@ export const api = {
     /** `token` null keeps the stored one; rejects with field "baseUrl" or "token". */
     set: (settings: CrmSettings, token: string | null) => call<CrmView>("crm_set", { settings, token }),
     test: () => call<string>("crm_test"),
+    disconnect: () => call<CrmView>("crm_disconnect"),
     retry: () => call<CrmView>("crm_retry"),
     /** Whether a CRM is connected (saved with its token). */
     connected: () => call<boolean>("crm_connected"),

@@ -47,6 +47,14 @@ impl Ringdesk {
         self.crm().await
     }
 
+    /// Disconnects the CRM: no more deliveries or contact pulls, its token gone from the
+    /// keyring. Waiting activities are kept for when one is connected again.
+    pub async fn disconnect_crm(&self) -> Result<CrmView, CrmSetupError> {
+        crm::forget(&self.store.settings(), self.secrets.as_ref()).await?;
+        self.start_crm().await;
+        self.crm().await
+    }
+
     /// Asks the connected CRM whether the address and token work.
     pub async fn test_crm(&self) -> Result<String, CrmSetupError> {
         let connector = crm::connector(&self.store.settings(), self.secrets.as_ref())
