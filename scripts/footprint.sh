@@ -2,6 +2,9 @@
 # Idle memory of the running app, whole process tree (WebKit processes included), 5 s after
 # start under the headless session: RSS and PSS per process and in total, in MB.
 #   scripts/footprint.sh [path-to-binary]   (default: target/release/ringdesk)
+#   TRAY=1 scripts/footprint.sh …            the app started into the tray (--background,
+#                                            as a start at login does; also what closing the
+#                                            window to the tray leaves)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -12,7 +15,11 @@ trap 'kill "${APP:-0}" 2>/dev/null || true; headless_stop' EXIT
 headless_start >/dev/null
 export RINGDESK_DATA_DIR
 RINGDESK_DATA_DIR=$(mktemp -d)
-"$BIN" >/dev/null 2>&1 &
+if [ -n "${TRAY:-}" ]; then
+  "$BIN" --background >/dev/null 2>&1 &
+else
+  "$BIN" >/dev/null 2>&1 &
+fi
 APP=$!
 sleep "${SETTLE:-5}"
 tree() { echo "$1"; for c in $(pgrep -P "$1"); do tree "$c"; done; }

@@ -251,6 +251,7 @@ pub fn setup(app: &AppHandle) {
         loop {
             let now = active.borrow_and_update().clone();
             let _ = handle.emit(LIVE_CALLS_EVENT, &now);
+            crate::tray::show_ringing(&handle, now.iter().find(|c| c.ringing_inbound()));
             if now.iter().any(ActiveCall::ringing_inbound) {
                 open_popup(&handle);
             } else if let Some(popup) = handle.get_webview_window(INCOMING_WINDOW) {

@@ -11,7 +11,7 @@ mod softphone;
 mod tray;
 
 use ringdesk_app::{AppConfig, Ringdesk};
-use tauri::{Manager, WindowEvent};
+use tauri::Manager;
 
 pub(crate) const MAIN_WINDOW: &str = "main";
 
@@ -45,17 +45,12 @@ pub fn run() {
             crm::setup(app.handle());
             numbers::setup(app.handle());
             let args: Vec<String> = std::env::args().skip(1).collect();
+            // `--background` (the start at login): only the tray, no window until opened.
+            if !args.iter().any(|a| a == "--background") {
+                show_main_window(app.handle());
+            }
             deep_link::handle_args(app.handle(), args.iter().map(String::as_str));
             Ok(())
-        })
-        .on_window_event(|window, event| {
-            // Agents close the window to get it out of the way; calls must still ring.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == MAIN_WINDOW {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
-            }
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -120,16 +115,49 @@ pub fn run() {
             numbers::user_save,
             numbers::user_delete,
         ]);
-    if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
-        eprintln!("Ringdesk could not start: {e}");
-        std::process::exit(1);
-    }
+    let app = match builder.build(tauri::generate_context!("tauri.conf.json")) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("Ringdesk could not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|_app, event| {
+        // Agents close the window to get it out of the way; calls must still ring. The window
+        // really closes (its web page and WebKit's memory go) and the app stays in the tray:
+        // the last window closing is not quitting (Quit in the tray exits with a code). Open
+        // Ringdesk, a link or a second launch builds the window again.
+        if let tauri::RunEvent::ExitRequested {
+            api, code: None, ..
+        } = event
+        {
+            api.prevent_exit();
+        }
+    });
 }
 
+/// Shows the main window, building it again if it was closed to the tray.
 pub(crate) fn show_main_window(app: &tauri::AppHandle) {
-    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-    }
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => window,
+        None => {
+            let config = app
+                .config()
+                .app
+                .windows
+                .iter()
+                .find(|w| w.label == MAIN_WINDOW)
+                .cloned();
+            let built = config
+                .ok_or_else(|| tauri::Error::WindowNotFound)
+                .and_then(|c| tauri::WebviewWindowBuilder::from_config(app, &c)?.build());
+            match built {
+                Ok(window) => window,
+                Err(e) => return tracing::error!(error = %e, "cannot open the main window"),
+            }
+        }
+    };
+    let _ = window.unminimize();
+    let _ = window.show();
+    let _ = window.set_focus();
 }

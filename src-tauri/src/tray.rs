@@ -1,8 +1,10 @@
-//! The tray icon and its menu: Open, the softphone's registration, Available / Do not disturb,
-//! Quit; its tooltip also counts the missed calls not seen yet. The status line in the window changes availability through `apply_availability` too, so
+//! The tray icon and its menu: Open, Answer (while a call rings in: a way to answer with the
+//! popup closed and the window in the tray), the softphone's registration, Available / Do not
+//! disturb, Quit; its tooltip also counts the missed calls not seen yet. The status line in the window changes availability through `apply_availability` too, so
 //! both stay in step.
 
-use ringdesk_app::{Availability, Ringdesk, SoftphoneStatus};
+use ringdesk_app::{ActiveCall, Availability, CallControl, Ringdesk, SoftphoneStatus};
+use ringdesk_core::CallId;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Emitter, Manager, Wry};
@@ -12,6 +14,9 @@ use crate::error::UiError;
 pub const AVAILABILITY_EVENT: &str = "availability";
 
 struct TrayItems {
+    answer: MenuItem<Wry>,
+    /// The call Answer answers (the one ringing in), if any.
+    ringing: std::sync::Mutex<Option<CallId>>,
     available: CheckMenuItem<Wry>,
     dnd: CheckMenuItem<Wry>,
     softphone: MenuItem<Wry>,
@@ -79,6 +84,7 @@ pub fn show_crm(app: &AppHandle, summary: Option<String>) {
 
 pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
     let open = MenuItem::with_id(app, "open", "Open Ringdesk", true, None::<&str>)?;
+    let answer = MenuItem::with_id(app, "answer", "Answer", false, None::<&str>)?;
     let available = CheckMenuItem::with_id(
         app,
         "available",
@@ -108,6 +114,7 @@ pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
         app,
         &[
             &open,
+            &answer,
             &softphone,
             &PredefinedMenuItem::separator(app)?,
             &available,
@@ -121,6 +128,7 @@ pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
         .menu(&menu)
         .on_menu_event(|app, event| match event.id().as_ref() {
             "open" => crate::show_main_window(app),
+            "answer" => answer_ringing(app),
             "available" => spawn_availability(app, Availability::Available),
             "dnd" => spawn_availability(app, Availability::DoNotDisturb),
             "quit" => quit_app(app),
@@ -131,6 +139,8 @@ pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
     }
     tray.build(app)?;
     app.manage(TrayItems {
+        answer,
+        ringing: std::sync::Mutex::new(None),
         available,
         dnd,
         softphone,
@@ -140,6 +150,42 @@ pub fn build(app: &AppHandle, availability: Availability) -> tauri::Result<()> {
         }),
     });
     Ok(())
+}
+
+/// Offers Answer in the menu while a call rings in (naming the caller), greyed out otherwise.
+pub fn show_ringing(app: &AppHandle, ringing: Option<&ActiveCall>) {
+    let Some(items) = app.try_state::<TrayItems>() else {
+        return;
+    };
+    if let Ok(mut current) = items.ringing.lock() {
+        *current = ringing.map(|c| c.call.id);
+    }
+    let text = match ringing {
+        Some(c) => format!(
+            "Answer {}",
+            c.call.contact_name.as_deref().unwrap_or(&c.call.from)
+        ),
+        None => "Answer".into(),
+    };
+    let _ = items.answer.set_text(text);
+    let _ = items.answer.set_enabled(ringing.is_some());
+}
+
+fn answer_ringing(app: &AppHandle) {
+    let call = app
+        .try_state::<TrayItems>()
+        .and_then(|items| items.ringing.lock().ok().and_then(|c| *c));
+    let Some(call) = call else {
+        return;
+    };
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let ringdesk = app.state::<Ringdesk>();
+        match ringdesk.call_control(Some(call), CallControl::Answer).await {
+            Ok(()) => crate::show_main_window(&app),
+            Err(e) => tracing::info!(error = %e, "answer from the tray too late"),
+        }
+    });
 }
 
 /// Quitting unregisters the softphone first, so the registrar stops sending calls here.

@@ -733,6 +733,15 @@ try {
     await wd.waitFor('[data-testid="contact-row"]', { text: calleeNumber });
   });
 
+  await test("the dialpad names a known contact as the number is typed", async () => {
+    await wd.click('[data-testid="nav-dialpad"]');
+    await setInput('[data-testid="dial-input"]', national(calleeNumber));
+    await wd.waitFor('[data-testid="dial-contact"]', { text: "Grace Hopper" });
+    await setInput('[data-testid="dial-input"]', "+44 20 7946 0000");
+    await waitGone('[data-testid="dial-contact"]');
+    await setInput('[data-testid="dial-input"]', "");
+  });
+
   await test("a CSV file imports contacts once; a second import of the same file adds nothing", async () => {
     const file = join(dataDir, "contacts.csv");
     writeFileSync(file, "Name,Company,Phone,Email\nKatherine Johnson,NASA,(757) 864-1000,kj@example.com\nNo Phone,Acme,,\nBad Number,Acme,12,\n");
@@ -1202,6 +1211,23 @@ try {
     writeFileSync(join(shots, "audio-settings.png"), await wd.screenshot());
   });
 
+  await test("at the window's smallest size the dialpad's number and Call button are in view", async () => {
+    await wd.click('[data-testid="nav-dialpad"]');
+    await wd.setWindowSize(420, 560);
+    try {
+      await sleep(500);
+      const fits = (css) => wd.execute(
+        "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth;",
+        [css]);
+      const size = await wd.execute("return [window.innerWidth, window.innerHeight]");
+      writeFileSync(join(shots, "smallest-window.png"), await wd.screenshot());
+      assert(await fits('[data-testid="dial-input"]'), `the number field in view at ${size}`);
+      assert(await fits('[data-testid="call-button"]'), `the Call button in view at ${size}`);
+    } finally {
+      await wd.setWindowSize(980, 680);
+    }
+  });
+
   await test("Settings → CRM: saving an unreachable CRM says so and why; Disconnect forgets it and its token", async () => {
     await wd.click('[data-testid="nav-settings"]');
     await wd.click('[data-testid="settings-crm"]');
@@ -1229,6 +1255,7 @@ try {
     }
     assert(kept === "", "the CRM token is gone from the keyring");
   });
+
 } catch (e) {
   results.push({ name: "session", ok: false });
   console.log(`FAIL  session: ${e.message}`);
@@ -1237,6 +1264,30 @@ try {
   await wd.stop();
   driver.kill();
 }
+
+// After the WebDriver session (which owns the window it drives): Ringdesk started into the
+// tray, as a start at login does and as closing the window leaves it.
+await test("started into the tray, Ringdesk holds no web page; launching it again opens the window", async () => {
+  const pids = (args) => { try { return execFileSync("pgrep", args).toString().trim().split("\n").filter(Boolean).map(Number); } catch { return []; } };
+  const trayEnv = { ...env, RINGDESK_DATA_DIR: mkdtempSync(join(tmpdir(), "ringdesk-e2e-tray-")) };
+  const first = spawn(app, ["--background"], { env: trayEnv, stdio: "ignore" });
+  try {
+    const webProcesses = () => pids(["-P", String(first.pid), "-f", "WebKit"]).length;
+    // Up: its journal is open (the database file exists) — and it stays without a window.
+    await waitUntil("Ringdesk running", async () => readdirSync(trayEnv.RINGDESK_DATA_DIR).some((f) => f.endsWith(".db")), true, 20000);
+    await sleep(3000);
+    assert(first.exitCode === null, "Ringdesk runs in the tray");
+    assert(webProcesses() === 0, "no WebKit process while only the tray is there");
+    // A second launch hands over to the running one (single instance), which opens the window.
+    const second = spawn(app, [], { env: trayEnv, stdio: "ignore" });
+    const secondExit = new Promise((done) => second.on("exit", done));
+    await waitUntil("the window opened", async () => webProcesses() > 0, true, 20000);
+    await Promise.race([secondExit, sleep(10000)]);
+    assert(second.exitCode !== null, "the second launch handed over and exited");
+  } finally {
+    first.kill("SIGKILL");
+  }
+});
 
 const passed = results.filter((r) => r.ok).length;
 const failed = results.length - passed;

@@ -121,6 +121,14 @@ export class WebDriver {
     return this.request("POST", this.s("/window"), { handle });
   }
 
+  async closeWindow() {
+    return this.request("DELETE", this.s("/window"));
+  }
+
+  async setWindowSize(width, height) {
+    return this.request("POST", this.s("/window/rect"), { width, height });
+  }
+
   async execute(script, args = []) {
     return this.request("POST", this.s("/execute/sync"), { script, args });
   }
