@@ -280,10 +280,13 @@ impl ProviderCalls {
             .await
             .map_err(provider_error);
         let mut current = self.current.lock().await;
-        // The provider's own event may have ended it meanwhile.
+        // The provider's own event may have ended it meanwhile (and another call begun).
         let Slot::Live(live) = &mut *current else {
             return moved;
         };
+        if live.id != call.id {
+            return moved;
+        }
         let outcome = match &moved {
             Ok(()) => TransferOutcome::Succeeded,
             Err(_) => TransferOutcome::Failed,

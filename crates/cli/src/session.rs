@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use ringdesk_media::session::MediaEvent;
 use ringdesk_phone::{
-    Action, Change, Command, Config, Controller, Ending, LegId, LegState, SipOutcome, Stream,
-    Streams, TransferKind,
+    Action, Change, Command, Config, Controller, Ending, LegId, LegState, Stream, Streams,
+    TransferKind,
 };
 use ringdesk_sip::account::{Phone, SipAccount};
 use ringdesk_sip::endpoint::EndpointEvent;
@@ -247,6 +247,10 @@ impl Session {
         let give_up = sleep_for(self.plan.wait);
         tokio::pin!(give_up);
         loop {
+            // Every call is over (or the one asked for could not even start).
+            if self.calls > 0 && self.controller.calls().is_empty() {
+                return Ok(());
+            }
             let next = self
                 .due
                 .iter()
@@ -295,9 +299,6 @@ impl Session {
                     return Ok(());
                 }
                 _ = tokio::signal::ctrl_c() => return Ok(()),
-            }
-            if self.calls > 0 && self.controller.calls().is_empty() {
-                return Ok(());
             }
         }
     }
@@ -400,17 +401,9 @@ impl Session {
                 let outcome = self
                     .phone
                     .act(move |ua, now| ringdesk_phone::apply(&request, ua, now))
-                    .await;
-                match (outcome, &sip) {
-                    (Ok(Some(SipOutcome::Placed(call))), Action::Call { leg, .. }) => {
-                        self.controller.placed(*leg, Some(call));
-                    }
-                    (Ok(Some(SipOutcome::Refused)), _) => {
-                        self.controller.request_failed(&sip, &mut self.streams);
-                    }
-                    (Err(_), Action::Call { leg, .. }) => self.controller.placed(*leg, None),
-                    _ => {}
-                }
+                    .await
+                    .unwrap_or(None);
+                self.controller.applied(&sip, outcome, &mut self.streams);
             }
         }
     }

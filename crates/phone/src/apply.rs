@@ -7,17 +7,15 @@ use ringdesk_sip::ua::{CallId as SipCallId, UserAgent};
 
 use crate::controller::Action;
 
-/// What became of a SIP action.
+/// What became of a SIP action: the driver tells the controller
+/// ([`Controller::applied`](crate::Controller::applied)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SipOutcome {
     /// Sent (or, for a call the user agent no longer has, nothing to do).
     Sent,
-    /// The user agent refused it now: tell the controller ([`Controller::request_failed`]).
-    ///
-    /// [`Controller::request_failed`]: crate::Controller::request_failed
+    /// The user agent refused it now.
     Refused,
-    /// The INVITE of [`Action::Call`] is out as this call: tell the controller
-    /// ([`Controller::placed`](crate::Controller::placed)).
+    /// The INVITE of [`Action::Call`] is out as this call.
     Placed(SipCallId),
 }
 

@@ -7,6 +7,8 @@ pub use ringdesk_core::{TransferKind, TransferOutcome};
 use ringdesk_sip::ua::{CallEvent, CallId as SipCallId, EndReason};
 use ringdesk_sip::Uri;
 
+use crate::apply::SipOutcome;
+
 /// The controller's handle for one call.
 pub type LegId = u64;
 
@@ -838,6 +840,19 @@ impl Controller {
             _ => {}
         }
         self.settle_tone();
+    }
+
+    /// What became of a SIP action the driver carried out with [`apply`](crate::apply):
+    /// `None` when the user agent is gone. The one place both drivers report it.
+    pub fn applied(&mut self, action: &Action, outcome: Option<SipOutcome>, media: &mut dyn Media) {
+        match (outcome, action) {
+            (Some(SipOutcome::Placed(call)), Action::Call { leg, .. }) => {
+                self.placed(*leg, Some(call))
+            }
+            (Some(SipOutcome::Refused), _) => self.request_failed(action, media),
+            (None, Action::Call { leg, .. }) => self.placed(*leg, None),
+            _ => {}
+        }
     }
 
     /// The INVITE of [`Action::Call`] went out as `sip` (None: the user agent is gone).

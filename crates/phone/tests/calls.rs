@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ringdesk_phone::{
     apply, Action, CallError, Change, Command, Config, Controller, Ending, LegId, LegState, Media,
-    SipOutcome, Tone, TransferKind, TransferOutcome,
+    Tone, TransferKind, TransferOutcome,
 };
 use ringdesk_sip::header::Via;
 use ringdesk_sip::message::{Limits, Message, StartLine};
@@ -136,13 +136,7 @@ impl World {
                 busy = true;
                 p.actions.push(action.clone());
                 match apply(&action, &mut p.ua, now) {
-                    Some(SipOutcome::Placed(sip)) => {
-                        if let Action::Call { leg, .. } = action {
-                            p.ctrl.placed(leg, Some(sip));
-                        }
-                    }
-                    Some(SipOutcome::Refused) => p.ctrl.request_failed(&action, &mut p.media),
-                    Some(SipOutcome::Sent) => {}
+                    Some(outcome) => p.ctrl.applied(&action, Some(outcome), &mut p.media),
                     None => match action {
                         Action::OpenMedia(leg) => {
                             let opened = if p.media.fail_open {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use ringdesk_core::{CallId, ProviderKind, TransferKind, TransferOutcome};
 use ringdesk_phone::{
-    Action, CallView, Change, Command, Config, Controller, Ending, LegId, LegState, SipOutcome,
+    Action, CallView, Change, Command, Config, Controller, Ending, LegId, LegState,
 };
 
 use super::media::{Audio, LegAudio};
@@ -429,17 +429,9 @@ impl CallDesk {
                 let request = sip.clone();
                 let outcome = phone
                     .act(move |ua, now| ringdesk_phone::apply(&request, ua, now))
-                    .await;
-                match (outcome, &sip) {
-                    (Ok(Some(SipOutcome::Placed(call))), Action::Call { leg, .. }) => {
-                        self.controller.placed(*leg, Some(call));
-                    }
-                    (Ok(Some(SipOutcome::Refused)), _) => {
-                        self.controller.request_failed(&sip, &mut self.audio);
-                    }
-                    (Err(_), Action::Call { leg, .. }) => self.controller.placed(*leg, None),
-                    _ => {}
-                }
+                    .await
+                    .unwrap_or(None);
+                self.controller.applied(&sip, outcome, &mut self.audio);
             }
         }
     }
