@@ -94,7 +94,7 @@ async fn sipp_calls(
     file: &str,
     keys: &[&str],
     answer_reoffers: bool,
-) -> (Vec<CallEvent>, Vec<i16>) {
+) -> (Vec<CallEvent>, Vec<i16>, String) {
     let (mut phone, mut events) = phone(&user(callee), None).await;
     let (callee, caller) = (user(callee), user(caller));
     let password = format!("{caller}pw");
@@ -126,17 +126,19 @@ async fn sipp_calls(
     let answer = media.answer(&sdp).unwrap();
     assert!(phone.answer(call, answer).await.unwrap());
     let seen = follow(&mut phone, &mut media, call, answer_reoffers).await;
-    media.stop().await;
+    let report = media.stop().await;
     sipp.success().await;
     phone.stop(SECS).await;
-    (seen, heard.samples())
+    // What the receiving side did, to read beside a failed comparison.
+    let report = report.map_or_else(String::new, |r| format!("{:?}", r.stats));
+    (seen, heard.samples(), report)
 }
 
 #[tokio::test]
 #[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
 async fn a_reinvite_without_a_common_codec_is_refused_488_and_the_call_goes_on() {
     // sipp fails unless the re-INVITE gets 488 with a Warning, and then hangs up itself.
-    let (seen, _) = sipp_calls(70, 71, "uac_reinvite_no_codec.xml", &[], true).await;
+    let (seen, _, _) = sipp_calls(70, 71, "uac_reinvite_no_codec.xml", &[], true).await;
     assert!(seen.iter().any(|e| matches!(e, CallEvent::Reoffer { .. })));
     assert!(
         matches!(seen.last(), Some(CallEvent::Ended { .. })),
@@ -148,7 +150,7 @@ async fn a_reinvite_without_a_common_codec_is_refused_488_and_the_call_goes_on()
 #[ignore = "needs kamailio and sipp: run through scripts/test.sh"]
 async fn a_reinvite_cancelled_before_the_answer_gets_487_and_the_call_goes_on() {
     // Ringdesk leaves the re-offer unanswered: sipp cancels it and must get 200 and 487.
-    let (seen, _) = sipp_calls(72, 73, "uac_reinvite_cancel.xml", &[], false).await;
+    let (seen, _, _) = sipp_calls(72, 73, "uac_reinvite_cancel.xml", &[], false).await;
     let reoffered = seen
         .iter()
         .position(|e| matches!(e, CallEvent::Reoffer { .. }));
@@ -159,6 +161,25 @@ async fn a_reinvite_cancelled_before_the_answer_gets_487_and_the_call_goes_on() 
         reoffered.is_some() && cancelled > reoffered,
         "the re-INVITE reached us and was cancelled here: {seen:?}"
     );
+}
+
+/// The correlation of each 100 ms of speech in `reference` with what was `heard`, each piece
+/// searched within 100 ms of where the whole was found (`lag`); quiet pieces are left out.
+fn speech_pieces(reference: &[i16], heard: &[i16], lag: usize) -> Vec<f64> {
+    const PIECE: usize = 800;
+    let rms =
+        |s: &[i16]| (s.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+    let loud = rms(reference) / 4.0;
+    reference
+        .chunks_exact(PIECE)
+        .enumerate()
+        .filter(|(_, piece)| rms(piece) > loud)
+        .map(|(i, piece)| {
+            let from = (lag + i * PIECE).saturating_sub(PIECE);
+            let (_, c) = analysis::align(piece, heard.get(from..).unwrap_or_default(), 2 * PIECE);
+            c
+        })
+        .collect()
 }
 
 /// `samples` of 8 kHz speech as a WAV at `path`.
@@ -235,7 +256,7 @@ async fn audio_is_back_after_the_far_end_resumes_with_timestamps_off_the_frame_g
         ms(words.len() - split),
     ];
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let (seen, heard) = sipp_calls(74, 75, "uac_hold_resume.xml", &keys, true).await;
+    let (seen, heard, report) = sipp_calls(74, 75, "uac_hold_resume.xml", &keys, true).await;
     assert_eq!(
         seen.iter()
             .filter(|e| matches!(e, CallEvent::Reoffer { .. }))
@@ -243,29 +264,37 @@ async fn audio_is_back_after_the_far_end_resumes_with_timestamps_off_the_frame_g
         2,
         "hold and resume: {seen:?}"
     );
-    // The second talk spurt heard as it was sent: each of its whole seconds is there (no
-    // silence after the resume), and at least one nearly unchanged. One second alone can
-    // dip below 0.9 on a loaded machine, where the jitter buffer stretches a frame while it
-    // adapts (a fresh-clone run measured 0.880), which is not what this test guards against.
-    let seconds: Vec<(usize, f64)> = (1..)
+    // The second talk spurt heard as it was sent: each of its first three seconds found in
+    // what was heard, and within each, every 100 ms of speech there (no silence after the
+    // resume) and nearly all of it unchanged. Pieces are aligned one by one: the adaptive
+    // buffer drops a frame in a pause when the resume came late on a loaded machine, which
+    // shifts what follows by 20 ms (a whole second then correlates at 0.55–0.62 while
+    // nothing is missing).
+    let pieces: Vec<f64> = (1..)
         .map(|s| split + s * 8000)
         .take_while(|start| start + 8000 <= words.len())
         .take(3)
-        .map(|start| analysis::align(&words[start..start + 8000], &heard, heard.len()))
+        .flat_map(|start| {
+            let second = &words[start..start + 8000];
+            let (lag, _) = analysis::align(second, &heard, heard.len());
+            speech_pieces(second, &heard, lag)
+        })
         .collect();
-    assert!(!seconds.is_empty(), "speech after the resume to compare");
-    let best = seconds.iter().map(|(_, c)| *c).fold(f64::MIN, f64::max);
+    assert!(!pieces.is_empty(), "speech after the resume to compare");
+    let clear = pieces.iter().filter(|c| **c > 0.9).count();
     assert!(
-        best > 0.9 && seconds.iter().all(|(_, c)| *c > 0.6),
-        "speech after the resume: correlation per second {:?}",
-        seconds
-            .iter()
-            .map(|(lag, c)| format!("{c:.3} at {} ms", lag / 8))
-            .collect::<Vec<_>>()
+        pieces.iter().all(|c| *c > 0.5) && clear * 10 >= pieces.len() * 9,
+        "speech after the resume, 100 ms pieces: {:?}; media: {report}",
+        pieces.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>()
     );
     // …and the first, to be sure both were compared the same way.
-    let (_, before) = analysis::align(&words[8000..16_000], &heard, heard.len());
-    assert!(before > 0.9, "speech before the hold: {before:.3}");
+    let second = &words[8000..16_000];
+    let (lag, _) = analysis::align(second, &heard, heard.len());
+    let before = speech_pieces(second, &heard, lag);
+    assert!(
+        !before.is_empty() && before.iter().all(|c| *c > 0.9),
+        "speech before the hold, 100 ms pieces: {before:?}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
