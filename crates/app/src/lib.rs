@@ -12,7 +12,6 @@ mod crm;
 pub mod crm_sync;
 mod device_follow;
 pub mod notices;
-mod numbers;
 mod presence;
 pub use device_follow::CallDevices;
 pub use presence::MyStatus;
@@ -46,8 +45,8 @@ pub use calls::{
 pub use config::AppConfig;
 pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};
 pub use crm::{CrmKind, CrmSettings, CrmSetupError, CrmView, SyncView};
-pub use numbers::{Agents, NumbersError};
 pub use provider_calls::{CallRoute, CallRouteInput, CallRouteMode};
+pub use ringdesk_store::{Agents, NumbersError};
 pub use softphone::{Softphone, SoftphoneStatus};
 pub use softphone_setup::SetupError;
 pub use webhooks::{WebhookError, WebhookSettings};
@@ -145,7 +144,7 @@ impl Ringdesk {
         for call in store.calls().close_interrupted().await? {
             tracing::warn!(call = %call.id, "a call was interrupted when Ringdesk stopped");
         }
-        let agents = numbers::Agents {
+        let agents = ringdesk_store::Agents {
             numbers: store.numbers(),
             users: store.users(),
             region: config.region,

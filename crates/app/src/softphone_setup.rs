@@ -13,7 +13,7 @@ use ringdesk_core::{
 use ringdesk_store::{SettingsRepository, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::numbers::{Agents, NumbersError};
+use ringdesk_store::{Agents, NumbersError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {

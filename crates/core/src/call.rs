@@ -464,3 +464,67 @@ mod tests {
         assert_eq!(CallDirection::from_code("sideways"), None);
     }
 }
+
+/// What a provider's call event did to the journal's row for that call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    /// A call the journal did not know rang in: a new row.
+    Started,
+    Answered,
+    Ended,
+    /// Its recording is ready (nothing to announce).
+    Recorded,
+}
+
+/// A provider's call event applied to the call it is about (`known`, if the journal has it):
+/// the call as it is now and what happened, or None when the event changes nothing (late,
+/// repeated, or about a call already over). One rule for every host that journals provider
+/// calls.
+pub fn follow_event(
+    provider: ProviderId,
+    event: &crate::ports::WebhookEvent,
+    known: Option<Call>,
+    at: OffsetDateTime,
+) -> Option<(Call, Followed)> {
+    use crate::ports::WebhookEventKind as Kind;
+    match (&event.kind, known) {
+        (Kind::IncomingCall { from, to }, None) => {
+            let mut call = Call::new(
+                CallDirection::Inbound,
+                provider_party(from),
+                provider_party(to),
+                at,
+            );
+            call.provider_id = Some(provider);
+            call.provider_call_id = Some(event.provider_call_id.clone());
+            Some((call, Followed::Started))
+        }
+        (Kind::CallAnswered, Some(mut call))
+            if call.answered_at.is_none() && !call.status.is_final() =>
+        {
+            call.answer(at);
+            Some((call, Followed::Answered))
+        }
+        (Kind::CallEnded { cause }, Some(mut call)) if !call.status.is_final() => {
+            let (reason, detail) =
+                end_reason_from_cause(cause.as_deref(), call.direction, call.answered_at.is_some());
+            call.end(reason, detail, at);
+            Some((call, Followed::Ended))
+        }
+        (Kind::RecordingReady { url }, Some(mut call)) => {
+            call.recording_url = Some(url.clone());
+            Some((call, Followed::Recorded))
+        }
+        _ => None,
+    }
+}
+
+/// A party as a provider names it (`+14155550100`, Vonage's `14155550100`) in E.164, else the
+/// text as it came (a SIP address, `anonymous`), bounded and without control characters.
+pub fn provider_party(raw: &str) -> String {
+    let raw = raw.trim();
+    crate::E164Number::parse_international(raw)
+        .or_else(|_| crate::E164Number::parse_international(&format!("+{raw}")))
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| raw.chars().filter(|c| !c.is_control()).take(200).collect())
+}

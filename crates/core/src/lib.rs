@@ -7,17 +7,21 @@ pub mod call;
 pub mod contact;
 pub mod contact_import;
 pub mod dial_link;
+#[macro_use]
 pub mod number;
 pub mod phone;
 pub mod ports;
 pub mod provider;
 pub mod provider_error;
+pub mod routing;
 pub mod service;
 pub mod sip_settings;
+pub mod team;
 
 pub use call::{
-    end_reason_from_cause, Call, CallAudio, CallDirection, CallEndReason, CallFilter, CallId,
-    CallStatus, Disposition, Transfer, TransferKind, TransferOutcome,
+    end_reason_from_cause, follow_event, provider_party, Call, CallAudio, CallDirection,
+    CallEndReason, CallFilter, CallId, CallStatus, Disposition, Followed, Transfer, TransferKind,
+    TransferOutcome,
 };
 pub use contact::{
     Contact, ContactError, ContactId, ContactInput, ContactPhone, PhoneInput, ValidContact,

@@ -1,5 +1,6 @@
 //! The only crate that knows SQL. One SQLite file in WAL mode, migrated on open.
 
+mod agents;
 mod caller_index;
 mod calls;
 mod contacts;
@@ -8,6 +9,7 @@ mod numbers;
 mod outbox;
 mod providers;
 mod settings;
+mod team;
 mod users;
 
 use std::path::Path;
@@ -18,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
+pub use agents::{Agents, NumbersError};
 pub use caller_index::Caller;
 pub use calls::CallRepository;
 pub use contacts::{ContactRepository, Merged};
@@ -26,6 +29,7 @@ pub use numbers::NumberRepository;
 pub use outbox::{OutboxCounts, OutboxItem, OutboxRepository};
 pub use providers::SqliteProviderRepository;
 pub use settings::SettingsRepository;
+pub use team::TeamRepository;
 pub use users::UserRepository;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,11 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) and migrates the database file.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let store = Self::open_unmigrated(path).await?;
+        Self::migrated(store.pool).await
+    }
+
+    async fn open_unmigrated(path: &Path) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -79,7 +88,10 @@ impl Store {
                 path: path.display().to_string(),
                 source,
             })?;
-        Self::migrated(pool).await
+        Ok(Store {
+            pool,
+            callers: Default::default(),
+        })
     }
 
     /// A private in-memory database (tests, `--ephemeral`).
@@ -99,6 +111,47 @@ impl Store {
             pool,
             callers: Default::default(),
         })
+    }
+
+    /// The team server's database: the desktop's schema (providers, numbers, agents, the call
+    /// journal) and the server's own tables (`team()`), each set migrated in turn.
+    pub async fn open_team(path: &Path) -> Result<Self, StoreError> {
+        let desktop = Self::open_unmigrated(path).await?;
+        Self::team_migrated(desktop.pool).await
+    }
+
+    /// A private in-memory team database (tests).
+    pub async fn team_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Self::team_migrated(pool).await
+    }
+
+    async fn team_migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+        // Each set ignores the other's versions (the desktop's 1–999, the team's 1001 on).
+        let mut desktop = sqlx::migrate!("./migrations");
+        desktop.set_ignore_missing(true);
+        desktop.run(&pool).await?;
+        let mut team = sqlx::migrate!("./team-migrations");
+        team.set_ignore_missing(true);
+        team.run(&pool).await?;
+        Ok(Store {
+            pool,
+            callers: Default::default(),
+        })
+    }
+
+    pub fn team(&self) -> TeamRepository {
+        TeamRepository::new(self.pool.clone())
+    }
+
+    /// Is the database answering? (the server's readiness)
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     pub fn providers(&self) -> SqliteProviderRepository {

@@ -59,16 +59,15 @@ impl Ringdesk {
         if !settings.enabled {
             return Ok(());
         }
-        let receiver = |address| webhooks::Receiver {
+        let receiver = webhooks::Receiver {
             providers: self.providers.clone(),
             journal: self.journal.clone(),
             notices: self.softphone.calls.notices.clone(),
             provider_calls: self.provider_calls.clone(),
-            base_url: settings.base_url(Some(address)),
             apply: Default::default(),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(webhooks::MAX_IN_FLIGHT)),
         };
-        *running = Some(webhooks::start(&settings.bind, receiver).await?);
+        let base_url = |address| settings.base_url(Some(address));
+        *running = Some(webhooks::start(&settings.bind, receiver, base_url).await?);
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ pub struct Journal {
     /// Wakes the CRM worker when a delivery is queued.
     pub wake: Arc<tokio::sync::Notify>,
     /// Who "me" is: the agent named on calls.
-    pub agents: crate::numbers::Agents,
+    pub agents: ringdesk_store::Agents,
 }
 
 /// How long an answered call's CRM activity waits for the agent's after-call notes.
@@ -61,56 +61,27 @@ impl Journal {
             .calls
             .find_by_provider_call(provider, &event.provider_call_id)
             .await?;
-        let changed = match (&event.kind, known) {
-            (WebhookEventKind::IncomingCall { from, to }, None) => {
-                let mut call =
-                    Call::new(CallDirection::Inbound, self.party(from), self.party(to), at);
-                call.provider_id = Some(provider);
-                call.provider_call_id = Some(event.provider_call_id.clone());
-                self.attribute(&mut call, None).await;
-                Some((call, CallNotice::Incoming as fn(Call) -> CallNotice))
-            }
-            (WebhookEventKind::CallAnswered, Some(mut call))
-                if call.answered_at.is_none() && !call.status.is_final() =>
-            {
-                call.answer(at);
-                Some((call, CallNotice::Answered as fn(Call) -> CallNotice))
-            }
-            (WebhookEventKind::CallEnded { cause }, Some(mut call)) if !call.status.is_final() => {
-                let (reason, detail) = end_reason_from_cause(
-                    cause.as_deref(),
-                    call.direction,
-                    call.answered_at.is_some(),
-                );
-                call.end(reason, detail, at);
-                Some((call, CallNotice::Ended as fn(Call) -> CallNotice))
-            }
-            (WebhookEventKind::RecordingReady { url }, Some(mut call)) => {
-                call.recording_url = Some(url.clone());
+        let notice = match follow_event(provider, event, known, at) {
+            Some((mut call, followed)) => {
+                if followed == Followed::Started {
+                    self.attribute(&mut call, None).await;
+                }
                 self.store(&call).await?;
-                None
-            }
-            _ => None,
-        };
-        let notice = match changed {
-            Some((call, notice)) => {
-                self.store(&call).await?;
-                Some(notice(self.named(call).await))
+                let notice: Option<fn(Call) -> CallNotice> = match followed {
+                    Followed::Started => Some(CallNotice::Incoming),
+                    Followed::Answered => Some(CallNotice::Answered),
+                    Followed::Ended => Some(CallNotice::Ended),
+                    Followed::Recorded => None,
+                };
+                match notice {
+                    Some(notice) => Some(notice(self.named(call).await)),
+                    None => None,
+                }
             }
             None => None,
         };
         self.calls.mark_webhook(provider, &event.id).await?;
         Ok(notice)
-    }
-
-    /// A number as providers send it (`+14155550100`, Vonage's `14155550100`) in E.164, else
-    /// the text as it came (a SIP address, `anonymous`), bounded.
-    fn party(&self, raw: &str) -> String {
-        let raw = raw.trim();
-        E164Number::parse_international(raw)
-            .or_else(|_| E164Number::parse_international(&format!("+{raw}")))
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| raw.chars().filter(|c| !c.is_control()).take(200).collect())
     }
 
     /// Writes the call; a call that ended is written together with its delivery to the

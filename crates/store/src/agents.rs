@@ -1,14 +1,14 @@
-//! Settings → Numbers and Users: the accounts' numbers synced from the providers, where each
-//! number's calls go, and the agents with their numbers and caller ID. The agent at this
-//! desktop ("me") places calls with their primary number as caller ID and is named on the
-//! calls they make and take.
+//! The numbers and agents as a service over their repositories (the desktop's Settings →
+//! Numbers and Users, the team server's API): the accounts' numbers synced from the
+//! providers, where each number's calls go, and the agents with their numbers and caller ID.
+//! On a desktop, the agent there ("me") places calls with their primary number as caller ID.
 
+use crate::{NumberRepository, StoreError, UserRepository};
 use ringdesk_core::service::{ProviderService, ServiceError};
 use ringdesk_core::{
     E164Number, NumberRoute, NumberSyncReport, PhoneNumber, PhoneNumberId, ProviderError,
     ProviderId, Region, RouteError, RouteInput, User, UserError, UserId, UserInput,
 };
-use ringdesk_store::{NumberRepository, StoreError, UserRepository};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NumbersError {
@@ -44,9 +44,9 @@ impl NumbersError {
 /// The numbers and agents, as the app offers them.
 #[derive(Clone)]
 pub struct Agents {
-    pub(crate) numbers: NumberRepository,
-    pub(crate) users: UserRepository,
-    pub(crate) region: Region,
+    pub numbers: NumberRepository,
+    pub users: UserRepository,
+    pub region: Region,
 }
 
 impl Agents {
@@ -132,7 +132,7 @@ impl Agents {
 
     /// `user`'s caller ID on `provider`'s calls: their primary number when it is an active
     /// number of that provider.
-    pub(crate) async fn caller_id_of(
+    pub async fn caller_id_of(
         &self,
         user: &User,
         provider: ProviderId,

@@ -1,0 +1,470 @@
+//! The team's REST API (`/api/v1`, described in `docs/server-openapi.yaml`): desktops join
+//! with an invite and then send their device token as a bearer token. Admins change the team;
+//! agents read it and say how they are. No answer ever carries a provider's keys.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use ringdesk_core::service::ServiceError;
+use ringdesk_core::team::{Device, DeviceId, Presence, Role};
+use ringdesk_core::{NewProvider, PhoneNumberId, ProviderId, RouteInput, User, UserId, UserInput};
+use ringdesk_store::NumbersError;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::team::TeamError;
+use crate::Shared;
+
+/// An error as a desktop sees it: a status and a sentence (and the form field, when one).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "sign in: this device's token is missing, unknown or revoked",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.message, "field": self.field });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<TeamError> for ApiError {
+    fn from(e: TeamError) -> Self {
+        let e = match e {
+            TeamError::Service(e) => return e.into(),
+            TeamError::Numbers(e) => return e.into(),
+            other => other,
+        };
+        let status = match &e {
+            TeamError::NoUser | TeamError::NoLogin => StatusCode::NOT_FOUND,
+            TeamError::NoProvider => StatusCode::CONFLICT,
+            TeamError::BadDeviceName => StatusCode::UNPROCESSABLE_ENTITY,
+            TeamError::Provider(_) => StatusCode::BAD_GATEWAY,
+            TeamError::Service(_) | TeamError::Numbers(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            TeamError::Store(_) | TeamError::Seal(_) => {
+                tracing::error!(error = %e, "request failed");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the server could not do that; see its log",
+                );
+            }
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid { field, message } => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message,
+                field: Some(field),
+            },
+            ServiceError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "there is no such provider")
+            }
+            other => {
+                tracing::error!(error = %other, "provider service failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the server could not do that; see its log",
+                )
+            }
+        }
+    }
+}
+
+impl From<NumbersError> for ApiError {
+    fn from(e: NumbersError) -> Self {
+        let e = match e {
+            NumbersError::Service(e) => return e.into(),
+            other => other,
+        };
+        let field = e.field().map(str::to_string);
+        let status = match &e {
+            NumbersError::Route(_) | NumbersError::User(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NumbersError::NoNumber | NumbersError::NoUser => StatusCode::NOT_FOUND,
+            NumbersError::Provider(_) => StatusCode::BAD_GATEWAY,
+            NumbersError::Service(_) | NumbersError::Store(_) => {
+                tracing::error!(error = %e, "request failed");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the server could not do that; see its log",
+                );
+            }
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+            field,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// The signed-in device a request comes from (any role).
+pub struct Signed(pub Device);
+
+/// …and one signed in as an admin.
+pub struct Admin(pub Device);
+
+impl FromRequestParts<Arc<Shared>> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Shared>) -> Result<Self> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        match state.team.authenticate(token).await? {
+            Some(device) => Ok(Signed(device)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Shared>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Shared>) -> Result<Self> {
+        let Signed(device) = Signed::from_request_parts(parts, state).await?;
+        if device.role != Role::Admin {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "only an admin may do that",
+            ));
+        }
+        Ok(Admin(device))
+    }
+}
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/api/v1/join", post(join))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/me/presence", put(set_presence))
+        .route("/api/v1/me/softphone", get(my_softphone))
+        .route("/api/v1/agents", get(agents).post(add_agent))
+        .route("/api/v1/agents/{id}", put(save_agent))
+        .route("/api/v1/agents/{id}/invites", post(invite))
+        .route("/api/v1/agents/{id}/softphone", post(provision_softphone))
+        .route("/api/v1/devices", get(devices))
+        .route("/api/v1/devices/{id}", delete(revoke))
+        .route("/api/v1/providers", get(providers).post(add_provider))
+        .route("/api/v1/providers/{id}/activate", post(activate_provider))
+        .route("/api/v1/providers/{id}/numbers/sync", post(sync_numbers))
+        .route("/api/v1/numbers", get(numbers))
+        .route("/api/v1/numbers/{id}/route", put(route_number))
+}
+
+/// Ready when the database answers and the server is not stopping.
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.stopping.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    match shared.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+fn id<T>(raw: &str, make: fn(Uuid) -> T, what: &str) -> Result<T> {
+    Uuid::parse_str(raw)
+        .map(make)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("there is no such {what}")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinRequest {
+    code: String,
+    device_name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Joined {
+    token: String,
+    device: Device,
+    user: Option<User>,
+}
+
+async fn join(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<JoinRequest>,
+) -> Result<Json<Joined>> {
+    match shared
+        .team
+        .join(&request.code, &request.device_name)
+        .await?
+    {
+        Some((token, device)) => {
+            let user = shared
+                .team
+                .agents
+                .users
+                .get(device.user_id)
+                .await
+                .map_err(NumbersError::from)?;
+            Ok(Json(Joined {
+                token,
+                device,
+                user,
+            }))
+        }
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this invite is unknown, used or expired: ask an admin for a new one",
+        )),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Me {
+    device: Device,
+    user: Option<User>,
+}
+
+async fn me(State(shared): State<Arc<Shared>>, Signed(device): Signed) -> Result<Json<Me>> {
+    let user = shared
+        .team
+        .agents
+        .users
+        .get(device.user_id)
+        .await
+        .map_err(NumbersError::from)?;
+    Ok(Json(Me { device, user }))
+}
+
+#[derive(Deserialize)]
+struct PresenceRequest {
+    presence: Presence,
+}
+
+async fn set_presence(
+    State(shared): State<Arc<Shared>>,
+    Signed(device): Signed,
+    Json(request): Json<PresenceRequest>,
+) -> Result<StatusCode> {
+    shared
+        .team
+        .set_presence(device.id, request.presence)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn my_softphone(
+    State(shared): State<Arc<Shared>>,
+    Signed(device): Signed,
+) -> Result<Response> {
+    let login = shared.team.softphone_of(device.user_id).await?;
+    // A password: never kept by a cache on the way.
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(login)).into_response())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Agent {
+    #[serde(flatten)]
+    user: User,
+    /// What their desktops say (null: none signed in and heard from lately).
+    presence: Option<Presence>,
+}
+
+async fn agents(State(shared): State<Arc<Shared>>, _: Signed) -> Result<Json<Vec<Agent>>> {
+    let mut list = Vec::new();
+    for user in shared.team.agents.users().await? {
+        let presence = shared.team.presence_of(user.id).await?;
+        list.push(Agent { user, presence });
+    }
+    Ok(Json(list))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewAgent {
+    #[serde(flatten)]
+    input: UserInput,
+    #[serde(default = "agent_role")]
+    role: Role,
+}
+
+fn agent_role() -> Role {
+    Role::Agent
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgentAdded {
+    user: User,
+    invite: crate::team::Invite,
+}
+
+/// A new agent and the invite their desktop joins with.
+async fn add_agent(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Json(mut new): Json<NewAgent>,
+) -> Result<(StatusCode, Json<AgentAdded>)> {
+    // On the server nobody is "me": that is a desktop's idea.
+    new.input.is_me = false;
+    let user = shared.team.agents.save_user(None, new.input).await?;
+    let invite = shared.team.invite(user.id, new.role).await?;
+    Ok((StatusCode::CREATED, Json(AgentAdded { user, invite })))
+}
+
+async fn save_agent(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+    Json(mut input): Json<UserInput>,
+) -> Result<Json<User>> {
+    let user = id(&raw, UserId, "agent")?;
+    input.is_me = false;
+    Ok(Json(shared.team.agents.save_user(Some(user), input).await?))
+}
+
+#[derive(Deserialize)]
+struct InviteRequest {
+    #[serde(default = "agent_role")]
+    role: Role,
+}
+
+async fn invite(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+    Json(request): Json<InviteRequest>,
+) -> Result<(StatusCode, Json<crate::team::Invite>)> {
+    let user = id(&raw, UserId, "agent")?;
+    Ok((
+        StatusCode::CREATED,
+        Json(shared.team.invite(user, request.role).await?),
+    ))
+}
+
+async fn provision_softphone(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> Result<Json<ringdesk_core::team::AgentLogin>> {
+    let user = id(&raw, UserId, "agent")?;
+    Ok(Json(shared.team.provision_softphone(user).await?))
+}
+
+async fn devices(State(shared): State<Arc<Shared>>, _: Admin) -> Result<Json<Vec<Device>>> {
+    Ok(Json(
+        shared.team.repo.devices().await.map_err(TeamError::from)?,
+    ))
+}
+
+async fn revoke(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> Result<StatusCode> {
+    let device = id(&raw, DeviceId, "device")?;
+    if shared.team.revoke(device).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "there is no such device (or it was revoked already)",
+        ))
+    }
+}
+
+async fn providers(
+    State(shared): State<Arc<Shared>>,
+    _: Signed,
+) -> Result<Json<Vec<ringdesk_core::Provider>>> {
+    Ok(Json(shared.team.providers.list().await?))
+}
+
+async fn add_provider(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Json(new): Json<NewProvider>,
+) -> Result<(StatusCode, Json<ringdesk_core::Provider>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(shared.team.providers.create(new).await?),
+    ))
+}
+
+async fn activate_provider(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> Result<Json<ringdesk_core::Provider>> {
+    let provider = id(&raw, ProviderId, "provider")?;
+    Ok(Json(shared.team.providers.activate(provider).await?))
+}
+
+async fn sync_numbers(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> Result<Json<ringdesk_core::NumberSyncReport>> {
+    let provider = id(&raw, ProviderId, "provider")?;
+    Ok(Json(
+        shared
+            .team
+            .agents
+            .sync(&shared.team.providers, provider)
+            .await?,
+    ))
+}
+
+async fn numbers(
+    State(shared): State<Arc<Shared>>,
+    _: Signed,
+) -> Result<Json<Vec<ringdesk_core::PhoneNumber>>> {
+    Ok(Json(shared.team.agents.numbers().await?))
+}
+
+async fn route_number(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+    Json(route): Json<Option<RouteInput>>,
+) -> Result<Json<ringdesk_core::PhoneNumber>> {
+    let number = id(&raw, PhoneNumberId, "number")?;
+    Ok(Json(shared.team.agents.set_route(number, route).await?))
+}

@@ -1,0 +1,161 @@
+//! The server as the host of the shared webhook receiver: every provider's call events go
+//! into the team journal (once each, whichever desktop is on), and every voice request is
+//! decided by the shared routing rule over the team's facts — the number's route, the agent's
+//! presence from their desktops, their softphone login.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ringdesk_core::ports::{CallParty, ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent};
+use ringdesk_core::routing::{self, Facts, SipLogin, Target};
+use ringdesk_core::{follow_event, NumberRoute, ProviderId, Region};
+use ringdesk_store::{CallRepository, StoreError};
+use ringdesk_webhooks::{Host, Unusable};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use crate::team::{Team, TeamError};
+
+pub struct Receiver {
+    pub team: Arc<Team>,
+    pub calls: CallRepository,
+    /// One event applied at a time: a redelivery racing its original must see it as seen.
+    pub apply: Mutex<()>,
+}
+
+impl Receiver {
+    async fn apply_one(
+        &self,
+        provider: ProviderId,
+        event: &WebhookEvent,
+    ) -> Result<(), StoreError> {
+        if self.calls.webhook_seen(provider, &event.id).await? {
+            tracing::info!(provider_id = %provider, "webhook event seen before: ignored");
+            return Ok(());
+        }
+        let at = OffsetDateTime::now_utc();
+        let known = self
+            .calls
+            .find_by_provider_call(provider, &event.provider_call_id)
+            .await?;
+        if let Some((call, followed)) = follow_event(provider, event, known, at) {
+            self.calls.save(&call).await?;
+            tracing::info!(provider_id = %provider, call = %call.id, ?followed, "team journal");
+        }
+        self.calls.mark_webhook(provider, &event.id).await
+    }
+
+    async fn facts(
+        &self,
+        provider: ProviderId,
+        request: &VoiceRequest,
+    ) -> Result<Facts, TeamError> {
+        let team = &self.team;
+        let caller = match &request.from {
+            CallParty::Sip { user, .. } => {
+                match team.repo.login_by_sip_user(provider, user).await? {
+                    Some(login) => {
+                        let agent = team.agents.users.get(login.user_id).await?;
+                        let theirs = match &agent {
+                            Some(agent) => team.agents.caller_id_of(agent, provider).await?,
+                            None => None,
+                        };
+                        Some(match theirs {
+                            Some(n) => Some(n),
+                            None => {
+                                team.providers
+                                    .get(provider)
+                                    .await?
+                                    .settings
+                                    .default_caller_id
+                            }
+                        })
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let called = match &request.to {
+            CallParty::Number(to) => team
+                .agents
+                .numbers
+                .list(Some(provider))
+                .await?
+                .into_iter()
+                .find(|n| &n.phone_number == to),
+            _ => None,
+        };
+        // Queues come with their own issue: until then a queue's number apologises.
+        let target = match called.as_ref().and_then(|n| n.route.as_ref()) {
+            Some(NumberRoute::User { user_id }) => match team.agents.users.get(*user_id).await? {
+                Some(mut user) => {
+                    user.status = team.status_of(user.id).await?;
+                    let signed_in = user.status != ringdesk_core::UserStatus::Offline;
+                    let softphone = match signed_in {
+                        true => team
+                            .repo
+                            .login_of(user.id, provider)
+                            .await?
+                            .map(|l| SipLogin {
+                                user: l.sip_user,
+                                domain: l.sip_domain,
+                            }),
+                        false => None,
+                    };
+                    Some(Target {
+                        user: Some(user),
+                        softphone,
+                    })
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        Ok(Facts {
+            caller,
+            called,
+            target,
+        })
+    }
+}
+
+#[async_trait]
+impl Host for Receiver {
+    async fn adapter(&self, id: ProviderId) -> Result<Arc<dyn ProviderAdapter>, Unusable> {
+        ringdesk_webhooks::adapter_of(&self.team.providers, id).await
+    }
+
+    async fn apply(
+        &self,
+        id: ProviderId,
+        _adapter: &Arc<dyn ProviderAdapter>,
+        events: Vec<WebhookEvent>,
+    ) -> Result<(), ()> {
+        let _one_at_a_time = self.apply.lock().await;
+        for event in &events {
+            if let Err(e) = self.apply_one(id, event).await {
+                // The provider retries what we do not acknowledge: nothing is lost.
+                tracing::error!(provider_id = %id, error = %e, "cannot apply a webhook event");
+                return Err(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn voice(&self, id: ProviderId, request: &VoiceRequest) -> VoiceAnswer {
+        match self.facts(id, request).await {
+            Ok(facts) => routing::decide(request, &facts, self.team.region),
+            Err(e) => {
+                tracing::error!(provider_id = %id, error = %e, "cannot decide where a call goes");
+                VoiceAnswer::Refuse {
+                    say: "Sorry, this call cannot be connected right now.".into(),
+                }
+            }
+        }
+    }
+
+    fn region(&self) -> Region {
+        self.team.region
+    }
+}

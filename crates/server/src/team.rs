@@ -1,0 +1,266 @@
+//! The team as the server keeps it: agents and the desktops they sign in with (invites,
+//! device tokens, revocation), what each desktop says about its agent (presence), and each
+//! agent's softphone login, made by the server on the team's provider.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use rand::RngCore;
+use ringdesk_core::ports::SoftphoneRequest;
+use ringdesk_core::service::{ProviderService, ServiceError};
+use ringdesk_core::team::{AgentLogin, Device, DeviceId, Presence, Role};
+use ringdesk_core::{ProviderError, ProviderId, Region, UserId, UserStatus};
+use ringdesk_store::{Agents, NumbersError, StoreError, TeamRepository};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::sealing::{SealError, Sealer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error("there is no such agent")]
+    NoUser,
+    #[error("there is no active provider to make softphone logins on")]
+    NoProvider,
+    #[error("this agent has no softphone login yet")]
+    NoLogin,
+    #[error("a device name is 1 to 100 characters")]
+    BadDeviceName,
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Numbers(#[from] NumbersError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// A one-time invitation to sign a desktop in as an agent.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invite {
+    pub code: String,
+    /// The app's deep link that joins with it.
+    pub link: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// What an agent's desktop registers with (its password is sent to that agent only).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftphoneCredentials {
+    pub provider_id: ProviderId,
+    pub registrar: String,
+    pub domain: String,
+    pub username: String,
+    pub password: String,
+}
+
+pub struct Team {
+    pub providers: ProviderService,
+    pub agents: Agents,
+    pub repo: TeamRepository,
+    pub sealer: Arc<Sealer>,
+    pub region: Region,
+    /// The address providers and desktops are given.
+    pub base_url: String,
+    pub grace: Duration,
+    pub invite_ttl: Duration,
+}
+
+/// A random secret to hand out once, and the hash kept of it.
+fn secret(prefix: &str) -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let text = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash(&text);
+    (text, hash)
+}
+
+/// Tokens and codes are 256 random bits: a fast hash is enough to keep them unusable at rest.
+fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+fn login_key(user: UserId, provider: ProviderId) -> String {
+    format!("login/{user}/{provider}")
+}
+
+impl Team {
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    pub async fn invite(&self, user: UserId, role: Role) -> Result<Invite, TeamError> {
+        self.agents
+            .users
+            .get(user)
+            .await?
+            .ok_or(TeamError::NoUser)?;
+        let (code, code_hash) = secret("rdi_");
+        let expires_at = Self::now() + self.invite_ttl;
+        self.repo
+            .create_invite(&code_hash, user, role, expires_at)
+            .await?;
+        let link = format!(
+            "ringdesk://join?server={}&code={code}",
+            utf8_percent_encode(&self.base_url, NON_ALPHANUMERIC)
+        );
+        tracing::info!(user_id = %user, role = role.code(), "invite made");
+        Ok(Invite {
+            code,
+            link,
+            expires_at,
+        })
+    }
+
+    /// An invite traded for a device token (shown once). None: no such invite, used or
+    /// expired — the caller is not told which.
+    pub async fn join(
+        &self,
+        code: &str,
+        device_name: &str,
+    ) -> Result<Option<(String, Device)>, TeamError> {
+        let name: String = device_name.chars().filter(|c| !c.is_control()).collect();
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(TeamError::BadDeviceName);
+        }
+        let (token, token_hash) = secret("rdt_");
+        let device = self
+            .repo
+            .redeem_invite(&hash(code.trim()), name, &token_hash, Self::now())
+            .await?;
+        Ok(device.map(|d| {
+            tracing::info!(device_id = %d.id, user_id = %d.user_id, "desktop joined");
+            (token, d)
+        }))
+    }
+
+    /// The device a token belongs to, unless revoked.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Device>, TeamError> {
+        Ok(self.repo.device_by_token(&hash(token.trim())).await?)
+    }
+
+    pub async fn revoke(&self, id: DeviceId) -> Result<bool, TeamError> {
+        let revoked = self.repo.revoke(id).await?;
+        if revoked {
+            tracing::info!(device_id = %id, "device revoked");
+        }
+        Ok(revoked)
+    }
+
+    pub async fn set_presence(
+        &self,
+        device: DeviceId,
+        presence: Presence,
+    ) -> Result<(), TeamError> {
+        Ok(self
+            .repo
+            .set_presence(device, presence, Self::now())
+            .await?)
+    }
+
+    /// What the agent's desktops say now; None when none was heard within the grace period.
+    pub async fn presence_of(&self, user: UserId) -> Result<Option<Presence>, TeamError> {
+        let since = Self::now() - self.grace;
+        Ok(self.repo.presence_of(user, since).await?)
+    }
+
+    /// The agent's status for routing, from their desktops' presence.
+    pub async fn status_of(&self, user: UserId) -> Result<UserStatus, TeamError> {
+        Ok(match self.presence_of(user).await? {
+            None => UserStatus::Offline,
+            Some(Presence::Available) => UserStatus::Online,
+            Some(Presence::Dnd) => UserStatus::Dnd,
+            Some(Presence::OnCall | Presence::WrapUp) => UserStatus::Busy,
+        })
+    }
+
+    async fn active_provider(&self) -> Result<ringdesk_core::Provider, TeamError> {
+        self.providers
+            .list()
+            .await?
+            .into_iter()
+            .find(|p| p.is_active)
+            .ok_or(TeamError::NoProvider)
+    }
+
+    /// Makes (or finds again) the agent's softphone login on the active provider, pointed at
+    /// the server's voice URL; its numbers' calls go there too. Safe to run again.
+    pub async fn provision_softphone(&self, user_id: UserId) -> Result<AgentLogin, TeamError> {
+        let user = self
+            .agents
+            .users
+            .get(user_id)
+            .await?
+            .ok_or(TeamError::NoUser)?;
+        let provider = self.active_provider().await?;
+        let adapter = self.providers.adapter_for(provider.id).await?;
+        let mut numbers = Vec::new();
+        for id in &user.assigned_numbers {
+            if let Some(n) = self.agents.numbers.get(*id).await? {
+                if n.active && n.provider_id == provider.id {
+                    numbers.push(n.provider_number_id);
+                }
+            }
+        }
+        let made = adapter
+            .provision_softphone(&SoftphoneRequest {
+                label: format!("ringdesk-{}", &user.id.to_string()[..8]),
+                numbers,
+                voice_url: Some(format!("{}/webhooks/{}/voice", self.base_url, provider.id)),
+            })
+            .await?;
+        let login = AgentLogin {
+            user_id,
+            provider_id: provider.id,
+            sip_domain: made
+                .domain
+                .clone()
+                .unwrap_or_else(|| made.registrar.clone()),
+            sip_user: made.username.clone(),
+            registrar: made.registrar.clone(),
+        };
+        let key = login_key(user_id, provider.id);
+        let sealed = self
+            .sealer
+            .seal(&key, made.password.expose_secret().as_bytes());
+        self.repo.put_sealed(&key, &sealed).await?;
+        self.repo.save_login(&login).await?;
+        tracing::info!(user_id = %user_id, provider_id = %provider.id, "softphone login made");
+        Ok(login)
+    }
+
+    /// The agent's softphone login on the active provider, password included (for that
+    /// agent's own desktop only).
+    pub async fn softphone_of(&self, user: UserId) -> Result<SoftphoneCredentials, TeamError> {
+        let provider = self.active_provider().await?;
+        let login = self
+            .repo
+            .login_of(user, provider.id)
+            .await?
+            .ok_or(TeamError::NoLogin)?;
+        let key = login_key(user, provider.id);
+        let sealed = self.repo.sealed(&key).await?.ok_or(TeamError::NoLogin)?;
+        let password = String::from_utf8(self.sealer.open(&key, &sealed)?)
+            .map(SecretString::from)
+            .map_err(|_| TeamError::Seal(SealError::Unseal))?;
+        Ok(SoftphoneCredentials {
+            provider_id: provider.id,
+            registrar: login.registrar,
+            domain: login.sip_domain,
+            username: login.sip_user,
+            password: password.expose_secret().to_string(),
+        })
+    }
+}

@@ -1,0 +1,448 @@
+//! The team server over real HTTP, a real SQLite database and Twilio's spec mock (Prism):
+//! an admin's desktop joins with an invite, adds the team's Twilio account (its keys sealed,
+//! never answered back), syncs its numbers, adds an agent who joins from another desktop,
+//! routes a number to her and makes her softphone login; then Twilio's signed voice requests
+//! are answered by where she is: her softphone while her desktop says she is available, her
+//! forwarding number on Do not disturb, and once her desktop falls silent past the grace
+//! period. Invites work once and expire; an agent cannot do an admin's work; a revoked
+//! desktop is refused at once; call events reach the team journal once each.
+
+use std::time::Duration;
+
+use ringdesk_core::team::Role;
+use ringdesk_core::{CallFilter, UserInput, UserSettings};
+use ringdesk_providers::webhook::{twilio_signature, TwilioAlgorithm};
+use ringdesk_providers::Endpoints;
+use ringdesk_server::config::ServerConfig;
+use ringdesk_server::Server;
+use serde_json::{json, Value};
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "team-auth-token-5d1e";
+const PUBLIC: &str = "https://team.example.com";
+const GRACE: u64 = 2;
+
+struct Running {
+    address: String,
+    server: std::sync::Arc<ringdesk_server::Shared>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    dir: tempfile::TempDir,
+    /// Every answer body seen, to look for keys in.
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+async fn start(endpoints: Endpoints) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        public_url: Some(PUBLIC.into()),
+        data_dir: dir.path().to_path_buf(),
+        presence_grace_secs: GRACE,
+        invite_ttl_secs: GRACE,
+        ..ServerConfig::default()
+    }
+    .checked()
+    .unwrap();
+    let (server, listener) = Server::bind(&config, endpoints).await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let shared = server.shared.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    Running {
+        address,
+        server: shared,
+        stop,
+        task,
+        dir,
+        seen: Default::default(),
+    }
+}
+
+impl Running {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let http = reqwest::Client::new();
+        let url = format!("{}{path}", self.address);
+        let mut request = http.request(method.parse().unwrap(), &url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        self.seen.lock().unwrap().push_str(&text);
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Twilio asking what to do with a call, signed with the account's Auth Token over the
+    /// public URL it was given.
+    async fn voice(&self, provider: &str, form: &str) -> (u16, String) {
+        self.twilio(&format!("/webhooks/{provider}/voice"), form)
+            .await
+    }
+
+    async fn twilio(&self, path: &str, form: &str) -> (u16, String) {
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes())
+            .into_owned()
+            .collect();
+        let signature = twilio_signature(
+            TOKEN.as_bytes(),
+            &format!("{PUBLIC}{path}"),
+            &params,
+            TwilioAlgorithm::HmacSha1,
+        );
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(form.to_string())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+}
+
+/// The first admin, made as `ringdesk-server invite --admin` does.
+async fn first_admin(running: &Running) -> String {
+    let team = &running.server.team;
+    let user = team
+        .agents
+        .save_user(
+            None,
+            UserInput {
+                name: "Olga".into(),
+                email: None,
+                is_me: false,
+                assigned_numbers: vec![],
+                primary_number: None,
+                forwarding_number: None,
+                settings: UserSettings::default(),
+            },
+        )
+        .await
+        .unwrap();
+    let invite = team.invite(user.id, Role::Admin).await.unwrap();
+    assert!(
+        invite
+            .link
+            .starts_with("ringdesk://join?server=https%3A%2F%2Fteam%2Eexample%2Ecom&code=rdi_"),
+        "{}",
+        invite.link
+    );
+    let (status, joined) = running
+        .call(
+            "POST",
+            "/api/v1/join",
+            None,
+            Some(json!({"code": invite.code, "deviceName": "Olga's laptop"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{joined}");
+    joined["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
+    let prism = std::env::var("RINGDESK_PRISM_TWILIO").expect("run scripts/test.sh");
+    let mut endpoints = Endpoints::all_at(&prism).unwrap();
+    endpoints.twilio_sip = Some("127.0.0.1:9".into());
+    let running = start(endpoints).await;
+    let (status, _) = running.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, 200);
+    let admin = first_admin(&running).await;
+
+    // The team's Twilio account: created, answered without its keys.
+    let (status, provider) = running
+        .call(
+            "POST",
+            "/api/v1/providers",
+            Some(&admin),
+            Some(json!({"kind": "twilio", "name": "Team Twilio", "credentials": {"accountSid": SID, "authToken": TOKEN}, "defaultCallerId": "+1 212 555 0100"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let provider_id = provider["id"].as_str().unwrap().to_string();
+    let (status, _) = running
+        .call(
+            "POST",
+            &format!("/api/v1/providers/{provider_id}/activate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, report) = running
+        .call(
+            "POST",
+            &format!("/api/v1/providers/{provider_id}/numbers/sync"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let (_, numbers) = running
+        .call("GET", "/api/v1/numbers", Some(&admin), None)
+        .await;
+    let number = numbers[0].clone();
+    let number_id = number["id"].as_str().unwrap().to_string();
+    let e164 = number["phoneNumber"].as_str().unwrap().to_string();
+
+    // Bea, an agent, invited; her desktop joins.
+    let (status, added) = running
+        .call(
+            "POST",
+            "/api/v1/agents",
+            Some(&admin),
+            Some(json!({"name": "Bea", "email": null, "isMe": true, "assignedNumbers": [number_id], "primaryNumber": number_id, "forwardingNumber": "+1 415 555 0199", "settings": {"receiveCallsInApp": true, "forwardWhenOffline": true, "voicemailEnabled": false, "dndEnabled": false}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["user"]["isMe"], false, "nobody is 'me' on the server");
+    let bea_id = added["user"]["id"].as_str().unwrap().to_string();
+    let code = added["invite"]["code"].as_str().unwrap().to_string();
+    let (status, joined) = running
+        .call(
+            "POST",
+            "/api/v1/join",
+            None,
+            Some(json!({"code": code, "deviceName": "Bea's desktop"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{joined}");
+    let bea = joined["token"].as_str().unwrap().to_string();
+    let bea_device = joined["device"]["id"].as_str().unwrap().to_string();
+    assert_eq!(joined["device"]["role"], "agent");
+
+    // The invite is spent; a forged one is nothing.
+    for code in [code.as_str(), "rdi_forged"] {
+        let (status, refused) = running
+            .call(
+                "POST",
+                "/api/v1/join",
+                None,
+                Some(json!({"code": code, "deviceName": "again"})),
+            )
+            .await;
+        assert_eq!(status, 401, "{refused}");
+    }
+
+    // An agent reads the team but changes nothing of it.
+    let (status, agents) = running
+        .call("GET", "/api/v1/agents", Some(&bea), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(agents.as_array().unwrap().len(), 2);
+    for (method, path) in [
+        ("POST", "/api/v1/agents".to_string()),
+        ("POST", "/api/v1/providers".to_string()),
+        ("GET", "/api/v1/devices".to_string()),
+        ("DELETE", format!("/api/v1/devices/{bea_device}")),
+        ("PUT", format!("/api/v1/numbers/{number_id}/route")),
+        ("POST", format!("/api/v1/agents/{bea_id}/softphone")),
+        ("POST", format!("/api/v1/providers/{provider_id}/activate")),
+    ] {
+        let (status, refused) = running
+            .call(method, &path, Some(&bea), Some(json!({})))
+            .await;
+        assert_eq!(status, 403, "{method} {path}: {refused}");
+    }
+    let (status, _) = running.call("GET", "/api/v1/me", None, None).await;
+    assert_eq!(status, 401, "no token");
+
+    // The number goes to Bea; the server makes her softphone login on Twilio.
+    let (status, routed) = running
+        .call(
+            "PUT",
+            &format!("/api/v1/numbers/{number_id}/route"),
+            Some(&admin),
+            Some(json!({"type": "user", "userId": bea_id})),
+        )
+        .await;
+    assert_eq!(status, 200, "{routed}");
+    let (status, login) = running
+        .call(
+            "POST",
+            &format!("/api/v1/agents/{bea_id}/softphone"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{login}");
+    let sip_user = login["sipUser"].as_str().unwrap().to_string();
+    let domain = login["sipDomain"].as_str().unwrap().to_string();
+    let (status, mine) = running
+        .call("GET", "/api/v1/me/softphone", Some(&bea), None)
+        .await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["username"], sip_user.as_str());
+    assert!(!mine["password"].as_str().unwrap().is_empty());
+    let (status, _) = running
+        .call("GET", "/api/v1/me/softphone", Some(&admin), None)
+        .await;
+    assert_eq!(
+        status, 404,
+        "Olga has no login: nobody else's is handed out"
+    );
+
+    // A caller rings the number: Bea's desktop said it is there (it joined just now).
+    let inbound = format!(
+        "CallSid=CA100&From=%2B14155552671&To={}&Direction=inbound",
+        url::form_urlencoded::byte_serialize(e164.as_bytes()).collect::<String>()
+    );
+    let (status, twiml) = running.voice(&provider_id, &inbound).await;
+    assert_eq!(status, 200, "{twiml}");
+    assert!(
+        twiml.contains("<Sip") && twiml.contains(&format!("sip:{sip_user}@{domain}")),
+        "{twiml}"
+    );
+
+    // Her softphone calls out: with her primary number.
+    let out = format!("CallSid=CA101&From=sip%3A{sip_user}%40{domain}&To=sip%3A4155552671%40{domain}&Direction=inbound");
+    let (_, twiml) = running.voice(&provider_id, &out).await;
+    assert!(
+        twiml.contains(&format!("callerId=\"{e164}\""))
+            && twiml.contains("<Number>+14155552671</Number>"),
+        "{twiml}"
+    );
+    let stranger = format!("CallSid=CA102&From=sip%3Amallory%40{domain}&To=sip%3A4155552671%40{domain}&Direction=inbound");
+    let (_, twiml) = running.voice(&provider_id, &stranger).await;
+    assert!(twiml.contains("This SIP login is not Ringdesk"), "{twiml}");
+
+    // Do not disturb: forwarded, as she asked.
+    let (status, _) = running
+        .call(
+            "PUT",
+            "/api/v1/me/presence",
+            Some(&bea),
+            Some(json!({"presence": "dnd"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, twiml) = running.voice(&provider_id, &inbound).await;
+    assert!(twiml.contains("<Number>+14155550199</Number>"), "{twiml}");
+    let (_, agents) = running
+        .call("GET", "/api/v1/agents", Some(&admin), None)
+        .await;
+    let bea_seen = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == bea_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(bea_seen["presence"], "dnd");
+
+    // Back, then silent: past the grace period she is offline and forwarded.
+    running
+        .call(
+            "PUT",
+            "/api/v1/me/presence",
+            Some(&bea),
+            Some(json!({"presence": "available"})),
+        )
+        .await;
+    let (_, twiml) = running.voice(&provider_id, &inbound).await;
+    assert!(twiml.contains("<Sip"), "{twiml}");
+    tokio::time::sleep(Duration::from_millis(GRACE * 1000 + 300)).await;
+    let (_, twiml) = running.voice(&provider_id, &inbound).await;
+    assert!(twiml.contains("<Number>+14155550199</Number>"), "{twiml}");
+
+    // An invite not used in time is refused.
+    let (_, late) = running
+        .call(
+            "POST",
+            &format!("/api/v1/agents/{bea_id}/invites"),
+            Some(&admin),
+            Some(json!({"role": "agent"})),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(GRACE * 1000 + 300)).await;
+    let (status, _) = running
+        .call(
+            "POST",
+            "/api/v1/join",
+            None,
+            Some(json!({"code": late["code"], "deviceName": "late"})),
+        )
+        .await;
+    assert_eq!(status, 401, "expired");
+
+    // Call events reach the team journal once each, whoever is signed in.
+    let ringing = "CallSid=CA100&CallStatus=ringing&Direction=inbound&From=%2B14155552671&To=%2B12125550100&SequenceNumber=0";
+    for _ in 0..2 {
+        let (status, body) = running
+            .twilio(&format!("/webhooks/{provider_id}"), ringing)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let calls = running
+        .server
+        .store
+        .calls()
+        .list(&CallFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].from, "+14155552671");
+
+    // Revoked: Bea's desktop is refused at once.
+    let (status, _) = running
+        .call(
+            "DELETE",
+            &format!("/api/v1/devices/{bea_device}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = running.call("GET", "/api/v1/me", Some(&bea), None).await;
+    assert_eq!(status, 401);
+
+    // The Auth Token was never answered back, and is not in the database in the clear.
+    assert!(!running.seen.lock().unwrap().contains(TOKEN));
+    running.server.store.close().await;
+    for entry in std::fs::read_dir(running.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "{} holds the Auth Token",
+            path.display()
+        );
+    }
+    let _ = running.stop.send(());
+    running.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_readiness_then_a_graceful_stop() {
+    let running = start(Endpoints::all_at("http://127.0.0.1:9").unwrap()).await;
+    assert_eq!(running.call("GET", "/healthz", None, None).await.0, 200);
+    assert_eq!(running.call("GET", "/readyz", None, None).await.0, 200);
+    // A webhook for a provider the team does not have: 404, nothing else.
+    let (status, _) = running
+        .twilio(
+            "/webhooks/7d3c1f7e-0000-4000-8000-000000000000/voice",
+            "CallSid=CA1",
+        )
+        .await;
+    assert_eq!(status, 404);
+    let _ = running.stop.send(());
+    running.task.await.unwrap().unwrap();
+}
