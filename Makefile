@@ -1,7 +1,9 @@
 # Shorthands for the two README commands.
-.PHONY: run test setup
+.PHONY: run test setup server
 run:
 	bash scripts/run.sh
+server:
+	bash scripts/server.sh
 test:
 	bash scripts/test.sh
 setup:
