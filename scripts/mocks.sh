@@ -5,6 +5,8 @@
 
 MOCK_PIDS=()
 PRISM="$ROOT/tests/node_modules/.bin/prism"
+# Tests that start a Prism of their own (a contract proxy) find it here.
+export RINGDESK_PRISM_BIN="$PRISM"
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

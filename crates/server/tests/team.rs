@@ -23,7 +23,12 @@ const PUBLIC: &str = "https://team.example.com";
 const GRACE: u64 = 2;
 
 struct Running {
+    /// The server itself.
     address: String,
+    /// The server behind a Prism proxy that checks every request and answer against
+    /// docs/server-openapi.yaml (a violation is an error answer, which fails the test).
+    checked: String,
+    _proxy: Option<tokio::process::Child>,
     server: std::sync::Arc<ringdesk_server::Shared>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -51,7 +56,16 @@ async fn start(endpoints: Endpoints) -> Running {
     let task = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
     }));
+    let (checked, proxy) = match std::env::var("RINGDESK_PRISM_BIN") {
+        Ok(prism) => {
+            let (url, child) = contract_proxy(&prism, &address).await;
+            (url, Some(child))
+        }
+        Err(_) => (address.clone(), None),
+    };
     Running {
+        checked,
+        _proxy: proxy,
         address,
         server: shared,
         stop,
@@ -61,16 +75,70 @@ async fn start(endpoints: Endpoints) -> Running {
     }
 }
 
+/// `prism proxy` of the server's contract in front of `upstream`, once it answers.
+async fn contract_proxy(prism: &str, upstream: &str) -> (String, tokio::process::Child) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/server-openapi.yaml"
+    );
+    let child = tokio::process::Command::new(prism)
+        .args(["proxy", spec, upstream, "--errors", "-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..300 {
+        if reqwest::get(format!("{url}/healthz")).await.is_ok() {
+            return (url, child);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the contract proxy did not start");
+}
+
+type Answer = (u16, Value);
+
 impl Running {
+    /// A request through the contract proxy.
     async fn call(
         &self,
         method: &str,
         path: &str,
         token: Option<&str>,
         body: Option<Value>,
-    ) -> (u16, Value) {
+    ) -> Answer {
+        self.request(&self.checked, method, path, token, body).await
+    }
+
+    /// A request the contract itself would refuse (to see that the server refuses it too).
+    async fn call_direct(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        self.request(&self.address, method, path, token, body).await
+    }
+
+    async fn request(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let http = reqwest::Client::new();
-        let url = format!("{}{path}", self.address);
+        let url = format!("{base}{path}");
         let mut request = http.request(method.parse().unwrap(), &url);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -258,7 +326,7 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
         ("POST", format!("/api/v1/providers/{provider_id}/activate")),
     ] {
         let (status, refused) = running
-            .call(method, &path, Some(&bea), Some(json!({})))
+            .call_direct(method, &path, Some(&bea), Some(json!({})))
             .await;
         assert_eq!(status, 403, "{method} {path}: {refused}");
     }
