@@ -1,4 +1,5 @@
-//! Dial links (`tel:`, `callto:`, `sip:`, `ringdesk://call?to=…`) reaching the app.
+//! Dial links (`tel:`, `callto:`, `sip:`, `ringdesk://call?to=…`) reaching the app, and team
+//! invites (`ringdesk://join?…`, handed to `team`).
 //!
 //! On Linux and Windows a link arrives as a program argument — of this process when it starts the
 //! app, or of a second launch that the single-instance plugin hands over — so both paths read raw
@@ -76,6 +77,13 @@ fn looks_like_link(arg: &str) -> bool {
 }
 
 fn handle_link(app: &AppHandle, link: &str) {
+    // An invite to a team, not a number to dial.
+    if link
+        .get(..15)
+        .is_some_and(|s| s.eq_ignore_ascii_case("ringdesk://join"))
+    {
+        return crate::team::invite_link(app, link);
+    }
     let Some(ringdesk) = app.try_state::<Ringdesk>() else {
         return;
     };

@@ -8,6 +8,7 @@ mod deep_link;
 mod error;
 mod numbers;
 mod softphone;
+mod team;
 mod tray;
 
 use ringdesk_app::{AppConfig, Ringdesk};
@@ -43,6 +44,7 @@ pub fn run() {
             softphone::setup(app.handle());
             calls::setup(app.handle());
             crm::setup(app.handle());
+            team::setup(app.handle());
             numbers::setup(app.handle());
             let args: Vec<String> = std::env::args().skip(1).collect();
             // `--background` (the start at login): only the tray, no window until opened.
@@ -99,6 +101,10 @@ pub fn run() {
             calls::call_route_get,
             calls::call_route_set,
             crm::crm_get,
+            team::team_get,
+            team::team_join,
+            team::team_leave,
+            team::team_invite_pending,
             crm::crm_connected,
             crm::crm_set,
             crm::crm_test,

@@ -7,6 +7,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { createSocket } from "node:dgram";
+import { createServer } from "node:net";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -52,7 +53,12 @@ const wd = new WebDriver(`http://127.0.0.1:${port}`);
 const results = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A developer's shortcut: RINGDESK_E2E_ONLY=<regex> runs only the tests it matches (CI never
+// sets it; skipped tests are not counted).
+const only = process.env.RINGDESK_E2E_ONLY ? new RegExp(process.env.RINGDESK_E2E_ONLY) : null;
+
 async function test(name, fn) {
+  if (only && !only.test(name)) return;
   const started = Date.now();
   try {
     await fn();
@@ -86,6 +92,17 @@ function secondLaunch(link) {
   });
 }
 
+
+/** A TCP port nobody listens on now. */
+function freeTcpPort() {
+  return new Promise((done) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
 
 /** A UDP port nobody uses now (for baresip's and sipp's SIP and media). */
 function freePort() {
@@ -1254,6 +1271,56 @@ try {
       kept = "";
     }
     assert(kept === "", "the CRM token is gone from the keyring");
+  });
+
+  await test("a team invite opened on the desktop joins this Ringdesk to the team server, which then sees the agent's availability", async () => {
+    const server = process.env.RINGDESK_SERVER_BIN ?? join(root, "target/debug/ringdesk-server");
+    const serverDir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-server-"));
+    const port = await freeTcpPort();
+    const serverEnv = { ...env, RINGDESK_SERVER_DATA_DIR: serverDir, RINGDESK_SERVER_LISTEN: `127.0.0.1:${port}` };
+    const invite = (args) => execFileSync(server, ["invite", ...args], { env: serverEnv, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    const adminLink = invite(["--admin", "--name", "Olga"]);
+    const beaLink = invite(["--name", "Bea"]);
+    const serving = spawn(server, ["serve"], { env: serverEnv, stdio: "ignore" });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      await waitUntil("the team server answers", async () => (await fetch(`${base}/readyz`).catch(() => ({ ok: false }))).ok, true);
+      // Olga, the admin, looks at the team from her own desktop (the API).
+      const code = new URL(adminLink).searchParams.get("code");
+      const joined = await (await fetch(`${base}/api/v1/join`, {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ code, deviceName: "Olga's desktop" }),
+      })).json();
+      const bea = async () => {
+        const agents = await (await fetch(`${base}/api/v1/agents`, { headers: { authorization: `Bearer ${joined.token}` } })).json();
+        return agents.find((a) => a.name === "Bea")?.presence ?? null;
+      };
+      assert((await bea()) === null, "Bea is not signed in yet");
+
+      // Bea opens her invite: Settings → Team proposes it; she joins.
+      const exit = await secondLaunch(beaLink);
+      assert(exit === 0, `second instance exit code ${exit}`);
+      await wd.waitFor('[data-testid="team-settings"]');
+      await waitUntil("the invite is in the form", () => wd.property('[data-testid="team-invite"]', "value"), beaLink);
+      await wd.click('[data-testid="team-join"]');
+      await wd.waitFor('[data-testid="team-joined"]', { text: "Bea", timeoutMs: 15000 });
+      await wd.waitFor('[data-testid="team-link"]', { text: "the team sees you available", timeoutMs: 15000 });
+      await waitUntil("the server sees Bea available", bea, "available");
+      writeFileSync(join(shots, "team-joined.png"), await wd.screenshot());
+
+      // Do not disturb in the window reaches the server at once.
+      await wd.click('[data-testid="availability"] option[value="do_not_disturb"]');
+      await waitUntil("the server sees Bea on Do not disturb", bea, "dnd");
+      await wd.waitFor('[data-testid="team-link"]', { text: "on Do not disturb" });
+      await wd.click('[data-testid="availability"] option[value="available"]');
+      await waitUntil("the server sees Bea available again", bea, "available");
+
+      // Leaving forgets the team on this desktop.
+      await wd.click('[data-testid="team-leave"]');
+      await wd.waitFor('[data-testid="team-join"]');
+    } finally {
+      serving.kill("SIGTERM");
+    }
   });
 
 } catch (e) {

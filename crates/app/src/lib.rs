@@ -18,6 +18,7 @@ pub use presence::MyStatus;
 mod provider_calls;
 mod softphone;
 mod softphone_setup;
+mod team;
 mod tones;
 mod voice;
 mod webhooks;
@@ -49,6 +50,7 @@ pub use provider_calls::{CallRoute, CallRouteInput, CallRouteMode};
 pub use ringdesk_store::{Agents, NumbersError};
 pub use softphone::{Softphone, SoftphoneStatus};
 pub use softphone_setup::SetupError;
+pub use team::{TeamLink, TeamSettings, TeamSetupError, TeamView};
 pub use webhooks::{WebhookError, WebhookSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +119,11 @@ pub struct Ringdesk {
     presence: Arc<Notify>,
     /// My status each time the presence task saves it.
     my_status: watch::Sender<Option<presence::MyStatus>>,
+    /// The heartbeat to the team server (while this desktop is in a team), what it last
+    /// heard, and its wake-up when availability changes.
+    team_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    team_link: watch::Sender<team::TeamLink>,
+    team_wake: Arc<Notify>,
     pub providers: ProviderService,
     pub softphone: Softphone,
     pub contacts: Contacts,
@@ -172,6 +179,9 @@ impl Ringdesk {
             crm_connector: Default::default(),
             presence: Default::default(),
             my_status: watch::channel(None).0,
+            team_task: Default::default(),
+            team_link: watch::channel(team::TeamLink::Off).0,
+            team_wake: Default::default(),
             provider_calls,
             contacts: Contacts {
                 repository: store.contacts(),
@@ -221,6 +231,7 @@ impl Ringdesk {
             },
         ));
         ringdesk.start_crm().await;
+        ringdesk.start_team().await;
         Ok(ringdesk)
     }
 

@@ -172,7 +172,7 @@ impl Default for UserSettings {
 }
 
 /// An agent (the seed's TelephonyUser).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: UserId,

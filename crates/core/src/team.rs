@@ -67,7 +67,7 @@ impl Presence {
 id_type!(DeviceId);
 
 /// A signed-in desktop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
     pub id: DeviceId,
@@ -83,7 +83,7 @@ pub struct Device {
 }
 
 /// An agent's softphone login on a provider, made by the team server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentLogin {
     pub user_id: UserId,

@@ -88,11 +88,14 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let role = if admin { Role::Admin } else { Role::Agent };
             let invite = team.invite(user.id, role).await?;
             println!("{}", invite.link);
+            let until = invite
+                .expires_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
             eprintln!(
-                "{} ({}) may join until {} with the link above, once.",
+                "{} ({}) may join until {until} with the link above, once.",
                 user.name,
                 role.code(),
-                invite.expires_at
             );
         }
     }

@@ -11,6 +11,7 @@ import type {
   ActiveCall,
   CrmSettings,
   CrmView,
+  TeamView,
   CallRoute,
   WebhookSettings,
   WebhookView,
@@ -104,6 +105,14 @@ export const api = {
     /** Saves and starts/stops the receiver; rejects with field "bind" or "publicUrl". */
     set: (settings: WebhookSettings) => call<WebhookView>("webhook_set", { settings }),
   },
+  team: {
+    get: () => call<TeamView>("team_get"),
+    /** Joins with an invite link (`ringdesk://join?server=…&code=…`); an empty name uses this computer's. */
+    join: (link: string, deviceName: string) => call<TeamView>("team_join", { link, deviceName }),
+    leave: () => call<TeamView>("team_leave"),
+    /** An invite link that arrived before the window listened. */
+    pendingInvite: () => call<string | null>("team_invite_pending"),
+  },
   crm: {
     get: () => call<CrmView>("crm_get"),
     /** `token` null keeps the stored one; rejects with field "baseUrl" or "token". */
@@ -173,6 +182,12 @@ export const events = {
   /** A call ended (also calls refused or missed without ever being active). */
   callEnded: (handler: (c: Call) => void): Promise<UnlistenFn> =>
     listen<Call>("call_ended", (e) => handler(e.payload)),
+  /** The link to the team server, each time it changes. */
+  team: (handler: (v: TeamView) => void): Promise<UnlistenFn> =>
+    listen<TeamView>("team", (e) => handler(e.payload)),
+  /** An invite link opened on the desktop: Settings → Team proposes it. */
+  teamInvite: (handler: (link: string) => void): Promise<UnlistenFn> =>
+    listen<string>("team_invite", (e) => handler(e.payload)),
   /** The CRM's state after deliveries and contact pulls. */
   crm: (handler: (v: CrmView) => void): Promise<UnlistenFn> =>
     listen<CrmView>("crm", (e) => handler(e.payload)),

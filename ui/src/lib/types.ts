@@ -432,3 +432,26 @@ export interface UserInput {
   forwardingNumber: string | null;
   settings: UserSettings;
 }
+
+export type Role = "admin" | "agent";
+export type Presence = "available" | "on_call" | "wrap_up" | "dnd";
+
+/** Where this desktop is signed in (Settings → Team). */
+export interface TeamSettings {
+  server: string;
+  deviceId: string;
+  agent: string | null;
+  role: Role;
+}
+
+/** How the link to the team server is doing. */
+export type TeamLink =
+  | { state: "off" }
+  | { state: "connected"; presence: Presence }
+  | { state: "unreachable"; reason: string }
+  | { state: "signedOut"; reason: string };
+
+export interface TeamView {
+  joined: TeamSettings | null;
+  link: TeamLink;
+}

@@ -10,6 +10,7 @@ impl Ringdesk {
     pub async fn set_availability(&self, availability: Availability) -> Result<(), AppError> {
         availability::save(&self.store.settings(), availability).await?;
         self.presence.notify_one();
+        self.team_wake.notify_one();
         Ok(())
     }
 

@@ -5,4 +5,5 @@ mod calls;
 mod crm;
 mod desk;
 mod providers;
+mod team;
 mod webhooks;

@@ -1,0 +1,161 @@
+//! A desktop in a team: it joins a real team server (in process, its provider on Twilio's
+//! spec mock) with an invite link, takes the softphone login the server made for its agent as
+//! its active SIP account (the password in the keyring), tells the server how the agent is
+//! as it changes, and learns at once when an admin revoked it. Hostile links change nothing.
+
+mod support;
+
+use std::time::Duration;
+
+use ringdesk_app::{Availability, Ringdesk, TeamLink};
+use ringdesk_core::team::{Presence, Role};
+use ringdesk_core::{
+    CredentialField, NewProvider, ProviderCredentials, ProviderKind, UserInput, UserSettings,
+};
+use ringdesk_providers::Endpoints;
+use ringdesk_server::config::ServerConfig;
+use ringdesk_server::Server;
+use secrecy::SecretString;
+
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session and the Prism spec mocks: run through scripts/test.sh"]
+async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
+    let prism = std::env::var("RINGDESK_PRISM_TWILIO").expect("run scripts/test.sh");
+    let mut endpoints = Endpoints::all_at(&prism).unwrap();
+    endpoints.twilio_sip = Some("127.0.0.1:9".into());
+
+    // The team: a Twilio account and Bea, whose softphone login the server makes.
+    let server_dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: server_dir.path().to_path_buf(),
+        ..ServerConfig::default()
+    };
+    let (server, listener) = Server::bind(&config, endpoints).await.unwrap();
+    let team = server.shared.team.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let mut credentials = ProviderCredentials::default();
+    credentials.set(
+        CredentialField::AccountSid,
+        Some(SecretString::from("AC0123456789abcdef0123456789abcdef")),
+    );
+    credentials.set(CredentialField::AuthToken, Some(SecretString::from("tok")));
+    let provider = team
+        .providers
+        .create(NewProvider {
+            kind: ProviderKind::Twilio,
+            name: "Team Twilio".into(),
+            credentials,
+            default_caller_id: None,
+            record_calls: false,
+            sip: None,
+        })
+        .await
+        .unwrap();
+    team.providers.activate(provider.id).await.unwrap();
+    let bea = team
+        .agents
+        .save_user(
+            None,
+            UserInput {
+                name: "Bea".into(),
+                email: None,
+                is_me: false,
+                assigned_numbers: vec![],
+                primary_number: None,
+                forwarding_number: None,
+                settings: UserSettings::default(),
+            },
+        )
+        .await
+        .unwrap();
+    let login = team.provision_softphone(bea.id).await.unwrap();
+    let invite = team.invite(bea.id, Role::Agent).await.unwrap();
+
+    // Bea's desktop.
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = support::keyring();
+    let ringdesk = Ringdesk::open(support::config(dir.path(), &keyring))
+        .await
+        .unwrap();
+    for hostile in [
+        "ringdesk://join?server=file%3A%2F%2F%2Fetc&code=rdi_x",
+        "ringdesk://call?to=%2B15551234567",
+        "ringdesk://join?server=http%3A%2F%2F127.0.0.1%3A9&code=rdi_x",
+    ] {
+        assert!(ringdesk.join_team(hostile, "").await.is_err(), "{hostile}");
+        assert!(ringdesk.team().await.unwrap().joined.is_none(), "{hostile}");
+    }
+    let view = ringdesk
+        .join_team(&invite.link, "Bea's laptop")
+        .await
+        .unwrap();
+    let joined = view.joined.unwrap();
+    assert_eq!(joined.agent.as_deref(), Some("Bea"));
+    assert_eq!(joined.role, Role::Agent);
+
+    // Its softphone is the login the server made.
+    let accounts = ringdesk.providers.list().await.unwrap();
+    let sip = accounts
+        .iter()
+        .find(|p| p.kind == ProviderKind::Sip)
+        .expect("a SIP account from the team");
+    assert!(sip.is_active);
+    assert_eq!(sip.settings.sip.as_ref().unwrap().username, login.sip_user);
+
+    // The server hears how Bea is, as it changes.
+    eventually("the server hears Bea available", || async {
+        team.presence_of(bea.id).await.unwrap() == Some(Presence::Available)
+    })
+    .await;
+    let mut link = ringdesk.subscribe_team();
+    ringdesk
+        .set_availability(Availability::DoNotDisturb)
+        .await
+        .unwrap();
+    eventually("the server hears Do not disturb", || async {
+        team.presence_of(bea.id).await.unwrap() == Some(Presence::Dnd)
+    })
+    .await;
+    assert_eq!(
+        *link.borrow_and_update(),
+        TeamLink::Connected {
+            presence: Presence::Dnd
+        }
+    );
+
+    // Revoked by an admin: the next word is refused and the desktop says so.
+    assert!(team.revoke(joined.device_id).await.unwrap());
+    ringdesk
+        .set_availability(Availability::Available)
+        .await
+        .unwrap();
+    eventually("the desktop learns it was signed out", || {
+        let state = ringdesk.subscribe_team().borrow().clone();
+        async move { matches!(state, TeamLink::SignedOut { .. }) }
+    })
+    .await;
+
+    // Leaving forgets the team and its token.
+    let view = ringdesk.leave_team().await.unwrap();
+    assert!(view.joined.is_none());
+    assert_eq!(view.link, TeamLink::Off);
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+}

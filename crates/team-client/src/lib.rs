@@ -1,0 +1,257 @@
+//! The desktop's side of the team server's API (docs/server-openapi.yaml): an invite link
+//! read and checked, the invite traded for this desktop's device token, then requests signed
+//! with it — presence (also the heartbeat), who am I, my softphone login.
+
+use std::time::Duration;
+
+use ringdesk_core::team::{Device, Presence};
+use ringdesk_core::User;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use url::Url;
+
+/// Invite codes are 48 characters; anything much longer is not one.
+const MAX_CODE: usize = 200;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error("“{0}” is not a team server address (http or https URL)")]
+    BadServer(String),
+    #[error("this is not a Ringdesk invite: {0}")]
+    BadInvite(String),
+    #[error("could not reach the team server at {0}")]
+    Unreachable(String),
+    #[error("the team server refused: {0}")]
+    Refused(String),
+    #[error("the team server's answer was not understood: {0}")]
+    Unreadable(String),
+}
+
+/// What an invite link carries: where the team server is and the one-time code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub server: Url,
+    pub code: String,
+}
+
+/// The team server's address, checked: http(s) with a host, no query or fragment, no
+/// trailing slash.
+pub fn server_url(raw: &str) -> Result<Url, TeamError> {
+    let raw = raw.trim();
+    let url = Url::parse(raw).map_err(|_| TeamError::BadServer(raw.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(TeamError::BadServer(raw.to_string()));
+    }
+    let text = url.as_str().trim_end_matches('/').to_string();
+    Url::parse(&text).map_err(|_| TeamError::BadServer(raw.to_string()))
+}
+
+/// `ringdesk://join?server=<url>&code=<code>` read, as untrusted as any link: one server, one
+/// code of plain characters, nothing else.
+pub fn parse_invite(link: &str) -> Result<Invite, TeamError> {
+    let bad = |why: &str| TeamError::BadInvite(why.to_string());
+    if link.len() > 1024 || link.chars().any(char::is_control) {
+        return Err(bad("too long, or with control characters"));
+    }
+    let url = Url::parse(link.trim()).map_err(|_| bad("not a link"))?;
+    if url.scheme() != "ringdesk" || url.host_str() != Some("join") {
+        return Err(bad("it does not start with ringdesk://join"));
+    }
+    let (mut server, mut code) = (None, None);
+    for (key, value) in url.query_pairs() {
+        let slot = match key.as_ref() {
+            "server" => &mut server,
+            "code" => &mut code,
+            _ => return Err(bad("it carries something else than server and code")),
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(bad("it names the server or the code twice"));
+        }
+    }
+    let server = server_url(&server.ok_or_else(|| bad("it names no server"))?)?;
+    let code = checked_code(&code.ok_or_else(|| bad("it carries no code"))?)?;
+    Ok(Invite { server, code })
+}
+
+/// An invite code: letters, digits, `-` and `_` only (a pasted code is trimmed first by
+/// whoever took it from the agent).
+pub fn checked_code(code: &str) -> Result<String, TeamError> {
+    if code.is_empty()
+        || code.len() > MAX_CODE
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(TeamError::BadInvite(
+            "the code is not one Ringdesk makes".into(),
+        ));
+    }
+    Ok(code.to_string())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Joined {
+    pub token: String,
+    pub device: Device,
+    pub user: Option<User>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub device: Device,
+    pub user: Option<User>,
+}
+
+/// The agent's softphone login as the server hands it to their own desktop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftphoneLogin {
+    pub registrar: String,
+    pub domain: String,
+    pub username: String,
+    pub password: SecretString,
+}
+
+#[derive(Clone)]
+pub struct TeamClient {
+    http: reqwest::Client,
+    server: Url,
+}
+
+fn unreachable(server: &Url) -> TeamError {
+    TeamError::Unreachable(server.to_string())
+}
+
+impl TeamClient {
+    pub fn new(server: Url) -> Result<TeamClient, TeamError> {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|_| unreachable(&server))?;
+        Ok(TeamClient { http, server })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.as_str().trim_end_matches('/'))
+    }
+
+    async fn read<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Option<T>, TeamError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|_| unreachable(&self.server))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|_| unreachable(&self.server))?;
+        if status.is_success() {
+            if status == reqwest::StatusCode::NO_CONTENT {
+                return Ok(None);
+            }
+            return serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| TeamError::Unreadable(e.to_string()));
+        }
+        // The server says why in a sentence; anything else is cut short.
+        let why = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        Err(TeamError::Refused(format!("{}: {why}", status.as_u16())))
+    }
+
+    /// Trades the invite for this desktop's device token.
+    pub async fn join(&self, code: &str, device_name: &str) -> Result<Joined, TeamError> {
+        let body = serde_json::json!({ "code": code, "deviceName": device_name });
+        self.read(self.http.post(self.url("/api/v1/join")).json(&body))
+            .await?
+            .ok_or_else(|| TeamError::Unreadable("no answer to the join".into()))
+    }
+
+    pub async fn me(&self, token: &SecretString) -> Result<Me, TeamError> {
+        let request = self
+            .http
+            .get(self.url("/api/v1/me"))
+            .bearer_auth(token.expose_secret());
+        self.read(request)
+            .await?
+            .ok_or_else(|| TeamError::Unreadable("empty answer".into()))
+    }
+
+    /// How the agent is; also the desktop's heartbeat.
+    pub async fn set_presence(
+        &self,
+        token: &SecretString,
+        presence: Presence,
+    ) -> Result<(), TeamError> {
+        let request = self
+            .http
+            .put(self.url("/api/v1/me/presence"))
+            .bearer_auth(token.expose_secret())
+            .json(&serde_json::json!({ "presence": presence }));
+        self.read::<serde_json::Value>(request).await.map(|_| ())
+    }
+
+    /// The agent's softphone login, if the server made one.
+    pub async fn softphone(
+        &self,
+        token: &SecretString,
+    ) -> Result<Option<SoftphoneLogin>, TeamError> {
+        let request = self
+            .http
+            .get(self.url("/api/v1/me/softphone"))
+            .bearer_auth(token.expose_secret());
+        match self.read(request).await {
+            Ok(login) => Ok(login),
+            Err(TeamError::Refused(why)) if why.starts_with("404") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invite_link_is_read_strictly() {
+        let invite = parse_invite(
+            "ringdesk://join?server=https%3A%2F%2Fteam.example.com%2F&code=rdi_Ab-9_x",
+        )
+        .unwrap();
+        assert_eq!(invite.server.as_str(), "https://team.example.com/");
+        assert_eq!(invite.code, "rdi_Ab-9_x");
+        for hostile in [
+            "ringdesk://call?to=%2B15551234567",
+            "https://join?server=https%3A%2F%2Fx&code=a",
+            "ringdesk://join?server=file%3A%2F%2F%2Fetc%2Fpasswd&code=a",
+            "ringdesk://join?server=https%3A%2F%2Fuser%3Apw%40x&code=a",
+            "ringdesk://join?server=https%3A%2F%2Fx&code=a%3Cscript%3E",
+            "ringdesk://join?server=https%3A%2F%2Fx&code=a&code=b",
+            "ringdesk://join?server=https%3A%2F%2Fx&code=a&extra=1",
+            "ringdesk://join?code=a",
+            "ringdesk://join?server=https%3A%2F%2Fx&code=a%0A",
+        ] {
+            assert!(parse_invite(hostile).is_err(), "{hostile}");
+        }
+        assert!(parse_invite(&format!(
+            "ringdesk://join?server=https%3A%2F%2Fx&code={}",
+            "a".repeat(300)
+        ))
+        .is_err());
+    }
+}
