@@ -24,6 +24,7 @@ impl From<CallError> for UiError {
         let (kind, field) = match &e {
             CallError::BadNumber(_) => ("invalid", Some("number".to_string())),
             CallError::BadDigits => ("invalid", Some("digits".to_string())),
+            CallError::CallsAtOnce(_) => ("invalid", Some("callsAtOnce".to_string())),
             _ => ("call", None),
         };
         UiError {
@@ -228,17 +229,7 @@ pub async fn calls_at_once_get(ringdesk: State<'_, Ringdesk>) -> Result<usize> {
 
 #[tauri::command]
 pub async fn calls_at_once_set(ringdesk: State<'_, Ringdesk>, count: usize) -> Result<usize> {
-    ringdesk
-        .set_calls_at_once(count)
-        .await
-        .map_err(|e| match e {
-            CallError::BadNumber(message) => UiError {
-                kind: "invalid",
-                field: Some("callsAtOnce".into()),
-                message,
-            },
-            other => other.into(),
-        })
+    Ok(ringdesk.set_calls_at_once(count).await?)
 }
 
 /// Forwards the calls to every window and keeps the popup open exactly while a call rings in.

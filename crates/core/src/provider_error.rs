@@ -54,6 +54,15 @@ fn retry_hint(secs: Option<u64>) -> String {
     }
 }
 
+impl ProviderError {
+    /// A call on the agent's phone whose other leg (the contact) the provider no longer lists.
+    pub fn contact_leg_gone() -> Self {
+        ProviderError::NotFound {
+            what: "contact connected to this call (it may have ended)".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -398,9 +398,7 @@ impl ProviderAdapter for TelnyxAdapter {
             .find(|c| {
                 c.call_session_id == call.call_session_id && c.call_control_id != agent_call_id
             })
-            .ok_or_else(|| ProviderError::NotFound {
-                what: "contact connected to this call (it may have ended)".into(),
-            })?;
+            .ok_or_else(ProviderError::contact_leg_gone)?;
         self.transfer(&contact.call_control_id, to, from).await?;
         self.hangup(agent_call_id).await
     }

@@ -353,9 +353,7 @@ impl ProviderAdapter for VonageAdapter {
             .into_iter()
             .map(|c| c.uuid)
             .find(|uuid| uuid != agent_call_id)
-            .ok_or_else(|| ProviderError::NotFound {
-                what: "contact connected to this call (it may have ended)".into(),
-            })?;
+            .ok_or_else(ProviderError::contact_leg_gone)?;
         self.transfer(&contact, to, from).await?;
         self.hangup(agent_call_id).await
     }

@@ -38,7 +38,11 @@ struct Running {
 }
 
 async fn start(endpoints: Endpoints) -> Running {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), endpoints).await
+}
+
+/// A server on `dir` (a restart reopens the same one).
+async fn start_in(dir: tempfile::TempDir, endpoints: Endpoints) -> Running {
     let config = ServerConfig {
         listen: "127.0.0.1:0".into(),
         public_url: Some(PUBLIC.into()),
@@ -185,6 +189,29 @@ impl Running {
     }
 }
 
+/// Everything the server logs in this test binary, at every level, to look for keys in.
+fn capture_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Sink(logs.clone());
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .try_init();
+    logs
+}
+
 /// The first admin, made as `ringdesk-server invite --admin` does.
 async fn first_admin(running: &Running) -> String {
     let team = &running.server.team;
@@ -230,6 +257,7 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
     let prism = std::env::var("RINGDESK_PRISM_TWILIO").expect("run scripts/test.sh");
     let mut endpoints = Endpoints::all_at(&prism).unwrap();
     endpoints.twilio_sip = Some("127.0.0.1:9".into());
+    let logs = capture_logs();
     let running = start(endpoints).await;
     let (status, _) = running.call("GET", "/readyz", None, None).await;
     assert_eq!(status, 200);
@@ -482,8 +510,17 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
     let (status, _) = running.call("GET", "/api/v1/me", Some(&bea), None).await;
     assert_eq!(status, 401);
 
-    // The Auth Token was never answered back, and is not in the database in the clear.
+    // The Auth Token was never answered back or logged, and is not in the database in the
+    // clear; nor is Bea's softphone password logged.
     assert!(!running.seen.lock().unwrap().contains(TOKEN));
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        logged.contains("voice request answered"),
+        "the logs were captured"
+    );
+    for secret in [TOKEN, mine["password"].as_str().unwrap()] {
+        assert!(!logged.contains(secret), "a secret in the server's log");
+    }
     running.server.store.close().await;
     for entry in std::fs::read_dir(running.dir.path()).unwrap() {
         let path = entry.unwrap().path();
@@ -513,4 +550,71 @@ async fn health_and_readiness_then_a_graceful_stop() {
     assert_eq!(status, 404);
     let _ = running.stop.send(());
     running.task.await.unwrap().unwrap();
+}
+
+fn closed() -> Endpoints {
+    Endpoints::all_at("http://127.0.0.1:9").unwrap()
+}
+
+impl Running {
+    /// Stops serving; its folder survives for the next start.
+    async fn stop(self) -> tempfile::TempDir {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+        self.dir
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_mid_call_loses_nothing_and_redeliveries_apply_once() {
+    let running = start(closed()).await;
+    let mut credentials = ringdesk_core::ProviderCredentials::default();
+    credentials.set(
+        ringdesk_core::CredentialField::AccountSid,
+        Some(secrecy::SecretString::from(SID)),
+    );
+    credentials.set(
+        ringdesk_core::CredentialField::AuthToken,
+        Some(secrecy::SecretString::from(TOKEN)),
+    );
+    let provider = running
+        .server
+        .team
+        .providers
+        .create(ringdesk_core::NewProvider {
+            kind: ringdesk_core::ProviderKind::Twilio,
+            name: "Twilio".into(),
+            credentials,
+            default_caller_id: None,
+            record_calls: false,
+            sip: None,
+        })
+        .await
+        .unwrap();
+    let events = format!("/webhooks/{}", provider.id);
+    let ringing = "CallSid=CA1&CallStatus=ringing&Direction=inbound&From=%2B14155552671&To=%2B12125550100&SequenceNumber=0";
+    assert_eq!(running.twilio(&events, ringing).await.0, 200);
+
+    // The server stops mid-call and comes back on the same folder (its sealed keys open
+    // again with the same key file); Twilio redelivers what it sent, then goes on.
+    let dir = running.stop().await;
+    let running = start_in(dir, closed()).await;
+    let answered = "CallSid=CA1&CallStatus=in-progress&Direction=inbound&SequenceNumber=1";
+    let completed =
+        "CallSid=CA1&CallStatus=completed&Direction=inbound&CallDuration=42&SequenceNumber=2";
+    for form in [ringing, answered, answered, completed, ringing] {
+        let (status, body) = running.twilio(&events, form).await;
+        assert_eq!(status, 200, "{form}: {body}");
+    }
+    let calls = running
+        .server
+        .store
+        .calls()
+        .list(&CallFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].answered_at.is_some(), "{:?}", calls[0]);
+    assert_eq!(calls[0].status, ringdesk_core::CallStatus::Completed);
+    running.stop().await;
 }

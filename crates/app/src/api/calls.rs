@@ -87,10 +87,7 @@ impl Ringdesk {
             .await
             .map_err(|e| CallError::Journal(e.to_string()))?;
         if !saved {
-            return Err(CallError::BadNumber(format!(
-                "Calls at once is 1 to {}",
-                crate::calls_at_once::MOST
-            )));
+            return Err(CallError::CallsAtOnce(crate::calls_at_once::MOST));
         }
         Ok(count)
     }

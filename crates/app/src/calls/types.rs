@@ -18,6 +18,8 @@ pub enum CallError {
     NoCall(&'static str),
     #[error("{0}")]
     BadNumber(String),
+    #[error("Calls at once is 1 to {0}")]
+    CallsAtOnce(usize),
     #[error("the call's audio could not start: {0}")]
     Media(String),
     #[error("DTMF keys are 0-9, *, # and A-D")]

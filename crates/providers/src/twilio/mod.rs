@@ -325,9 +325,7 @@ impl ProviderAdapter for TwilioAdapter {
             .into_iter()
             .map(|c| c.sid)
             .find(|sid| sid != agent_call_id)
-            .ok_or_else(|| ProviderError::NotFound {
-                what: "contact connected to this call (it may have ended)".into(),
-            })?;
+            .ok_or_else(ProviderError::contact_leg_gone)?;
         self.transfer(&child, to, from).await
     }
 
