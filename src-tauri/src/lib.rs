@@ -104,6 +104,7 @@ pub fn run() {
             team::team_get,
             team::team_join,
             team::team_leave,
+            team::team_agents,
             team::team_invite_pending,
             crm::crm_connected,
             crm::crm_set,

@@ -84,6 +84,11 @@ pub async fn team_join(
 }
 
 #[tauri::command]
+pub async fn team_agents(ringdesk: State<'_, Ringdesk>) -> Result<Vec<ringdesk_team::TeamAgent>> {
+    Ok(ringdesk.team_agents().await?)
+}
+
+#[tauri::command]
 pub async fn team_leave(ringdesk: State<'_, Ringdesk>) -> Result<TeamView> {
     Ok(ringdesk.leave_team().await?)
 }

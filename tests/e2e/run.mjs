@@ -1306,12 +1306,16 @@ try {
       await wd.waitFor('[data-testid="team-joined"]', { text: "Bea", timeoutMs: 15000 });
       await wd.waitFor('[data-testid="team-link"]', { text: "the team sees you available", timeoutMs: 15000 });
       await waitUntil("the server sees Bea available", bea, "available");
+      // The team as the server sees it, on Bea's desktop.
+      await wd.waitFor('[data-testid="team-agent"][data-name="Olga"]');
+      await wd.waitFor('[data-testid="team-agent"][data-name="Bea"]', { text: "available" });
       writeFileSync(join(shots, "team-joined.png"), await wd.screenshot());
 
       // Do not disturb in the window reaches the server at once.
       await wd.click('[data-testid="availability"] option[value="do_not_disturb"]');
       await waitUntil("the server sees Bea on Do not disturb", bea, "dnd");
       await wd.waitFor('[data-testid="team-link"]', { text: "on Do not disturb" });
+      await wd.waitFor('[data-testid="team-agent"][data-name="Bea"]', { text: "on Do not disturb" });
       await wd.click('[data-testid="availability"] option[value="available"]');
       await waitUntil("the server sees Bea available again", bea, "available");
 

@@ -124,6 +124,12 @@ async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
         team.presence_of(bea.id).await.unwrap() == Some(Presence::Available)
     })
     .await;
+    let agents = ringdesk.team_agents().await.unwrap();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    assert_eq!(
+        (agents[0].user.name.as_str(), agents[0].presence),
+        ("Bea", Some(Presence::Available))
+    );
     let mut link = ringdesk.subscribe_team();
     ringdesk
         .set_availability(Availability::DoNotDisturb)

@@ -459,6 +459,30 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
     let (_, twiml) = running.voice(&provider_id, &inbound).await;
     assert!(twiml.contains("<Number>+14155550199</Number>"), "{twiml}");
 
+    // Routed to a queue (queues come later): answered plainly; to an outside number: forwarded.
+    for (route, expected) in [
+        (
+            json!({"type": "queue", "queue": "Sales"}),
+            "Sorry, nobody can take your call",
+        ),
+        (
+            json!({"type": "external", "number": "+1 212 555 0123"}),
+            "<Number>+12125550123</Number>",
+        ),
+    ] {
+        let (status, _) = running
+            .call(
+                "PUT",
+                &format!("/api/v1/numbers/{number_id}/route"),
+                Some(&admin),
+                Some(route),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (_, twiml) = running.voice(&provider_id, &inbound).await;
+        assert!(twiml.contains(expected), "{twiml}");
+    }
+
     // An invite not used in time is refused.
     let (_, late) = running
         .call(

@@ -112,6 +112,16 @@ pub struct Me {
     pub user: Option<User>,
 }
 
+/// A teammate as the server lists them: the agent and what their desktops say (None: none
+/// heard from lately — offline).
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamAgent {
+    #[serde(flatten)]
+    pub user: User,
+    pub presence: Option<Presence>,
+}
+
 /// The agent's softphone login as the server hands it to their own desktop.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -190,6 +200,15 @@ impl TeamClient {
         self.read(request)
             .await?
             .ok_or_else(|| TeamError::Unreadable("empty answer".into()))
+    }
+
+    /// The team's agents and how each is.
+    pub async fn agents(&self, token: &SecretString) -> Result<Vec<TeamAgent>, TeamError> {
+        let request = self
+            .http
+            .get(self.url("/api/v1/agents"))
+            .bearer_auth(token.expose_secret());
+        Ok(self.read(request).await?.unwrap_or_default())
     }
 
     /// How the agent is; also the desktop's heartbeat.

@@ -12,6 +12,7 @@ import type {
   CrmSettings,
   CrmView,
   TeamView,
+  TeamAgent,
   CallRoute,
   WebhookSettings,
   WebhookView,
@@ -110,6 +111,8 @@ export const api = {
     /** Joins with an invite link (`ringdesk://join?server=…&code=…`); an empty name uses this computer's. */
     join: (link: string, deviceName: string) => call<TeamView>("team_join", { link, deviceName }),
     leave: () => call<TeamView>("team_leave"),
+    /** The team's agents and how each is (empty when not in a team). */
+    agents: () => call<TeamAgent[]>("team_agents"),
     /** An invite link that arrived before the window listened. */
     pendingInvite: () => call<string | null>("team_invite_pending"),
   },

@@ -451,6 +451,11 @@ export type TeamLink =
   | { state: "unreachable"; reason: string }
   | { state: "signedOut"; reason: string };
 
+/** A teammate as the team server lists them (presence null: offline). */
+export interface TeamAgent extends User {
+  presence: Presence | null;
+}
+
 export interface TeamView {
   joined: TeamSettings | null;
   link: TeamLink;

@@ -12,6 +12,14 @@ impl Ringdesk {
         })
     }
 
+    /// The team's agents and how each is, as the server sees them (empty when not in a team).
+    pub async fn team_agents(&self) -> Result<Vec<ringdesk_team::TeamAgent>, team::TeamSetupError> {
+        match team::joined(&self.store.settings(), self.secrets.as_ref()).await? {
+            Some((client, token)) => Ok(client.agents(&token).await?),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Changes whenever the link to the team server does.
     pub fn subscribe_team(&self) -> watch::Receiver<team::TeamLink> {
         self.team_link.subscribe()
