@@ -137,51 +137,27 @@ impl Setup<'_> {
         }
         self.settings.set_json(&key(provider_id), &record).await?;
 
-        let sip = SipSettings {
-            registrar: login.registrar,
-            domain: login.domain,
-            username: login.username,
-            auth_username: None,
-            transport: SipTransport::Udp,
-            outbound_proxy: None,
-            ca_certificate: None,
-        };
-        let mut credentials = ProviderCredentials::default();
-        credentials.set(CredentialField::SipPassword, Some(login.password));
         let existing = match record.sip_provider {
             Some(id) => self.providers.get(id).await.ok(),
             None => None,
         };
-        let account = match existing {
-            Some(account) => {
-                self.providers
-                    .update(
-                        account.id,
-                        ProviderUpdate {
-                            credentials,
-                            sip: Some(sip),
-                            ..ProviderUpdate::default()
-                        },
-                    )
-                    .await?
-            }
-            None => {
-                self.providers
-                    .create(NewProvider {
-                        kind: ProviderKind::Sip,
-                        name: format!("{} softphone", provider.name),
-                        credentials,
-                        default_caller_id: provider
-                            .settings
-                            .default_caller_id
-                            .as_ref()
-                            .map(|n| n.to_string()),
-                        record_calls: false,
-                        sip: Some(sip),
-                    })
-                    .await?
-            }
-        };
+        let account = save_sip_account(
+            self.providers,
+            existing,
+            SipAccount {
+                name: format!("{} softphone", provider.name),
+                registrar: login.registrar,
+                domain: login.domain,
+                username: login.username,
+                password: login.password,
+                default_caller_id: provider
+                    .settings
+                    .default_caller_id
+                    .as_ref()
+                    .map(|n| n.to_string()),
+            },
+        )
+        .await?;
         record.sip_provider = Some(account.id);
         self.settings.set_json(&key(provider_id), &record).await?;
         let account = self.providers.activate(account.id).await?;
@@ -214,5 +190,61 @@ impl Setup<'_> {
         }
         self.settings.delete(&key(provider_id)).await?;
         Ok(())
+    }
+}
+
+/// A softphone login to keep as a SIP account.
+pub(crate) struct SipAccount {
+    pub name: String,
+    pub registrar: String,
+    pub domain: Option<String>,
+    pub username: String,
+    pub password: secrecy::SecretString,
+    pub default_caller_id: Option<String>,
+}
+
+/// The login as a SIP account (its password in the secret store): `existing` updated in
+/// place, else a new one. Not made active here.
+pub(crate) async fn save_sip_account(
+    providers: &ProviderService,
+    existing: Option<Provider>,
+    login: SipAccount,
+) -> Result<Provider, ServiceError> {
+    let sip = SipSettings {
+        registrar: login.registrar,
+        domain: login.domain,
+        username: login.username,
+        auth_username: None,
+        transport: SipTransport::Udp,
+        outbound_proxy: None,
+        ca_certificate: None,
+    };
+    let mut credentials = ProviderCredentials::default();
+    credentials.set(CredentialField::SipPassword, Some(login.password));
+    match existing {
+        Some(account) => {
+            providers
+                .update(
+                    account.id,
+                    ProviderUpdate {
+                        credentials,
+                        sip: Some(sip),
+                        ..ProviderUpdate::default()
+                    },
+                )
+                .await
+        }
+        None => {
+            providers
+                .create(NewProvider {
+                    kind: ProviderKind::Sip,
+                    name: login.name,
+                    credentials,
+                    default_caller_id: login.default_caller_id,
+                    record_calls: false,
+                    sip: Some(sip),
+                })
+                .await
+        }
     }
 }

@@ -11,10 +11,7 @@ use std::time::Duration;
 use ringdesk_core::ports::SecretStore;
 use ringdesk_core::service::{ProviderService, ServiceError};
 use ringdesk_core::team::{DeviceId, Presence, Role};
-use ringdesk_core::{
-    CredentialField, NewProvider, ProviderCredentials, ProviderKind, ProviderUpdate, SipSettings,
-    SipTransport,
-};
+use ringdesk_core::ProviderKind;
 use ringdesk_store::{SettingsRepository, StoreError};
 use ringdesk_team::{Invite, SoftphoneLogin, TeamClient};
 use secrecy::SecretString;
@@ -23,6 +20,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::availability::{self, Availability};
 use crate::calls::ActiveCall;
+use crate::softphone_setup::{save_sip_account, SipAccount};
 
 const SETTINGS: &str = "team";
 const TOKEN: &str = "team/device-token";
@@ -147,48 +145,24 @@ pub(crate) async fn apply_softphone(
     providers: &ProviderService,
     login: SoftphoneLogin,
 ) -> Result<(), TeamSetupError> {
-    let sip = SipSettings {
-        registrar: login.registrar,
-        domain: Some(login.domain),
-        username: login.username,
-        auth_username: None,
-        transport: SipTransport::Udp,
-        outbound_proxy: None,
-        ca_certificate: None,
-    };
-    let mut credentials = ProviderCredentials::default();
-    credentials.set(CredentialField::SipPassword, Some(login.password));
     let existing = providers
         .list()
         .await?
         .into_iter()
         .find(|p| p.kind == ProviderKind::Sip && p.name == SOFTPHONE_NAME);
-    let account = match existing {
-        Some(account) => {
-            providers
-                .update(
-                    account.id,
-                    ProviderUpdate {
-                        credentials,
-                        sip: Some(sip),
-                        ..ProviderUpdate::default()
-                    },
-                )
-                .await?
-        }
-        None => {
-            providers
-                .create(NewProvider {
-                    kind: ProviderKind::Sip,
-                    name: SOFTPHONE_NAME.into(),
-                    credentials,
-                    default_caller_id: None,
-                    record_calls: false,
-                    sip: Some(sip),
-                })
-                .await?
-        }
-    };
+    let account = save_sip_account(
+        providers,
+        existing,
+        SipAccount {
+            name: SOFTPHONE_NAME.into(),
+            registrar: login.registrar,
+            domain: Some(login.domain),
+            username: login.username,
+            password: login.password,
+            default_caller_id: None,
+        },
+    )
+    .await?;
     providers.activate(account.id).await?;
     Ok(())
 }
