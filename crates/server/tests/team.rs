@@ -20,7 +20,9 @@ use serde_json::{json, Value};
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "team-auth-token-5d1e";
 const PUBLIC: &str = "https://team.example.com";
-const GRACE: u64 = 2;
+/// The presence grace period (and the invites' life) in this test: short, yet longer than a
+/// loaded machine takes between a heartbeat and the call that follows it.
+const GRACE: u64 = 4;
 
 struct Running {
     /// The server itself.
@@ -352,6 +354,12 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
         ("PUT", format!("/api/v1/numbers/{number_id}/route")),
         ("POST", format!("/api/v1/agents/{bea_id}/softphone")),
         ("POST", format!("/api/v1/providers/{provider_id}/activate")),
+        (
+            "POST",
+            format!("/api/v1/providers/{provider_id}/numbers/sync"),
+        ),
+        ("PUT", format!("/api/v1/agents/{bea_id}")),
+        ("POST", format!("/api/v1/agents/{bea_id}/invites")),
     ] {
         let (status, refused) = running
             .call_direct(method, &path, Some(&bea), Some(json!({})))
@@ -396,7 +404,16 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
         "Olga has no login: nobody else's is handed out"
     );
 
-    // A caller rings the number: Bea's desktop said it is there (it joined just now).
+    // A caller rings the number: Bea's desktop has just said it is there.
+    let (status, _) = running
+        .call(
+            "PUT",
+            "/api/v1/me/presence",
+            Some(&bea),
+            Some(json!({"presence": "available"})),
+        )
+        .await;
+    assert_eq!(status, 204);
     let inbound = format!(
         "CallSid=CA100&From=%2B14155552671&To={}&Direction=inbound",
         url::form_urlencoded::byte_serialize(e164.as_bytes()).collect::<String>()
