@@ -85,13 +85,14 @@ async fn token(secrets: &dyn SecretStore) -> Result<Option<SecretString>, TeamSe
         .map_err(|e| TeamSetupError::Keyring(e.to_string()))
 }
 
-/// Trades the invite for a device token (kept in the keyring) and remembers the team.
+/// Trades the invite for a device token (kept in the keyring) and remembers the team; the
+/// client and token to go on with.
 pub(crate) async fn join(
     settings: &SettingsRepository,
     secrets: &dyn SecretStore,
     invite: &Invite,
     device_name: &str,
-) -> Result<(TeamSettings, SecretString), TeamSetupError> {
+) -> Result<(TeamClient, SecretString), TeamSetupError> {
     let client = TeamClient::new(invite.server.clone())?;
     let joined = client.join(&invite.code, device_name).await?;
     let token = SecretString::from(joined.token);
@@ -107,7 +108,7 @@ pub(crate) async fn join(
     };
     settings.set_json(SETTINGS, &team).await?;
     tracing::info!(server = %team.server, device_id = %team.device_id, "joined a team");
-    Ok((team, token))
+    Ok((client, token))
 }
 
 /// Forgets the team here (the token leaves the keyring); the server's admin revokes the
@@ -207,7 +208,13 @@ impl Heartbeat {
                     reason: e.to_string(),
                 },
             };
-            self.link.send_replace(link);
+            // Only a change is news: an unchanged link every heartbeat would have the window
+            // read the team again on top of its own 10 s look.
+            self.link.send_if_modified(|current| {
+                let changed = *current != link;
+                *current = link;
+                changed
+            });
             tokio::select! {
                 r = self.calls.changed() => if r.is_err() { return },
                 _ = self.changed.notified() => {}

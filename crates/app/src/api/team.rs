@@ -39,14 +39,13 @@ impl Ringdesk {
             name => name.chars().take(100).collect(),
         };
         self.stop_team().await;
-        let (_, token) = team::join(
+        let (client, token) = team::join(
             &self.store.settings(),
             self.secrets.as_ref(),
             &invite,
             &name,
         )
         .await?;
-        let client = ringdesk_team::TeamClient::new(invite.server.clone())?;
         match client.softphone(&token).await {
             Ok(Some(login)) => {
                 team::apply_softphone(&self.providers, login).await?;
