@@ -1,6 +1,6 @@
 //! Settings → Team: joining a team server from an invite (typed, pasted, or a
 //! `ringdesk://join?…` link opened anywhere on the desktop), leaving it, and the link's state
-//! (`team` events).
+//! (`team` events) and what the server says on it (`team_news`).
 
 use std::sync::Mutex;
 
@@ -12,6 +12,8 @@ use crate::error::UiError;
 type Result<T> = std::result::Result<T, UiError>;
 
 pub const TEAM_EVENT: &str = "team";
+/// What the team server said on the live link (a `TeamEvent`).
+pub const NEWS_EVENT: &str = "team_news";
 /// An invite link reached the app: Settings → Team proposes it (joining is the agent's click).
 pub const INVITE_EVENT: &str = "team_invite";
 
@@ -29,9 +31,11 @@ impl From<TeamSetupError> for UiError {
     }
 }
 
-/// Follows the link to the team server so Settings → Team stays current without polling.
+/// Follows the link to the team server and its news, so Settings → Team stays current
+/// without polling.
 pub fn setup(app: &AppHandle) {
     app.manage(PendingInvite::default());
+    let news_app = app.clone();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let ringdesk = app.state::<Ringdesk>();
@@ -43,6 +47,22 @@ pub fn setup(app: &AppHandle) {
             }
             if changes.changed().await.is_err() {
                 break;
+            }
+        }
+    });
+    tauri::async_runtime::spawn(async move {
+        let ringdesk = news_app.state::<Ringdesk>();
+        let mut news = ringdesk.subscribe_team_news();
+        loop {
+            match news.recv().await {
+                Ok(event) => {
+                    let _ = news_app.emit(NEWS_EVENT, &event);
+                }
+                // Too much at once: the window reads the team again instead.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = news_app.emit(NEWS_EVENT, ringdesk_core::team::TeamEvent::Resync);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
         }
     });

@@ -124,6 +124,7 @@ pub struct Ringdesk {
     team_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     team_link: watch::Sender<team::TeamLink>,
     team_wake: Arc<Notify>,
+    team_news: tokio::sync::broadcast::Sender<ringdesk_core::team::TeamEvent>,
     pub providers: ProviderService,
     pub softphone: Softphone,
     pub contacts: Contacts,
@@ -182,6 +183,7 @@ impl Ringdesk {
             team_task: Default::default(),
             team_link: watch::channel(team::TeamLink::Off).0,
             team_wake: Default::default(),
+            team_news: tokio::sync::broadcast::channel(64).0,
             provider_calls,
             contacts: Contacts {
                 repository: store.contacts(),

@@ -3,20 +3,21 @@
 //! While joined, a heartbeat tells the server how the agent is — on a call, Do not disturb or
 //! available — at once when that changes and every `HEARTBEAT` otherwise, so the server
 //! routes calls to this desktop's softphone only while it is really here. The softphone
-//! login the server made for the agent becomes this desktop's active SIP account.
+//! login the server made for the agent becomes this desktop's active SIP account. The live
+//! link brings the server's news down (presence, agents, numbers, being signed out).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ringdesk_core::ports::SecretStore;
 use ringdesk_core::service::{ProviderService, ServiceError};
-use ringdesk_core::team::{DeviceId, Presence, Role};
+use ringdesk_core::team::{DeviceId, Presence, Role, TeamEvent};
 use ringdesk_core::ProviderKind;
 use ringdesk_store::{SettingsRepository, StoreError};
-use ringdesk_team::{Invite, SoftphoneLogin, TeamClient};
+use ringdesk_team::{Invite, LinkEvent, SoftphoneLogin, TeamClient};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 
 use crate::availability::{self, Availability};
 use crate::calls::ActiveCall;
@@ -125,11 +126,11 @@ pub(crate) async fn leave(
     Ok(())
 }
 
-/// The client and token of the team this desktop joined, if any.
+/// The client, token and device of the team this desktop joined, if any.
 pub(crate) async fn joined(
     settings: &SettingsRepository,
     secrets: &dyn SecretStore,
-) -> Result<Option<(TeamClient, SecretString)>, TeamSetupError> {
+) -> Result<Option<(TeamClient, SecretString, DeviceId)>, TeamSetupError> {
     let Some(team) = load(settings).await? else {
         return Ok(None);
     };
@@ -137,7 +138,7 @@ pub(crate) async fn joined(
         return Ok(None);
     };
     let server = ringdesk_team::server_url(&team.server)?;
-    Ok(Some((TeamClient::new(server)?, token)))
+    Ok(Some((TeamClient::new(server)?, token, team.device_id)))
 }
 
 /// The agent's softphone login from the server as this desktop's active SIP account
@@ -220,6 +221,70 @@ impl Heartbeat {
                 _ = self.changed.notified() => {}
                 _ = tokio::time::sleep(HEARTBEAT) => {}
             }
+        }
+    }
+}
+
+/// Keeps the live link to the team server open (reconnecting with back-off and catching up
+/// from the last cursor) and passes its events on to the shell.
+pub(crate) struct Listener {
+    pub client: TeamClient,
+    pub token: SecretString,
+    pub device_id: DeviceId,
+    pub link: watch::Sender<TeamLink>,
+    pub news: broadcast::Sender<TeamEvent>,
+}
+
+/// The longest wait between two attempts to reconnect.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Listener {
+    pub async fn run(self) {
+        let mut cursor = None;
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.client.events(&self.token, cursor).await {
+                Ok(mut live) => loop {
+                    match live.next().await {
+                        Ok(Some(LinkEvent::Ready(c))) => {
+                            cursor = Some(c);
+                            backoff = Duration::from_secs(1);
+                        }
+                        Ok(Some(LinkEvent::Event(c, event))) => {
+                            cursor = Some(c);
+                            if event
+                                == (TeamEvent::Revoked {
+                                    device_id: self.device_id,
+                                })
+                            {
+                                tracing::warn!("an admin signed this desktop out of the team");
+                                self.link.send_replace(TeamLink::SignedOut {
+                                    reason: "an admin signed this desktop out".into(),
+                                });
+                                return;
+                            }
+                            // Nobody listening (no window) is fine: the next look reads all.
+                            let _ = self.news.send(event);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::info!(error = %e, "the live link to the team server dropped");
+                            break;
+                        }
+                    }
+                },
+                Err(ringdesk_team::TeamError::Refused(reason)) if reason.starts_with("401") => {
+                    self.link.send_replace(TeamLink::SignedOut { reason });
+                    return;
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "cannot open the live link to the team server")
+                }
+            }
+            // Full jitter: a restarted server is not met by every desktop at the same instant.
+            let wait = backoff.mul_f64(rand::random::<f64>().max(0.1));
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 }

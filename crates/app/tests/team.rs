@@ -1,14 +1,15 @@
 //! A desktop in a team: it joins a real team server (in process, its provider on Twilio's
 //! spec mock) with an invite link, takes the softphone login the server made for its agent as
 //! its active SIP account (the password in the keyring), tells the server how the agent is
-//! as it changes, and learns at once when an admin revoked it. Hostile links change nothing.
+//! as it changes, hears the team's news on the live link, and learns at once when an admin
+//! revoked it. Hostile links change nothing.
 
 mod support;
 
 use std::time::Duration;
 
 use ringdesk_app::{Availability, Ringdesk, TeamLink};
-use ringdesk_core::team::{Presence, Role};
+use ringdesk_core::team::{Presence, Role, TeamEvent};
 use ringdesk_core::{
     CredentialField, NewProvider, ProviderCredentials, ProviderKind, UserInput, UserSettings,
 };
@@ -131,6 +132,11 @@ async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
         ("Bea", Some(Presence::Available))
     );
     let mut link = ringdesk.subscribe_team();
+    let mut news = ringdesk.subscribe_team_news();
+    eventually("the desktop's live link is open", || async {
+        team.live.links() == 1
+    })
+    .await;
     ringdesk
         .set_availability(Availability::DoNotDisturb)
         .await
@@ -146,12 +152,19 @@ async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
         }
     );
 
-    // Revoked by an admin: the next word is refused and the desktop says so.
+    // …and the team (this desktop too) hears it on the live link.
+    let dnd = TeamEvent::Presence {
+        user_id: bea.id,
+        presence: Some(Presence::Dnd),
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while news.recv().await.unwrap() != dnd {}
+    })
+    .await
+    .expect("the live link brought Bea's Do not disturb");
+
+    // Revoked by an admin: the live link says so at once (no heartbeat needed).
     assert!(team.revoke(joined.device_id).await.unwrap());
-    ringdesk
-        .set_availability(Availability::Available)
-        .await
-        .unwrap();
     eventually("the desktop learns it was signed out", || {
         let state = ringdesk.subscribe_team().borrow().clone();
         async move { matches!(state, TeamLink::SignedOut { .. }) }

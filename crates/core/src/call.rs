@@ -154,7 +154,7 @@ codes!(CallEndReason {
 
 /// A call in the journal. `from`/`to` are E.164 when the party is a phone number, else the
 /// SIP address as signalled.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Call {
     pub id: CallId,
@@ -192,7 +192,7 @@ pub struct Call {
 }
 
 /// How a call sounded to the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallAudio {
     /// E-model estimate, 1 (bad) to 4.5.

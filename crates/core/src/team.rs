@@ -92,3 +92,41 @@ pub struct AgentLogin {
     pub sip_domain: String,
     pub registrar: String,
 }
+
+/// What the team server tells its desktops on the live link. Each comes with a cursor (the
+/// event's id); a desktop that reconnects asks for what came after the last one it saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum TeamEvent {
+    /// An agent's presence changed (None: none of their desktops is heard from: offline).
+    Presence {
+        user_id: UserId,
+        presence: Option<Presence>,
+    },
+    /// Agents were added or changed: read the list again.
+    Agents,
+    /// Numbers or their routes changed.
+    Numbers,
+    /// Providers were added or one was made active.
+    Providers,
+    /// One of this agent's calls, as the team journal has it now.
+    Call { call: Box<crate::Call> },
+    /// This desktop was signed out by an admin: the link ends after this.
+    Revoked { device_id: DeviceId },
+    /// The cursor asked for is older than what the server keeps: read everything again.
+    Resync,
+}
+
+impl TeamEvent {
+    /// The one agent an event is for (None: the whole team).
+    pub fn audience(&self) -> Option<UserId> {
+        match self {
+            TeamEvent::Call { call } => call.user_id,
+            _ => None,
+        }
+    }
+}

@@ -5,14 +5,15 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use ringdesk_core::service::ServiceError;
-use ringdesk_core::team::{Device, DeviceId, Presence, Role};
+use ringdesk_core::team::{Device, DeviceId, Presence, Role, TeamEvent};
 use ringdesk_core::{NewProvider, PhoneNumberId, ProviderId, RouteInput, User, UserId, UserInput};
 use ringdesk_store::NumbersError;
 use serde::{Deserialize, Serialize};
@@ -176,6 +177,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/presence", put(set_presence))
         .route("/api/v1/me/softphone", get(my_softphone))
+        .route("/api/v1/events", get(events))
         .route("/api/v1/agents", get(agents).post(add_agent))
         .route("/api/v1/agents/{id}", put(save_agent))
         .route("/api/v1/agents/{id}/invites", post(invite))
@@ -308,12 +310,15 @@ struct Agent {
 }
 
 async fn agents(State(shared): State<Arc<Shared>>, _: Signed) -> Result<Json<Vec<Agent>>> {
-    let mut list = Vec::new();
-    for user in shared.team.agents.users().await? {
-        let presence = shared.team.presence_of(user.id).await?;
-        list.push(Agent { user, presence });
-    }
-    Ok(Json(list))
+    let presences = shared.team.presences().await?;
+    let list = shared.team.agents.users().await?.into_iter();
+    Ok(Json(
+        list.map(|user| Agent {
+            presence: presences.get(&user.id).copied(),
+            user,
+        })
+        .collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -345,6 +350,7 @@ async fn add_agent(
     // On the server nobody is "me": that is a desktop's idea.
     new.input.is_me = false;
     let user = shared.team.agents.save_user(None, new.input).await?;
+    shared.team.live.tell(TeamEvent::Agents).await;
     let invite = shared.team.invite(user.id, new.role).await?;
     Ok((StatusCode::CREATED, Json(AgentAdded { user, invite })))
 }
@@ -357,7 +363,9 @@ async fn save_agent(
 ) -> Result<Json<User>> {
     let user = id(&raw, UserId, "agent")?;
     input.is_me = false;
-    Ok(Json(shared.team.agents.save_user(Some(user), input).await?))
+    let saved = shared.team.agents.save_user(Some(user), input).await?;
+    shared.team.live.tell(TeamEvent::Agents).await;
+    Ok(Json(saved))
 }
 
 #[derive(Deserialize)]
@@ -422,10 +430,9 @@ async fn add_provider(
     _: Admin,
     Json(new): Json<NewProvider>,
 ) -> Result<(StatusCode, Json<ringdesk_core::Provider>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(shared.team.providers.create(new).await?),
-    ))
+    let provider = shared.team.providers.create(new).await?;
+    shared.team.live.tell(TeamEvent::Providers).await;
+    Ok((StatusCode::CREATED, Json(provider)))
 }
 
 async fn activate_provider(
@@ -434,7 +441,9 @@ async fn activate_provider(
     Path(raw): Path<String>,
 ) -> Result<Json<ringdesk_core::Provider>> {
     let provider = id(&raw, ProviderId, "provider")?;
-    Ok(Json(shared.team.providers.activate(provider).await?))
+    let provider = shared.team.providers.activate(provider).await?;
+    shared.team.live.tell(TeamEvent::Providers).await;
+    Ok(Json(provider))
 }
 
 async fn sync_numbers(
@@ -443,13 +452,13 @@ async fn sync_numbers(
     Path(raw): Path<String>,
 ) -> Result<Json<ringdesk_core::NumberSyncReport>> {
     let provider = id(&raw, ProviderId, "provider")?;
-    Ok(Json(
-        shared
-            .team
-            .agents
-            .sync(&shared.team.providers, provider)
-            .await?,
-    ))
+    let report = shared
+        .team
+        .agents
+        .sync(&shared.team.providers, provider)
+        .await?;
+    shared.team.live.tell(TeamEvent::Numbers).await;
+    Ok(Json(report))
 }
 
 async fn numbers(
@@ -466,5 +475,43 @@ async fn route_number(
     Json(route): Json<Option<RouteInput>>,
 ) -> Result<Json<ringdesk_core::PhoneNumber>> {
     let number = id(&raw, PhoneNumberId, "number")?;
-    Ok(Json(shared.team.agents.set_route(number, route).await?))
+    let number = shared.team.agents.set_route(number, route).await?;
+    shared.team.live.tell(TeamEvent::Numbers).await;
+    Ok(Json(number))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    since: Option<i64>,
+}
+
+/// The live link (Server-Sent Events): the cursor is the `Last-Event-ID` a reconnecting
+/// client sends, else `?since=`, else "from now on".
+async fn events(
+    State(shared): State<Arc<Shared>>,
+    Signed(device): Signed,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Response {
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .or(query.since);
+    let team = shared.team.clone();
+    let still_signed_in = move |device: Device| {
+        let team = team.clone();
+        let check: futures_util::future::BoxFuture<'static, bool> = Box::pin(async move {
+            // A database that does not answer is not a reason to drop the desktop.
+            !matches!(team.repo.device(device.id).await, Ok(Some(d)) if d.revoked)
+        });
+        check
+    };
+    tracing::info!(device_id = %device.id, ?since, "live link opened");
+    shared
+        .team
+        .live
+        .clone()
+        .link(device, since, still_signed_in)
+        .into_response()
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ringdesk_core::ports::{CallParty, ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent};
 use ringdesk_core::routing::{self, Facts, SipLogin, Target};
+use ringdesk_core::team::TeamEvent;
 use ringdesk_core::{follow_event, NumberRoute, ProviderId, Region};
 use ringdesk_store::{CallRepository, StoreError};
 use ringdesk_webhooks::{Host, Unusable};
@@ -38,11 +39,21 @@ impl Receiver {
             .calls
             .find_by_provider_call(provider, &event.provider_call_id)
             .await?;
-        if let Some((call, followed)) = follow_event(provider, event, known, at) {
-            self.calls.save(&call).await?;
-            tracing::info!(provider_id = %provider, call = %call.id, ?followed, "team journal");
+        let Some((call, followed)) = follow_event(provider, event, known, at) else {
+            return self.calls.mark_webhook(provider, &event.id).await;
+        };
+        self.calls.save(&call).await?;
+        tracing::info!(provider_id = %provider, call = %call.id, ?followed, "team journal");
+        self.calls.mark_webhook(provider, &event.id).await?;
+        if call.user_id.is_some() {
+            self.team
+                .live
+                .tell(TeamEvent::Call {
+                    call: Box::new(call),
+                })
+                .await;
         }
-        self.calls.mark_webhook(provider, &event.id).await
+        Ok(())
     }
 
     async fn facts(

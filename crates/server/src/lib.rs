@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod host;
+pub mod live;
 pub mod sealing;
 pub mod team;
 
@@ -21,6 +22,7 @@ use ringdesk_store::{Agents, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::{ConfigError, ServerConfig};
+use crate::live::Live;
 use crate::sealing::{SealError, SealedSecretStore, Sealer};
 use crate::team::Team;
 
@@ -111,7 +113,9 @@ impl Server {
             Arc::new(HttpAdapterFactory::new(endpoints)),
             region,
         );
+        let grace = Duration::from_secs(config.presence_grace_secs);
         let team = Arc::new(Team {
+            live: Arc::new(Live::new(store.team(), grace)),
             providers,
             agents: Agents {
                 numbers: store.numbers(),
@@ -122,7 +126,7 @@ impl Server {
             sealer,
             region,
             base_url: base_url.clone(),
-            grace: Duration::from_secs(config.presence_grace_secs),
+            grace,
             invite_ttl: Duration::from_secs(config.invite_ttl_secs),
         });
         tracing::info!(database = %config.database_path().display(), "team opened");
@@ -159,10 +163,14 @@ impl Server {
     ) -> std::io::Result<()> {
         let app = self.router();
         let shared = self.shared.clone();
+        let live = self.shared.team.live.clone();
+        tokio::spawn(live.clone().watch_presence());
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 shared.stopping.store(true, Ordering::SeqCst);
+                // Open live links would hold the shutdown forever: they end now.
+                live.close();
                 tracing::info!("stopping: finishing the requests in flight");
             })
             .await;

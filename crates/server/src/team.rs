@@ -2,6 +2,7 @@
 //! device tokens, revocation), what each desktop says about its agent (presence), and each
 //! agent's softphone login, made by the server on the team's provider.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use rand::RngCore;
 use ringdesk_core::ports::SoftphoneRequest;
 use ringdesk_core::service::{ProviderService, ServiceError};
-use ringdesk_core::team::{AgentLogin, Device, DeviceId, Presence, Role};
+use ringdesk_core::team::{AgentLogin, Device, DeviceId, Presence, Role, TeamEvent};
 use ringdesk_core::{ProviderError, ProviderId, Region, UserId, UserStatus};
 use ringdesk_store::{Agents, NumbersError, StoreError, TeamRepository};
 use secrecy::{ExposeSecret, SecretString};
@@ -19,6 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::live::Live;
 use crate::sealing::{SealError, Sealer};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,7 @@ pub struct SoftphoneCredentials {
 }
 
 pub struct Team {
+    pub live: Arc<Live>,
     pub providers: ProviderService,
     pub agents: Agents,
     pub repo: TeamRepository,
@@ -155,6 +158,7 @@ impl Team {
         let revoked = self.repo.revoke(id).await?;
         if revoked {
             tracing::info!(device_id = %id, "device revoked");
+            self.live.tell(TeamEvent::Revoked { device_id: id }).await;
         }
         Ok(revoked)
     }
@@ -164,16 +168,23 @@ impl Team {
         device: DeviceId,
         presence: Presence,
     ) -> Result<(), TeamError> {
-        Ok(self
-            .repo
+        self.repo
             .set_presence(device, presence, Self::now())
-            .await?)
+            .await?;
+        self.live.spoke();
+        Ok(())
     }
 
     /// What the agent's desktops say now; None when none was heard within the grace period.
     pub async fn presence_of(&self, user: UserId) -> Result<Option<Presence>, TeamError> {
         let since = Self::now() - self.grace;
         Ok(self.repo.presence_of(user, since).await?)
+    }
+
+    /// Every agent heard from within the grace period, with what their desktops say.
+    pub async fn presences(&self) -> Result<HashMap<UserId, Presence>, TeamError> {
+        let since = Self::now() - self.grace;
+        Ok(self.repo.presences(since).await?.into_iter().collect())
     }
 
     /// The agent's status for routing, from their desktops' presence.

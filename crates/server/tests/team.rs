@@ -659,3 +659,238 @@ async fn a_restart_mid_call_loses_nothing_and_redeliveries_apply_once() {
     assert_eq!(calls[0].status, ringdesk_core::CallStatus::Completed);
     running.stop().await;
 }
+
+/// The next event on a live link, within a few seconds.
+async fn next(link: &mut ringdesk_team::LiveLink) -> Option<ringdesk_team::LinkEvent> {
+    tokio::time::timeout(Duration::from_secs(10), link.next())
+        .await
+        .expect("the live link said nothing for 10 s")
+        .expect("the live link failed")
+}
+
+/// Events until `ready` (what a reconnecting desktop missed).
+async fn until_ready(link: &mut ringdesk_team::LiveLink) -> (Vec<TeamEvent>, i64) {
+    let mut seen = Vec::new();
+    loop {
+        match next(link).await {
+            Some(LinkEvent::Ready(cursor)) => return (seen, cursor),
+            Some(LinkEvent::Event(_, e)) => seen.push(e),
+            None => panic!("the link ended before it was ready"),
+        }
+    }
+}
+
+/// The next event and its cursor.
+async fn next_event(link: &mut ringdesk_team::LiveLink) -> (i64, TeamEvent) {
+    match next(link).await {
+        Some(LinkEvent::Event(cursor, e)) => (cursor, e),
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+/// Waits for `expected`, passing over presence news of others (desktops come and go on
+/// their own time: a join is a first word, silence turns offline); any other news fails.
+async fn wait_for(link: &mut ringdesk_team::LiveLink, expected: &TeamEvent) -> i64 {
+    passing(link, expected).await.0
+}
+
+/// …and says what it passed over.
+async fn passing(
+    link: &mut ringdesk_team::LiveLink,
+    expected: &TeamEvent,
+) -> (i64, Vec<TeamEvent>) {
+    let mut passed = Vec::new();
+    loop {
+        let (cursor, event) = next_event(link).await;
+        if &event == expected {
+            return (cursor, passed);
+        }
+        assert!(
+            matches!(event, TeamEvent::Presence { .. }),
+            "expected {expected:?}, got {event:?}"
+        );
+        passed.push(event);
+    }
+}
+
+fn not_presence(events: Vec<TeamEvent>) -> Vec<TeamEvent> {
+    events
+        .into_iter()
+        .filter(|e| !matches!(e, TeamEvent::Presence { .. }))
+        .collect()
+}
+
+use ringdesk_core::team::{Presence, TeamEvent};
+use ringdesk_team::{LinkEvent, TeamClient};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_link_tells_desktops_what_changed_and_catches_them_up() {
+    let running = start(closed()).await;
+    let admin = first_admin(&running).await;
+    let (status, added) = running
+        .call(
+            "POST",
+            "/api/v1/agents",
+            Some(&admin),
+            Some(json!({"name": "Bea", "isMe": false, "assignedNumbers": [],
+                        "settings": {"receiveCallsInApp": true, "forwardWhenOffline": false,
+                                     "voicemailEnabled": false, "dndEnabled": false}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let bea_id: ringdesk_core::UserId =
+        serde_json::from_value(added["user"]["id"].clone()).unwrap();
+    let client = TeamClient::new(running.address.parse().unwrap()).unwrap();
+    let joined = client
+        .join(added["invite"]["code"].as_str().unwrap(), "Bea's desktop")
+        .await
+        .unwrap();
+    let bea = secrecy::SecretString::from(joined.token);
+    let olga: ringdesk_core::UserId = {
+        let (_, me) = running.call("GET", "/api/v1/me", Some(&admin), None).await;
+        serde_json::from_value(me["user"]["id"].clone()).unwrap()
+    };
+
+    // From now on: ready at once, then what happens.
+    let mut link = client.events(&bea, None).await.unwrap();
+    let (missed, _) = until_ready(&mut link).await;
+    assert!(not_presence(missed.clone()).is_empty(), "{missed:?}");
+    let (status, _) = running
+        .call(
+            "PUT",
+            "/api/v1/me/presence",
+            Some(&admin),
+            Some(json!({"presence": "dnd"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let dnd = TeamEvent::Presence {
+        user_id: olga,
+        presence: Some(Presence::Dnd),
+    };
+    wait_for(&mut link, &dnd).await;
+    // The same word again is no news; a change is.
+    running
+        .call(
+            "PUT",
+            "/api/v1/me/presence",
+            Some(&admin),
+            Some(json!({"presence": "dnd"})),
+        )
+        .await;
+    running
+        .call(
+            "PUT",
+            "/api/v1/me/presence",
+            Some(&admin),
+            Some(json!({"presence": "available"})),
+        )
+        .await;
+    let available = TeamEvent::Presence {
+        user_id: olga,
+        presence: Some(Presence::Available),
+    };
+    let (seen_up_to, passed) = passing(&mut link, &available).await;
+    assert!(
+        passed.iter().all(|e| e != &dnd),
+        "the same word twice is no news: {passed:?}"
+    );
+
+    // Bea's desktop loses its link; meanwhile the admin changes an agent and a call of
+    // Bea's is journaled (a call of someone else's is not hers to see).
+    drop(link);
+    let (status, _) = running
+        .call(
+            "PUT",
+            &format!("/api/v1/agents/{bea_id}"),
+            Some(&admin),
+            Some(
+                json!({"name": "Bea Jones", "isMe": false, "assignedNumbers": [],
+                        "settings": {"receiveCallsInApp": true, "forwardWhenOffline": false,
+                                     "voicemailEnabled": false, "dndEnabled": false}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let call_of = |user| {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let mut call = ringdesk_core::Call::new(
+            ringdesk_core::CallDirection::Inbound,
+            "+14155552671".into(),
+            "+12125550100".into(),
+            at,
+        );
+        call.user_id = Some(user);
+        TeamEvent::Call {
+            call: Box::new(call),
+        }
+    };
+    let hers = call_of(bea_id);
+    let team = &running.server.team;
+    team.live.publish(&call_of(olga)).await.unwrap();
+    team.live.publish(&hers).await.unwrap();
+
+    // Back with its cursor: what it missed, in order, then ready.
+    let mut link = client.events(&bea, Some(seen_up_to)).await.unwrap();
+    let (missed, cursor) = until_ready(&mut link).await;
+    assert_eq!(
+        not_presence(missed.clone()),
+        vec![TeamEvent::Agents, hers],
+        "{missed:?}"
+    );
+
+    // The admin's desktop falls silent: past the grace period the team hears she is offline.
+    let offline = TeamEvent::Presence {
+        user_id: olga,
+        presence: None,
+    };
+    wait_for(&mut link, &offline).await;
+
+    // A cursor this server never gave (another server's, or pruned): read everything again.
+    let mut stale = client.events(&bea, Some(cursor + 1000)).await.unwrap();
+    wait_for(&mut stale, &TeamEvent::Resync).await;
+    drop(stale);
+
+    // Revoked: the open link says so and ends; the token opens no other.
+    let devices = running
+        .call("GET", "/api/v1/devices", Some(&admin), None)
+        .await
+        .1;
+    let bea_device = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "Bea's desktop")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = running
+        .call(
+            "DELETE",
+            &format!("/api/v1/devices/{bea_device}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let device_id = ringdesk_core::team::DeviceId(bea_device.parse().unwrap());
+    wait_for(&mut link, &TeamEvent::Revoked { device_id }).await;
+    assert_eq!(
+        next(&mut link).await,
+        None,
+        "the revoked desktop's link ended"
+    );
+    assert!(matches!(
+        client.events(&bea, None).await.err(),
+        Some(ringdesk_team::TeamError::Refused(why)) if why.starts_with("401")
+    ));
+
+    // A link left open does not hold up the server's stop.
+    let mut open = client.events(&admin.clone().into(), None).await.unwrap();
+    until_ready(&mut open).await;
+    tokio::time::timeout(Duration::from_secs(10), running.stop())
+        .await
+        .expect("the server stopped with a live link open");
+    assert_eq!(next(&mut open).await, None);
+}

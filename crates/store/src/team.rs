@@ -1,5 +1,5 @@
 //! The team server's tables (team-migrations/): sealed values, invites, devices and their
-//! presence, agents' softphone logins. The desktop never opens them.
+//! presence, agents' softphone logins, the live link's events. The desktop never opens them.
 
 use ringdesk_core::team::{AgentLogin, Device, DeviceId, Presence, Role};
 use ringdesk_core::{ProviderId, UserId};
@@ -164,6 +164,16 @@ impl TeamRepository {
         Ok(Some(device))
     }
 
+    pub async fn device(&self, id: DeviceId) -> Result<Option<Device>, StoreError> {
+        sqlx::query(&format!("{DEVICE} WHERE id = ?"))
+            .bind(id.0.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(device)
+            .transpose()
+    }
+
     /// The device holding this token, unless it was revoked.
     pub async fn device_by_token(&self, token_hash: &[u8]) -> Result<Option<Device>, StoreError> {
         sqlx::query(&format!(
@@ -279,5 +289,89 @@ impl TeamRepository {
             .as_ref()
             .map(login)
             .transpose()
+    }
+
+    /// Every agent heard from since `since`, with what their most recently heard desktop says.
+    pub async fn presences(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(UserId, Presence)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, presence FROM devices \
+             WHERE revoked_at IS NULL AND last_seen >= ? \
+             ORDER BY user_id, last_seen DESC",
+        )
+        .bind(millis(since))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut list: Vec<(UserId, Presence)> = Vec::new();
+        for row in &rows {
+            let user = UserId(uuid(row, "user_id")?);
+            if list.last().is_some_and(|(u, _)| *u == user) {
+                continue;
+            }
+            let code: String = row.try_get("presence")?;
+            list.push((
+                user,
+                Presence::from_code(&code).ok_or_else(|| corrupt(code))?,
+            ));
+        }
+        Ok(list)
+    }
+
+    /// Keeps an event for the live link (`user`: the one agent it is for, None: everyone) and
+    /// returns its cursor. The oldest beyond `keep` go.
+    pub async fn add_event(
+        &self,
+        user: Option<UserId>,
+        body: &str,
+        at: OffsetDateTime,
+        keep: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id = sqlx::query("INSERT INTO team_events (at, user_id, body) VALUES (?, ?, ?)")
+            .bind(millis(at))
+            .bind(user.map(|u| u.0.to_string()))
+            .bind(body)
+            .execute(&mut *tx)
+            .await?
+            .last_insert_rowid();
+        sqlx::query("DELETE FROM team_events WHERE id <= ?")
+            .bind(id - keep)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The events after cursor `since` that `user` may see, oldest first.
+    pub async fn events_after(
+        &self,
+        since: i64,
+        user: UserId,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, body FROM team_events \
+             WHERE id > ? AND (user_id IS NULL OR user_id = ?) ORDER BY id LIMIT ?",
+        )
+        .bind(since)
+        .bind(user.0.to_string())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("body")?)))
+            .collect()
+    }
+
+    /// The oldest and newest cursors kept (None: no event yet).
+    pub async fn event_span(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = sqlx::query("SELECT MIN(id) AS low, MAX(id) AS high FROM team_events")
+            .fetch_one(&self.pool)
+            .await?;
+        let low: Option<i64> = row.try_get("low")?;
+        let high: Option<i64> = row.try_get("high")?;
+        Ok(low.zip(high))
     }
 }

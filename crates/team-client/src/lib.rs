@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 use ringdesk_core::team::{Device, Presence};
+
+mod live;
+pub use live::{LinkEvent, LiveLink};
 use ringdesk_core::User;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -226,6 +229,40 @@ impl TeamClient {
     }
 
     /// The agent's softphone login, if the server made one.
+    /// Opens the live link: the server's events after cursor `since` (None: from now on).
+    pub async fn events(
+        &self,
+        token: &SecretString,
+        since: Option<i64>,
+    ) -> Result<LiveLink, TeamError> {
+        // No overall time-out on a link meant to stay open: silence is watched instead.
+        let http = reqwest::Client::builder()
+            .connect_timeout(TIMEOUT)
+            .build()
+            .map_err(|_| unreachable(&self.server))?;
+        let mut request = http
+            .get(self.url("/api/v1/events"))
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(since) = since {
+            request = request.header("Last-Event-ID", since.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|_| unreachable(&self.server))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            let why = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            return Err(TeamError::Refused(format!("{}: {why}", status.as_u16())));
+        }
+        Ok(LiveLink::new(response, self.server.clone()))
+    }
+
     pub async fn softphone(
         &self,
         token: &SecretString,

@@ -13,6 +13,7 @@ import type {
   CrmView,
   TeamView,
   TeamAgent,
+  TeamEvent,
   CallRoute,
   WebhookSettings,
   WebhookView,
@@ -188,6 +189,9 @@ export const events = {
   /** The link to the team server, each time it changes. */
   team: (handler: (v: TeamView) => void): Promise<UnlistenFn> =>
     listen<TeamView>("team", (e) => handler(e.payload)),
+  /** What the team server said on the live link. */
+  teamNews: (handler: (e: TeamEvent) => void): Promise<UnlistenFn> =>
+    listen<TeamEvent>("team_news", (e) => handler(e.payload)),
   /** An invite link opened on the desktop: Settings → Team proposes it. */
   teamInvite: (handler: (link: string) => void): Promise<UnlistenFn> =>
     listen<string>("team_invite", (e) => handler(e.payload)),

@@ -456,6 +456,16 @@ export interface TeamAgent extends User {
   presence: Presence | null;
 }
 
+/** What the team server says on the live link (Rust `TeamEvent`). */
+export type TeamEvent =
+  | { kind: "presence"; userId: string; presence: Presence | null }
+  | { kind: "agents" }
+  | { kind: "numbers" }
+  | { kind: "providers" }
+  | { kind: "call"; call: Call }
+  | { kind: "revoked"; deviceId: string }
+  | { kind: "resync" };
+
 export interface TeamView {
   joined: TeamSettings | null;
   link: TeamLink;

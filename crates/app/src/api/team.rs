@@ -15,7 +15,7 @@ impl Ringdesk {
     /// The team's agents and how each is, as the server sees them (empty when not in a team).
     pub async fn team_agents(&self) -> Result<Vec<ringdesk_team::TeamAgent>, team::TeamSetupError> {
         match team::joined(&self.store.settings(), self.secrets.as_ref()).await? {
-            Some((client, token)) => Ok(client.agents(&token).await?),
+            Some((client, token, _)) => Ok(client.agents(&token).await?),
             None => Ok(Vec::new()),
         }
     }
@@ -23,6 +23,13 @@ impl Ringdesk {
     /// Changes whenever the link to the team server does.
     pub fn subscribe_team(&self) -> watch::Receiver<team::TeamLink> {
         self.team_link.subscribe()
+    }
+
+    /// What the team server tells this desktop on the live link, as it comes.
+    pub fn subscribe_team_news(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<ringdesk_core::team::TeamEvent> {
+        self.team_news.subscribe()
     }
 
     /// Joins the team an invite link (`ringdesk://join?server=…&code=…`) names: the device
@@ -81,18 +88,29 @@ impl Ringdesk {
             old.abort();
         }
         match team::joined(&self.store.settings(), self.secrets.as_ref()).await {
-            Ok(Some((client, token))) => {
-                *task = Some(tokio::spawn(
-                    team::Heartbeat {
-                        client,
-                        token,
-                        settings: self.store.settings(),
-                        calls: self.softphone.calls.calls.subscribe(),
-                        changed: self.team_wake.clone(),
-                        link: self.team_link.clone(),
+            Ok(Some((client, token, device_id))) => {
+                let listener = team::Listener {
+                    client: client.clone(),
+                    token: token.clone(),
+                    device_id,
+                    link: self.team_link.clone(),
+                    news: self.team_news.clone(),
+                };
+                let heartbeat = team::Heartbeat {
+                    client,
+                    token,
+                    settings: self.store.settings(),
+                    calls: self.softphone.calls.calls.subscribe(),
+                    changed: self.team_wake.clone(),
+                    link: self.team_link.clone(),
+                };
+                *task = Some(tokio::spawn(async move {
+                    // Either ends only when the server signed this desktop out.
+                    tokio::select! {
+                        _ = heartbeat.run() => {}
+                        _ = listener.run() => {}
                     }
-                    .run(),
-                ));
+                }));
             }
             Ok(None) => {
                 self.team_link.send_replace(team::TeamLink::Off);
