@@ -200,9 +200,11 @@ impl Heartbeat {
             let presence = presence_of(on_call, availability);
             let link = match self.client.set_presence(&self.token, presence).await {
                 Ok(()) => TeamLink::Connected { presence },
-                Err(ringdesk_team::TeamError::Refused(reason)) if reason.starts_with("401") => {
+                Err(e) if e.is_signed_out() => {
                     tracing::warn!("the team server signed this desktop out");
-                    self.link.send_replace(TeamLink::SignedOut { reason });
+                    self.link.send_replace(TeamLink::SignedOut {
+                        reason: e.to_string(),
+                    });
                     return;
                 }
                 Err(e) => TeamLink::Unreachable {
@@ -273,8 +275,10 @@ impl Listener {
                         }
                     }
                 },
-                Err(ringdesk_team::TeamError::Refused(reason)) if reason.starts_with("401") => {
-                    self.link.send_replace(TeamLink::SignedOut { reason });
+                Err(e) if e.is_signed_out() => {
+                    self.link.send_replace(TeamLink::SignedOut {
+                        reason: e.to_string(),
+                    });
                     return;
                 }
                 Err(e) => {

@@ -17,6 +17,7 @@ use ringdesk_media::device::{self, DeviceSink, DeviceSource};
 use ringdesk_phone::TransferKind;
 
 mod session;
+mod team;
 
 use session::{CallPlan, TransferPlan};
 
@@ -227,6 +228,22 @@ enum Command {
         #[command(flatten)]
         transfer: TransferArgs,
     },
+    /// Join a team server with an invite and be one of its agents: register the softphone
+    /// login it made for you, tell it how you are (type `dnd` or `available` and Enter), and
+    /// answer every call it sends, until Ctrl+C.
+    Team {
+        /// The invite link an admin gave (ringdesk://join?server=…&code=…)
+        #[arg(long, env = "RINGDESK_TEAM_INVITE")]
+        invite: String,
+        /// How this device is named in the team
+        #[arg(long, default_value = "ringdesk-cli")]
+        device_name: String,
+        /// Hang up this many seconds after answering
+        #[arg(long)]
+        hangup_after: Option<u64>,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
 }
 
 fn password() -> Result<String, String> {
@@ -285,8 +302,26 @@ async fn main() -> ExitCode {
                 wait: None,
                 transfer: transfer.plan(),
                 media,
+                keep_going: false,
             };
             session::run(account, plan).await
+        }
+        Command::Team {
+            invite,
+            device_name,
+            hangup_after,
+            media,
+        } => {
+            let plan = CallPlan {
+                to: None,
+                decline: false,
+                hangup_after: hangup_after.map(Duration::from_secs),
+                wait: None,
+                transfer: None,
+                media,
+                keep_going: true,
+            };
+            team::run(&invite, &device_name, plan).await
         }
         Command::Answer {
             account,
@@ -303,6 +338,7 @@ async fn main() -> ExitCode {
                 wait: Some(Duration::from_secs(wait)),
                 transfer: transfer.plan(),
                 media,
+                keep_going: false,
             };
             session::run(account, plan).await
         }

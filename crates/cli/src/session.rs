@@ -15,6 +15,7 @@ use ringdesk_sip::flow::{TlsTrust, Transport};
 use ringdesk_sip::registration::RegistrationEvent;
 use ringdesk_sip::ua::CallEvent;
 use ringdesk_sip::Uri;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::{password, AccountArgs, MediaArgs};
@@ -30,6 +31,8 @@ pub struct CallPlan {
     pub wait: Option<Duration>,
     pub transfer: Option<TransferPlan>,
     pub media: MediaArgs,
+    /// Take call after call (a team's agent) instead of stopping when the first is over.
+    pub keep_going: bool,
 }
 
 /// Passes the first call on once it has been up for `after`.
@@ -187,15 +190,29 @@ struct Session {
     declined: bool,
     transferred: bool,
     due: Vec<(Instant, Due)>,
+    /// Told whether a call is in progress (a team agent's presence).
+    on_call: Option<watch::Sender<bool>>,
 }
 
 /// Places or takes calls as planned, until every call is over; true when one was established
 /// (or, declining, one was declined).
 pub async fn run(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
-    let domain = args
+    let (account, encrypted) = start_account(args)?;
+    run_account(account, encrypted, plan, None).await
+}
+
+/// `run` on an account given whole (a team's softphone login), saying on `on_call` whether a
+/// call is in progress.
+pub async fn run_account(
+    account: SipAccount,
+    encrypted: bool,
+    plan: CallPlan,
+    on_call: Option<watch::Sender<bool>>,
+) -> Result<bool, String> {
+    let domain = account
         .domain
         .clone()
-        .unwrap_or_else(|| args.registrar.clone());
+        .unwrap_or_else(|| account.registrar.clone());
     let target = plan
         .to
         .as_deref()
@@ -207,8 +224,11 @@ pub async fn run(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
         .map(|t| address(&t.to, &domain))
         .transpose()?;
     plan.media.codecs()?;
-    let registers = !args.no_register;
-    let (phone, encrypted) = start(args).await?;
+    let registers = account.expires > 0;
+    let phone = account
+        .start(rand::random())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut session = Session {
         phone,
         encrypted,
@@ -223,6 +243,7 @@ pub async fn run(args: AccountArgs, plan: CallPlan) -> Result<bool, String> {
         declined: false,
         transferred: false,
         due: Vec::new(),
+        on_call,
     };
     if !registers {
         session.dial().await;
@@ -247,8 +268,12 @@ impl Session {
         let give_up = sleep_for(self.plan.wait);
         tokio::pin!(give_up);
         loop {
+            let calls = !self.controller.calls().is_empty();
+            if let Some(on_call) = &self.on_call {
+                on_call.send_if_modified(|was| std::mem::replace(was, calls) != calls);
+            }
             // Every call is over (or the one asked for could not even start).
-            if self.calls > 0 && self.controller.calls().is_empty() {
+            if self.calls > 0 && !calls && !self.plan.keep_going {
                 return Ok(());
             }
             let next = self

@@ -242,14 +242,23 @@ impl Team {
             sip_user: made.username.clone(),
             registrar: made.registrar.clone(),
         };
-        let key = login_key(user_id, provider.id);
-        let sealed = self
-            .sealer
-            .seal(&key, made.password.expose_secret().as_bytes());
-        self.repo.put_sealed(&key, &sealed).await?;
-        self.repo.save_login(&login).await?;
+        self.keep_login(&login, &made.password).await?;
         tracing::info!(user_id = %user_id, provider_id = %provider.id, "softphone login made");
         Ok(login)
+    }
+
+    /// Keeps an agent's softphone login on a provider, its password sealed (a login made on
+    /// the provider, or one an admin's PBX gave).
+    pub async fn keep_login(
+        &self,
+        login: &AgentLogin,
+        password: &SecretString,
+    ) -> Result<(), TeamError> {
+        let key = login_key(login.user_id, login.provider_id);
+        let sealed = self.sealer.seal(&key, password.expose_secret().as_bytes());
+        self.repo.put_sealed(&key, &sealed).await?;
+        self.repo.save_login(login).await?;
+        Ok(())
     }
 
     /// The agent's softphone login on the active provider, password included (for that

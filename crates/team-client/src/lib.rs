@@ -33,6 +33,13 @@ pub enum TeamError {
 }
 
 /// What an invite link carries: where the team server is and the one-time code.
+impl TeamError {
+    /// The server no longer knows this device (revoked, or its token gone): join again.
+    pub fn is_signed_out(&self) -> bool {
+        matches!(self, TeamError::Refused(why) if why.starts_with("401"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
     pub server: Url,

@@ -1,0 +1,316 @@
+//! A team call end to end, over real SIP: a provider stand-in plays Twilio toward a real team
+//! server (signed voice requests and status callbacks, the answer's TwiML followed), and a
+//! `<Sip>` leg is a real call through kamailio to the softphone the agent's "desktop" —
+//! `ringdesk-cli team`, joined with an invite — registered there. Agent A (the admin who set
+//! the team up) has no desktop running. Bea available → her softphone rings, answers, and the
+//! carrier hears her; Bea on Do not disturb → her forwarding number; Bea's desktop killed
+//! (`kill -9`, no goodbye) → offline once the grace period passes → her forwarding number.
+
+use std::io::{BufRead, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ringdesk_core::team::{AgentLogin, Role};
+use ringdesk_core::{
+    CallFilter, CallStatus, CredentialField, NewProvider, ProviderCredentials, ProviderKind,
+    RouteInput, UserInput, UserSettings, UserStatus,
+};
+use ringdesk_media::analysis;
+use ringdesk_media::audio::WavSource;
+use ringdesk_providers::Endpoints;
+use ringdesk_server::config::ServerConfig;
+use ringdesk_server::Server;
+use ringdesk_test_support::carrier::{DialOutcome, SipSide, Step, Twilio};
+use secrecy::SecretString;
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "carrier-auth-token-77";
+const FORWARD: &str = "+14155550199";
+/// The server's grace period here: short, so the test does not wait 30 s.
+const GRACE: u64 = 3;
+
+/// Bea's "desktop": the CLI as a team agent, its output collected.
+struct Desktop {
+    child: Child,
+    said: Arc<Mutex<Vec<String>>>,
+}
+
+impl Desktop {
+    fn start(invite: &str, play: &std::path::Path, record: &std::path::Path) -> Desktop {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringdesk-cli"))
+            .args(["team", "--device-name", "Bea's desktop", "--codecs", "pcmu"])
+            .arg("--play")
+            .arg(play)
+            .arg("--record")
+            .arg(record)
+            .env("RINGDESK_TEAM_INVITE", invite)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let lines = said.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Desktop { child, said }
+    }
+
+    fn type_in(&mut self, command: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn said(&self, what: &str) -> bool {
+        self.said.lock().unwrap().iter().any(|l| l.contains(what))
+    }
+
+    fn output(&self) -> String {
+        self.said.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never within {within:?}: {what}");
+}
+
+fn speech() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/audio/speech-8k.wav")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs kamailio and the Prism spec mocks: run through scripts/test.sh"]
+async fn a_team_call_rings_the_agent_wherever_she_is_signed_in() {
+    let kamailio = std::env::var("RINGDESK_KAMAILIO").expect("run scripts/test.sh");
+    let prism = std::env::var("RINGDESK_PRISM_TWILIO").expect("run scripts/test.sh");
+    let mut endpoints = Endpoints::all_at(&prism).unwrap();
+    endpoints.twilio_sip = Some("127.0.0.1:9".into());
+
+    // The team server, at its own address (which it gives providers and desktops).
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        presence_grace_secs: GRACE,
+        ..ServerConfig::default()
+    }
+    .checked()
+    .unwrap();
+    let (server, listener) = Server::bind(&config, endpoints).await.unwrap();
+    let public = server.base_url.clone();
+    let team = server.shared.team.clone();
+    let store = server.shared.store.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
+
+    // What the admin set up (her desktop is not running now): the team's Twilio account,
+    // its numbers, Bea with a forwarding number, the first number routed to her.
+    let mut credentials = ProviderCredentials::default();
+    credentials.set(CredentialField::AccountSid, Some(SecretString::from(SID)));
+    credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
+    let provider = team
+        .providers
+        .create(NewProvider {
+            kind: ProviderKind::Twilio,
+            name: "Twilio".into(),
+            credentials,
+            default_caller_id: None,
+            record_calls: false,
+            sip: None,
+        })
+        .await
+        .unwrap();
+    team.providers.activate(provider.id).await.unwrap();
+    team.agents
+        .sync(&team.providers, provider.id)
+        .await
+        .unwrap();
+    let number = team.agents.numbers().await.unwrap().remove(0);
+    let bea = team
+        .agents
+        .save_user(
+            None,
+            UserInput {
+                name: "Bea".into(),
+                email: None,
+                is_me: false,
+                assigned_numbers: vec![number.id],
+                primary_number: Some(number.id),
+                forwarding_number: Some(FORWARD.into()),
+                settings: UserSettings {
+                    receive_calls_in_app: true,
+                    forward_when_offline: true,
+                    ..UserSettings::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+    team.agents
+        .set_route(number.id, Some(RouteInput::User { user_id: bea.id }))
+        .await
+        .unwrap();
+    // Her softphone login, as the carrier made it: a kamailio account ("<user>pw").
+    let pid = std::process::id() % 100_000;
+    let bea_sip = format!("t{pid:05}41");
+    team.keep_login(
+        &AgentLogin {
+            user_id: bea.id,
+            provider_id: provider.id,
+            sip_user: bea_sip.clone(),
+            sip_domain: kamailio.clone(),
+            registrar: kamailio.clone(),
+        },
+        &SecretString::from(format!("{bea_sip}pw")),
+    )
+    .await
+    .unwrap();
+    let invite = team.invite(bea.id, Role::Agent).await.unwrap();
+
+    let recordings = tempfile::tempdir().unwrap();
+    let carrier = Twilio::new(
+        &public,
+        &public,
+        &provider.id.to_string(),
+        SID,
+        TOKEN,
+        SipSide {
+            cli: env!("CARGO_BIN_EXE_ringdesk-cli").into(),
+            registrar: kamailio.clone(),
+            user: format!("t{pid:05}42"),
+            play: speech(),
+            talk: Duration::from_secs(3),
+            recordings: recordings.path().to_path_buf(),
+        },
+    );
+    let caller = "+14155552671";
+    let called = number.phone_number.to_string();
+
+    // Bea's desktop joins and registers her softphone.
+    let bea_heard = recordings.path().join("bea.wav");
+    let mut desktop = Desktop::start(&invite.link, &speech(), &bea_heard);
+    eventually(
+        "Bea's softphone registered and she is available",
+        Duration::from_secs(20),
+        || {
+            let registered = desktop.said("registered as");
+            let team = team.clone();
+            async move { registered && team.status_of(bea.id).await.unwrap() == UserStatus::Online }
+        },
+    )
+    .await;
+
+    // 1. Available: her softphone rings over real SIP, answers, and the caller hears her.
+    let steps = carrier.incoming(caller, &called).await.unwrap();
+    let [Step::DialledSip {
+        uri,
+        outcome,
+        recording,
+    }] = &steps[..]
+    else {
+        panic!("{steps:?}\n{}", desktop.output());
+    };
+    assert_eq!(uri, &format!("sip:{bea_sip}@{kamailio}"));
+    assert_eq!(outcome, &DialOutcome::Completed, "{}", desktop.output());
+    assert!(desktop.said("incoming call from"), "{}", desktop.output());
+    let heard = WavSource::open(recording.as_ref().unwrap())
+        .unwrap()
+        .samples()
+        .to_vec();
+    let reference = WavSource::open(&speech()).unwrap().samples().to_vec();
+    let (lag, c) = analysis::align(&reference[8_000..12_000], &heard, 16_000);
+    assert!(
+        c > 0.9,
+        "the caller heard Bea: correlation {c:.3} at lag {lag}"
+    );
+    let calls = store.calls().list(&CallFilter::default()).await.unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].status, CallStatus::Completed, "{:?}", calls[0]);
+    assert!(calls[0].answered_at.is_some(), "{:?}", calls[0]);
+
+    // 2. Do not disturb (said on her desktop): her forwarding number.
+    desktop.type_in("dnd");
+    eventually(
+        "the server hears Do not disturb",
+        Duration::from_secs(10),
+        || {
+            let team = team.clone();
+            async move { team.status_of(bea.id).await.unwrap() == UserStatus::Dnd }
+        },
+    )
+    .await;
+    let steps = carrier.incoming(caller, &called).await.unwrap();
+    assert!(
+        matches!(&steps[..], [Step::DialledNumber { number, .. }] if number == FORWARD),
+        "{steps:?}"
+    );
+
+    // 3. Available again, then her desktop is killed without a word: the server routes
+    //    around it once the grace period has passed since its last heartbeat.
+    desktop.type_in("available");
+    eventually(
+        "the server hears her available",
+        Duration::from_secs(10),
+        || {
+            let team = team.clone();
+            async move { team.status_of(bea.id).await.unwrap() == UserStatus::Online }
+        },
+    )
+    .await;
+    let killed = Instant::now();
+    kill_9(&mut desktop.child);
+    eventually(
+        "the server sees her offline",
+        Duration::from_secs(GRACE + 15),
+        || {
+            let team = team.clone();
+            async move { team.status_of(bea.id).await.unwrap() == UserStatus::Offline }
+        },
+    )
+    .await;
+    println!(
+        "kill -9 → routed around after {:.1} s (grace {GRACE} s, heartbeat 10 s)",
+        killed.elapsed().as_secs_f64()
+    );
+    let steps = carrier.incoming(caller, &called).await.unwrap();
+    assert!(
+        matches!(&steps[..], [Step::DialledNumber { number, .. }] if number == FORWARD),
+        "{steps:?}"
+    );
+    let calls = store.calls().list(&CallFilter::default()).await.unwrap();
+    assert_eq!(calls.len(), 3, "every call in the team journal: {calls:?}");
+
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+}
+
+/// `kill -9` (std sends SIGKILL): no chance to say goodbye — no unregister, no last word.
+fn kill_9(child: &mut Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
