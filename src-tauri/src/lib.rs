@@ -117,10 +117,12 @@ pub fn run() {
             calls::call_save_contact,
             numbers::number_list,
             numbers::number_sync,
+            numbers::number_providers,
             numbers::number_route_set,
             numbers::user_list,
             numbers::user_save,
             numbers::user_delete,
+            numbers::user_invite,
         ]);
     let app = match builder.build(tauri::generate_context!("tauri.conf.json")) {
         Ok(app) => app,

@@ -1,10 +1,13 @@
 //! Settings → Numbers and Users: the commands behind the numbers table, its sync and routing
-//! form, and the agents' form; my status as it changes (`user_status` events).
+//! form, and the agents' form — on this desktop, or on the team's server in a team (the
+//! app's `Directory`); my status as it changes (`user_status` events).
 
-use ringdesk_app::{NumbersError, Ringdesk};
+use ringdesk_app::{DirectoryError, NumbersError, Ringdesk, SavedUser};
 use ringdesk_core::{
-    NumberSyncReport, PhoneNumber, PhoneNumberId, ProviderId, RouteInput, User, UserId, UserInput,
+    NumberSyncReport, PhoneNumber, PhoneNumberId, Provider, ProviderId, RouteInput, User, UserId,
+    UserInput,
 };
+use ringdesk_team::{InviteLink, TeamError};
 use tauri::{AppHandle, Emitter, Manager, State};
 
 use crate::error::UiError;
@@ -45,9 +48,34 @@ impl From<NumbersError> for UiError {
     }
 }
 
+impl From<DirectoryError> for UiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Local(e) => e.into(),
+            DirectoryError::Setup(e) => e.into(),
+            DirectoryError::Team(TeamError::Invalid { field, message }) => UiError {
+                kind: "invalid",
+                field: Some(field),
+                message,
+            },
+            other => UiError {
+                kind: "team",
+                field: None,
+                message: ringdesk_core::sentence_case(&other.to_string()),
+            },
+        }
+    }
+}
+
 #[tauri::command]
 pub async fn number_list(ringdesk: State<'_, Ringdesk>) -> Result<Vec<PhoneNumber>> {
-    Ok(ringdesk.agents.numbers().await?)
+    Ok(ringdesk.directory().await?.numbers().await?)
+}
+
+/// The providers the numbers come from (the team's in a team), to sync from.
+#[tauri::command]
+pub async fn number_providers(ringdesk: State<'_, Ringdesk>) -> Result<Vec<Provider>> {
+    Ok(ringdesk.directory().await?.providers().await?)
 }
 
 #[tauri::command]
@@ -55,7 +83,11 @@ pub async fn number_sync(
     ringdesk: State<'_, Ringdesk>,
     provider_id: ProviderId,
 ) -> Result<NumberSyncReport> {
-    Ok(ringdesk.sync_numbers(provider_id).await?)
+    Ok(ringdesk
+        .directory()
+        .await?
+        .sync_numbers(provider_id)
+        .await?)
 }
 
 #[tauri::command]
@@ -64,12 +96,12 @@ pub async fn number_route_set(
     id: PhoneNumberId,
     route: Option<RouteInput>,
 ) -> Result<PhoneNumber> {
-    Ok(ringdesk.agents.set_route(id, route).await?)
+    Ok(ringdesk.directory().await?.set_route(id, route).await?)
 }
 
 #[tauri::command]
 pub async fn user_list(ringdesk: State<'_, Ringdesk>) -> Result<Vec<User>> {
-    Ok(ringdesk.agents.users().await?)
+    Ok(ringdesk.directory().await?.users().await?)
 }
 
 #[tauri::command]
@@ -77,11 +109,17 @@ pub async fn user_save(
     ringdesk: State<'_, Ringdesk>,
     id: Option<UserId>,
     user: UserInput,
-) -> Result<User> {
-    Ok(ringdesk.save_user(id, user).await?)
+) -> Result<SavedUser> {
+    Ok(ringdesk.directory().await?.save_user(id, user).await?)
 }
 
 #[tauri::command]
 pub async fn user_delete(ringdesk: State<'_, Ringdesk>, id: UserId) -> Result<()> {
-    Ok(ringdesk.agents.delete_user(id).await?)
+    Ok(ringdesk.directory().await?.delete_user(id).await?)
+}
+
+/// A new invite for an agent's desktop (team admins).
+#[tauri::command]
+pub async fn user_invite(ringdesk: State<'_, Ringdesk>, id: UserId) -> Result<InviteLink> {
+    Ok(ringdesk.directory().await?.invite(id).await?)
 }

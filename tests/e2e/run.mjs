@@ -1273,7 +1273,7 @@ try {
     assert(kept === "", "the CRM token is gone from the keyring");
   });
 
-  await test("a team invite opened on the desktop joins this Ringdesk to the team server, which then sees the agent's availability", async () => {
+  await test("a team invite opened on the desktop joins this Ringdesk to the team server, which then sees the agent's availability; the team's agents and numbers show read-only, kept current by the live link", async () => {
     const server = process.env.RINGDESK_SERVER_BIN ?? join(root, "target/debug/ringdesk-server");
     const serverDir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-server-"));
     const port = await freeTcpPort();
@@ -1310,6 +1310,28 @@ try {
       await wd.waitFor('[data-testid="team-agent"][data-name="Olga"]');
       await wd.waitFor('[data-testid="team-agent"][data-name="Bea"]', { text: "available" });
       writeFileSync(join(shots, "team-joined.png"), await wd.screenshot());
+
+      // Olga adds Chen on the server: Bea's desktop hears it on the live link (nobody polls).
+      const added = await fetch(`${base}/api/v1/agents`, {
+        method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${joined.token}` },
+        body: JSON.stringify({ name: "Chen", email: null, isMe: false, assignedNumbers: [],
+          settings: { receiveCallsInApp: true, forwardWhenOffline: false, voicemailEnabled: false, dndEnabled: false } }),
+      });
+      assert(added.status === 201, `adding Chen: ${added.status}`);
+      await wd.waitFor('[data-testid="team-agent"][data-name="Chen"]', { text: "offline" });
+      // Settings → Users and Numbers are the team's, read-only for an agent.
+      await wd.click('[data-testid="settings-users"]');
+      await wd.waitFor('[data-testid="users-team"]', { text: "Only an admin" });
+      await wd.waitFor('[data-testid="user-row"][data-name="Chen"]', { text: "Offline" });
+      await wd.waitFor('[data-testid="user-row"][data-name="Bea"] [data-testid="user-me"]');
+      await wd.waitFor('[data-testid="user-row"][data-name="Bea"] [data-testid="user-status"]', { text: "Online" });
+      assert((await wd.findAll('[data-testid="user-add"]')).length === 0, "an agent adds nobody");
+      assert((await wd.findAll('[data-testid="user-edit"]')).length === 0, "an agent changes nobody");
+      writeFileSync(join(shots, "team-users.png"), await wd.screenshot());
+      await wd.click('[data-testid="settings-numbers"]');
+      await wd.waitFor('[data-testid="numbers-team"]', { text: "Only an admin" });
+      await wd.click('[data-testid="settings-team"]');
+      await wd.waitFor('[data-testid="team-agent"][data-name="Bea"]', { text: "available" });
 
       // Do not disturb in the window reaches the server at once.
       await wd.click('[data-testid="availability"] option[value="do_not_disturb"]');

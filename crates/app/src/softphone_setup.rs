@@ -114,6 +114,7 @@ impl Setup<'_> {
         let login = adapter
             .provision_softphone(&SoftphoneRequest {
                 label,
+                group: None,
                 numbers,
                 voice_url: webhook_base.map(|base| voice_url(&base, provider_id)),
             })

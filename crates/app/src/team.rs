@@ -12,7 +12,7 @@ use std::time::Duration;
 use ringdesk_core::ports::SecretStore;
 use ringdesk_core::service::{ProviderService, ServiceError};
 use ringdesk_core::team::{DeviceId, Presence, Role, TeamEvent};
-use ringdesk_core::ProviderKind;
+use ringdesk_core::{ProviderKind, UserId};
 use ringdesk_store::{SettingsRepository, StoreError};
 use ringdesk_team::{Invite, LinkEvent, SoftphoneLogin, TeamClient};
 use secrecy::SecretString;
@@ -49,6 +49,9 @@ pub struct TeamSettings {
     pub server: String,
     pub device_id: DeviceId,
     pub agent: Option<String>,
+    /// Who we are in the team (absent in settings saved before it was kept).
+    #[serde(default)]
+    pub user_id: Option<UserId>,
     pub role: Role,
 }
 
@@ -104,6 +107,7 @@ pub(crate) async fn join(
     let team = TeamSettings {
         server: invite.server.as_str().trim_end_matches('/').to_string(),
         device_id: joined.device.id,
+        user_id: joined.user.as_ref().map(|u| u.id),
         agent: joined.user.map(|u| u.name),
         role: joined.device.role,
     };

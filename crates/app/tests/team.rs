@@ -131,6 +131,34 @@ async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
         (agents[0].user.name.as_str(), agents[0].presence),
         ("Bea", Some(Presence::Available))
     );
+    // Settings' numbers and agents are now the team's, from the server: Bea is "me" there,
+    // as her desktop says she is; an agent changes nothing.
+    let directory = ringdesk.directory().await.unwrap();
+    assert!(!directory.editable());
+    let users = directory.users().await.unwrap();
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert!(users[0].is_me);
+    assert_eq!(users[0].status, ringdesk_core::UserStatus::Online);
+    let me = &users[0];
+    let refused = directory
+        .save_user(
+            Some(bea.id),
+            UserInput {
+                name: "Bea Agent".into(),
+                email: None,
+                is_me: false,
+                assigned_numbers: me.assigned_numbers.clone(),
+                primary_number: me.primary_number,
+                forwarding_number: None,
+                settings: me.settings,
+            },
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(ringdesk_app::DirectoryError::Team(e)) if e.to_string().contains("403")),
+        "{refused:?}"
+    );
+    drop(directory);
     let mut link = ringdesk.subscribe_team();
     let mut news = ringdesk.subscribe_team_news();
     eventually("the desktop's live link is open", || async {

@@ -53,7 +53,7 @@ pub enum NumberRoute {
 }
 
 /// A number in a provider account, as Ringdesk keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumber {
     pub id: PhoneNumberId,
@@ -70,7 +70,7 @@ pub struct PhoneNumber {
 }
 
 /// What a sync of an account's numbers changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NumberSyncReport {
     pub added: Vec<E164Number>,
@@ -80,7 +80,7 @@ pub struct NumberSyncReport {
 }
 
 /// A route as the form sends it: checked into a `NumberRoute`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "type",
     rename_all = "snake_case",
@@ -189,7 +189,7 @@ pub struct User {
 }
 
 /// The user form.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserInput {
     pub name: String,

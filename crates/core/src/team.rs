@@ -64,6 +64,19 @@ impl Presence {
     }
 }
 
+impl Presence {
+    /// An agent's status from what their desktops say (None: none heard from: offline).
+    pub fn status(presence: Option<Presence>) -> crate::UserStatus {
+        use crate::UserStatus;
+        match presence {
+            None => UserStatus::Offline,
+            Some(Presence::Available) => UserStatus::Online,
+            Some(Presence::OnCall | Presence::WrapUp) => UserStatus::Busy,
+            Some(Presence::Dnd) => UserStatus::Dnd,
+        }
+    }
+}
+
 id_type!(DeviceId);
 
 /// A signed-in desktop.

@@ -17,6 +17,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 fn request(numbers: &[&str]) -> SoftphoneRequest {
     SoftphoneRequest {
         label: "ringdesk-0a1b2c3d".into(),
+        group: None,
         numbers: numbers.iter().map(|n| n.to_string()).collect(),
         voice_url: Some(VOICE_URL.into()),
     }
@@ -292,9 +293,8 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
-    let server = MockServer::start().await;
+/// A stateful fake of the account's SIP resources behind `server`.
+async fn fake_twilio(server: &MockServer) -> Arc<Mutex<TwilioAccount>> {
     let account: Arc<Mutex<TwilioAccount>> = Arc::default();
     let base = format!("/2010-04-01/Accounts/{TWILIO_SID}/SIP");
     let state = account.clone();
@@ -373,8 +373,15 @@ async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
                 _ => json(json!({ "sid": "X" })),
             }
         })
-        .mount(&server)
+        .mount(server)
         .await;
+    account
+}
+
+#[tokio::test]
+async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
+    let server = MockServer::start().await;
+    let account = fake_twilio(&server).await;
 
     let twilio = twilio(&server.uri());
     let first = twilio
@@ -530,5 +537,50 @@ async fn twilio_setup_creates_once_reuses_after_and_removes_only_its_own() {
     assert_eq!(
         field(&a.writes[1].2, "VoiceApplicationSid"),
         "AP0123456789abcdef0123456789abcdef"
+    );
+}
+
+#[tokio::test]
+async fn a_teams_agents_share_one_domain_with_a_login_each() {
+    let server = MockServer::start().await;
+    let account = fake_twilio(&server).await;
+    let twilio = twilio(&server.uri());
+    let agent = |label: &str| SoftphoneRequest {
+        label: label.into(),
+        group: Some("ringdesk-team".into()),
+        numbers: vec![],
+        voice_url: Some(VOICE_URL.into()),
+    };
+    let bea = twilio
+        .provision_softphone(&agent("ringdesk-bea"))
+        .await
+        .unwrap();
+    let dan = twilio
+        .provision_softphone(&agent("ringdesk-dan"))
+        .await
+        .unwrap();
+    let domain = bea.domain.clone().unwrap();
+    assert!(domain.starts_with("ringdesk-team-"), "{domain}");
+    assert_eq!(dan.domain.as_deref(), Some(domain.as_str()));
+    assert_eq!(
+        (bea.username.as_str(), dan.username.as_str()),
+        ("ringdesk-bea", "ringdesk-dan")
+    );
+    assert!(
+        dan.created.is_empty(),
+        "Dan's login made nothing new but his credential: {:?}",
+        dan.created
+    );
+    let a = account.lock().unwrap();
+    assert_eq!((a.lists.len(), a.domains.len()), (1, 1));
+    let users: Vec<&str> = a
+        .credentials
+        .iter()
+        .filter_map(|c| c["username"].as_str())
+        .collect();
+    assert_eq!(users, ["ringdesk-bea", "ringdesk-dan"]);
+    assert_eq!(
+        a.domains[0]["friendly_name"].as_str(),
+        Some("Ringdesk softphone ringdesk-team")
     );
 }

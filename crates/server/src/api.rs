@@ -179,7 +179,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/api/v1/me/softphone", get(my_softphone))
         .route("/api/v1/events", get(events))
         .route("/api/v1/agents", get(agents).post(add_agent))
-        .route("/api/v1/agents/{id}", put(save_agent))
+        .route("/api/v1/agents/{id}", put(save_agent).delete(delete_agent))
         .route("/api/v1/agents/{id}/invites", post(invite))
         .route("/api/v1/agents/{id}/softphone", post(provision_softphone))
         .route("/api/v1/devices", get(devices))
@@ -368,6 +368,19 @@ async fn save_agent(
     Ok(Json(saved))
 }
 
+/// Removes an agent: their desktops are signed out first (their links told so), then the
+/// agent and what hangs on them (devices, softphone logins) go.
+async fn delete_agent(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+) -> Result<StatusCode> {
+    let user = id(&raw, UserId, "agent")?;
+    shared.team.remove_agent(user).await?;
+    shared.team.live.tell(TeamEvent::Agents).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 struct InviteRequest {
     #[serde(default = "agent_role")]
@@ -502,8 +515,13 @@ async fn events(
     let still_signed_in = move |device: Device| {
         let team = team.clone();
         let check: futures_util::future::BoxFuture<'static, bool> = Box::pin(async move {
-            // A database that does not answer is not a reason to drop the desktop.
-            !matches!(team.repo.device(device.id).await, Ok(Some(d)) if d.revoked)
+            match team.repo.device(device.id).await {
+                Ok(Some(d)) => !d.revoked,
+                // Its agent was removed.
+                Ok(None) => false,
+                // A database that does not answer is not a reason to drop the desktop.
+                Err(_) => true,
+            }
         });
         check
     };

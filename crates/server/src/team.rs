@@ -94,6 +94,9 @@ fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// The shared SIP domain's name part on providers that have one (Twilio).
+const TEAM_GROUP: &str = "ringdesk-team";
+
 fn login_key(user: UserId, provider: ProviderId) -> String {
     format!("login/{user}/{provider}")
 }
@@ -163,6 +166,16 @@ impl Team {
         Ok(revoked)
     }
 
+    /// Signs the agent's desktops out, then removes the agent.
+    pub async fn remove_agent(&self, user: UserId) -> Result<(), TeamError> {
+        for device in self.repo.devices().await? {
+            if device.user_id == user && !device.revoked {
+                self.revoke(device.id).await?;
+            }
+        }
+        Ok(self.agents.delete_user(user).await?)
+    }
+
     pub async fn set_presence(
         &self,
         device: DeviceId,
@@ -189,12 +202,7 @@ impl Team {
 
     /// The agent's status for routing, from their desktops' presence.
     pub async fn status_of(&self, user: UserId) -> Result<UserStatus, TeamError> {
-        Ok(match self.presence_of(user).await? {
-            None => UserStatus::Offline,
-            Some(Presence::Available) => UserStatus::Online,
-            Some(Presence::Dnd) => UserStatus::Dnd,
-            Some(Presence::OnCall | Presence::WrapUp) => UserStatus::Busy,
-        })
+        Ok(Presence::status(self.presence_of(user).await?))
     }
 
     async fn active_provider(&self) -> Result<ringdesk_core::Provider, TeamError> {
@@ -228,6 +236,8 @@ impl Team {
         let made = adapter
             .provision_softphone(&SoftphoneRequest {
                 label: format!("ringdesk-{}", &user.id.to_string()[..8]),
+                // One team domain, one voice URL (this server) for every agent.
+                group: Some(TEAM_GROUP.into()),
                 numbers,
                 voice_url: Some(format!("{}/webhooks/{}/voice", self.base_url, provider.id)),
             })

@@ -894,3 +894,107 @@ async fn the_live_link_tells_desktops_what_changed_and_catches_them_up() {
         .expect("the server stopped with a live link open");
     assert_eq!(next(&mut open).await, None);
 }
+
+fn agent_input(name: &str, forwarding: Option<&str>) -> UserInput {
+    UserInput {
+        name: name.into(),
+        email: None,
+        is_me: false,
+        assigned_numbers: vec![],
+        primary_number: None,
+        forwarding_number: forwarding.map(str::to_string),
+        settings: UserSettings::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_desktop_changes_the_team_through_the_client_and_an_agent_cannot() {
+    let running = start(closed()).await;
+    let admin = secrecy::SecretString::from(first_admin(&running).await);
+    let client = TeamClient::new(running.address.parse().unwrap()).unwrap();
+
+    // A new agent comes with the invite her desktop joins with.
+    let (dan, invite) = client
+        .save_agent(&admin, None, &agent_input("Dan", None))
+        .await
+        .unwrap();
+    let invite = invite.expect("a new agent's invite");
+    assert!(
+        invite.link.starts_with("ringdesk://join?server="),
+        "{}",
+        invite.link
+    );
+    // A refused value names its field, for the form to mark.
+    match client
+        .save_agent(&admin, Some(dan.id), &agent_input("Dan", Some("12")))
+        .await
+    {
+        Err(ringdesk_team::TeamError::Invalid { field, .. }) => {
+            assert_eq!(field, "forwardingNumber")
+        }
+        other => panic!("{other:?}"),
+    }
+    let (changed, none) = client
+        .save_agent(
+            &admin,
+            Some(dan.id),
+            &agent_input("Dan Park", Some("+14155550123")),
+        )
+        .await
+        .unwrap();
+    assert_eq!((changed.name.as_str(), none.is_none()), ("Dan Park", true));
+    let again = client.invite(&admin, dan.id).await.unwrap();
+    assert_ne!(again.code, invite.code);
+
+    // Dan's desktop joins with the first invite; as an agent it reads but changes nothing.
+    let joined = client.join(&invite.code, "Dan's desktop").await.unwrap();
+    let dan_token = secrecy::SecretString::from(joined.token);
+    assert!(client.numbers(&dan_token).await.unwrap().is_empty());
+    assert!(client.providers(&dan_token).await.unwrap().is_empty());
+    let names: Vec<String> = client
+        .agents(&dan_token)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.user.name)
+        .collect();
+    assert_eq!(names, ["Dan Park", "Olga"], "by name");
+    for refused in [
+        client
+            .save_agent(&dan_token, Some(dan.id), &agent_input("Dan", None))
+            .await
+            .map(|_| ()),
+        client.invite(&dan_token, dan.id).await.map(|_| ()),
+        client.delete_agent(&dan_token, dan.id).await,
+        client
+            .set_route(&dan_token, ringdesk_core::PhoneNumberId::new(), None)
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(&refused, Err(ringdesk_team::TeamError::Refused(why)) if why.starts_with("403")),
+            "{refused:?}"
+        );
+    }
+    assert!(matches!(
+        client.set_route(&admin, ringdesk_core::PhoneNumberId::new(), None).await,
+        Err(ringdesk_team::TeamError::Refused(why)) if why.starts_with("404")
+    ));
+
+    // Removing Dan signs his desktop out: its live link hears so and ends, its token is dead.
+    let mut link = client.events(&dan_token, None).await.unwrap();
+    until_ready(&mut link).await;
+    client.delete_agent(&admin, dan.id).await.unwrap();
+    wait_for(
+        &mut link,
+        &TeamEvent::Revoked {
+            device_id: joined.device.id,
+        },
+    )
+    .await;
+    assert_eq!(next(&mut link).await, None);
+    assert!(client.me(&dan_token).await.unwrap_err().is_signed_out());
+    let left = client.agents(&admin).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    running.stop().await;
+}

@@ -8,7 +8,10 @@ use ringdesk_core::team::{Device, Presence};
 
 mod live;
 pub use live::{LinkEvent, LiveLink};
-use ringdesk_core::User;
+use ringdesk_core::{
+    NumberSyncReport, PhoneNumber, PhoneNumberId, Provider, ProviderId, RouteInput, User, UserId,
+    UserInput,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -28,6 +31,9 @@ pub enum TeamError {
     Unreachable(String),
     #[error("the team server refused: {0}")]
     Refused(String),
+    /// A form value the server refused (the field to mark).
+    #[error("{message}")]
+    Invalid { field: String, message: String },
     #[error("the team server's answer was not understood: {0}")]
     Unreadable(String),
 }
@@ -115,6 +121,22 @@ pub struct Joined {
     pub user: Option<User>,
 }
 
+/// An invite an admin hands an agent: the link their desktop opens (or its code).
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteLink {
+    pub code: String,
+    pub link: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+}
+
+#[derive(Deserialize)]
+struct AgentAdded {
+    user: User,
+    invite: InviteLink,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
@@ -187,11 +209,123 @@ impl TeamClient {
                 .map_err(|e| TeamError::Unreadable(e.to_string()));
         }
         // The server says why in a sentence; anything else is cut short.
-        let why = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string))
+        let answer = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
+        let why = answer["error"]
+            .as_str()
+            .map(str::to_string)
             .unwrap_or_else(|| text.chars().take(200).collect());
+        if let (reqwest::StatusCode::UNPROCESSABLE_ENTITY, Some(field)) =
+            (status, answer["field"].as_str())
+        {
+            return Err(TeamError::Invalid {
+                field: field.to_string(),
+                message: why,
+            });
+        }
         Err(TeamError::Refused(format!("{}: {why}", status.as_u16())))
+    }
+
+    fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &SecretString,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(token.expose_secret())
+    }
+
+    /// An answer that must have a body.
+    async fn expect<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, TeamError> {
+        self.read(request)
+            .await?
+            .ok_or_else(|| TeamError::Unreadable("empty answer".into()))
+    }
+
+    /// The team's numbers and their routes.
+    pub async fn numbers(&self, token: &SecretString) -> Result<Vec<PhoneNumber>, TeamError> {
+        self.expect(self.authed(reqwest::Method::GET, "/api/v1/numbers", token))
+            .await
+    }
+
+    /// Where a number's calls go (admins).
+    pub async fn set_route(
+        &self,
+        token: &SecretString,
+        number: PhoneNumberId,
+        route: Option<&RouteInput>,
+    ) -> Result<PhoneNumber, TeamError> {
+        let path = format!("/api/v1/numbers/{number}/route");
+        self.expect(self.authed(reqwest::Method::PUT, &path, token).json(&route))
+            .await
+    }
+
+    /// Reads the team provider's numbers again (admins).
+    pub async fn sync_numbers(
+        &self,
+        token: &SecretString,
+        provider: ProviderId,
+    ) -> Result<NumberSyncReport, TeamError> {
+        let path = format!("/api/v1/providers/{provider}/numbers/sync");
+        self.expect(self.authed(reqwest::Method::POST, &path, token))
+            .await
+    }
+
+    /// The team's providers (flags only: the server never answers with keys).
+    pub async fn providers(&self, token: &SecretString) -> Result<Vec<Provider>, TeamError> {
+        self.expect(self.authed(reqwest::Method::GET, "/api/v1/providers", token))
+            .await
+    }
+
+    /// Adds an agent (with the invite their desktop joins with) or changes one (admins).
+    pub async fn save_agent(
+        &self,
+        token: &SecretString,
+        id: Option<UserId>,
+        input: &UserInput,
+    ) -> Result<(User, Option<InviteLink>), TeamError> {
+        match id {
+            Some(id) => {
+                let path = format!("/api/v1/agents/{id}");
+                let user = self
+                    .expect(self.authed(reqwest::Method::PUT, &path, token).json(input))
+                    .await?;
+                Ok((user, None))
+            }
+            None => {
+                let added: AgentAdded = self
+                    .expect(
+                        self.authed(reqwest::Method::POST, "/api/v1/agents", token)
+                            .json(input),
+                    )
+                    .await?;
+                Ok((added.user, Some(added.invite)))
+            }
+        }
+    }
+
+    /// A new invite for an agent (a new desktop, or the first link lost) (admins).
+    pub async fn invite(
+        &self,
+        token: &SecretString,
+        user: UserId,
+    ) -> Result<InviteLink, TeamError> {
+        let path = format!("/api/v1/agents/{user}/invites");
+        let body = serde_json::json!({ "role": "agent" });
+        self.expect(self.authed(reqwest::Method::POST, &path, token).json(&body))
+            .await
+    }
+
+    /// Removes an agent from the team (admins).
+    pub async fn delete_agent(&self, token: &SecretString, user: UserId) -> Result<(), TeamError> {
+        let path = format!("/api/v1/agents/{user}");
+        self.read::<serde_json::Value>(self.authed(reqwest::Method::DELETE, &path, token))
+            .await
+            .map(|_| ())
     }
 
     /// Trades the invite for this desktop's device token.

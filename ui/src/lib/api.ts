@@ -14,6 +14,8 @@ import type {
   TeamView,
   TeamAgent,
   TeamEvent,
+  SavedUser,
+  InviteLink,
   CallRoute,
   WebhookSettings,
   WebhookView,
@@ -91,6 +93,8 @@ export const api = {
   },
   numbers: {
     list: () => call<PhoneNumber[]>("number_list"),
+    /** The providers the numbers come from (the team's in a team), to sync from. */
+    providers: () => call<Provider[]>("number_providers"),
     /** Reads the provider's numbers (every page) and applies them; nothing changes if it fails. */
     sync: (providerId: string) => call<NumberSyncReport>("number_sync", { providerId }),
     /** Sets where the number's calls go (null: nowhere yet); rejects with field "externalNumber" or "queue". */
@@ -99,7 +103,9 @@ export const api = {
   users: {
     list: () => call<User[]>("user_list"),
     /** Creates (id null) or changes an agent; rejects with the field to mark. */
-    save: (id: string | null, user: UserInput) => call<User>("user_save", { id, user }),
+    save: (id: string | null, user: UserInput) => call<SavedUser>("user_save", { id, user }),
+    /** A new invite for the agent's desktop (team admins). */
+    invite: (id: string) => call<InviteLink>("user_invite", { id }),
     remove: (id: string) => call<void>("user_delete", { id }),
   },
   webhooks: {

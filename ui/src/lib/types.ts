@@ -456,6 +456,19 @@ export interface TeamAgent extends User {
   presence: Presence | null;
 }
 
+/** An invite an admin hands an agent: their desktop opens the link (it works once). */
+export interface InviteLink {
+  code: string;
+  link: string;
+  expiresAt: string;
+}
+
+/** An agent saved; a new one in a team comes with their invite. */
+export interface SavedUser {
+  user: User;
+  invite: InviteLink | null;
+}
+
 /** What the team server says on the live link (Rust `TeamEvent`). */
 export type TeamEvent =
   | { kind: "presence"; userId: string; presence: Presence | null }

@@ -102,6 +102,10 @@ pub struct CallHandle {
 pub struct SoftphoneRequest {
     /// Names what Ringdesk creates for this desktop's agent (found again by it).
     pub label: String,
+    /// Several agents' logins on one shared SIP domain (a team server's, with one voice URL);
+    /// None: the login gets its own, named by `label`. Providers whose logins all live on one
+    /// connection anyway (Telnyx) need not read it.
+    pub group: Option<String>,
     /// Provider number ids whose calls should reach the softphone.
     pub numbers: Vec<String>,
     /// Where the provider asks what to do with the softphone's calls and its numbers' calls

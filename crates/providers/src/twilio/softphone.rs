@@ -83,15 +83,14 @@ impl TwilioAdapter {
                 .ok_or_else(|| ProviderError::NeedsWebhooks {
                     provider: "Twilio".into(),
                 })?;
-        let name = format!("Ringdesk softphone {}", request.label);
+        let group = request.group.as_deref().unwrap_or(&request.label);
+        let name = format!("Ringdesk softphone {group}");
         let mut created = Vec::new();
         let list = self.credential_list(&name, &mut created).await?;
         // Twilio never gives a password back: a credential found again gets a new one.
         let password = new_password();
         self.credential(&list, &request.label, &password).await?;
-        let domain = self
-            .domain(&name, &request.label, voice_url, &mut created)
-            .await?;
+        let domain = self.domain(&name, group, voice_url, &mut created).await?;
         for scope in ["Registrations", "Calls"] {
             self.map_credentials(&domain.sid, scope, &list).await?;
         }
