@@ -13,6 +13,7 @@
 mod endpoints;
 mod factory;
 mod http;
+mod ncco;
 mod numbers;
 mod sip;
 mod telnyx;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
-    ProviderNumber, ProvisionedResource, SoftphoneLogin, SoftphoneRequest, WebhookEvent,
-    WebhookRequest,
+    ProviderNumber, ProvisionedResource, SoftphoneLogin, SoftphoneRequest, VoiceAnswer,
+    VoiceRequest, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -309,6 +309,20 @@ impl ProviderAdapter for TelnyxAdapter {
 
     fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
         webhook_events::telnyx(request)
+    }
+
+    /// A TeXML application's voice request (a number on a TeXML application whose voice URL
+    /// is Ringdesk's): TwiML's form fields, signed like every Telnyx webhook.
+    fn parse_voice_request(&self, request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
+        crate::twilio::twiml::parse_voice_request(request)
+    }
+
+    /// TeXML, which follows TwiML's `<Dial>`, `<Say>` and `<Hangup>`.
+    fn render_voice_answer(&self, answer: &VoiceAnswer) -> Result<(String, String), ProviderError> {
+        Ok((
+            crate::twilio::twiml::CONTENT_TYPE.into(),
+            crate::twilio::twiml::render(answer),
+        ))
     }
 
     /// `POST /calls` through Ringdesk's Call Control application. Telnyx cannot carry "then

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
-    ProviderNumber, WebhookEvent, WebhookRequest,
+    ProviderNumber, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -272,6 +272,15 @@ impl ProviderAdapter for VonageAdapter {
 
     fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
         webhook_events::vonage(request)
+    }
+
+    /// The application's `answer_url` request.
+    fn parse_voice_request(&self, request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
+        crate::ncco::parse_voice_request(request)
+    }
+
+    fn render_voice_answer(&self, answer: &VoiceAnswer) -> Result<(String, String), ProviderError> {
+        Ok(("application/json".into(), crate::ncco::render(answer)))
     }
 
     /// `POST /v1/calls` with the application's JWT: rings `to`; with `connect_to`, an inline

@@ -227,12 +227,36 @@ pub fn verify_vonage(signature_secret: &str, request: &WebhookRequest) -> Result
     let expected = claims
         .payload_hash
         .ok_or_else(|| refused("the token has no payload_hash"))?;
-    let actual = hex::encode(Sha256::digest(&request.body));
+    let actual = hex::encode(Sha256::digest(signed_payload(request)));
     if constant_eq(expected.to_ascii_lowercase().as_bytes(), actual.as_bytes()) {
         Ok(())
     } else {
         Err(refused("the body does not match payload_hash"))
     }
+}
+
+/// What Vonage's `payload_hash` covers: the body; for a GET (the default `answer_url`
+/// method), per its docs, the query's parameters as compact JSON in the order sent (Ringdesk
+/// points applications at its server with `answer_method: POST`, which hashes a body).
+fn signed_payload(request: &WebhookRequest) -> Vec<u8> {
+    if !request.method.eq_ignore_ascii_case("GET") || !request.body.is_empty() {
+        return request.body.clone();
+    }
+    let query = request
+        .url
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default();
+    let fields: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| {
+            format!(
+                "{}:{}",
+                serde_json::Value::from(k.as_ref()),
+                serde_json::Value::from(v.as_ref())
+            )
+        })
+        .collect();
+    format!("{{{}}}", fields.join(",")).into_bytes()
 }
 
 /// The secret each provider signs its webhooks with.
@@ -518,6 +542,45 @@ mod tests {
         assert_eq!(
             verify_vonage(VONAGE_SECRET, &vonage(sdk, VONAGE_BODY, 1_697_634_680)),
             Err(refused("the token has no payload_hash"))
+        );
+    }
+
+    /// A GET `answer_url` request: the hash covers the query as compact JSON, in order.
+    #[test]
+    fn vonage_get_answer_requests_are_checked_over_their_query() {
+        let query = "to=12125550100&from=14155552671&uuid=u1";
+        let canonical = r#"{"to":"12125550100","from":"14155552671","uuid":"u1"}"#;
+        let claims = serde_json::json!({
+            "iat": 1_700_000_000,
+            "jti": "j1",
+            "iss": "Vonage",
+            "payload_hash": hex::encode(Sha256::digest(canonical.as_bytes())),
+            "api_key": "abcd1234",
+        });
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(VONAGE_SECRET.as_bytes()),
+        )
+        .unwrap();
+        let bearer = format!("Bearer {token}");
+        let get = |q: &str| {
+            request(
+                "GET",
+                &format!("https://team.example.com/webhooks/p/voice?{q}"),
+                &[("Authorization", &bearer)],
+                "",
+                1_700_000_010,
+            )
+        };
+        assert_eq!(verify_vonage(VONAGE_SECRET, &get(query)), Ok(()));
+        assert_eq!(
+            verify_vonage(
+                VONAGE_SECRET,
+                &get("to=12125550100&from=19005550000&uuid=u1")
+            ),
+            Err(refused("the body does not match payload_hash")),
+            "a caller changed on the way"
         );
     }
 }

@@ -148,3 +148,56 @@ fn vonage_checks_the_jwt_and_the_body_hash() {
         1_700_000_005
     ))));
 }
+
+/// A TeXML application's voice request: TwiML's form fields, signed as every Telnyx webhook
+/// (Ed25519 over `timestamp|body`); answered in TeXML.
+#[test]
+fn telnyx_texml_voice_requests_are_verified_read_and_answered() {
+    use base64::Engine;
+    use ed25519_dalek::{Signer, SigningKey};
+    use ringdesk_core::ports::{CallParty, DialTarget, VoiceAnswer};
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes());
+    let telnyx = adapter(
+        at("http://127.0.0.1:9"),
+        ProviderKind::Telnyx,
+        creds(&[
+            (CredentialField::ApiKey, "KEYx"),
+            (CredentialField::WebhookSecret, &public),
+        ]),
+    );
+    let body = "AccountSid=00000000-0000-0000-0000-000000000001&CallSid=v3%3Aabc&CallStatus=ringing&Direction=inbound&From=%2B14155552671&To=%2B12125550100";
+    let signature = base64::engine::general_purpose::STANDARD
+        .encode(key.sign(format!("1700000000|{body}").as_bytes()).to_bytes());
+    let headers = [
+        ("telnyx-signature-ed25519", signature.as_str()),
+        ("telnyx-timestamp", "1700000000"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    let url = "https://team.example.com/webhooks/p/voice";
+    let signed = request(&headers, body, url, 1_700_000_005);
+    assert_eq!(telnyx.validate_webhook(&signed), Ok(()));
+    let forged = request(&headers, &body.replace("2671", "0000"), url, 1_700_000_005);
+    assert!(rejected(telnyx.validate_webhook(&forged)));
+
+    let asked = telnyx.parse_voice_request(&signed).unwrap();
+    assert_eq!(asked.provider_call_id, "v3:abc");
+    assert!(matches!(asked.from, CallParty::Number(ref n) if n.as_str() == "+14155552671"));
+    let (content_type, texml) = telnyx
+        .render_voice_answer(&VoiceAnswer::Dial {
+            target: DialTarget::Sip {
+                user: "gencredabc".into(),
+                host: "sip.telnyx.com".into(),
+            },
+            caller_id: None,
+            transfer_url: None,
+        })
+        .unwrap();
+    assert!(content_type.starts_with("text/xml"));
+    assert!(
+        texml.contains(
+            "<Dial answerOnBridge=\"true\"><Sip>sip:gencredabc@sip.telnyx.com</Sip></Dial>"
+        ),
+        "{texml}"
+    );
+}

@@ -998,3 +998,84 @@ async fn an_admin_desktop_changes_the_team_through_the_client_and_an_agent_canno
     assert_eq!(left.len(), 1, "{left:?}");
     running.stop().await;
 }
+
+/// Vonage asks its application's `answer_url` (GET, the call in the query, signed with a JWT
+/// whose `payload_hash` covers the query): the server answers in NCCO.
+#[tokio::test(flavor = "multi_thread")]
+async fn vonage_calls_are_answered_in_ncco() {
+    use sha2::Digest;
+    const SIGNATURE_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm123456";
+    let running = start(closed()).await;
+    let mut credentials = ringdesk_core::ProviderCredentials::default();
+    for (field, value) in [
+        (ringdesk_core::CredentialField::ApiKey, "abcd1234"),
+        (ringdesk_core::CredentialField::ApiSecret, "api-secret-9"),
+        (
+            ringdesk_core::CredentialField::WebhookSecret,
+            SIGNATURE_SECRET,
+        ),
+    ] {
+        credentials.set(field, Some(secrecy::SecretString::from(value)));
+    }
+    let provider = running
+        .server
+        .team
+        .providers
+        .create(ringdesk_core::NewProvider {
+            kind: ringdesk_core::ProviderKind::Vonage,
+            name: "Vonage".into(),
+            credentials,
+            default_caller_id: None,
+            record_calls: false,
+            sip: None,
+        })
+        .await
+        .unwrap();
+    let ask = |query: &str, hashed: &str| {
+        let claims = json!({
+            "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "jti": "j1",
+            "iss": "Vonage",
+            "payload_hash": format!("{:x}", sha2::Sha256::digest(hashed.as_bytes())),
+            "api_key": "abcd1234",
+        });
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SIGNATURE_SECRET.as_bytes()),
+        )
+        .unwrap();
+        reqwest::Client::new()
+            .get(format!(
+                "{}/webhooks/{}/voice?{query}",
+                running.address, provider.id
+            ))
+            .bearer_auth(token)
+    };
+    let query = "to=12125550100&from=14155552671&uuid=u1&conversation_uuid=CON-1";
+    let canonical =
+        r#"{"to":"12125550100","from":"14155552671","uuid":"u1","conversation_uuid":"CON-1"}"#;
+    let answer = ask(query, canonical).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let ncco: Value = answer.json().await.unwrap();
+    // Nobody has that number: the caller hears why, in Vonage's words.
+    assert_eq!(ncco[0]["action"], "talk", "{ncco}");
+    assert!(
+        ncco[0]["text"].as_str().unwrap().starts_with("Sorry"),
+        "{ncco}"
+    );
+    // A caller changed on the way: refused before anything is decided.
+    let forged = ask(
+        "to=12125550100&from=19005550000&uuid=u1&conversation_uuid=CON-1",
+        canonical,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 403);
+    running.stop().await;
+}

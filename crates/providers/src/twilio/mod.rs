@@ -2,7 +2,7 @@
 //! (SID + secret) with the Account SID in the path; form-encoded requests, JSON answers.
 
 mod softphone;
-mod twiml;
+pub(crate) mod twiml;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Twilio's voice requests (what its voice URL receives for a call on a SIP domain or a
-//! number) and TwiML, the answer.
+//! number) and TwiML, the answer. Telnyx's TeXML speaks the same: its requests carry the same
+//! form fields (`CallSid`, `From`, `To`) and it follows the same verbs.
 
 use percent_encoding::percent_decode_str;
 use ringdesk_core::ports::{
@@ -15,7 +16,7 @@ pub fn parse_voice_request(request: &WebhookRequest) -> Result<VoiceRequest, Pro
     let params = webhook_events::twilio_params(request)?;
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let refused = |what: &str| ProviderError::WebhookRejected {
-        reason: format!("a Twilio voice request without {what}"),
+        reason: format!("a voice request without {what}"),
     };
     Ok(VoiceRequest {
         provider_call_id: get("CallSid")

@@ -1,0 +1,180 @@
+//! Vonage's side of "what to do with this call": its `answer_url` request (GET with the call in
+//! the query, or POST with it as JSON when the application says `answer_method: POST`) and the
+//! NCCO answered (a JSON array of actions). Vonage numbers carry no `+`.
+
+use ringdesk_core::ports::{CallParty, DialTarget, VoiceAnswer, VoiceRequest, WebhookRequest};
+use ringdesk_core::{E164Number, ProviderError};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+struct Answer {
+    uuid: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn refused(field: &str) -> ProviderError {
+    ProviderError::InvalidResponse {
+        reason: format!("Vonage's answer request has no {field}"),
+    }
+}
+
+pub fn parse_voice_request(request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
+    let answer: Answer = if request.method.eq_ignore_ascii_case("GET") || request.body.is_empty() {
+        let query = request
+            .url
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or_default();
+        let pairs: serde_json::Map<String, serde_json::Value> =
+            url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), json!(v.into_owned())))
+                .collect();
+        serde_json::from_value(serde_json::Value::Object(pairs))
+    } else {
+        serde_json::from_slice(&request.body)
+    }
+    .map_err(|e| ProviderError::InvalidResponse {
+        reason: format!("Vonage's answer request is not readable: {e}"),
+    })?;
+    Ok(VoiceRequest {
+        provider_call_id: answer.uuid.ok_or_else(|| refused("uuid"))?,
+        from: party(&answer.from.ok_or_else(|| refused("from"))?),
+        to: party(&answer.to.ok_or_else(|| refused("to"))?),
+    })
+}
+
+/// `14155552671` (a number without `+`), `sip:user@host` (a SIP caller), or anything else
+/// Vonage sent (`Unknown`, an app user).
+fn party(raw: &str) -> CallParty {
+    let raw = raw.trim();
+    if let Some(rest) = raw.strip_prefix("sip:") {
+        let address = rest.split([';', '?']).next().unwrap_or(rest);
+        if let Some((user, host)) = address.split_once('@') {
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            return CallParty::Sip {
+                user: user.to_string(),
+                host: host.to_ascii_lowercase(),
+            };
+        }
+    }
+    let digits = raw.trim_start_matches('+');
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        if let Ok(number) = E164Number::parse_international(&format!("+{digits}")) {
+            return CallParty::Number(number);
+        }
+    }
+    CallParty::Other(raw.to_string())
+}
+
+fn digits(n: &E164Number) -> String {
+    n.as_str().trim_start_matches('+').to_string()
+}
+
+/// The NCCO: `connect` to a number or a SIP address (`from` only when a caller ID is chosen:
+/// Vonage shows the caller's own number otherwise), or `talk` the apology (the call ends when
+/// the NCCO does).
+pub fn render(answer: &VoiceAnswer) -> String {
+    let ncco = match answer {
+        VoiceAnswer::Dial {
+            target, caller_id, ..
+        } => {
+            let endpoint = match target {
+                DialTarget::Number(n) => json!({ "type": "phone", "number": digits(n) }),
+                DialTarget::Sip { user, host } => {
+                    json!({ "type": "sip", "uri": format!("sip:{user}@{host}") })
+                }
+            };
+            let mut connect = json!({ "action": "connect", "endpoint": [endpoint] });
+            if let (Some(from), Some(fields)) = (caller_id, connect.as_object_mut()) {
+                fields.insert("from".into(), json!(digits(from)));
+            }
+            json!([connect])
+        }
+        VoiceAnswer::Refuse { say } => json!([{ "action": "talk", "text": say }]),
+    };
+    ncco.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, url: &str, body: &str) -> WebhookRequest {
+        WebhookRequest {
+            method: method.into(),
+            url: url.into(),
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+            received_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn n(s: &str) -> E164Number {
+        E164Number::parse_international(s).unwrap()
+    }
+
+    /// The answer request as Vonage's voice guide shows it (GET, the call in the query).
+    #[test]
+    fn reads_the_answer_request_as_get_and_as_post() {
+        let get = parse_voice_request(&request(
+            "GET",
+            "https://team.example.com/webhooks/p/voice?to=12125550100&from=14155552671&uuid=aaaaaaaa-bbbb-cccc-dddd-0123456789ab&conversation_uuid=CON-aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(get.provider_call_id, "aaaaaaaa-bbbb-cccc-dddd-0123456789ab");
+        assert_eq!(get.from, CallParty::Number(n("+14155552671")));
+        assert_eq!(get.to, CallParty::Number(n("+12125550100")));
+        let post = parse_voice_request(&request(
+            "POST",
+            "https://team.example.com/webhooks/p/voice",
+            r#"{"to":"12125550100","from":"sip:ringdesk-bea@team.sip-eu.vonage.com;transport=tls","uuid":"u1","conversation_uuid":"CON-1"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            post.from,
+            CallParty::Sip {
+                user: "ringdesk-bea".into(),
+                host: "team.sip-eu.vonage.com".into()
+            }
+        );
+        assert!(parse_voice_request(&request("GET", "https://h/voice?to=1", "")).is_err());
+        assert!(parse_voice_request(&request("POST", "https://h/voice", "{not json")).is_err());
+        assert_eq!(party("Unknown"), CallParty::Other("Unknown".into()));
+    }
+
+    #[test]
+    fn answers_with_ncco_actions() {
+        let to_number = render(&VoiceAnswer::Dial {
+            target: DialTarget::Number(n("+14155550199")),
+            caller_id: None,
+            transfer_url: None,
+        });
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&to_number).unwrap(),
+            json!([{ "action": "connect", "endpoint": [{ "type": "phone", "number": "14155550199" }] }])
+        );
+        let to_softphone = render(&VoiceAnswer::Dial {
+            target: DialTarget::Sip {
+                user: "bea".into(),
+                host: "pbx.example.com".into(),
+            },
+            caller_id: Some(n("+12125550100")),
+            transfer_url: None,
+        });
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&to_softphone).unwrap(),
+            json!([{ "action": "connect", "from": "12125550100",
+                     "endpoint": [{ "type": "sip", "uri": "sip:bea@pbx.example.com" }] }])
+        );
+        let sorry = render(&VoiceAnswer::Refuse {
+            say: "Sorry \"all\" busy".into(),
+        });
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&sorry).unwrap(),
+            json!([{ "action": "talk", "text": "Sorry \"all\" busy" }])
+        );
+    }
+}
