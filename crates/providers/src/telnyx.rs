@@ -39,6 +39,12 @@ struct Connection {
 }
 
 #[derive(Deserialize)]
+struct TexmlApplication {
+    id: String,
+    friendly_name: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Credential {
     id: String,
     sip_username: Option<String>,
@@ -56,6 +62,7 @@ struct Envelope<T> {
 const NUMBERS_PAGE: &str = "250";
 /// A number put on the softphones' connection; `restore` is the connection it had ("": none).
 const NUMBER: &str = "number_connection";
+const TEXML_APPLICATION: &str = "texml_application";
 
 #[derive(Deserialize)]
 struct NumberRouting {
@@ -210,6 +217,45 @@ impl TelnyxAdapter {
             "credential_connection",
             &data.id,
         ));
+        Ok(data.id)
+    }
+
+    /// The team's TeXML application (`Ringdesk <group>`): found by name, else created; its
+    /// voice URL (POST) is the team server's, set again when found.
+    async fn texml_application(
+        &self,
+        group: &str,
+        voice_url: &str,
+        created: &mut Vec<ProvisionedResource>,
+    ) -> Result<String, ProviderError> {
+        let name = format!("Ringdesk {group}");
+        let request = self
+            .get(&["texml_applications"])
+            .query(&[("filter[friendly_name]", name.as_str())]);
+        let Envelope { data } =
+            http::json::<Envelope<Vec<TexmlApplication>>>(request, self.timeout).await?;
+        let settings = json!({
+            "friendly_name": name,
+            "voice_url": voice_url,
+            "voice_method": "post",
+            "active": true,
+        });
+        if let Some(found) = data
+            .into_iter()
+            .find(|a| a.friendly_name.as_deref() == Some(name.as_str()))
+        {
+            let request = self
+                .client
+                .patch(join(&self.base, &["texml_applications", &found.id]))
+                .bearer_auth(self.api_key.expose_secret())
+                .json(&settings);
+            http::done(request, self.timeout).await?;
+            return Ok(found.id);
+        }
+        let request = self.post(&["texml_applications"], &settings);
+        let Envelope { data } =
+            http::json::<Envelope<TexmlApplication>>(request, self.timeout).await?;
+        created.push(ProvisionedResource::created(TEXML_APPLICATION, &data.id));
         Ok(data.id)
     }
 
@@ -472,8 +518,16 @@ impl ProviderAdapter for TelnyxAdapter {
         let (username, password) = self
             .softphone_credential(&connection, &request.label, &mut created)
             .await?;
+        // A team's numbers ask its server (TeXML) who to ring; a desktop's ring its softphone.
+        let numbers_to = match (&request.group, &request.voice_url) {
+            (Some(group), Some(voice_url)) => {
+                self.texml_application(group, voice_url, &mut created)
+                    .await?
+            }
+            _ => connection,
+        };
         for number in &request.numbers {
-            self.point_number(number, &connection, &mut created).await?;
+            self.point_number(number, &numbers_to, &mut created).await?;
         }
         tracing::info!(
             created = created.len(),
@@ -507,6 +561,7 @@ impl ProviderAdapter for TelnyxAdapter {
             let path = match r.kind.as_str() {
                 "telephony_credential" => "telephony_credentials",
                 "credential_connection" => "credential_connections",
+                TEXML_APPLICATION => "texml_applications",
                 _ => continue,
             };
             let request = self

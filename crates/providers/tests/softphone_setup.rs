@@ -43,6 +43,30 @@ async fn telnyx_setup_requests_follow_the_telnyx_spec() {
     telnyx.remove_provisioned(&login.created).await.unwrap();
 }
 
+/// A team's set-up: the agent's credential on the shared connection, the numbers on the
+/// team's TeXML application whose voice URL is the team server (requests checked by Prism).
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn telnyx_team_setup_requests_follow_the_telnyx_spec() {
+    let telnyx = telnyx(&std::env::var("RINGDESK_PRISM_TELNYX").expect("run scripts/test.sh"));
+    let login = telnyx
+        .provision_softphone(&SoftphoneRequest {
+            label: "ringdesk-0a1b2c3d".into(),
+            group: Some("ringdesk-team".into()),
+            numbers: vec!["1293384261075731499".into()],
+            voice_url: Some(VOICE_URL.into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(login.username, "gencrednCvHU5IYpSBPPsXI2iQsDX");
+    assert!(
+        login.created.iter().any(|r| r.kind == "texml_application"),
+        "{:?}",
+        login.created
+    );
+    telnyx.remove_provisioned(&login.created).await.unwrap();
+}
+
 #[tokio::test]
 async fn telnyx_setup_creates_once_reuses_after_and_removes_only_its_own() {
     let server = MockServer::start().await;

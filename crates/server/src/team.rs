@@ -215,7 +215,8 @@ impl Team {
     }
 
     /// Makes (or finds again) the agent's softphone login on the active provider, pointed at
-    /// the server's voice URL; its numbers' calls go there too. Safe to run again.
+    /// the server's voice URL; every team number of that provider asks there too (whatever
+    /// its route: the server decides each call). Safe to run again.
     pub async fn provision_softphone(&self, user_id: UserId) -> Result<AgentLogin, TeamError> {
         let user = self
             .agents
@@ -225,14 +226,15 @@ impl Team {
             .ok_or(TeamError::NoUser)?;
         let provider = self.active_provider().await?;
         let adapter = self.providers.adapter_for(provider.id).await?;
-        let mut numbers = Vec::new();
-        for id in &user.assigned_numbers {
-            if let Some(n) = self.agents.numbers.get(*id).await? {
-                if n.active && n.provider_id == provider.id {
-                    numbers.push(n.provider_number_id);
-                }
-            }
-        }
+        let numbers = self
+            .agents
+            .numbers
+            .list(Some(provider.id))
+            .await?
+            .into_iter()
+            .filter(|n| n.active)
+            .map(|n| n.provider_number_id)
+            .collect();
         let made = adapter
             .provision_softphone(&SoftphoneRequest {
                 label: format!("ringdesk-{}", &user.id.to_string()[..8]),

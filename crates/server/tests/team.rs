@@ -454,7 +454,7 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
         .await;
     let bea_seen = agents
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{agents}"))
         .iter()
         .find(|a| a["id"] == bea_id.as_str())
         .unwrap()
@@ -909,6 +909,7 @@ fn agent_input(name: &str, forwarding: Option<&str>) -> UserInput {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_desktop_changes_the_team_through_the_client_and_an_agent_cannot() {
+    use secrecy::ExposeSecret;
     let running = start(closed()).await;
     let admin = secrecy::SecretString::from(first_admin(&running).await);
     let client = TeamClient::new(running.address.parse().unwrap()).unwrap();
@@ -945,6 +946,18 @@ async fn an_admin_desktop_changes_the_team_through_the_client_and_an_agent_canno
     assert_eq!((changed.name.as_str(), none.is_none()), ("Dan Park", true));
     let again = client.invite(&admin, dan.id).await.unwrap();
     assert_ne!(again.code, invite.code);
+    // Dan has no desktop yet: offline, which the contract allows (null presence).
+    let (status, agents) = running
+        .call("GET", "/api/v1/agents", Some(admin.expose_secret()), None)
+        .await;
+    assert_eq!(status, 200, "{agents}");
+    let dan_seen = agents
+        .as_array()
+        .unwrap_or_else(|| panic!("{agents}"))
+        .iter()
+        .find(|a| a["name"] == "Dan Park")
+        .unwrap_or_else(|| panic!("{agents}"));
+    assert_eq!(dan_seen["presence"], Value::Null, "{agents}");
 
     // Dan's desktop joins with the first invite; as an agent it reads but changes nothing.
     let joined = client.join(&invite.code, "Dan's desktop").await.unwrap();
