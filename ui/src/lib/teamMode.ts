@@ -2,14 +2,30 @@ import { api, events } from "./api";
 import type { TeamEvent, TeamView } from "./types";
 
 /**
- * Follows whether this desktop is in a team (and as what), and the team's news, for a page
- * that shows the team's state in team mode: `onView` with each view of the link, `onNews`
- * with each event the server sends. Returns what stops following.
+ * For a page that shows the team's state in team mode (its own otherwise): `onView` gets each
+ * view of the link; `reload` runs when the desktop joins or leaves a team (whose state this
+ * is changes) and when the server's news is of one of `kinds` (or says to read all again).
+ * Returns what stops following.
  */
-export function followTeam(onView: (v: TeamView) => void, onNews: (e: TeamEvent) => void): () => void {
-  api.team.get().then(onView).catch(() => {});
-  const stopView = events.team(onView);
-  const stopNews = events.teamNews(onNews);
+export function followTeam(
+  onView: (v: TeamView) => void,
+  reload: () => void,
+  kinds: TeamEvent["kind"][],
+): () => void {
+  let joined: string | null = null;
+  const view = (v: TeamView) => {
+    onView(v);
+    const now = v.joined?.server ?? null;
+    if (now !== joined) {
+      joined = now;
+      reload();
+    }
+  };
+  api.team.get().then(view).catch(() => {});
+  const stopView = events.team(view);
+  const stopNews = events.teamNews((e) => {
+    if (e.kind === "resync" || kinds.includes(e.kind)) reload();
+  });
   return () => {
     stopView.then((f) => f());
     stopNews.then((f) => f());
