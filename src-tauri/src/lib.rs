@@ -123,6 +123,9 @@ pub fn run() {
             numbers::user_save,
             numbers::user_delete,
             numbers::user_invite,
+            numbers::user_softphone,
+            numbers::team_provider_add,
+            numbers::team_provider_activate,
         ]);
     let app = match builder.build(tauri::generate_context!("tauri.conf.json")) {
         Ok(app) => app,

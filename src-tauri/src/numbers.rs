@@ -3,9 +3,10 @@
 //! app's `Directory`); my status as it changes (`user_status` events).
 
 use ringdesk_app::{DirectoryError, NumbersError, Ringdesk, SavedUser};
+use ringdesk_core::team::AgentLogin;
 use ringdesk_core::{
-    NumberSyncReport, PhoneNumber, PhoneNumberId, Provider, ProviderId, RouteInput, User, UserId,
-    UserInput,
+    NewProvider, NumberSyncReport, PhoneNumber, PhoneNumberId, Provider, ProviderId, RouteInput,
+    User, UserId, UserInput,
 };
 use ringdesk_team::{InviteLink, TeamError};
 use tauri::{AppHandle, Emitter, Manager, State};
@@ -122,4 +123,35 @@ pub async fn user_delete(ringdesk: State<'_, Ringdesk>, id: UserId) -> Result<()
 #[tauri::command]
 pub async fn user_invite(ringdesk: State<'_, Ringdesk>, id: UserId) -> Result<InviteLink> {
     Ok(ringdesk.directory().await?.invite(id).await?)
+}
+
+/// Adds a provider account to the team (team admins): the keys go to the server.
+#[tauri::command]
+pub async fn team_provider_add(
+    ringdesk: State<'_, Ringdesk>,
+    provider: NewProvider,
+) -> Result<Provider> {
+    Ok(ringdesk
+        .directory()
+        .await?
+        .add_team_provider(&provider)
+        .await?)
+}
+
+#[tauri::command]
+pub async fn team_provider_activate(
+    ringdesk: State<'_, Ringdesk>,
+    id: ProviderId,
+) -> Result<Provider> {
+    Ok(ringdesk
+        .directory()
+        .await?
+        .activate_team_provider(id)
+        .await?)
+}
+
+/// Makes (or remakes) an agent's softphone login on the team's active provider.
+#[tauri::command]
+pub async fn user_softphone(ringdesk: State<'_, Ringdesk>, id: UserId) -> Result<AgentLogin> {
+    Ok(ringdesk.directory().await?.provision_softphone(id).await?)
 }

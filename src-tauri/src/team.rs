@@ -56,6 +56,7 @@ pub fn setup(app: &AppHandle) {
         loop {
             match news.recv().await {
                 Ok(event) => {
+                    ringdesk.on_team_news(&event).await;
                     let _ = news_app.emit(NEWS_EVENT, &event);
                 }
                 // Too much at once: the window reads the team again instead.

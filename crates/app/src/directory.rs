@@ -2,10 +2,10 @@
 //! server keeps them (team mode) — read by everyone, changed by admins, the server saying no
 //! to anyone else. One place decides which, so every page and command follows the same rule.
 
-use ringdesk_core::team::{Presence, Role};
+use ringdesk_core::team::{AgentLogin, Presence, Role};
 use ringdesk_core::{
-    NumberSyncReport, PhoneNumber, PhoneNumberId, Provider, ProviderId, RouteInput, User, UserId,
-    UserInput,
+    NewProvider, NumberSyncReport, PhoneNumber, PhoneNumberId, Provider, ProviderId, RouteInput,
+    User, UserId, UserInput,
 };
 use ringdesk_store::{Agents, NumbersError};
 use ringdesk_team::{InviteLink, TeamClient, TeamError};
@@ -23,7 +23,7 @@ pub enum DirectoryError {
     Team(#[from] TeamError),
     #[error(transparent)]
     Setup(#[from] TeamSetupError),
-    #[error("invites are for a team: join one in Settings → Team first")]
+    #[error("that is done on a team server: join one in Settings → Team first")]
     NotInTeam,
 }
 
@@ -166,6 +166,36 @@ impl Directory<'_> {
                 .await
                 .map_err(|e| DirectoryError::Local(NumbersError::Service(e)))?),
             Directory::Team { client, token, .. } => Ok(client.providers(token).await?),
+        }
+    }
+
+    /// Adds a provider account to the team (its keys go to the server, never kept here).
+    pub async fn add_team_provider(&self, new: &NewProvider) -> Result<Provider, DirectoryError> {
+        match self {
+            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
+            Directory::Team { client, token, .. } => Ok(client.add_provider(token, new).await?),
+        }
+    }
+
+    pub async fn activate_team_provider(
+        &self,
+        provider: ProviderId,
+    ) -> Result<Provider, DirectoryError> {
+        match self {
+            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
+            Directory::Team { client, token, .. } => {
+                Ok(client.activate_provider(token, provider).await?)
+            }
+        }
+    }
+
+    /// Makes (or remakes) an agent's softphone login on the team's active provider.
+    pub async fn provision_softphone(&self, user: UserId) -> Result<AgentLogin, DirectoryError> {
+        match self {
+            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
+            Directory::Team { client, token, .. } => {
+                Ok(client.provision_softphone(token, user).await?)
+            }
         }
     }
 

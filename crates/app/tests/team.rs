@@ -191,6 +191,33 @@ async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
     .await
     .expect("the live link brought Bea's Do not disturb");
 
+    // The server remakes her login (Twilio gives no password back: a new one): the live link
+    // tells her desktop, which takes it as its SIP account.
+    let sip_account = || async {
+        ringdesk
+            .providers
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.kind == ProviderKind::Sip)
+            .unwrap()
+    };
+    let before = sip_account().await.updated_at;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    team.provision_softphone(bea.id).await.unwrap();
+    let remade = TeamEvent::Softphone { user_id: bea.id };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while news.recv().await.unwrap() != remade {}
+    })
+    .await
+    .expect("the live link said her login was remade");
+    ringdesk.on_team_news(&remade).await;
+    assert!(
+        sip_account().await.updated_at > before,
+        "the desktop took the new login"
+    );
+
     // Revoked by an admin: the live link says so at once (no heartbeat needed).
     assert!(team.revoke(joined.device_id).await.unwrap());
     eventually("the desktop learns it was signed out", || {

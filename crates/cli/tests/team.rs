@@ -1,5 +1,6 @@
-//! A team call end to end, over real SIP: a provider stand-in plays Twilio toward a real team
-//! server (signed voice requests and status callbacks, the answer's TwiML followed), and a
+//! A team call end to end, over real SIP: a provider stand-in plays Twilio — and Telnyx's
+//! TeXML — toward a real team server (signed voice requests and status callbacks, the
+//! answer's TwiML/TeXML followed), and a
 //! `<Sip>` leg is a real call through kamailio to the softphone the agent's "desktop" —
 //! `ringdesk-cli team`, joined with an invite — registered there. Agent A (the admin who set
 //! the team up) has no desktop running. Bea available → her softphone rings, answers, and the
@@ -21,7 +22,7 @@ use ringdesk_media::audio::WavSource;
 use ringdesk_providers::Endpoints;
 use ringdesk_server::config::ServerConfig;
 use ringdesk_server::Server;
-use ringdesk_test_support::carrier::{DialOutcome, SipSide, Step, Twilio};
+use ringdesk_test_support::carrier::{Carrier, DialOutcome, Signer, SipSide, Step};
 use secrecy::SecretString;
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -101,13 +102,35 @@ fn speech() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/audio/speech-8k.wav")
 }
 
+#[derive(Clone, Copy)]
+enum Flavour {
+    Twilio,
+    Telnyx,
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs kamailio and the Prism spec mocks: run through scripts/test.sh"]
-async fn a_team_call_rings_the_agent_wherever_she_is_signed_in() {
+async fn a_team_call_on_twilio_rings_the_agent_wherever_she_is_signed_in() {
+    team_call(Flavour::Twilio).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs kamailio and the Prism spec mocks: run through scripts/test.sh"]
+async fn a_team_call_on_telnyx_texml_rings_the_agent_wherever_she_is_signed_in() {
+    team_call(Flavour::Telnyx).await;
+}
+
+async fn team_call(flavour: Flavour) {
     let kamailio = std::env::var("RINGDESK_KAMAILIO").expect("run scripts/test.sh");
-    let prism = std::env::var("RINGDESK_PRISM_TWILIO").expect("run scripts/test.sh");
+    let prism = std::env::var(match flavour {
+        Flavour::Twilio => "RINGDESK_PRISM_TWILIO",
+        Flavour::Telnyx => "RINGDESK_PRISM_TELNYX",
+    })
+    .expect("run scripts/test.sh");
     let mut endpoints = Endpoints::all_at(&prism).unwrap();
     endpoints.twilio_sip = Some("127.0.0.1:9".into());
+    // Telnyx signs with the account's Ed25519 key; the server holds its public half.
+    let telnyx_key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
 
     // The team server, at its own address (which it gives providers and desktops).
     let dir = tempfile::tempdir().unwrap();
@@ -128,16 +151,35 @@ async fn a_team_call_rings_the_agent_wherever_she_is_signed_in() {
         let _ = stopped.await;
     }));
 
-    // What the admin set up (her desktop is not running now): the team's Twilio account,
+    // What the admin set up (her desktop is not running now): the team's provider account,
     // its numbers, Bea with a forwarding number, the first number routed to her.
     let mut credentials = ProviderCredentials::default();
-    credentials.set(CredentialField::AccountSid, Some(SecretString::from(SID)));
-    credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
+    let (kind, signer) = match flavour {
+        Flavour::Twilio => {
+            credentials.set(CredentialField::AccountSid, Some(SecretString::from(SID)));
+            credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
+            let signer = Signer::Twilio {
+                auth_token: TOKEN.into(),
+            };
+            (ProviderKind::Twilio, signer)
+        }
+        Flavour::Telnyx => {
+            use base64::Engine;
+            let public = base64::engine::general_purpose::STANDARD
+                .encode(telnyx_key.verifying_key().to_bytes());
+            credentials.set(CredentialField::ApiKey, Some(SecretString::from("KEYteam")));
+            credentials.set(
+                CredentialField::WebhookSecret,
+                Some(SecretString::from(public)),
+            );
+            (ProviderKind::Telnyx, Signer::Telnyx { key: telnyx_key })
+        }
+    };
     let provider = team
         .providers
         .create(NewProvider {
-            kind: ProviderKind::Twilio,
-            name: "Twilio".into(),
+            kind,
+            name: "The team's account".into(),
             credentials,
             default_caller_id: None,
             record_calls: false,
@@ -193,12 +235,12 @@ async fn a_team_call_rings_the_agent_wherever_she_is_signed_in() {
     let invite = team.invite(bea.id, Role::Agent).await.unwrap();
 
     let recordings = tempfile::tempdir().unwrap();
-    let carrier = Twilio::new(
+    let carrier = Carrier::new(
         &public,
         &public,
         &provider.id.to_string(),
         SID,
-        TOKEN,
+        signer,
         SipSide {
             cli: env!("CARGO_BIN_EXE_ringdesk-cli").into(),
             registrar: kamailio.clone(),

@@ -128,6 +128,8 @@ pub enum TeamEvent {
     Providers,
     /// One of this agent's calls, as the team journal has it now.
     Call { call: Box<crate::Call> },
+    /// The server made (or remade) this agent's softphone login: read it again.
+    Softphone { user_id: UserId },
     /// This desktop was signed out by an admin: the link ends after this.
     Revoked { device_id: DeviceId },
     /// The cursor asked for is older than what the server keeps: read everything again.
@@ -139,6 +141,7 @@ impl TeamEvent {
     pub fn audience(&self) -> Option<UserId> {
         match self {
             TeamEvent::Call { call } => call.user_id,
+            TeamEvent::Softphone { user_id } => Some(*user_id),
             _ => None,
         }
     }

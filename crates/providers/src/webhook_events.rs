@@ -16,8 +16,13 @@ fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-/// Telnyx: a JSON envelope `{"data":{"event_type","id","payload":{…}}}`.
+/// Telnyx: a JSON envelope `{"data":{"event_type","id","payload":{…}}}` (Call Control), or a
+/// TeXML application's status callback (a form, read as Twilio's).
 pub fn telnyx(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderError> {
+    // A TeXML application's status callbacks are forms with TwiML's fields.
+    if request.body.trim_ascii_start().first() != Some(&b'{') {
+        return twilio(request);
+    }
     let body: Value =
         serde_json::from_slice(&request.body).map_err(|_| malformed("Telnyx JSON"))?;
     let data = body

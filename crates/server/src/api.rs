@@ -351,6 +351,7 @@ async fn add_agent(
     new.input.is_me = false;
     let user = shared.team.agents.save_user(None, new.input).await?;
     shared.team.live.tell(TeamEvent::Agents).await;
+    shared.team.provision_missing(Some(user.id)).await;
     let invite = shared.team.invite(user.id, new.role).await?;
     Ok((StatusCode::CREATED, Json(AgentAdded { user, invite })))
 }
@@ -456,6 +457,7 @@ async fn activate_provider(
     let provider = id(&raw, ProviderId, "provider")?;
     let provider = shared.team.providers.activate(provider).await?;
     shared.team.live.tell(TeamEvent::Providers).await;
+    shared.team.provision_missing(None).await;
     Ok(Json(provider))
 }
 

@@ -256,7 +256,36 @@ impl Team {
         };
         self.keep_login(&login, &made.password).await?;
         tracing::info!(user_id = %user_id, provider_id = %provider.id, "softphone login made");
+        // Their desktops take it at once (a new password too: Twilio gives none back).
+        self.live.tell(TeamEvent::Softphone { user_id }).await;
         Ok(login)
+    }
+
+    /// Makes the softphone logins that are missing on the active provider — after it was
+    /// made active, or an agent was added. Best effort: a provider that refuses is logged, and
+    /// an admin asks again (`POST /agents/{id}/softphone`).
+    pub async fn provision_missing(&self, only: Option<UserId>) {
+        let Ok(provider) = self.active_provider().await else {
+            return;
+        };
+        let users = match self.agents.users().await {
+            Ok(users) => users,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the agents to make softphone logins");
+                return;
+            }
+        };
+        for user in users
+            .into_iter()
+            .filter(|u| only.is_none_or(|id| id == u.id))
+        {
+            if matches!(self.repo.login_of(user.id, provider.id).await, Ok(Some(_))) {
+                continue;
+            }
+            if let Err(e) = self.provision_softphone(user.id).await {
+                tracing::warn!(user_id = %user.id, error = %e, "cannot make a softphone login");
+            }
+        }
     }
 
     /// Keeps an agent's softphone login on a provider, its password sealed (a login made on

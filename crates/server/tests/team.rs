@@ -396,12 +396,15 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
     assert_eq!(status, 200, "{mine}");
     assert_eq!(mine["username"], sip_user.as_str());
     assert!(!mine["password"].as_str().unwrap().is_empty());
-    let (status, _) = running
+    // Olga got hers when the provider was made active: her own, never Bea's.
+    let (status, olgas) = running
         .call("GET", "/api/v1/me/softphone", Some(&admin), None)
         .await;
-    assert_eq!(
-        status, 404,
-        "Olga has no login: nobody else's is handed out"
+    assert_eq!(status, 200, "{olgas}");
+    assert_ne!(
+        olgas["username"],
+        sip_user.as_str(),
+        "nobody else's is handed out"
     );
 
     // A caller rings the number: Bea's desktop has just said it is there.
@@ -959,11 +962,38 @@ async fn an_admin_desktop_changes_the_team_through_the_client_and_an_agent_canno
         .unwrap_or_else(|| panic!("{agents}"));
     assert_eq!(dan_seen["presence"], Value::Null, "{agents}");
 
+    // The admin's desktop adds the team's Twilio account: the keys go to the server, and
+    // nothing of them comes back; made active, it is the team's (the agents' logins it would
+    // make fail here — no Twilio behind — and the activation stands).
+    let mut keys = ringdesk_core::ProviderCredentials::default();
+    keys.set(
+        ringdesk_core::CredentialField::AccountSid,
+        Some(secrecy::SecretString::from(SID)),
+    );
+    keys.set(
+        ringdesk_core::CredentialField::AuthToken,
+        Some(secrecy::SecretString::from(TOKEN)),
+    );
+    let new = ringdesk_core::NewProvider {
+        kind: ringdesk_core::ProviderKind::Twilio,
+        name: "Team Twilio".into(),
+        credentials: keys,
+        default_caller_id: None,
+        record_calls: false,
+        sip: None,
+    };
+    let added = client.add_provider(&admin, &new).await.unwrap();
+    assert!(added.credentials.auth_token && added.credentials.account_sid);
+    let shown = serde_json::to_string(&client.providers(&admin).await.unwrap()).unwrap();
+    assert!(!shown.contains(TOKEN), "{shown}");
+    let active = client.activate_provider(&admin, added.id).await.unwrap();
+    assert!(active.is_active);
+
     // Dan's desktop joins with the first invite; as an agent it reads but changes nothing.
     let joined = client.join(&invite.code, "Dan's desktop").await.unwrap();
     let dan_token = secrecy::SecretString::from(joined.token);
     assert!(client.numbers(&dan_token).await.unwrap().is_empty());
-    assert!(client.providers(&dan_token).await.unwrap().is_empty());
+    assert_eq!(client.providers(&dan_token).await.unwrap().len(), 1);
     let names: Vec<String> = client
         .agents(&dan_token)
         .await
@@ -979,6 +1009,15 @@ async fn an_admin_desktop_changes_the_team_through_the_client_and_an_agent_canno
             .map(|_| ()),
         client.invite(&dan_token, dan.id).await.map(|_| ()),
         client.delete_agent(&dan_token, dan.id).await,
+        client.add_provider(&dan_token, &new).await.map(|_| ()),
+        client
+            .activate_provider(&dan_token, added.id)
+            .await
+            .map(|_| ()),
+        client
+            .provision_softphone(&dan_token, dan.id)
+            .await
+            .map(|_| ()),
         client
             .set_route(&dan_token, ringdesk_core::PhoneNumberId::new(), None)
             .await

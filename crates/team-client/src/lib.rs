@@ -8,9 +8,10 @@ use ringdesk_core::team::{Device, Presence};
 
 mod live;
 pub use live::{LinkEvent, LiveLink};
+use ringdesk_core::team::AgentLogin;
 use ringdesk_core::{
-    NumberSyncReport, PhoneNumber, PhoneNumberId, Provider, ProviderId, RouteInput, User, UserId,
-    UserInput,
+    CredentialField, NewProvider, NumberSyncReport, PhoneNumber, PhoneNumberId, Provider,
+    ProviderId, RouteInput, User, UserId, UserInput,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -278,6 +279,59 @@ impl TeamClient {
     /// The team's providers (flags only: the server never answers with keys).
     pub async fn providers(&self, token: &SecretString) -> Result<Vec<Provider>, TeamError> {
         self.expect(self.authed(reqwest::Method::GET, "/api/v1/providers", token))
+            .await
+    }
+
+    /// Adds a provider account to the team (admins): its keys go to the server, which seals
+    /// them; nothing of them comes back.
+    pub async fn add_provider(
+        &self,
+        token: &SecretString,
+        new: &NewProvider,
+    ) -> Result<Provider, TeamError> {
+        let mut keys = serde_json::Map::new();
+        for field in CredentialField::ALL {
+            if let (Some(value), Ok(serde_json::Value::String(name))) =
+                (new.credentials.expose(field), serde_json::to_value(field))
+            {
+                keys.insert(name, serde_json::Value::String(value.to_string()));
+            }
+        }
+        let body = serde_json::json!({
+            "kind": new.kind,
+            "name": new.name,
+            "credentials": keys,
+            "defaultCallerId": new.default_caller_id,
+            "recordCalls": new.record_calls,
+            "sip": new.sip,
+        });
+        self.expect(
+            self.authed(reqwest::Method::POST, "/api/v1/providers", token)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Makes a team provider the active one (admins); the server then makes the agents'
+    /// missing softphone logins on it.
+    pub async fn activate_provider(
+        &self,
+        token: &SecretString,
+        provider: ProviderId,
+    ) -> Result<Provider, TeamError> {
+        let path = format!("/api/v1/providers/{provider}/activate");
+        self.expect(self.authed(reqwest::Method::POST, &path, token))
+            .await
+    }
+
+    /// Makes (or remakes) an agent's softphone login on the active provider (admins).
+    pub async fn provision_softphone(
+        &self,
+        token: &SecretString,
+        user: UserId,
+    ) -> Result<AgentLogin, TeamError> {
+        let path = format!("/api/v1/agents/{user}/softphone");
+        self.expect(self.authed(reqwest::Method::POST, &path, token))
             .await
     }
 

@@ -1,11 +1,13 @@
-//! A provider stand-in ("fake carrier") that plays Twilio toward a Ringdesk webhook host (the
-//! team server or a desktop): it asks the voice URL what to do with an incoming call, signed
-//! as Twilio signs (HMAC-SHA1 over the public URL and the sorted form, written here from
-//! Twilio's documentation — not Ringdesk's own verifier), follows the TwiML verbs routing
-//! uses (`Dial` to `Sip` or `Number` with `timeout` and `action`, `Say`, `Hangup`, `Reject`,
-//! `Pause`, `Redirect`), and reports the call's progress to the status-callback URL as Twilio
-//! does. A `<Sip>` leg is a real SIP call: `ringdesk-cli call` through the registrar
-//! (kamailio) to whatever softphone registered that address, playing and recording audio.
+//! A provider stand-in ("fake carrier") that plays Twilio — or Telnyx's TeXML, which speaks
+//! the same — toward a Ringdesk webhook host (the team server or a desktop): it asks the
+//! voice URL what to do with an incoming call, signed as the provider signs (Twilio:
+//! HMAC-SHA1 over the public URL and the sorted form; Telnyx: Ed25519 over `timestamp|body`;
+//! both written here from the providers' documentation — not Ringdesk's own verifier),
+//! follows the verbs routing uses (`Dial` to `Sip` or `Number` with `timeout` and `action`,
+//! `Say`, `Hangup`, `Reject`, `Pause`, `Redirect`), and reports the call's progress to the
+//! status-callback URL as the provider does. A `<Sip>` leg is a real SIP call:
+//! `ringdesk-cli call` through the registrar (kamailio) to whatever softphone registered that
+//! address, playing and recording audio.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -37,15 +39,23 @@ pub struct SipSide {
     pub recordings: PathBuf,
 }
 
-/// Twilio, as far as a webhook host sees it.
-pub struct Twilio {
+/// How the carrier signs its requests.
+pub enum Signer {
+    /// Twilio: the account's Auth Token.
+    Twilio { auth_token: String },
+    /// Telnyx: the account's Ed25519 key (the host holds its public half).
+    Telnyx { key: ed25519_dalek::SigningKey },
+}
+
+/// A provider, as far as a webhook host sees it.
+pub struct Carrier {
     /// Where the host listens (requests go here).
     pub address: String,
-    /// The base URL the host was given as public (signatures are over it).
+    /// The base URL the host was given as public (Twilio's signatures are over it).
     pub public: String,
     pub provider_id: String,
     pub account_sid: String,
-    pub auth_token: String,
+    pub signer: Signer,
     pub sip: SipSide,
     http: reqwest::Client,
 }
@@ -100,6 +110,19 @@ pub fn twilio_signature(auth_token: &str, url: &str, form: &[(String, String)]) 
     let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("any key length");
     mac.update(data.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Telnyx's webhook signature: base64(Ed25519(`timestamp|body`)), with the timestamp (Unix
+/// seconds) it covers.
+pub fn telnyx_signature(key: &ed25519_dalek::SigningKey, body: &str) -> (String, String) {
+    use ed25519_dalek::Signer as _;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        .to_string();
+    let signature = key.sign(format!("{timestamp}|{body}").as_bytes());
+    (timestamp, STANDARD.encode(signature.to_bytes()))
 }
 
 /// A TwiML verb as the carrier follows it.
@@ -241,41 +264,51 @@ fn verb(
     })
 }
 
-impl Twilio {
+impl Carrier {
     pub fn new(
         address: &str,
         public: &str,
         provider_id: &str,
         account_sid: &str,
-        auth_token: &str,
+        signer: Signer,
         sip: SipSide,
-    ) -> Twilio {
-        Twilio {
+    ) -> Carrier {
+        Carrier {
             address: address.trim_end_matches('/').to_string(),
             public: public.trim_end_matches('/').to_string(),
             provider_id: provider_id.to_string(),
             account_sid: account_sid.to_string(),
-            auth_token: auth_token.to_string(),
+            signer,
             sip,
             http: reqwest::Client::new(),
         }
     }
 
-    /// A signed POST as Twilio makes it; the answer's status and body.
+    /// A signed POST as the provider makes it; the answer's status and body.
     pub async fn post(&self, path: &str, form: &[(String, String)]) -> (u16, String) {
-        let signature = twilio_signature(&self.auth_token, &format!("{}{path}", self.public), form);
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        match self
+        let mut request = self
             .http
             .post(format!("{}{path}", self.address))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-twilio-signature", signature)
-            .body(body)
-            .send()
-            .await
-        {
+            .header("content-type", "application/x-www-form-urlencoded");
+        match &self.signer {
+            Signer::Twilio { auth_token } => {
+                let url = format!("{}{path}", self.public);
+                request = request.header(
+                    "x-twilio-signature",
+                    twilio_signature(auth_token, &url, form),
+                );
+            }
+            Signer::Telnyx { key } => {
+                let (timestamp, signature) = telnyx_signature(key, &body);
+                request = request
+                    .header("telnyx-timestamp", timestamp)
+                    .header("telnyx-signature-ed25519", signature);
+            }
+        }
+        match request.body(body).send().await {
             Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
             Err(e) => (0, e.to_string()),
         }

@@ -16,6 +16,7 @@ import type {
   TeamEvent,
   SavedUser,
   InviteLink,
+  AgentLogin,
   CallRoute,
   WebhookSettings,
   WebhookView,
@@ -106,6 +107,8 @@ export const api = {
     save: (id: string | null, user: UserInput) => call<SavedUser>("user_save", { id, user }),
     /** A new invite for the agent's desktop (team admins). */
     invite: (id: string) => call<InviteLink>("user_invite", { id }),
+    /** Makes (or remakes) the agent's softphone login on the team's active provider (team admins). */
+    softphone: (id: string) => call<AgentLogin>("user_softphone", { id }),
     remove: (id: string) => call<void>("user_delete", { id }),
   },
   webhooks: {
@@ -122,6 +125,10 @@ export const api = {
     agents: () => call<TeamAgent[]>("team_agents"),
     /** An invite link that arrived before the window listened. */
     pendingInvite: () => call<string | null>("team_invite_pending"),
+    /** Adds a provider account to the team (admins): its keys go to the server. */
+    addProvider: (provider: NewProvider) => call<Provider>("team_provider_add", { provider }),
+    /** Makes a team provider the active one (admins); the server makes the agents' logins on it. */
+    activateProvider: (id: string) => call<Provider>("team_provider_activate", { id }),
   },
   crm: {
     get: () => call<CrmView>("crm_get"),

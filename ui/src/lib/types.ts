@@ -463,6 +463,15 @@ export interface InviteLink {
   expiresAt: string;
 }
 
+/** An agent's softphone login on the team's provider (its password goes to their desktop only). */
+export interface AgentLogin {
+  userId: string;
+  providerId: string;
+  sipUser: string;
+  sipDomain: string;
+  registrar: string;
+}
+
 /** An agent saved; a new one in a team comes with their invite. */
 export interface SavedUser {
   user: User;
@@ -476,6 +485,7 @@ export type TeamEvent =
   | { kind: "numbers" }
   | { kind: "providers" }
   | { kind: "call"; call: Call }
+  | { kind: "softphone"; userId: string }
   | { kind: "revoked"; deviceId: string }
   | { kind: "resync" };
 

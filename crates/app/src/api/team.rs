@@ -53,7 +53,19 @@ impl Ringdesk {
             &name,
         )
         .await?;
-        match client.softphone(&token).await {
+        self.take_team_softphone(&client, &token).await?;
+        self.start_team().await;
+        self.team().await
+    }
+
+    /// The agent's softphone login from the team server, as this desktop's active SIP account
+    /// (none made yet, or the server unreachable: said in the log, the desktop goes on).
+    async fn take_team_softphone(
+        &self,
+        client: &ringdesk_team::TeamClient,
+        token: &secrecy::SecretString,
+    ) -> Result<(), team::TeamSetupError> {
+        match client.softphone(token).await {
             Ok(Some(login)) => {
                 team::apply_softphone(&self.providers, login).await?;
                 self.refresh_softphone().await;
@@ -63,8 +75,35 @@ impl Ringdesk {
                 tracing::warn!(error = %e, "cannot read the softphone login from the team server")
             }
         }
-        self.start_team().await;
-        self.team().await
+        Ok(())
+    }
+
+    /// What the desktop itself does with the team's news, before the window shows it: a
+    /// softphone login made (or remade) for this agent is taken at once.
+    pub async fn on_team_news(&self, event: &ringdesk_core::team::TeamEvent) {
+        let ringdesk_core::team::TeamEvent::Softphone { user_id } = event else {
+            return;
+        };
+        let settings = self.store.settings();
+        let me = team::load(&settings)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| t.user_id);
+        if me != Some(*user_id) {
+            return;
+        }
+        match team::joined(&settings, self.secrets.as_ref()).await {
+            Ok(Some((client, token, _))) => {
+                if let Err(e) = self.take_team_softphone(&client, &token).await {
+                    tracing::warn!(error = %e, "cannot take the new softphone login");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach the team to take the softphone login")
+            }
+        }
     }
 
     /// Leaves the team here: no more heartbeats, the token gone from the keyring.
