@@ -1330,6 +1330,11 @@ try {
       writeFileSync(join(shots, "team-users.png"), await wd.screenshot());
       await wd.click('[data-testid="settings-numbers"]');
       await wd.waitFor('[data-testid="numbers-team"]', { text: "Only an admin" });
+      // Telephony: the team's providers are the server's (none yet), not for an agent to add.
+      await wd.click('[data-testid="settings-telephony"]');
+      await wd.waitFor('[data-testid="team-providers"]', { text: "Only an admin" });
+      await wd.waitFor('[data-testid="team-providers-empty"]');
+      assert((await wd.findAll('[data-testid="team-provider-add"]')).length === 0, "an agent adds no team provider");
       await wd.click('[data-testid="settings-team"]');
       await wd.waitFor('[data-testid="team-agent"][data-name="Bea"]', { text: "available" });
 
