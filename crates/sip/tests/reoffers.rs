@@ -47,18 +47,21 @@ async fn media() -> (CallMedia, MemorySink) {
 
 /// The app's part in a call until it ends: each re-offer answered, or refused with 488 when
 /// it cannot be followed (`answer`: false leaves re-offers unanswered). Returns every call
-/// event seen.
+/// event seen, or — when the call has not ended within 40 s — those seen so far as the error.
 async fn follow(
     phone: &mut Phone,
     media: &mut CallMedia,
     call: CallId,
     answer: bool,
-) -> Vec<CallEvent> {
+) -> Result<Vec<CallEvent>, Vec<CallEvent>> {
+    // One deadline for the whole call: registration refreshes (every ~30 s) are events too,
+    // and a wait per event would never end when the call does not.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     let mut seen = Vec::new();
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(40), phone.events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("the call did not end: {seen:#?}"));
+        let Ok(event) = tokio::time::timeout_at(deadline, phone.events.recv()).await else {
+            return Err(seen);
+        };
         let Some(EndpointEvent::Call(event)) = event else {
             continue;
         };
@@ -80,7 +83,7 @@ async fn follow(
                 }
             }
             CallEvent::ReofferAck { call: c, sdp } if c == call => media.answered(&sdp).unwrap(),
-            CallEvent::Ended { call: c, .. } if c == call => return seen,
+            CallEvent::Ended { call: c, .. } if c == call => return Ok(seen),
             _ => {}
         }
     }
@@ -125,7 +128,13 @@ async fn sipp_calls(
     let (mut media, heard) = media().await;
     let answer = media.answer(&sdp).unwrap();
     assert!(phone.answer(call, answer).await.unwrap());
-    let seen = follow(&mut phone, &mut media, call, answer_reoffers).await;
+    let seen = match follow(&mut phone, &mut media, call, answer_reoffers).await {
+        Ok(seen) => seen,
+        Err(seen) => panic!(
+            "the call did not end: {seen:#?}\nsipp:\n{}",
+            sipp.stop_and_read()
+        ),
+    };
     let report = media.stop().await;
     sipp.success().await;
     phone.stop(SECS).await;
@@ -331,6 +340,8 @@ async fn audio_is_back_after_baresip_holds_and_resumes() {
         heard.samples().len()
     };
     let (seen, resumed_at) = tokio::join!(follow(&mut phone, &mut media, call, true), far_end);
+    let seen =
+        seen.unwrap_or_else(|seen| panic!("the call did not end: {seen:#?}\n{}", bob.log_text()));
     media.stop().await;
     assert!(
         seen.iter()

@@ -528,6 +528,17 @@ impl Sipp {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
 
+    /// Ends sipp (if it still runs) and returns its errors and message log, for a failure.
+    pub fn stop_and_read(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        format!(
+            "errors:\n{}\nmessages:\n{}",
+            self.file("errors.log"),
+            self.file("messages.log")
+        )
+    }
+
     /// Waits until sipp has received a message starting with `start` (e.g. `ACK `), by its
     /// message log.
     pub async fn received(&self, start: &str) {
