@@ -1,5 +1,5 @@
 # Shorthands for the two README commands.
-.PHONY: run test setup server
+.PHONY: run test setup server package
 run:
 	bash scripts/run.sh
 server:
@@ -8,3 +8,5 @@ test:
 	bash scripts/test.sh
 setup:
 	bash scripts/setup.sh test
+package:
+	bash scripts/package.sh

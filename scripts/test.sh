@@ -106,18 +106,39 @@ doc_failed=$(grep -Eo '[0-9]+ failed' "$DOC_LOG" | awk '{s+=$1} END {print s+0}'
 PASSED=$((PASSED + doc_passed))
 [ "$doc_failed" -gt 0 ] && fail_phase "doc tests" "$doc_failed"
 
-step "end-to-end in the app window"
-E2E_LOG=$(mktemp)
-node tests/e2e/run.mjs 2>&1 | tee "$E2E_LOG"
-e2e_status=${PIPESTATUS[0]}
-e2e_passed=$(sed -n 's/^e2e: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$E2E_LOG" | tail -1)
-e2e_failed=$(sed -n 's/^e2e: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$E2E_LOG" | tail -1)
-# No summary line means the suite itself broke: count that as a failure.
-e2e_passed=${e2e_passed:-0}
-e2e_failed=${e2e_failed:-1}
-[ "$e2e_status" -ne 0 ] && [ "$e2e_failed" -eq 0 ] && e2e_failed=1
-PASSED=$((PASSED + e2e_passed))
-[ "$e2e_failed" -gt 0 ] && fail_phase "end-to-end" "$e2e_failed"
+# suite NAME LABEL COMMAND…: a node suite that ends with `LABEL: N passed, M failed`, counted
+# test by test; no such line means the suite itself broke (one failure).
+suite() {
+  local name=$1 label=$2
+  shift 2
+  step "$name"
+  local log
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  local passed failed
+  passed=$(sed -n "s/^$label: \([0-9]*\) passed, [0-9]* failed$/\1/p" "$log" | tail -1)
+  failed=$(sed -n "s/^$label: [0-9]* passed, \([0-9]*\) failed$/\1/p" "$log" | tail -1)
+  rm -f "$log"
+  passed=${passed:-0}
+  failed=${failed:-1}
+  [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+  PASSED=$((PASSED + passed))
+  [ "$failed" -gt 0 ] && fail_phase "$name" "$failed"
+  return 0
+}
+
+suite "end-to-end in the app window" e2e node tests/e2e/run.mjs
+
+# The .deb from Tauri's bundler (of the debug build: a release build would add ~8 minutes),
+# installed on this machine, driven, and removed.
+package_test() {
+  PROFILE=debug BUNDLES=deb bash scripts/package.sh || return 1
+  local deb
+  deb=$(ls -t target/debug/bundle/deb/*.deb | head -1)
+  RINGDESK_DEB="$ROOT/$deb" node tests/package/installed.mjs
+}
+suite "package (.deb): installed, takes links, removed" package package_test
 
 echo
 echo "screenshots: target/e2e/   time: ${SECONDS}s"

@@ -24,6 +24,8 @@ pub struct ProviderView {
     provider: Provider,
     status: ProviderStatus,
     missing_credentials: Vec<&'static str>,
+    /// The SIP account set up from this provider's API: shown as part of this provider.
+    softphone: Option<ProviderId>,
 }
 
 impl From<Provider> for ProviderView {
@@ -37,6 +39,7 @@ impl From<Provider> for ProviderView {
         ProviderView {
             status: provider.status(),
             missing_credentials,
+            softphone: None,
             provider,
         }
     }
@@ -70,11 +73,13 @@ pub fn app_info(app: AppHandle, ringdesk: State<'_, Ringdesk>) -> AppInfo {
 #[tauri::command]
 pub async fn provider_list(ringdesk: State<'_, Ringdesk>) -> Result<Vec<ProviderView>> {
     Ok(ringdesk
-        .providers
-        .list()
+        .list_providers()
         .await?
         .into_iter()
-        .map(Into::into)
+        .map(|(provider, softphone)| ProviderView {
+            softphone,
+            ..provider.into()
+        })
         .collect())
 }
 

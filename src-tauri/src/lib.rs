@@ -1,6 +1,7 @@
 //! The thin Tauri shell: builds the core services, exposes them as commands and events, and owns
 //! the desktop integration (tray, deep links, single instance, window behaviour).
 
+mod autostart;
 mod calls;
 mod commands;
 mod crm;
@@ -26,6 +27,7 @@ pub fn run() {
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(autostart::plugin())
         .plugin(
             tauri_plugin_log::Builder::new()
                 .level(log::LevelFilter::Info)
@@ -56,6 +58,8 @@ pub fn run() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            autostart::autostart_get,
+            autostart::autostart_set,
             commands::provider_list,
             commands::provider_get,
             commands::provider_create,

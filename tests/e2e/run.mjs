@@ -359,7 +359,8 @@ try {
     await wd.type('[data-testid="field-defaultCallerId"]', "(415) 555-2671");
     writeFileSync(join(shots, "add-provider.png"), await wd.screenshot());
     await wd.click('[data-testid="save-provider"]');
-    await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Configured" });
+    // The first provider saved is the one the agent means to use: active at once.
+    await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Active" });
     const text = await wd.textOf(await card());
     assert(text.includes("API key: saved ✓"), `card shows the key flag: ${text}`);
     assert(text.includes("+14155552671"), `caller ID normalised: ${text}`);
@@ -371,9 +372,9 @@ try {
     await wd.waitFor(`${await card()} [data-testid="test-result"]`, { text: "Connected to Telnyx — balance 300.00 USD", timeoutMs: 20000 });
   });
 
-  await test("Make active shows the Active badge", async () => {
-    await wd.click(`${await card()} [data-testid="make-active"]`);
+  await test("the first provider saved is active: its card offers no Make active", async () => {
     await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Active" });
+    assert(!(await wd.exists(`${await card()} [data-testid="make-active"]`)), "no Make active on the active provider");
     writeFileSync(join(shots, "telephony-active.png"), await wd.screenshot());
   });
 
@@ -412,7 +413,7 @@ try {
     await wd.waitFor('[data-testid="user-error-forwarding"]', { text: "is not a phone number" });
     await wd.type('[data-testid="user-forwarding"]', "+14155552671");
     await wd.click('[data-testid="user-save"]');
-    await wd.waitFor('[data-testid="user-row"][data-name="Ada Lovelace"] [data-testid="user-primary"]', { text: "+19705555098" });
+    await wd.waitFor('[data-testid="user-row"][data-name="Ada Lovelace"] [data-testid="user-primary"]', { text: "(970) 555-5098" });
     await wd.waitFor('[data-testid="user-row"][data-name="Ada Lovelace"] [data-testid="user-me"]');
     // A teammate: not the agent at this desktop, so not named on the calls made here.
     await wd.click('[data-testid="user-add"]');
@@ -561,6 +562,24 @@ try {
     await wd.click('[data-testid="settings-telephony"]');
   });
 
+  await test("Settings → About: start at login puts Ringdesk in the session's autostart, into the tray; off removes it", async () => {
+    await wd.click('[data-testid="settings-about"]');
+    // The session's autostart folder (XDG_CONFIG_HOME when set, as the headless session does).
+    const folders = [join(process.env.XDG_CONFIG_HOME ?? "", "autostart"), join(process.env.HOME ?? "", ".config/autostart")];
+    const entries = () => folders.flatMap((d) => { try { return readdirSync(d).filter((f) => /ringdesk/i.test(f)).map((f) => join(d, f)); } catch { return []; } });
+    assert(!(await wd.property('[data-testid="autostart"]', "checked")), "off until the agent turns it on");
+    await wd.click('[data-testid="autostart"]');
+    let made = [];
+    for (let i = 0; i < 50 && made.length === 0; i++) { await sleep(100); made = entries(); }
+    assert(made.length === 1, `one autostart entry: ${made}`);
+    const text = readFileSync(made[0], "utf8");
+    assert(/^Exec=.*ringdesk.*--background/m.test(text), `starts into the tray: ${text}`);
+    await wd.click('[data-testid="autostart"]');
+    for (let i = 0; i < 50 && entries().length > 0; i++) await sleep(100);
+    assert(entries().length === 0, `the entry is gone: ${entries()}`);
+    await wd.click('[data-testid="settings-telephony"]');
+  });
+
   await test("the key is nowhere in the database files or the app's log", async () => {
     const files = [];
     const walk = (dir) => {
@@ -583,9 +602,14 @@ try {
     await wd.click('[data-testid="nav-settings"]');
     await wd.click('[data-testid="settings-telephony"]');
     await wd.click(`${await card()} [data-testid="setup-softphone"]`);
-    const made = '[data-testid="provider-card"][data-kind="sip"]';
-    await wd.waitFor(`${made} [data-testid="provider-status"]`, { text: "Active", timeoutMs: 20000 });
+    // The login is part of the provider's card (one card, one Active), not a card of its own.
+    const made = `${await card()} [data-testid="softphone-login"]`;
+    await wd.waitFor(`${await card()} [data-testid="setup-done"]`, { text: "Softphone ready", timeoutMs: 20000 });
     await wd.waitFor(`${made} [data-testid="sip-address"]`, { text: "sip:gencrednCvHU5IYpSBPPsXI2iQsDX@sip.telnyx.com" });
+    await wd.waitFor(made, { text: "this computer rings" });
+    await wd.waitFor(`${await card()} [data-testid="provider-status"]`, { text: "Active" });
+    assert(!(await wd.exists('[data-testid="provider-card"][data-kind="sip"]')), "no separate card for the login");
+    assert(!(await wd.exists(`${await card()} [data-testid="make-active"]`)), "no Make active that would turn the softphone off");
     await wd.waitFor('[data-testid="softphone"][data-state="registered"]', { timeoutMs: 20000 });
     writeFileSync(join(shots, "softphone-setup.png"), await wd.screenshot());
     // Running it again reuses what exists: still one SIP account.
@@ -606,7 +630,7 @@ try {
 
   await test("Set up softphone with Twilio: a SIP domain and login from Twilio's API, registered; Twilio's voice requests ring it and send its calls out", async () => {
     const twilioCard = '[data-testid="provider-card"][data-kind="twilio"]';
-    const made = '[data-testid="provider-card"][data-kind="sip"]';
+    const made = `${twilioCard} [data-testid="softphone-login"]`;
     const domain = "dunder-mifflin-scranton.sip.twilio.com"; // the spec's example domain
     await wd.click('[data-testid="nav-settings"]');
     await wd.click('[data-testid="add-provider"]');
@@ -616,7 +640,7 @@ try {
     await wd.type('[data-testid="field-authToken"]', TWILIO_TOKEN);
     await wd.type('[data-testid="field-defaultCallerId"]', "(415) 555-2671");
     await wd.click('[data-testid="save-provider"]');
-    await wd.waitFor(`${twilioCard} [data-testid="provider-status"]`, { text: "Configured" });
+    await wd.waitFor(`${twilioCard} [data-testid="provider-status"]`, { text: "Active" });
 
     // Twilio asks the webhook receiver what to do with every call: without it, a plain refusal.
     await wd.click(`${twilioCard} [data-testid="setup-softphone"]`);
@@ -627,7 +651,7 @@ try {
     const listening = (await wd.textOf('[data-testid="webhooks-status"]')).match(/127\.0\.0\.1:\d+/)[0];
 
     await wd.click(`${twilioCard} [data-testid="setup-softphone"]`);
-    await wd.waitFor(`${made} [data-testid="provider-status"]`, { text: "Active", timeoutMs: 20000 });
+    await wd.waitFor(made, { text: "this computer rings", timeoutMs: 20000 });
     const address = await wd.textOf(`${made} [data-testid="sip-address"]`);
     const login = address.match(new RegExp(`^sip:(ringdesk-[0-9a-z]+)@${domain.replaceAll(".", "\\.")}$`))?.[1];
     assert(login, `SIP address ${address}`);
@@ -701,7 +725,8 @@ try {
     await wd.waitFor('[data-testid="provider-form"]', { text: "without sip: or a scheme" });
     await wd.type('[data-testid="field-registrar"]', kamailio);
     await wd.click('[data-testid="save-provider"]');
-    await wd.waitFor(`${sipCard} [data-testid="provider-status"]`, { text: "Configured" });
+    // The only provider now: active at once.
+    await wd.waitFor(`${sipCard} [data-testid="provider-status"]`, { text: "Active" });
     await wd.waitFor(`${sipCard} [data-testid="sip-address"]`, { text: `sip:${sipUser}@${kamailio}` });
   });
 
@@ -710,10 +735,10 @@ try {
     await wd.waitFor(`${sipCard} [data-testid="test-result"]`, { text: `Connected to SIP account “sip:${sipUser}@${kamailio}” — registered at ${kamailio}`, timeoutMs: 20000 });
   });
 
-  await test("Make active registers the softphone; the status line says so", async () => {
-    await wd.click(`${sipCard} [data-testid="make-active"]`);
-    await wd.waitFor(`${sipCard} [data-testid="provider-status"]`, { text: "Active" });
-    await wd.waitFor(softphone("registered"), { text: `registered as sip:${sipUser}@${kamailio}`, timeoutMs: 20000 });
+  await test("the active SIP account registers the softphone; the status line names it, its address a hover away", async () => {
+    await wd.waitFor(softphone("registered"), { text: "registered: Office PBX", timeoutMs: 20000 });
+    const title = await wd.property(softphone("registered"), "title");
+    assert(title === `sip:${sipUser}@${kamailio}`, `the address on hover: ${title}`);
     writeFileSync(join(shots, "softphone-registered.png"), await wd.screenshot());
   });
 
@@ -747,7 +772,7 @@ try {
     await wd.type('[data-testid="contact-search"]', "zzzz");
     await wd.waitFor('[data-testid="contacts-empty"]');
     await wd.type('[data-testid="contact-search"]', "grace");
-    await wd.waitFor('[data-testid="contact-row"]', { text: calleeNumber });
+    await wd.waitFor('[data-testid="contact-row"]', { text: national(calleeNumber) });
   });
 
   await test("the dialpad names a known contact as the number is typed", async () => {
@@ -770,7 +795,7 @@ try {
     const report = await wd.textOf('[data-testid="import-report"]');
     assert(/no phone number/i.test(report) && /phone 1/i.test(report), `reasons shown: ${report}`);
     await wd.type('[data-testid="contact-search"]', "katherine");
-    await wd.waitFor('[data-testid="contact-row"]', { text: "+17578641000" });
+    await wd.waitFor('[data-testid="contact-row"]', { text: "(757) 864-1000" });
     await wd.type('[data-testid="contact-search"]', "grace");
     await wd.waitFor('[data-testid="contact-row"]', { text: "Grace Hopper" });
   });
@@ -914,7 +939,7 @@ try {
     const again = await sippCalls(unknown, sipUser);
     await again.exited;
     const row = `[data-testid="call-row"][data-direction="inbound"]`;
-    await wd.waitFor(row, { text: unknown });
+    await wd.waitFor(row, { text: national(unknown) });
     await wd.click(`${row} [data-testid="call-save-contact"]`);
     await wd.type('[data-testid="save-caller-name"]', "Katherine Johnson");
     assert(await wd.property('[data-testid="save-caller-crm"]', "checked"), "CRM on by default when connected");
@@ -948,7 +973,8 @@ try {
       await wd.waitFor('[data-testid="incoming-contact"]', { text: "Alan Turing" });
       // A figure for the closing note, not a timed assertion: INVITE sent → popup with the name.
       console.log(`      figure: sipp INVITE → popup showing the contact: ${Date.now() - sent} ms`);
-      await wd.waitFor('[data-testid="incoming-caller"]', { text: callerNumber });
+      // The caller's number in the agent's national format (the app's region is US here).
+      await wd.waitFor('[data-testid="incoming-caller"]', { text: `(415) 556-${suffix}` });
       writeFileSync(join(shots, "incoming-popup.png"), await wd.screenshot());
       // The ringtone's loop (two bursts, then 2 s of quiet) is on the ringer device.
       const rung = await recordSpeaker(3000);

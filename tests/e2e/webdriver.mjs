@@ -61,6 +61,11 @@ export class WebDriver {
     return v.map((e) => e[ELEMENT]);
   }
 
+  /** Whether anything matches `css` now. */
+  async exists(css) {
+    return (await this.findAll(css)).length > 0;
+  }
+
   /** Polls until `css` matches (and `predicate(text)` holds, if given); returns the element. */
   async waitFor(css, { timeoutMs = 10000, text } = {}) {
     const end = Date.now() + timeoutMs;

@@ -89,6 +89,7 @@ mod tests {
     #[test]
     fn a_call_beats_dnd_beats_registration() {
         let registered = SoftphoneStatus::Registered {
+            name: "Office PBX".into(),
             address: "sip:ada@example.com".into(),
             expires_secs: 300,
         };

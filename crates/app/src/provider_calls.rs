@@ -179,7 +179,7 @@ impl ProviderCalls {
     ) -> Result<Call, CallError> {
         let to = E164Number::parse(target, self.journal.region)
             .map_err(|e| CallError::BadNumber(ringdesk_core::sentence_case(&e.to_string())))?;
-        let (provider, adapter) = active_provider(providers).await?;
+        let (provider, adapter) = active_provider(providers, &self.journal.settings).await?;
         // The agent's primary number on this provider, else the provider's default.
         let mine = match self.journal.agents.me_on(provider.id).await {
             Ok((_, caller_id)) => caller_id,
@@ -223,7 +223,7 @@ impl ProviderCalls {
             _ => return Err(CallError::NoCall("hang up")),
         };
         if let Some(id) = &call.provider_call_id {
-            let (_, adapter) = active_provider(providers).await?;
+            let (_, adapter) = active_provider(providers, &self.journal.settings).await?;
             adapter.hangup(id).await.map_err(provider_error)?;
         }
         let mut current = self.current.lock().await;
@@ -273,7 +273,7 @@ impl ProviderCalls {
         ) else {
             return Err(CallError::NoCall("transfer"));
         };
-        let (provider, adapter) = active_provider(providers).await?;
+        let (provider, adapter) = active_provider(providers, &self.journal.settings).await?;
         let webhook_url = webhook_base.map(|b| format!("{b}/webhooks/{}", provider.id.0));
         let moved = adapter
             .transfer_connected(&id, &to, &from, webhook_url.as_deref())
@@ -348,18 +348,32 @@ impl ProviderCalls {
     }
 }
 
+/// The provider whose call control places and moves calls on the agent's phone: the active
+/// one, or — when the active one is a softphone login set up from a provider's API — that
+/// provider (the login and its provider are one to the agent).
 async fn active_provider(
     providers: &ProviderService,
+    settings: &SettingsRepository,
 ) -> Result<(Provider, Box<dyn ProviderAdapter>), CallError> {
     let all = providers.list().await.map_err(provider_error)?;
-    let provider = all
-        .into_iter()
-        .find(|p| p.is_active && p.kind != ProviderKind::Sip)
-        .ok_or_else(|| {
-            CallError::Provider(
-                "Make a Telnyx, Twilio or Vonage provider active to ring your phone".into(),
-            )
-        })?;
+    let active = all.iter().find(|p| p.is_active);
+    let provider = match active {
+        Some(p) if p.kind != ProviderKind::Sip => Some(p.clone()),
+        Some(login) => {
+            let made = crate::softphone_setup::softphones(settings, &all)
+                .await
+                .map_err(provider_error)?;
+            made.iter()
+                .find(|(_, sip)| **sip == login.id)
+                .and_then(|(api, _)| all.iter().find(|p| p.id == *api).cloned())
+        }
+        None => None,
+    }
+    .ok_or_else(|| {
+        CallError::Provider(
+            "Make a Telnyx, Twilio or Vonage provider active to ring your phone".into(),
+        )
+    })?;
     let adapter = providers
         .adapter_for(provider.id)
         .await

@@ -29,13 +29,16 @@ pub enum SoftphoneStatus {
     /// No SIP account is active.
     Off,
     Registering {
+        name: String,
         address: String,
     },
     Registered {
+        name: String,
         address: String,
         expires_secs: u32,
     },
     Failing {
+        name: String,
         address: String,
         reason: String,
         retry_in_secs: Option<u64>,
@@ -47,8 +50,8 @@ impl SoftphoneStatus {
     pub fn summary(&self) -> String {
         match self {
             SoftphoneStatus::Off => "Softphone off".into(),
-            SoftphoneStatus::Registering { address } => format!("Registering {address}…"),
-            SoftphoneStatus::Registered { address, .. } => format!("Registered as {address}"),
+            SoftphoneStatus::Registering { name, .. } => format!("Registering {name}…"),
+            SoftphoneStatus::Registered { name, .. } => format!("Registered: {name}"),
             SoftphoneStatus::Failing { reason, .. } => {
                 format!("Not registered: {}", ringdesk_core::sentence_case(reason))
             }
@@ -131,6 +134,7 @@ impl Softphone {
             return;
         };
         self.status.send_replace(SoftphoneStatus::Registering {
+            name: account.name.clone(),
             address: account.settings.address(),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -216,7 +220,10 @@ async fn supervise(
     mut desk: CallDesk,
     mut inbox: Inbox,
 ) {
-    let address = account.settings.address();
+    let login = Login {
+        name: account.name.clone(),
+        address: account.settings.address(),
+    };
     let sip = SipAdapter::account(&account.settings, &account.password, REGISTRATION_EXPIRES);
     loop {
         let (tx, rx) = oneshot::channel();
@@ -228,7 +235,7 @@ async fn supervise(
         }
         let Ok(started) = rx.await else { return };
         let reason = match started {
-            Ok(phone) => match run(phone, &address, &status, &mut desk, &mut inbox).await {
+            Ok(phone) => match run(phone, &login, &status, &mut desk, &mut inbox).await {
                 Ended::Stopped => return,
                 Ended::DriverGone => "the connection to the SIP server ended".to_string(),
             },
@@ -236,7 +243,8 @@ async fn supervise(
         };
         tracing::warn!(%reason, "softphone not registered; starting again later");
         status.send_replace(SoftphoneStatus::Failing {
-            address: address.clone(),
+            name: login.name.clone(),
+            address: login.address.clone(),
             reason,
             retry_in_secs: Some(RESTART_AFTER.as_secs()),
         });
@@ -246,6 +254,12 @@ async fn supervise(
     }
 }
 
+/// Who the softphone registers as, for the status line.
+struct Login {
+    name: String,
+    address: String,
+}
+
 enum Ended {
     Stopped,
     DriverGone,
@@ -253,7 +267,7 @@ enum Ended {
 
 async fn run(
     mut phone: Phone,
-    address: &str,
+    login: &Login,
     status: &watch::Sender<SoftphoneStatus>,
     desk: &mut CallDesk,
     inbox: &mut Inbox,
@@ -263,7 +277,7 @@ async fn run(
         tokio::select! {
             event = phone.events.recv() => match event {
                 Some(EndpointEvent::Registration(r)) => {
-                    status.send_replace(status_of(address, r));
+                    status.send_replace(status_of(login, r));
                 }
                 Some(EndpointEvent::Call(event)) => desk.on_event(&phone, event).await,
                 None => {
@@ -287,16 +301,18 @@ async fn run(
     }
 }
 
-fn status_of(address: &str, event: RegistrationEvent) -> SoftphoneStatus {
-    let address = address.to_string();
+fn status_of(login: &Login, event: RegistrationEvent) -> SoftphoneStatus {
+    let (name, address) = (login.name.clone(), login.address.clone());
     match event {
         RegistrationEvent::Registered { expires, .. } => SoftphoneStatus::Registered {
+            name,
             address,
             expires_secs: expires,
         },
         RegistrationEvent::Failed {
             reason, retry_in, ..
         } => SoftphoneStatus::Failing {
+            name,
             address,
             reason,
             retry_in_secs: retry_in.map(|d| d.as_secs()),

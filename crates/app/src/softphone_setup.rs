@@ -12,6 +12,7 @@ use ringdesk_core::{
 };
 use ringdesk_store::{SettingsRepository, StoreError};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use ringdesk_store::{Agents, NumbersError};
 
@@ -67,6 +68,28 @@ pub(crate) async fn login(
         let host = sip.domain.unwrap_or(sip.registrar);
         (sip.username, host)
     }))
+}
+
+/// The SIP account Ringdesk made from each provider's API (its softphone login), keyed by
+/// that provider: a login and its provider are one thing to the agent (one card, one
+/// "Active"), and the provider serves the calls the login cannot (calls on the agent's phone).
+pub(crate) async fn softphones(
+    settings: &SettingsRepository,
+    providers: &[Provider],
+) -> Result<HashMap<ProviderId, ProviderId>, StoreError> {
+    let mut made = HashMap::new();
+    for provider in providers.iter().filter(|p| p.kind != ProviderKind::Sip) {
+        let Some(record) = settings.get_json::<Record>(&key(provider.id)).await? else {
+            continue;
+        };
+        if let Some(sip) = record
+            .sip_provider
+            .filter(|sip| providers.iter().any(|p| p.id == *sip))
+        {
+            made.insert(provider.id, sip);
+        }
+    }
+    Ok(made)
 }
 
 pub(crate) struct Setup<'a> {

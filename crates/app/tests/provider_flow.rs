@@ -333,3 +333,41 @@ async fn a_provider_failing_half_way_through_its_numbers_changes_nothing() {
     assert_eq!(caller_id.unwrap().as_str(), "+14155550103");
     ringdesk.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn the_first_provider_saved_with_its_keys_becomes_active() {
+    let mock = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = open(&mock, &dir).await;
+
+    // Keys still missing: nothing to make active yet.
+    let mut incomplete = telnyx("Draft", "unused");
+    incomplete.credentials = ProviderCredentials::default();
+    let draft = app.create_provider(incomplete).await.unwrap();
+    assert!(!draft.is_active);
+
+    let first = app
+        .create_provider(telnyx("Sales", "KEYfirst"))
+        .await
+        .unwrap();
+    assert!(
+        first.is_active,
+        "the first complete provider is active at once"
+    );
+    let second = app
+        .create_provider(telnyx("Support", "KEYsecond"))
+        .await
+        .unwrap();
+    assert!(!second.is_active, "a second one waits for Make active");
+    let active: Vec<_> = app
+        .providers
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.is_active)
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(active, vec![first.id]);
+}

@@ -629,6 +629,35 @@ async fn twilio_softphone_set_up_then_its_calls_are_answered_with_twiml() {
     assert_eq!(status, 403);
     assert!(!body.contains("Dial"));
 
+    // The login is listed as part of its provider (one card), and while it is the active one
+    // the provider still serves calls on the agent's phone (Twilio's Calls API, by Prism).
+    let listed = ringdesk.list_providers().await.unwrap();
+    let (_, softphone) = listed.iter().find(|(p, _)| p.id == provider.id).unwrap();
+    assert_eq!(*softphone, Some(account.id));
+    // The receiver off: no status callback, whose repeated StatusCallbackEvent Prism 5 cannot
+    // read as the array Twilio's spec declares (see the spec-mock tests).
+    ringdesk
+        .set_webhooks(WebhookSettings {
+            enabled: false,
+            bind: "127.0.0.1:0".into(),
+            public_url: Some(PUBLIC.into()),
+        })
+        .await
+        .unwrap();
+    ringdesk
+        .set_call_route(ringdesk_app::CallRouteInput {
+            mode: ringdesk_app::CallRouteMode::Phone,
+            phone: Some("(415) 555-2671".into()),
+            confirm_links: None,
+        })
+        .await
+        .unwrap();
+    let placed = ringdesk
+        .dial("+44 20 7946 0958".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(placed.provider_id, Some(provider.id));
+
     // The provider goes, and with it the SIP account made from it.
     ringdesk.delete_provider(provider.id).await.unwrap();
     assert!(ringdesk.providers.get(account.id).await.is_err());

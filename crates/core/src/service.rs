@@ -28,6 +28,8 @@ use crate::sip_settings::SipSettings;
 #[derive(Clone)]
 pub struct SoftphoneAccount {
     pub provider: ProviderId,
+    /// The account's name, as the agent gave it (or set-up made it): what the status line shows.
+    pub name: String,
     /// Whose SIP service it is (a trunk may refuse some requests, e.g. Twilio's attended
     /// transfer).
     pub kind: ProviderKind,
@@ -42,6 +44,7 @@ impl SoftphoneAccount {
     pub fn same_as(&self, other: &SoftphoneAccount) -> bool {
         self.provider == other.provider
             && self.settings == other.settings
+            && self.name == other.name
             && self.caller_id == other.caller_id
             && self.password.expose_secret() == other.password.expose_secret()
     }
@@ -393,6 +396,7 @@ impl ProviderService {
             .cloned()
             .map(|password| SoftphoneAccount {
                 provider: provider.id,
+                name: provider.name.clone(),
                 kind: provider.kind,
                 settings,
                 password,

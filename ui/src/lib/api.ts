@@ -54,6 +54,11 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 export const api = {
   appInfo: () => call<AppInfo>("app_info"),
+  /** Whether Ringdesk starts into the tray when the agent logs in. */
+  autostart: {
+    get: () => call<boolean>("autostart_get"),
+    set: (enabled: boolean) => call<boolean>("autostart_set", { enabled }),
+  },
   providers: {
     list: () => call<Provider[]>("provider_list"),
     get: (id: string) => call<Provider>("provider_get", { id }),

@@ -1,4 +1,5 @@
 // How calls read on screen: pure functions shared by the call widget, the incoming popup and the journal.
+import { readable } from "./phone.svelte";
 import type { ActiveCall, Call, CallAudio, CallDirection, CallQuality, CallStatus, Disposition } from "./types";
 
 /** The agent's after-call outcomes, in the order the wrap-up offers them. */
@@ -15,9 +16,14 @@ export function otherParty(call: Call): string {
   return call.direction === "outbound" ? call.to : call.from;
 }
 
+/** The other party as the agent reads it (national format for their own country's numbers). */
+export function otherPartyText(call: Call): string {
+  return readable(otherParty(call));
+}
+
 /** The contact's name when the number is known, else the number. */
 export function peerName(call: Call): string {
-  return call.contactName ?? otherParty(call);
+  return call.contactName ?? otherPartyText(call);
 }
 
 export function isRingingInbound(active: ActiveCall | null): boolean {

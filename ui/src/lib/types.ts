@@ -26,6 +26,8 @@ export interface Provider {
   updatedAt: string;
   status: ProviderStatus;
   missingCredentials: CredentialField[];
+  /** The SIP account set up from this provider's API (its softphone login), shown as part of it. */
+  softphone?: string | null;
 }
 
 export type Credentials = Partial<Record<CredentialField, string>>;
@@ -45,9 +47,9 @@ export interface SipSettings {
 /** The softphone's registration (`softphone` events, `softphone_status`). */
 export type SoftphoneStatus =
   | { state: "off" }
-  | { state: "registering"; address: string }
-  | { state: "registered"; address: string; expiresSecs: number }
-  | { state: "failing"; address: string; reason: string; retryInSecs: number | null };
+  | { state: "registering"; name: string; address: string }
+  | { state: "registered"; name: string; address: string; expiresSecs: number }
+  | { state: "failing"; name: string; address: string; reason: string; retryInSecs: number | null };
 
 export interface NewProvider {
   kind: ProviderKind;

@@ -31,14 +31,38 @@ impl Ringdesk {
         self.refresh_softphone().await;
     }
 
-    /// Adds a provider; the softphone follows (a SIP account may now be the one to register).
+    /// Adds a provider; the first one with its keys complete becomes the active one (an agent
+    /// who saves one provider means to use it). The softphone follows (a SIP account may now
+    /// be the one to register).
     pub async fn create_provider(
         &self,
         provider: ringdesk_core::NewProvider,
     ) -> Result<ringdesk_core::Provider, ringdesk_core::service::ServiceError> {
-        let provider = self.providers.create(provider).await?;
+        let mut provider = self.providers.create(provider).await?;
+        let complete = provider
+            .kind
+            .missing_credentials(&provider.credentials)
+            .is_empty();
+        if complete && !self.providers.list().await?.iter().any(|p| p.is_active) {
+            provider = self.providers.activate(provider.id).await?;
+        }
         self.refresh_softphone().await;
         Ok(provider)
+    }
+
+    /// Every provider, each with the softphone login set up from its API (if any).
+    pub async fn list_providers(
+        &self,
+    ) -> Result<Vec<(ringdesk_core::Provider, Option<ProviderId>)>, SetupError> {
+        let providers = self.providers.list().await?;
+        let made = softphone_setup::softphones(&self.store.settings(), &providers).await?;
+        Ok(providers
+            .into_iter()
+            .map(|p| {
+                let softphone = made.get(&p.id).copied();
+                (p, softphone)
+            })
+            .collect())
     }
 
     /// Changes a provider; the softphone follows (new password, registrar, transport…).
