@@ -244,9 +244,13 @@ pub fn setup(app: &AppHandle) {
             let _ = handle.emit(LIVE_CALLS_EVENT, &now);
             crate::tray::show_ringing(&handle, now.iter().find(|c| c.ringing_inbound()));
             if now.iter().any(ActiveCall::ringing_inbound) {
+                crate::figures::ringing();
                 open_popup(&handle);
-            } else if let Some(popup) = handle.get_webview_window(INCOMING_WINDOW) {
-                let _ = popup.close();
+            } else {
+                crate::figures::quiet();
+                if let Some(popup) = handle.get_webview_window(INCOMING_WINDOW) {
+                    let _ = popup.close();
+                }
             }
             if active.changed().await.is_err() {
                 break;
@@ -305,7 +309,7 @@ fn open_popup(app: &AppHandle) {
     let built = WebviewWindowBuilder::new(
         app,
         INCOMING_WINDOW,
-        WebviewUrl::App("index.html#incoming".into()),
+        WebviewUrl::App("incoming.html".into()),
     )
     .title("Incoming call — Ringdesk")
     .inner_size(380.0, 220.0)

@@ -7,6 +7,7 @@ mod commands;
 mod crm;
 mod deep_link;
 mod error;
+mod figures;
 mod numbers;
 mod softphone;
 mod team;
@@ -18,6 +19,7 @@ use tauri::Manager;
 pub(crate) const MAIN_WINDOW: &str = "main";
 
 pub fn run() {
+    figures::process_started();
     let builder = tauri::Builder::default()
         // Registered first so a second launch hands over before anything else starts.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
@@ -60,6 +62,7 @@ pub fn run() {
             commands::app_info,
             autostart::autostart_get,
             autostart::autostart_set,
+            figures::ui_shown,
             commands::provider_list,
             commands::provider_get,
             commands::provider_create,

@@ -11,7 +11,7 @@ import { createServer } from "node:net";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { WebDriver } from "./webdriver.mjs";
+import { WebDriver, endApp } from "./webdriver.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const app = process.env.RINGDESK_APP ?? join(root, "target/debug/ringdesk");
@@ -75,6 +75,26 @@ async function test(name, fn) {
 
 function assert(cond, message) {
   if (!cond) throw new Error(message);
+}
+
+/** The app's own log (tauri-plugin-log's file: WebKitWebDriver keeps the app's stdout). */
+function appLog() {
+  const dir = join(process.env.XDG_DATA_HOME ?? "", "app.ringdesk.desktop", "logs");
+  try {
+    return readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8")).join("");
+  } catch {
+    return "";
+  }
+}
+
+/** The first figure the app logged matching `pattern` (its number), waiting up to 2 s. */
+async function appFigure(pattern) {
+  for (let i = 0; i < 20; i++) {
+    const found = appLog().match(pattern);
+    if (found) return found[1];
+    await sleep(100);
+  }
+  return "?";
 }
 
 /** A second launch with a link, as the desktop does when a link is opened: it must hand over and exit. */
@@ -316,6 +336,8 @@ try {
   await test("the window opens on the dialpad with every section in the navigation", async () => {
     for (const id of ["dialpad", "calls", "contacts", "voicemail", "settings"]) await wd.waitFor(`[data-testid="nav-${id}"]`);
     await wd.waitFor('[data-testid="dial-input"]');
+    const own = await appFigure(/figure: main window shown (\d+) ms/);
+    console.log(`      figure: process start → the dialpad painted (the app's clock, debug build): ${own} ms`);
     writeFileSync(join(shots, "dialpad.png"), await wd.screenshot());
   });
 
@@ -973,6 +995,9 @@ try {
       await wd.waitFor('[data-testid="incoming-contact"]', { text: "Alan Turing" });
       // A figure for the closing note, not a timed assertion: INVITE sent → popup with the name.
       console.log(`      figure: sipp INVITE → popup showing the contact: ${Date.now() - sent} ms`);
+      // …and the app's own clock, with no WebDriver polling in it (src-tauri/src/figures.rs).
+      const own = await appFigure(/figure: incoming popup showed its call (\d+) ms/);
+      console.log(`      figure: call rang in → the popup painted it (the app's clock): ${own} ms`);
       // The caller's number in the agent's national format (the app's region is US here).
       await wd.waitFor('[data-testid="incoming-caller"]', { text: `(415) 556-${suffix}` });
       writeFileSync(join(shots, "incoming-popup.png"), await wd.screenshot());
@@ -1387,6 +1412,9 @@ try {
 } finally {
   await wd.stop();
   driver.kill();
+  // The session's Ringdesk can outlive the session (WebKitWebDriver does not always end it):
+  // left running, it would take over every later launch (single instance).
+  await endApp(app);
 }
 
 // After the WebDriver session (which owns the window it drives): Ringdesk started into the

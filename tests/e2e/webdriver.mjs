@@ -1,6 +1,8 @@
 // A small W3C WebDriver client over Node's fetch — enough to drive the Tauri window through
 // tauri-driver and WebKitWebDriver without a large client library.
 
+import { execFileSync } from "node:child_process";
+
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -142,5 +144,25 @@ export class WebDriver {
     // An older frame can come back right after a DOM change.
     await sleep(500);
     return Buffer.from(await this.request("GET", this.s("/screenshot")), "base64");
+  }
+}
+
+/** Ends every process running `path` (with no arguments: a WebDriver session's app), politely
+ *  first; returns once none is left. */
+export async function endApp(path) {
+  const running = () => {
+    try {
+      return execFileSync("pgrep", ["-x", "-f", path]).toString().trim().split("\n").filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  for (const signal of ["SIGTERM", "SIGKILL"]) {
+    for (const pid of running()) {
+      try {
+        process.kill(pid, signal);
+      } catch {}
+    }
+    for (let i = 0; i < 50 && running().length > 0; i++) await sleep(100);
   }
 }

@@ -10,7 +10,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { WebDriver } from "../e2e/webdriver.mjs";
+import { WebDriver, endApp } from "../e2e/webdriver.mjs";
 
 const deb = process.env.RINGDESK_DEB;
 if (!deb || !existsSync(deb)) throw new Error(`RINGDESK_DEB does not name a .deb: ${deb}`);
@@ -92,6 +92,7 @@ await test("the installed Ringdesk, started headless, takes a tel: link opened w
   } finally {
     await wd.stop().catch(() => {});
     driver.kill();
+    await endApp(binary);
   }
 });
 

@@ -54,6 +54,8 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 export const api = {
   appInfo: () => call<AppInfo>("app_info"),
+  /** This window's first screen is painted (the shell logs how long it took: the figures). */
+  uiShown: () => call<void>("ui_shown"),
   /** Whether Ringdesk starts into the tray when the agent logs in. */
   autostart: {
     get: () => call<boolean>("autostart_get"),
