@@ -2,7 +2,8 @@
 # Builds Ringdesk's Linux packages with Tauri's bundler: a .deb and an AppImage in
 # target/release/bundle/ (`make package`). PROFILE=debug builds them from a debug build (what
 # the test run installs: quicker, and the release build would add ~8 minutes on 2 cores);
-# BUNDLES=deb limits the kinds (the AppImage fetches linuxdeploy from GitHub on first use).
+# BUNDLES=deb limits the kinds (the AppImage fetches AppRun and linuxdeploy from GitHub on its
+# first build: without network access to it, build the .deb alone).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
