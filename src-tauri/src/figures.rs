@@ -3,6 +3,7 @@
 //! says when it has painted (`ui_shown`); the shell logs the time (`scripts/startup.sh` and the
 //! e2e suite read those lines). Measured inside the app, so no WebDriver polling is counted.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -10,6 +11,9 @@ use tauri::WebviewWindow;
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
 static RINGING_SINCE: Mutex<Option<Instant>> = Mutex::new(None);
+/// The main window is made again after a close (tray → Open): only its first paint is the
+/// start-up figure.
+static MAIN_SHOWN: AtomicBool = AtomicBool::new(false);
 
 /// Called first thing in `run`.
 pub fn process_started() {
@@ -35,6 +39,9 @@ pub fn quiet() {
 pub fn ui_shown(window: WebviewWindow) {
     let label = window.label();
     if label == crate::MAIN_WINDOW {
+        if MAIN_SHOWN.swap(true, Ordering::Relaxed) {
+            return;
+        }
         if let Some(started) = STARTED.get() {
             let ms = started.elapsed().as_millis() as u64;
             tracing::info!("figure: main window shown {ms} ms after the process started");
