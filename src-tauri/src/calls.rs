@@ -4,7 +4,8 @@
 
 use ringdesk_app::{
     ActiveCall, CallControl, CallError, CallNotice, CallRoute, CallRouteInput, ContactsError,
-    ImportFormat, ImportReport, Ringdesk, WebhookError, WebhookSettings, WebhookView,
+    ImportFormat, ImportReport, RecordingSettings, Ringdesk, WebhookError, WebhookSettings,
+    WebhookView,
 };
 use ringdesk_core::{
     Call, CallFilter, CallId, Contact, ContactId, ContactInput, Disposition, TransferKind,
@@ -220,6 +221,48 @@ pub async fn call_transfer_cancel(
     Ok(ringdesk
         .call_control(call_id, CallControl::CancelTransfer)
         .await?)
+}
+
+#[tauri::command]
+pub async fn call_record(
+    ringdesk: State<'_, Ringdesk>,
+    call_id: Option<CallId>,
+    on: bool,
+) -> Result<()> {
+    Ok(ringdesk
+        .call_control(call_id, CallControl::Record(on))
+        .await?)
+}
+
+#[tauri::command]
+pub async fn recording_settings_get(ringdesk: State<'_, Ringdesk>) -> Result<RecordingSettings> {
+    Ok(ringdesk.recording_settings().await?)
+}
+
+#[tauri::command]
+pub async fn recording_settings_set(
+    ringdesk: State<'_, Ringdesk>,
+    settings: RecordingSettings,
+) -> Result<RecordingSettings> {
+    Ok(ringdesk.set_recording_settings(settings).await?)
+}
+
+#[tauri::command]
+pub async fn recording_delete(ringdesk: State<'_, Ringdesk>, call_id: CallId) -> Result<Call> {
+    Ok(ringdesk.delete_recording(call_id).await?)
+}
+
+#[tauri::command]
+pub async fn recording_reveal(
+    app: AppHandle,
+    ringdesk: State<'_, Ringdesk>,
+    call_id: CallId,
+) -> Result<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let file = ringdesk.recording_file(call_id).await?;
+    app.opener()
+        .reveal_item_in_dir(file)
+        .map_err(|e| UiError::internal(format!("Cannot show the file: {e}")))
 }
 
 #[tauri::command]

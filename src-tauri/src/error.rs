@@ -58,6 +58,22 @@ impl From<ringdesk_core::PhoneNumberError> for UiError {
     }
 }
 
+impl From<ringdesk_app::RecordingError> for UiError {
+    fn from(e: ringdesk_app::RecordingError) -> Self {
+        use ringdesk_app::RecordingError as E;
+        let (kind, field) = match &e {
+            E::KeepDays => ("invalid", Some("keepDays".to_string())),
+            E::NoRecording => ("not_found", None),
+            E::Delete(_) | E::Store(_) => ("storage", None),
+        };
+        UiError {
+            kind,
+            field,
+            message: ringdesk_core::sentence_case(&e.to_string()),
+        }
+    }
+}
+
 impl From<ringdesk_app::AppError> for UiError {
     fn from(e: ringdesk_app::AppError) -> Self {
         UiError::internal(e)

@@ -18,6 +18,7 @@ pub use device_follow::CallDevices;
 pub use directory::{Directory, DirectoryError, SavedUser};
 pub use presence::MyStatus;
 mod provider_calls;
+pub mod recordings;
 mod softphone;
 mod softphone_setup;
 mod team;
@@ -49,6 +50,7 @@ pub use config::AppConfig;
 pub use contacts::{Contacts, ContactsError, ImportFormat, ImportReport};
 pub use crm::{CrmKind, CrmSettings, CrmSetupError, CrmView, SyncView};
 pub use provider_calls::{CallRoute, CallRouteInput, CallRouteMode};
+pub use recordings::{RecordingError, RecordingSettings};
 pub use ringdesk_store::{Agents, NumbersError};
 pub use softphone::{Softphone, SoftphoneStatus};
 pub use softphone_setup::SetupError;
@@ -168,6 +170,7 @@ impl Ringdesk {
             region: config.region,
             crm: Default::default(),
             wake: Default::default(),
+            recordings: recordings::folder(&config.data_dir),
         };
         let softphone = Softphone::new(journal.clone());
         let provider_calls = Arc::new(provider_calls::ProviderCalls::new(
@@ -236,11 +239,27 @@ impl Ringdesk {
         ));
         ringdesk.start_crm().await;
         ringdesk.start_team().await;
+        ringdesk.start_recording_sweep();
         Ok(ringdesk)
     }
 
     pub fn region(&self) -> Region {
         self.region
+    }
+
+    /// Deletes recordings past their keep period now and every few hours.
+    fn start_recording_sweep(&self) {
+        let (settings, calls) = (self.store.settings(), self.store.calls());
+        let folder = self.journal.recordings.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = time::OffsetDateTime::now_utc();
+                if let Err(e) = recordings::sweep(&settings, &calls, &folder, now).await {
+                    tracing::warn!(error = %e, "cannot delete old recordings");
+                }
+                tokio::time::sleep(recordings::SWEEP_EVERY).await;
+            }
+        });
     }
 
     /// The folder of the journal and the other local data.

@@ -75,6 +75,10 @@ struct MediaArgs {
     /// Speaker or headset to use; the default output otherwise
     #[arg(long)]
     speaker: Option<String>,
+    /// Record both sides of the call, as the app does, to this stereo Ogg Opus file (this side
+    /// left, the other right), written as the call goes
+    #[arg(long)]
+    record_call: Option<PathBuf>,
     /// Sample rate of the --record file (16000 for wideband codecs)
     #[arg(long, default_value_t = 8000)]
     record_rate: u32,
@@ -135,9 +139,13 @@ impl MediaArgs {
                 }
             },
         };
-        CallMedia::new(address, self.codecs()?, encrypted, source, sink)
+        let mut media = CallMedia::new(address, self.codecs()?, encrypted, source, sink)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(path) = &self.record_call {
+            media.record(Some(numbered(path, nth)));
+        }
+        Ok(media)
     }
 }
 

@@ -179,7 +179,11 @@ pub struct Call {
     pub duration_secs: Option<u32>,
     pub end_reason: Option<CallEndReason>,
     pub end_detail: Option<String>,
+    /// The call's recording: a provider's link, or a `file:` URL for one made on this
+    /// computer.
     pub recording_url: Option<String>,
+    /// How long the recording is, when known.
+    pub recording_secs: Option<u32>,
     /// After-call work.
     pub notes: Option<String>,
     pub disposition: Option<Disposition>,
@@ -240,6 +244,7 @@ impl Call {
             end_reason: None,
             end_detail: None,
             recording_url: None,
+            recording_secs: None,
             notes: None,
             disposition: None,
             audio: None,

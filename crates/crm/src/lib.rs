@@ -93,7 +93,11 @@ impl Activity {
             outcome,
             notes: notes_with_transfers(call),
             disposition: call.disposition.map(|d| d.code()),
-            recording_url: call.recording_url.clone(),
+            // A recording kept on the agent's computer is no link for the CRM.
+            recording_url: call
+                .recording_url
+                .clone()
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
             contact_id: contact_crm_id,
             agent: None,
         }

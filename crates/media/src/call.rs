@@ -3,6 +3,7 @@
 //! (hold, resume, a moved peer), stop with a report. It knows SDP, not SIP.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 
@@ -35,6 +36,8 @@ pub struct CallMedia {
     agreed: Option<Negotiated>,
     /// Our direction before the offer still waiting for its answer (restored if refused).
     offered_from: Option<Direction>,
+    /// Recording asked for before the stream started: begun with it.
+    record: Option<PathBuf>,
 }
 
 impl CallMedia {
@@ -62,6 +65,7 @@ impl CallMedia {
             jitter: JitterConfig::default(),
             agreed: None,
             offered_from: None,
+            record: None,
         })
     }
 
@@ -124,7 +128,11 @@ impl CallMedia {
         self.stream = match std::mem::replace(&mut self.stream, Stream::Stopped) {
             Stream::Ready(ports, source, sink) => {
                 tracing::info!(codec = agreed.codec.name(), remote = %agreed.remote_rtp, "media starts");
-                Stream::Running(ports.start(agreed, source, sink, self.jitter)?)
+                let handle = ports.start(agreed, source, sink, self.jitter)?;
+                if let Some(file) = self.record.take() {
+                    handle.record(Some(file));
+                }
+                Stream::Running(handle)
             }
             Stream::Running(handle) => {
                 handle.update(agreed);
@@ -162,6 +170,16 @@ impl CallMedia {
     pub fn mute(&self, muted: bool) {
         if let Stream::Running(h) = &self.stream {
             h.mute(muted);
+        }
+    }
+
+    /// Records both sides of the call into `file` from now on (from its start when it has
+    /// not started yet); None pauses. See [`crate::recording`].
+    pub fn record(&mut self, file: Option<PathBuf>) {
+        match &self.stream {
+            Stream::Running(h) => h.record(file),
+            Stream::Ready(..) => self.record = file,
+            Stream::Stopped => {}
         }
     }
 

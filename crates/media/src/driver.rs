@@ -10,6 +10,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use crate::codec::FRAME_MS;
 use crate::jitter::JitterConfig;
 use crate::quality::Quality;
 use crate::realtime::{self, Reports, Scheduling};
+use crate::recording::{Pairing, Recorder, RecordingSummary};
 use crate::sdp::Negotiated;
 use crate::session::{
     MediaEvent, MediaSession, SessionError, SessionStart, SessionStats, Transmit,
@@ -115,6 +117,7 @@ impl MediaPorts {
             events: events_tx,
             scheduling: scheduling.clone(),
             devices_reported: (false, false),
+            tap: None,
         };
         let thread = std::thread::Builder::new()
             .name("ringdesk-media".into())
@@ -154,6 +157,8 @@ enum Command {
     Mute(bool),
     /// Other devices mid-call (a headset plugged in or pulled out); None keeps the one in use.
     Devices(Option<Box<dyn AudioSource>>, Option<Box<dyn AudioSink>>),
+    /// Record into this file (or go on recording into the one begun); None pauses.
+    Record(Option<PathBuf>),
     Stop,
 }
 
@@ -164,6 +169,8 @@ pub struct MediaReport {
     pub quality: Quality,
     /// How each thread carrying the call's audio was scheduled.
     pub scheduling: Vec<(String, Scheduling)>,
+    /// The call's recording, when it was recorded.
+    pub recording: Option<RecordingSummary>,
 }
 
 pub struct MediaHandle {
@@ -194,6 +201,12 @@ impl MediaHandle {
 
     pub fn mute(&self, muted: bool) {
         let _ = self.commands.send(Command::Mute(muted));
+    }
+
+    /// Records both sides into `file` (stereo Ogg Opus, see `recording`); None pauses. Asked
+    /// again with a file while a recording runs, it goes on in the file begun.
+    pub fn record(&self, file: Option<PathBuf>) {
+        let _ = self.commands.send(Command::Record(file));
     }
 
     /// Moves the call to another microphone and/or speaker without a gap in the stream.
@@ -243,6 +256,16 @@ struct Runner {
     scheduling: Reports,
     /// Whether the microphone's and the speaker's scheduling were recorded.
     devices_reported: (bool, bool),
+    tap: Option<Tap>,
+}
+
+/// The call's recording: both directions lined up and handed to the recorder's thread.
+struct Tap {
+    pairing: Pairing,
+    recorder: Recorder,
+    paused: bool,
+    /// The writer gave up (told once; the call goes on).
+    stopped: bool,
 }
 
 /// Buffers the media thread reuses frame after frame.
@@ -264,6 +287,11 @@ impl Runner {
                 self.playback = playback;
                 self.voice = voice;
                 frames.captured.resize(self.capture.input_frame(), 0);
+                if let Some(tap) = self.tap.as_mut() {
+                    if let Err(e) = tap.pairing.set_rate(self.session.sample_rate()) {
+                        tracing::warn!(error = %e, "the recording cannot follow the new rate");
+                    }
+                }
             }
             Err(e) => tracing::warn!(error = %e, "cannot convert between the new rates"),
         }
@@ -354,10 +382,20 @@ impl Runner {
             send(&self.rtcp, &t);
         }
         self.sink.finish();
+        let recording = self.tap.take().and_then(|t| {
+            if t.recorder.dropped > 0 {
+                tracing::warn!(
+                    frames = t.recorder.dropped,
+                    "the disk was too slow: recording frames dropped"
+                );
+            }
+            t.recorder.finish()
+        });
         MediaReport {
             stats: self.session.stats(),
             quality: self.session.quality(),
             scheduling: self.scheduling.all(),
+            recording,
         }
     }
 
@@ -393,6 +431,7 @@ impl Runner {
                 }
             }
             Command::Mute(m) => self.muted = m,
+            Command::Record(file) => self.record(file),
             Command::Devices(source, sink) => {
                 if let Some(source) = source {
                     self.source = source;
@@ -433,7 +472,59 @@ impl Runner {
         if let Some(t) = self.session.send_audio(&f.frame, now) {
             send(&self.rtp, &t);
         }
+        if let Some(tap) = self.tap.as_mut().filter(|t| !t.paused) {
+            tap.pairing.sent(&f.frame);
+            self.drain_tap();
+        }
         true
+    }
+
+    /// Starts, resumes (`Some`) or pauses (`None`) the recording.
+    fn record(&mut self, file: Option<PathBuf>) {
+        match (file, self.tap.as_mut()) {
+            (None, Some(tap)) => tap.paused = true,
+            (None, None) => {}
+            (Some(_), Some(tap)) => tap.paused = false,
+            (Some(path), None) => {
+                let started = Pairing::new(self.session.sample_rate())
+                    .and_then(|pairing| Ok((pairing, Recorder::start(path)?)));
+                match started {
+                    Ok((pairing, recorder)) => {
+                        self.tap = Some(Tap {
+                            pairing,
+                            recorder,
+                            paused: false,
+                            stopped: false,
+                        })
+                    }
+                    Err(e) => {
+                        let _ = self.events.send(MediaEvent::RecordingStopped(format!(
+                            "cannot start recording: {e}"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands every stereo frame ready to the recorder; says so once when it has given up.
+    fn drain_tap(&mut self) {
+        let Some(tap) = self.tap.as_mut() else {
+            return;
+        };
+        while let Some((left, right)) = tap.pairing.frame() {
+            if tap.stopped {
+                continue;
+            }
+            if !tap.recorder.push(left, right) {
+                tap.stopped = true;
+                let why = tap
+                    .recorder
+                    .failure()
+                    .unwrap_or_else(|| "the recording stopped".into());
+                let _ = self.events.send(MediaEvent::RecordingStopped(why));
+            }
+        }
     }
 
     /// One frame for the speaker from the jitter buffer, converted and played (`heard`: false
@@ -441,6 +532,12 @@ impl Runner {
     fn play_frame(&mut self, now: Instant, f: &mut Frames, heard: bool) {
         f.played.clear();
         self.session.play(now, &mut f.played);
+        if let Some(tap) = self.tap.as_mut().filter(|t| !t.paused) {
+            for chunk in f.played.chunks(self.session.frame_samples().max(1)) {
+                tap.pairing.heard(chunk);
+            }
+            self.drain_tap();
+        }
         if !heard {
             return;
         }

@@ -21,6 +21,7 @@ pub mod native_logs;
 pub mod plc;
 pub mod quality;
 pub mod realtime;
+pub mod recording;
 pub mod sdp;
 pub mod session;
 pub mod srtp;

@@ -100,6 +100,9 @@ pub enum MediaEvent {
     Quality(Quality),
     /// The peer said RTCP BYE.
     Bye,
+    /// The call's recording stopped on its own (a full disk, a folder gone): why. The call
+    /// goes on.
+    RecordingStopped(String),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -169,3 +169,96 @@ async fn speech_and_dtmf_both_ways_with_baresip_over_g722() {
 async fn encrypted_speech_and_dtmf_with_baresip_when_signalling_is_tls() {
     call_with_speech(Codec::Pcmu, "PCMU", 64, true).await;
 }
+
+/// A call recorded as the app records it: baresip sends the speech, we send it backwards, and
+/// the file holds each on its own side (ours left, theirs right) — readable while the call
+/// goes on, complete once it ends.
+#[tokio::test]
+#[ignore = "needs kamailio and baresip: run through scripts/test.sh"]
+async fn a_recorded_call_keeps_each_side_on_its_own_channel() {
+    use ringdesk_media::recording;
+    let n = 68;
+    let mut bob = Baresip::start_with(
+        &user(n),
+        true,
+        Some(BaresipAudio {
+            play: speech_path(),
+            codec: "PCMU",
+            srtp: false,
+        }),
+    );
+    let (mut phone, mut events) = phone(&user(n + 1), None).await;
+    let forward = speech();
+    let backward: Vec<i16> = forward.iter().rev().copied().collect();
+    let heard = MemorySink::new(8000);
+    let mut media = CallMedia::new(
+        "127.0.0.1".parse().unwrap(),
+        vec![Codec::Pcmu],
+        false,
+        Box::new(WavSource::from_samples(8000, backward.clone())),
+        Box::new(heard.clone()),
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("ringdesk-recorded-{}", support::seed()));
+    let file = dir.join("call.opus");
+    // Asked before the call is up: the recording starts with the audio.
+    media.record(Some(file.clone()));
+    let offer = media.offer(Direction::SendRecv);
+    let call = phone.call(aor(&user(n)), offer).await.unwrap();
+    let CallEvent::Established { sdp, .. } = events
+        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    media.answered(&sdp).unwrap();
+    let give_up = tokio::time::Instant::now() + SECS;
+    while heard.len() < 4 * 8000 {
+        assert!(tokio::time::Instant::now() < give_up, "no speech heard");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Mid-call, the file already plays: whole pages of what was said so far.
+    let so_far = recording::decode(&file).unwrap();
+    assert!(!so_far.complete);
+    assert!(
+        so_far.left.len() >= 2 * recording::RATE as usize,
+        "{} samples readable mid-call",
+        so_far.left.len()
+    );
+    assert!(phone.hangup(call).await.unwrap());
+    events
+        .call(&mut phone, |e| matches!(e, CallEvent::Ended { .. }))
+        .await;
+    let report = media.stop().await.unwrap();
+    bob.wait_event("\"type\":\"CALL_CLOSED\"", SECS).await;
+    let summary = report.recording.expect("the call was recorded");
+    assert!(summary.failure.is_none(), "{summary:?}");
+    assert!(summary.duration >= Duration::from_secs(4), "{summary:?}");
+    let kept = recording::decode(&file).unwrap();
+    assert!(kept.complete);
+    let (ours, theirs) = (
+        resampled(&kept.left, recording::RATE),
+        resampled(&kept.right, recording::RATE),
+    );
+    // Half a second from 1.5 s into each signal, found on its own side and not on the other.
+    let piece = |s: &[i16]| s[12_000..16_000].to_vec();
+    let left_ours = analysis::align(&piece(&backward), &ours, 40_000);
+    let right_theirs = analysis::align(&piece(&forward), &theirs, 40_000);
+    let left_theirs = analysis::align(&piece(&forward), &ours, 40_000);
+    let right_ours = analysis::align(&piece(&backward), &theirs, 40_000);
+    println!(
+        "recording of {:?} ({} bytes): left ours {left_ours:?}, right theirs {right_theirs:?}; crosstalk {:.3}/{:.3}",
+        summary.duration, summary.bytes, left_theirs.1, right_ours.1
+    );
+    assert!(left_ours.1 > 0.8, "our side on the left: {left_ours:?}");
+    assert!(
+        right_theirs.1 > 0.8,
+        "their side on the right: {right_theirs:?}"
+    );
+    assert!(
+        left_theirs.1 < 0.5 && right_ours.1 < 0.5,
+        "each side only on its own channel: {left_theirs:?} {right_ours:?}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -18,8 +18,8 @@ pub struct CallRepository {
 
 const SELECT: &str = "SELECT k.id, k.direction, k.status, k.from_party, k.to_party, k.contact_id, \
     c.name AS contact_name, k.provider_id, k.initiated_at, k.answered_at, k.ended_at, \
-    k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url, k.notes, \
-    k.disposition, k.user_id, k.audio_mos, k.audio_loss_percent, k.transfers, \
+    k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url, k.recording_secs, \
+    k.notes, k.disposition, k.user_id, k.audio_mos, k.audio_loss_percent, k.transfers, \
     k.transferred_by \
     FROM calls k LEFT JOIN contacts c ON c.id = k.contact_id";
 
@@ -70,6 +70,7 @@ fn from_row(row: &SqliteRow) -> Result<Call, StoreError> {
             .transpose()?,
         end_detail: row.try_get("end_detail")?,
         recording_url: row.try_get("recording_url")?,
+        recording_secs: row.try_get("recording_secs")?,
         notes: row.try_get("notes")?,
         disposition: row
             .try_get::<Option<String>, _>("disposition")?
@@ -101,8 +102,8 @@ pub(crate) fn upsert(
         "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
          initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \
          provider_call_id, recording_url, notes, disposition, user_id, audio_mos, \
-         audio_loss_percent, transfers, transferred_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         audio_loss_percent, transfers, transferred_by, recording_secs) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
          contact_id = excluded.contact_id, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, duration_secs = excluded.duration_secs, \
@@ -110,7 +111,8 @@ pub(crate) fn upsert(
          provider_call_id = excluded.provider_call_id, recording_url = excluded.recording_url, \
          notes = excluded.notes, disposition = excluded.disposition, \
          audio_mos = excluded.audio_mos, audio_loss_percent = excluded.audio_loss_percent, \
-         transfers = excluded.transfers, transferred_by = excluded.transferred_by",
+         transfers = excluded.transfers, transferred_by = excluded.transferred_by, \
+         recording_secs = excluded.recording_secs",
     )
     .bind(call.id.to_string())
     .bind(call.direction.code())
@@ -138,6 +140,7 @@ pub(crate) fn upsert(
             .flatten(),
     )
     .bind(&call.transferred_by)
+    .bind(call.recording_secs)
 }
 
 impl CallRepository {
@@ -299,6 +302,18 @@ impl CallRepository {
         q.push(" ORDER BY k.initiated_at DESC, k.id DESC LIMIT ")
             .push_bind(filter.limit());
         let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Calls with a recording that began before `before`, oldest first (the retention sweep).
+    pub async fn recorded_before(&self, before: OffsetDateTime) -> Result<Vec<Call>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT} WHERE k.recording_url IS NOT NULL AND k.initiated_at < ? \
+             ORDER BY k.initiated_at LIMIT 1000"
+        ))
+        .bind(millis(before))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(from_row).collect()
     }
 

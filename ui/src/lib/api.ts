@@ -18,6 +18,7 @@ import type {
   InviteLink,
   AgentLogin,
   CallRoute,
+  RecordingSettings,
   WebhookSettings,
   WebhookView,
   AppInfo,
@@ -154,6 +155,14 @@ export const api = {
     /** Rejects with field "phone" when the number is missing or not valid. */
     set: (route: CallRoute) => call<CallRoute>("call_route_set", { route }),
   },
+  recordings: {
+    settings: () => call<RecordingSettings>("recording_settings_get"),
+    setSettings: (settings: RecordingSettings) => call<RecordingSettings>("recording_settings_set", { settings }),
+    /** Deletes a call's recording made on this computer; the call as it is now. */
+    delete: (callId: string) => call<Call>("recording_delete", { callId }),
+    /** Shows the recording's file in the file manager (to copy it elsewhere). */
+    reveal: (callId: string) => call<void>("recording_reveal", { callId }),
+  },
   calls: {
     /** Newest first. */
     list: (filter: CallFilter) => call<Call[]>("call_list", { filter }),
@@ -177,6 +186,8 @@ export const api = {
     transferComplete: (callId: string | null = null) => call<void>("call_transfer_complete", { callId }),
     /** Attended: ends the consultation, back to the caller. */
     transferCancel: (callId: string | null = null) => call<void>("call_transfer_cancel", { callId }),
+    /** Records the call on this computer (or pauses its recording). */
+    record: (on: boolean, callId: string | null = null) => call<void>("call_record", { callId, on }),
     /** How many calls at once (1: a second caller hears busy). */
     atOnce: () => call<number>("calls_at_once_get"),
     setAtOnce: (count: number) => call<number>("calls_at_once_set", { count }),

@@ -180,7 +180,9 @@ export interface Call {
   durationSecs: number | null;
   endReason: CallEndReason | null;
   endDetail: string | null;
+  /** A provider's link, or a `file:` URL for a recording made on this computer. */
   recordingUrl: string | null;
+  recordingSecs: number | null;
   /** After-call work. */
   notes: string | null;
   disposition: Disposition | null;
@@ -238,6 +240,8 @@ export interface ActiveCall {
   notice: string | null;
   /** Why this call can only be passed on blind (null: "Talk first" works too). */
   blindOnly: string | null;
+  /** Both sides are being recorded on this computer. */
+  recording: boolean;
   quality: CallQuality | null;
   /** null while the audio is not on this computer (ringing here, or on the agent's phone). */
   devices: CallDevices | null;
@@ -494,4 +498,11 @@ export type TeamEvent =
 export interface TeamView {
   joined: TeamSettings | null;
   link: TeamLink;
+}
+
+/** Settings → Recordings: recordings of softphone calls made on this computer. */
+export interface RecordingSettings {
+  recordEveryCall: boolean;
+  /** Recordings older than this are deleted; null keeps them. */
+  keepDays: number | null;
 }

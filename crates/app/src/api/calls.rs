@@ -92,6 +92,57 @@ impl Ringdesk {
         Ok(count)
     }
 
+    /// Settings → Recordings.
+    pub async fn recording_settings(&self) -> Result<RecordingSettings, AppError> {
+        Ok(recordings::load(&self.store.settings()).await?)
+    }
+
+    /// Saves the recording settings; a shorter keep period applies at once.
+    pub async fn set_recording_settings(
+        &self,
+        wanted: RecordingSettings,
+    ) -> Result<RecordingSettings, RecordingError> {
+        let saved = recordings::save(&self.store.settings(), wanted).await?;
+        self.sweep_recordings().await?;
+        Ok(saved)
+    }
+
+    /// The folder recordings made on this computer are written to (the window may play
+    /// files from it, nothing else).
+    pub fn recordings_folder(&self) -> &std::path::Path {
+        &self.journal.recordings
+    }
+
+    /// The file of a call's recording made on this computer.
+    pub async fn recording_file(&self, id: CallId) -> Result<std::path::PathBuf, RecordingError> {
+        self.store
+            .calls()
+            .get(id)
+            .await?
+            .and_then(|c| c.recording_url)
+            .and_then(|u| recordings::path_of(&u, &self.journal.recordings))
+            .filter(|p| p.exists())
+            .ok_or(RecordingError::NoRecording)
+    }
+
+    /// Deletes a call's recording made on this computer.
+    pub async fn delete_recording(&self, id: CallId) -> Result<Call, RecordingError> {
+        let call = recordings::delete(&self.store.calls(), &self.journal.recordings, id).await?;
+        tracing::info!(call = %id, "recording deleted");
+        Ok(self.journal.named(call).await)
+    }
+
+    /// Deletes the recordings older than the keep period.
+    pub async fn sweep_recordings(&self) -> Result<usize, RecordingError> {
+        recordings::sweep(
+            &self.store.settings(),
+            &self.store.calls(),
+            &self.journal.recordings,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+    }
+
     pub async fn call_route(&self) -> Result<CallRoute, AppError> {
         Ok(provider_calls::load(&self.store.settings()).await?)
     }

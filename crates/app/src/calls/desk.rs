@@ -63,6 +63,9 @@ struct Leg {
     call: Call,
     quality: Option<CallQuality>,
     notice: Option<String>,
+    /// The file this call is recorded into (kept when paused: recording again goes on there).
+    recording: Option<std::path::PathBuf>,
+    recording_on: bool,
 }
 
 impl Leg {
@@ -71,6 +74,8 @@ impl Leg {
             call,
             quality: None,
             notice: None,
+            recording: None,
+            recording_on: false,
         }
     }
 }
@@ -90,6 +95,8 @@ pub struct CallDesk {
     keys_refused: bool,
     /// Calls that ended while the current command or event was carried out.
     ended: Vec<(LegId, Call)>,
+    /// Settings → Recordings → Record every call, as it was when the call was answered.
+    record_every_call: bool,
 }
 
 pub(super) fn now() -> OffsetDateTime {
@@ -109,6 +116,7 @@ impl CallDesk {
             open_failure: None,
             keys_refused: false,
             ended: Vec::new(),
+            record_every_call: false,
         }
     }
 
@@ -167,10 +175,19 @@ impl CallDesk {
     }
 
     pub async fn on_media(&mut self, (leg, event): (LegId, MediaEvent)) {
-        if let (MediaEvent::Quality(q), Some(l)) = (&event, self.legs.get_mut(&leg)) {
-            l.quality = Some(q.into());
-            self.publish();
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        match event {
+            MediaEvent::Quality(q) => l.quality = Some((&q).into()),
+            MediaEvent::RecordingStopped(why) => {
+                tracing::warn!(call = %l.call.id, reason = %why, "recording stopped; the call goes on");
+                l.recording_on = false;
+                l.notice = Some(format!("Recording stopped: {why}. The call goes on."));
+            }
+            MediaEvent::Dtmf(_) | MediaEvent::Bye => return,
         }
+        self.publish();
     }
 
     pub async fn on_command(&mut self, phone: &Phone, command: CallCommand) {
@@ -233,6 +250,45 @@ impl CallDesk {
             .unwrap_or(crate::calls_at_once::DEFAULT);
         self.controller.set_do_not_disturb(dnd);
         self.controller.set_config(Config { max_calls });
+        self.record_every_call = recordings::load(settings)
+            .await
+            .is_ok_and(|r| r.record_every_call);
+    }
+
+    /// Records `leg` from now on (`on`), or pauses its recording.
+    async fn record(&mut self, leg: LegId, on: bool) -> Result<(), CallError> {
+        let (Some(audio), Some(l)) = (self.audio.calls.get_mut(&leg), self.legs.get_mut(&leg))
+        else {
+            return Err(CallError::NotNow(
+                "This call has no audio on this computer to record".into(),
+            ));
+        };
+        if !on {
+            audio.media.record(None);
+            l.recording_on = false;
+            self.publish();
+            return Ok(());
+        }
+        let path = l
+            .recording
+            .get_or_insert_with(|| recordings::file_for(&self.journal.recordings, &l.call))
+            .clone();
+        audio.media.record(Some(path.clone()));
+        l.recording_on = true;
+        if l.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("Recording stopped"))
+        {
+            l.notice = None;
+        }
+        // Linked at once: a crash mid-call leaves the journal pointing at what was kept.
+        if l.call.recording_url.is_none() {
+            l.call.recording_url = recordings::url_of(&path);
+            let call = l.call.clone();
+            self.journal.save(&call).await;
+        }
+        self.publish();
+        Ok(())
     }
 
     async fn dial(
@@ -284,6 +340,7 @@ impl CallDesk {
     ) -> Result<(), CallError> {
         let leg = self.leg_for(call, &control)?;
         let command = match control {
+            CallControl::Record(on) => return self.record(leg, on).await,
             CallControl::Answer => Command::Answer(leg),
             CallControl::Decline => Command::Decline(leg),
             CallControl::Hangup => Command::Hangup(leg),
@@ -327,6 +384,7 @@ impl CallDesk {
             CallControl::Answer => "answer",
             CallControl::Decline => "decline",
             CallControl::Hold(_) => "hold",
+            CallControl::Record(_) => "record",
             CallControl::Transfer { .. }
             | CallControl::CompleteTransfer
             | CallControl::CancelTransfer => "transfer",
@@ -448,11 +506,24 @@ impl CallDesk {
             concealed = q.concealed_percent,
             "call audio ended"
         );
-        if let (Some(l), true) = (self.legs.get_mut(&leg), report.stats.received_packets > 0) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        if report.stats.received_packets > 0 {
             l.call.audio = Some(CallAudio {
                 mos: q.mos,
                 loss_percent: q.loss_percent.max(q.concealed_percent),
             });
+        }
+        if let Some(r) = report.recording {
+            tracing::info!(
+                call = %l.call.id,
+                secs = r.duration.as_secs(),
+                bytes = r.bytes,
+                failed = r.failure.is_some(),
+                "call recording ended"
+            );
+            l.call.recording_secs = Some(u32::try_from(r.duration.as_secs()).unwrap_or(u32::MAX));
         }
     }
 
@@ -514,6 +585,11 @@ impl CallDesk {
                 }
                 if let Some(l) = self.legs.get_mut(&leg) {
                     l.call.answer(now());
+                }
+                if self.record_every_call {
+                    if let Err(e) = self.record(leg, true).await {
+                        tracing::warn!(error = %e, "cannot record the call");
+                    }
                 }
                 self.commit(leg, CallNotice::Answered).await;
             }
@@ -704,6 +780,7 @@ impl CallDesk {
                 .map(|c| c.call.id),
             notice: l.notice.clone(),
             blind_only: self.line.blind_only.clone(),
+            recording: l.recording_on,
         })
     }
 }

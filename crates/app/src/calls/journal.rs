@@ -17,6 +17,8 @@ pub struct Journal {
     pub wake: Arc<tokio::sync::Notify>,
     /// Who "me" is: the agent named on calls.
     pub agents: ringdesk_store::Agents,
+    /// Where recordings of softphone calls are written.
+    pub recordings: std::path::PathBuf,
 }
 
 /// How long an answered call's CRM activity waits for the agent's after-call notes.

@@ -33,6 +33,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use crate::audio;
 use crate::availability::{self, Availability};
 use crate::device_follow::CallDevices;
+use crate::recordings;
 use crate::tones::{self, Tone};
 
 mod desk;

@@ -101,6 +101,8 @@ pub struct ActiveCall {
     pub notice: Option<String>,
     /// Why this call can only be passed on blind (None: attended works too).
     pub blind_only: Option<String>,
+    /// Both sides are being recorded on this computer.
+    pub recording: bool,
 }
 
 impl ActiveCall {
@@ -122,6 +124,7 @@ impl ActiveCall {
             consult_of: None,
             notice: None,
             blind_only: Some("Calls on your phone are passed on blind, by the provider".into()),
+            recording: false,
         }
     }
 
@@ -166,6 +169,8 @@ pub enum CallControl {
     CompleteTransfer,
     /// Attended: back to the caller.
     CancelTransfer,
+    /// Records the call on this computer (true) or pauses its recording.
+    Record(bool),
 }
 
 /// What the agent asks of the softphone.

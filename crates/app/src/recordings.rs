@@ -1,0 +1,167 @@
+//! Recordings of softphone calls made on this computer (Settings → Recordings): whether every
+//! call is recorded, how long recordings are kept, where the files live and how they leave.
+//! The audio itself is written by the media crate (`ringdesk_media::recording`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ringdesk_core::{Call, CallId};
+use ringdesk_store::{CallRepository, SettingsRepository, StoreError};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+const KEY: &str = "recordings";
+/// The longest a keep period can be set to (ten years).
+pub const MOST_DAYS: u32 = 3650;
+/// How often old recordings are looked for while the app runs.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingSettings {
+    /// Every softphone call is recorded from its first second (the call bar's Record button
+    /// records one call).
+    pub record_every_call: bool,
+    /// Recordings older than this many days are deleted; None keeps them.
+    pub keep_days: Option<u32>,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            record_every_call: false,
+            keep_days: Some(90),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("keep recordings for 1 to {MOST_DAYS} days, or always")]
+    KeepDays,
+    #[error("this call has no recording on this computer")]
+    NoRecording,
+    #[error("cannot delete the recording: {0}")]
+    Delete(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) async fn load(settings: &SettingsRepository) -> Result<RecordingSettings, StoreError> {
+    Ok(settings
+        .get_json::<RecordingSettings>(KEY)
+        .await?
+        .unwrap_or_default())
+}
+
+pub(crate) async fn save(
+    settings: &SettingsRepository,
+    wanted: RecordingSettings,
+) -> Result<RecordingSettings, RecordingError> {
+    if matches!(wanted.keep_days, Some(d) if d == 0 || d > MOST_DAYS) {
+        return Err(RecordingError::KeepDays);
+    }
+    settings.set_json(KEY, &wanted).await?;
+    Ok(wanted)
+}
+
+/// The folder recordings are written to, inside the data folder.
+pub fn folder(data_dir: &Path) -> PathBuf {
+    data_dir.join("recordings")
+}
+
+/// Where `call`'s recording goes: one file per call, named so a folder listing sorts by day.
+pub fn file_for(folder: &Path, call: &Call) -> PathBuf {
+    let day = call.initiated_at.date();
+    folder.join(format!("{day}-{}.opus", call.id))
+}
+
+/// The journal's link to a recording on this computer.
+pub fn url_of(path: &Path) -> Option<String> {
+    url::Url::from_file_path(path).ok().map(String::from)
+}
+
+/// The file a journal link names, when it is a recording on this computer inside `folder`
+/// (a link that points anywhere else is not ours to touch).
+pub fn path_of(url: &str, folder: &Path) -> Option<PathBuf> {
+    let path = url::Url::parse(url).ok()?.to_file_path().ok()?;
+    (path.parent() == Some(folder)).then_some(path)
+}
+
+/// Deletes `id`'s recording made on this computer and unlinks it from the journal.
+pub(crate) async fn delete(
+    calls: &CallRepository,
+    folder: &Path,
+    id: CallId,
+) -> Result<Call, RecordingError> {
+    let mut call = calls.get(id).await?.ok_or(RecordingError::NoRecording)?;
+    let path = call
+        .recording_url
+        .as_deref()
+        .and_then(|u| path_of(u, folder))
+        .ok_or(RecordingError::NoRecording)?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        // Gone already (deleted by hand): the link goes too.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RecordingError::Delete(e)),
+    }
+    call.recording_url = None;
+    call.recording_secs = None;
+    calls.save(&call).await?;
+    Ok(call)
+}
+
+/// Deletes the recordings older than the keep period: the files first, then their links.
+/// Returns how many went.
+pub(crate) async fn sweep(
+    settings: &SettingsRepository,
+    calls: &CallRepository,
+    folder: &Path,
+    now: OffsetDateTime,
+) -> Result<usize, RecordingError> {
+    let Some(days) = load(settings).await?.keep_days else {
+        return Ok(0);
+    };
+    let before = now - time::Duration::days(i64::from(days));
+    let mut deleted = 0;
+    for call in calls.recorded_before(before).await? {
+        if call
+            .recording_url
+            .as_deref()
+            .and_then(|u| path_of(u, folder))
+            .is_none()
+        {
+            continue;
+        }
+        match delete(calls, folder, call.id).await {
+            Ok(_) => deleted += 1,
+            Err(e) => tracing::warn!(call = %call.id, error = %e, "cannot delete an old recording"),
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(deleted, days, "old recordings deleted");
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_files_inside_the_folder_are_ours() {
+        let folder = Path::new("/data/ringdesk/recordings");
+        let inside = folder.join("2026-12-07-x.opus");
+        let url = url_of(&inside).unwrap();
+        assert!(url.starts_with("file:///"));
+        assert_eq!(path_of(&url, folder), Some(inside));
+        assert_eq!(path_of("file:///etc/passwd", folder), None);
+        assert_eq!(
+            path_of("file:///data/ringdesk/recordings/../ringdesk.db", folder),
+            None
+        );
+        assert_eq!(path_of("https://api.twilio.com/r.wav", folder), None);
+        assert_eq!(path_of("not a url", folder), None);
+    }
+}
