@@ -41,11 +41,6 @@ pub fn run() {
             let config = AppConfig::from_env(default_dir)?;
             let ringdesk = tauri::async_runtime::block_on(Ringdesk::open(config))?;
             let availability = tauri::async_runtime::block_on(ringdesk.availability())?;
-            // The window plays recordings from their folder, and no other file.
-            let recordings = ringdesk.recordings_folder().to_path_buf();
-            std::fs::create_dir_all(&recordings)?;
-            app.asset_protocol_scope()
-                .allow_directory(&recordings, false)?;
             app.manage(ringdesk);
             app.manage(deep_link::PendingDial::default());
             tray::build(app.handle(), availability)?;
@@ -108,6 +103,7 @@ pub fn run() {
             calls::recording_settings_set,
             calls::recording_delete,
             calls::recording_reveal,
+            calls::recording_audio,
             calls::calls_at_once_get,
             calls::calls_at_once_set,
             calls::calls_missed,

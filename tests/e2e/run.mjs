@@ -8,7 +8,7 @@ import { spawn, execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { WebDriver, endApp } from "./webdriver.mjs";
@@ -1114,6 +1114,105 @@ try {
       if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
     } finally {
       sipp?.child.kill("SIGKILL");
+      baresip.child.kill("SIGKILL");
+    }
+  });
+
+  await test("recording: Record in the call bar writes the call to a file, the journal plays it and deletes it", async () => {
+    const baresip = await startBaresip(calleeNumber);
+    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
+    const before = new Set((await journal()).map((c) => c.id));
+    try {
+      await wd.click('[data-testid="nav-dialpad"]');
+      await setInput('[data-testid="dial-input"]', calleeNumber);
+      await wd.click('[data-testid="call-button"]');
+      const widget = '[data-testid="call-widget"][data-status="in_progress"]';
+      await wd.waitFor(widget, { timeoutMs: 20000 });
+      await wd.click(`${widget} [data-testid="call-record"]`);
+      await wd.waitFor(`${widget} [data-testid="call-recording"]`, { text: "Rec" });
+      await wd.waitFor(`${widget} [data-testid="call-record"]`, { text: "Stop recording" });
+      writeFileSync(join(shots, "call-recording.png"), await wd.screenshot());
+      await sleep(3000);
+      await wd.click(`${widget} [data-testid="call-hangup"]`);
+      await waitGone('[data-testid="call-widget"]');
+      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+      const fresh = (await journal()).filter((c) => !before.has(c.id));
+      assert(fresh.length === 1, `one new journal row: ${JSON.stringify(fresh)}`);
+      const [call] = fresh;
+      assert(call.recordingUrl?.startsWith("file://") && call.recordingSecs >= 2, `the recording is linked: ${call.recordingUrl} ${call.recordingSecs}`);
+      const file = decodeURIComponent(new URL(call.recordingUrl).pathname);
+      assert(file.startsWith(join(dataDir, "recordings")), `kept in the data folder: ${file}`);
+      assert(statSync(file).size > 2000, `the file holds audio: ${statSync(file).size} bytes`);
+      // Played from the journal, in the window (WebKit's own player reads the Ogg Opus file).
+      await wd.click('[data-testid="nav-calls"]');
+      const row = `[data-testid="call-row"][data-id="${call.id}"]`;
+      await wd.click(`${row} [data-testid="call-recording-open"]`);
+      await wd.waitFor('[data-testid="recording-player"]');
+      const media = () => wd.execute("const a = document.querySelector('[data-testid=\"recording-audio\"]'); return a && { probe: window.__probe, ogg: a.canPlayType(\"audio/ogg; codecs=opus\"), opus: a.canPlayType(\"audio/opus\"), src: a.src, error: a.error && a.error.code, message: a.error && a.error.message, network: a.networkState, ready: a.readyState, duration: a.duration, time: a.currentTime }");
+      await wd.execute("window.__probe = null; const a = document.querySelector('[data-testid=\"recording-audio\"]'); fetch(a.src).then((r) => { window.__probe = r.status + ' ' + r.headers.get('content-type'); }).catch((e) => { window.__probe = 'ERR ' + e; })");
+      await waitUntil("the recording loads", () =>
+        wd.execute("const a = document.querySelector('[data-testid=\"recording-audio\"]'); return !!a && a.readyState >= 1"),
+        true).catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await media())}`); });
+      await wd.execute("document.querySelector('[data-testid=\"recording-audio\"]').play()");
+      await waitUntil("the recording plays", () =>
+        wd.execute("return document.querySelector('[data-testid=\"recording-audio\"]').currentTime > 0.5"),
+        true).catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await media())}`); });
+      assert((await count('[data-testid="recording-error"]')) === 0, "no playback error");
+      // Its length is known once it plays; it seeks, and plays faster when asked.
+      await waitUntil("the recording's length is known", () =>
+        wd.execute("const a = document.querySelector('[data-testid=\"recording-audio\"]'); return isFinite(a.duration) && a.duration >= 2"),
+        true).catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await media())}`); });
+      await wd.execute("document.querySelector('[data-testid=\"recording-audio\"]').currentTime = 2");
+      await waitUntil("the recording seeks", () =>
+        wd.execute("return document.querySelector('[data-testid=\"recording-audio\"]').currentTime >= 2"),
+        true).catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await media())}`); });
+      await wd.click('[data-testid="recording-speed"] option[value="1.5"]');
+      await waitUntil("the speed is applied", () =>
+        wd.execute("return document.querySelector('[data-testid=\"recording-audio\"]').playbackRate"), 1.5);
+      writeFileSync(join(shots, "recording-player.png"), await wd.screenshot());
+      await wd.execute("document.querySelector('[data-testid=\"recording-audio\"]').pause()");
+      // Deleted: the file and the link go, the row stays.
+      await wd.click('[data-testid="recording-delete"]');
+      await wd.click('[data-testid="recording-delete-confirm"]');
+      await waitGone('[data-testid="recording-player"]');
+      await waitGone(`${row} [data-testid="call-recording-open"]`);
+      const after = (await journal()).find((c) => c.id === call.id);
+      assert(after && after.recordingUrl === null, `unlinked: ${JSON.stringify(after)}`);
+      let gone = false;
+      try { statSync(file); } catch { gone = true; }
+      assert(gone, `the file is deleted: ${file}`);
+    } finally {
+      baresip.child.kill("SIGKILL");
+    }
+  });
+
+  await test("a recording that cannot be written says so on the call, and the call goes on", async () => {
+    const baresip = await startBaresip(calleeNumber);
+    // A file where the recordings folder should be: nothing can be written there.
+    const folder = join(dataDir, "recordings");
+    const aside = `${folder}.aside`;
+    renameSync(folder, aside);
+    writeFileSync(folder, "not a folder");
+    try {
+      await wd.click('[data-testid="nav-dialpad"]');
+      await setInput('[data-testid="dial-input"]', calleeNumber);
+      await wd.click('[data-testid="call-button"]');
+      const widget = '[data-testid="call-widget"][data-status="in_progress"]';
+      await wd.waitFor(widget, { timeoutMs: 20000 });
+      await wd.click(`${widget} [data-testid="call-record"]`);
+      await wd.waitFor(`${widget} [data-testid="call-notice"]`, { text: /Recording stopped: cannot write the recording .*The call goes on/, timeoutMs: 10000 });
+      await wd.waitFor(`${widget} [data-testid="call-record"]`, { text: "Record" });
+      writeFileSync(join(shots, "recording-failed.png"), await wd.screenshot());
+      await sleep(1000);
+      assert((await count(widget)) === 1, "the call is still up");
+      await wd.click(`${widget} [data-testid="call-hangup"]`);
+      await waitGone('[data-testid="call-widget"]');
+      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+      const [last] = await wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 1 } })");
+      assert(last.status === "completed" && last.recordingUrl === null, `completed, with no link to a file that is not there: ${JSON.stringify(last)}`);
+    } finally {
+      rmSync(folder, { force: true });
+      renameSync(aside, folder);
       baresip.child.kill("SIGKILL");
     }
   });

@@ -315,6 +315,80 @@ fn an_attended_transfer_hands_the_customer_over_after_a_word_with_the_colleague(
     transfer("attended", "5");
 }
 
+/// `--record-call` records as the app does; killed mid-call (`kill -9`: no chance to end the
+/// file), the recording still plays everything up to its last whole page.
+#[test]
+#[ignore = "needs kamailio: run through scripts/test.sh"]
+fn a_call_recording_survives_kill_9_of_the_recorder() {
+    use ringdesk_media::recording;
+    let id = std::process::id() % 100_000;
+    let (callee, caller) = (format!("t{id:05}61"), format!("t{id:05}62"));
+    let dir = std::env::temp_dir().join(format!("ringdesk-cli-kill9-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let play = speech();
+    let mut answering = Answering::start(
+        &callee,
+        &[
+            "--play",
+            play.to_str().unwrap(),
+            "--codecs",
+            "pcmu",
+            "--record",
+            dir.join("heard.wav").to_str().unwrap(),
+        ],
+    );
+    let file = dir.join("call.opus");
+    let mut calling = spawn(
+        &[
+            "call",
+            "--to",
+            &callee,
+            "--hangup-after",
+            "60",
+            "--play",
+            play.to_str().unwrap(),
+            "--record",
+            dir.join("caller.wav").to_str().unwrap(),
+            "--record-call",
+            file.to_str().unwrap(),
+        ],
+        &caller,
+    );
+    // Four seconds in (whole pages of a second each on disk), the recorder dies.
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let secs = recording::decode(&file)
+            .map(|d| d.left.len() / recording::RATE as usize)
+            .unwrap_or(0);
+        if secs >= 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "nothing recorded in 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    calling.kill().unwrap();
+    calling.wait().unwrap();
+    let kept = recording::decode(&file).unwrap();
+    assert!(
+        !kept.complete,
+        "never ended, as expected of a killed writer"
+    );
+    assert!(kept.left.len() >= 4 * recording::RATE as usize);
+    // The other side's speech is there, on the right.
+    let theirs = ringdesk_media::audio::resample(&kept.right, recording::RATE, 8000).unwrap();
+    let (lag, c) = analysis::align(&recorded(&speech())[12_000..16_000], &theirs, 24_000);
+    assert!(
+        c > 0.8,
+        "their speech in the killed recording: {c:.3} at lag {lag}"
+    );
+    answering.child.kill().unwrap();
+    answering.child.wait().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Probing the sound devices writes nothing of ALSA's or JACK's own on stderr (cards that are
 /// not there, a jack server that is not running): those go to the debug log.
 #[test]

@@ -575,6 +575,23 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_stops_the_recording_with_a_reason() {
+        // Every write to /dev/full fails with "no space left on device".
+        let mut r = Recorder::start(PathBuf::from("/dev/full")).unwrap();
+        let mut took = true;
+        for _ in 0..50 {
+            took = r.push(vec![0; FRAME], vec![0; FRAME]);
+            if !took {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!took, "the recorder says it stopped");
+        let why = r.failure().unwrap();
+        assert!(why.to_lowercase().contains("no space"), "{why}");
+    }
+
+    #[test]
     fn an_unwritable_folder_stops_the_recording_with_a_reason() {
         let d = dir();
         // A file where the folder should be.

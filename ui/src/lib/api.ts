@@ -160,6 +160,8 @@ export const api = {
     setSettings: (settings: RecordingSettings) => call<RecordingSettings>("recording_settings_set", { settings }),
     /** Deletes a call's recording made on this computer; the call as it is now. */
     delete: (callId: string) => call<Call>("recording_delete", { callId }),
+    /** The bytes of a call's recording made on this computer (Ogg Opus). */
+    audio: (callId: string) => call<ArrayBuffer>("recording_audio", { callId }),
     /** Shows the recording's file in the file manager (to copy it elsewhere). */
     reveal: (callId: string) => call<void>("recording_reveal", { callId }),
   },

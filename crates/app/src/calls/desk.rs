@@ -524,6 +524,11 @@ impl CallDesk {
                 "call recording ended"
             );
             l.call.recording_secs = Some(u32::try_from(r.duration.as_secs()).unwrap_or(u32::MAX));
+            // Nothing could be written at all: no link to a file that is not there.
+            if r.failure.is_some() && !r.path.exists() {
+                l.call.recording_url = None;
+                l.call.recording_secs = None;
+            }
         }
     }
 
