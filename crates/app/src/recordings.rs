@@ -24,6 +24,13 @@ pub struct RecordingSettings {
     pub record_every_call: bool,
     /// Recordings older than this many days are deleted; None keeps them.
     pub keep_days: Option<u32>,
+    /// Both sides hear a short tone each time recording starts (consent laws).
+    #[serde(default = "yes")]
+    pub beep: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for RecordingSettings {
@@ -31,6 +38,7 @@ impl Default for RecordingSettings {
         RecordingSettings {
             record_every_call: false,
             keep_days: Some(90),
+            beep: true,
         }
     }
 }
@@ -148,6 +156,106 @@ pub(crate) async fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringdesk_core::CallDirection;
+
+    fn call_at(days_ago: i64, now: OffsetDateTime) -> Call {
+        let mut call = Call::new(
+            CallDirection::Outbound,
+            "+14155550100".into(),
+            "+14155550101".into(),
+            now - time::Duration::days(days_ago),
+        );
+        call.status = ringdesk_core::CallStatus::Completed;
+        call
+    }
+
+    #[tokio::test]
+    async fn old_recordings_go_when_their_time_is_up_and_nothing_else_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ringdesk_store::Store::open(&dir.path().join("ringdesk.db"))
+            .await
+            .unwrap();
+        let (settings, calls) = (store.settings(), store.calls());
+        let folder = folder(dir.path());
+        std::fs::create_dir_all(&folder).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let mut kept = Vec::new();
+        // 100 days old, 10 days old, and 100 days old but somewhere else (not ours to delete).
+        for (days, inside) in [(100, true), (10, true), (100, false)] {
+            let mut call = call_at(days, now);
+            let path = if inside {
+                file_for(&folder, &call)
+            } else {
+                dir.path().join("elsewhere.opus")
+            };
+            std::fs::write(&path, b"OggS").unwrap();
+            call.recording_url = url_of(&path);
+            call.recording_secs = Some(60);
+            calls.save(&call).await.unwrap();
+            kept.push((call.id, path));
+        }
+        // The default keeps 90 days.
+        assert_eq!(sweep(&settings, &calls, &folder, now).await.unwrap(), 1);
+        let old = calls.get(kept[0].0).await.unwrap().unwrap();
+        assert!(old.recording_url.is_none() && old.recording_secs.is_none());
+        assert!(!kept[0].1.exists(), "the old file is gone");
+        assert!(kept[1].1.exists() && kept[2].1.exists(), "the rest stays");
+        assert!(calls
+            .get(kept[1].0)
+            .await
+            .unwrap()
+            .unwrap()
+            .recording_url
+            .is_some());
+        // Kept for ever: nothing more goes; a week: the 10-day-old one goes too.
+        let mut wanted = load(&settings).await.unwrap();
+        wanted.keep_days = None;
+        save(&settings, wanted).await.unwrap();
+        assert_eq!(sweep(&settings, &calls, &folder, now).await.unwrap(), 0);
+        wanted.keep_days = Some(7);
+        save(&settings, wanted).await.unwrap();
+        assert_eq!(sweep(&settings, &calls, &folder, now).await.unwrap(), 1);
+        assert!(!kept[1].1.exists() && kept[2].1.exists());
+        // Out of range is refused, and nothing saved.
+        wanted.keep_days = Some(0);
+        assert!(matches!(
+            save(&settings, wanted).await,
+            Err(RecordingError::KeepDays)
+        ));
+        assert_eq!(load(&settings).await.unwrap().keep_days, Some(7));
+    }
+
+    #[tokio::test]
+    async fn deleting_a_recording_removes_the_file_and_the_link_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ringdesk_store::Store::open(&dir.path().join("ringdesk.db"))
+            .await
+            .unwrap();
+        let calls = store.calls();
+        let folder = folder(dir.path());
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut call = call_at(0, OffsetDateTime::now_utc());
+        let path = file_for(&folder, &call);
+        std::fs::write(&path, b"OggS").unwrap();
+        call.recording_url = url_of(&path);
+        calls.save(&call).await.unwrap();
+        let after = delete(&calls, &folder, call.id).await.unwrap();
+        assert!(after.recording_url.is_none() && !path.exists());
+        assert_eq!(after.status, call.status);
+        // Twice: there is nothing left to delete, said plainly.
+        assert!(matches!(
+            delete(&calls, &folder, call.id).await,
+            Err(RecordingError::NoRecording)
+        ));
+        // A provider's link is not a file of ours.
+        let mut remote = call_at(0, OffsetDateTime::now_utc());
+        remote.recording_url = Some("https://api.twilio.com/r.wav".into());
+        calls.save(&remote).await.unwrap();
+        assert!(matches!(
+            delete(&calls, &folder, remote.id).await,
+            Err(RecordingError::NoRecording)
+        ));
+    }
 
     #[test]
     fn only_files_inside_the_folder_are_ours() {

@@ -19,6 +19,26 @@ pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
     dot / (ea * eb).sqrt()
 }
 
+/// How much of `samples`' power is at `hz` (0 to about 1; Goertzel over the whole slice, so
+/// pick a length that holds a whole number of periods for a clean figure).
+pub fn tone_share(samples: &[i16], rate: u32, hz: f32) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * f64::from(hz) / f64::from(rate);
+    let (mut a, mut b) = (0.0, 0.0);
+    for &x in samples {
+        let c = f64::from(x) + 2.0 * w.cos() * a - b;
+        b = a;
+        a = c;
+    }
+    let n = samples.len() as f64;
+    let mean_square = samples.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / n.max(1.0);
+    if mean_square == 0.0 {
+        return 0.0;
+    }
+    // A sine of amplitude A gives |X|² ≈ (n·A/2)², and a mean square of A²/2.
+    let power = a * a + b * b - 2.0 * w.cos() * a * b;
+    power / (n * n / 4.0) / (2.0 * mean_square)
+}
+
 /// Where `reference` appears in `received`: the lag (in samples, `received` later) with the
 /// highest correlation, searched up to `max_lag` among the lags where all of `reference`
 /// fits, and that correlation.

@@ -183,6 +183,13 @@ impl CallMedia {
         }
     }
 
+    /// Plays the recording notice to both sides (when the audio runs).
+    pub fn beep(&self) {
+        if let Stream::Running(h) = &self.stream {
+            h.beep();
+        }
+    }
+
     /// Moves the call to another microphone and/or speaker (None keeps the one it has).
     pub fn replace_devices(
         &mut self,

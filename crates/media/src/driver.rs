@@ -118,6 +118,7 @@ impl MediaPorts {
             scheduling: scheduling.clone(),
             devices_reported: (false, false),
             tap: None,
+            beep: (None, None),
         };
         let thread = std::thread::Builder::new()
             .name("ringdesk-media".into())
@@ -159,6 +160,8 @@ enum Command {
     Devices(Option<Box<dyn AudioSource>>, Option<Box<dyn AudioSink>>),
     /// Record into this file (or go on recording into the one begun); None pauses.
     Record(Option<PathBuf>),
+    /// The recording notice: a short tone both sides hear.
+    Beep,
     Stop,
 }
 
@@ -201,6 +204,11 @@ impl MediaHandle {
 
     pub fn mute(&self, muted: bool) {
         let _ = self.commands.send(Command::Mute(muted));
+    }
+
+    /// Plays the recording notice (a 1400 Hz tone for half a second) to both sides.
+    pub fn beep(&self) {
+        let _ = self.commands.send(Command::Beep);
     }
 
     /// Records both sides into `file` (stereo Ogg Opus, see `recording`); None pauses. Asked
@@ -257,6 +265,42 @@ struct Runner {
     /// Whether the microphone's and the speaker's scheduling were recorded.
     devices_reported: (bool, bool),
     tap: Option<Tap>,
+    /// The recording notice still to be mixed into what is sent and what is played.
+    beep: (Option<Tone>, Option<Tone>),
+}
+
+/// A sine mixed over a stream for a while.
+struct Tone {
+    rate: u32,
+    sample: usize,
+    left: usize,
+}
+
+impl Tone {
+    const HZ: f32 = 1400.0;
+    const MS: usize = 500;
+    /// About -12 dBFS: heard over speech, not painful.
+    const LEVEL: f32 = 8000.0;
+
+    fn new(rate: u32) -> Tone {
+        Tone {
+            rate,
+            sample: 0,
+            left: rate as usize * Self::MS / 1000,
+        }
+    }
+
+    /// Mixes the next part of the tone into `frame`; false once it is over.
+    fn mix(&mut self, frame: &mut [i16]) -> bool {
+        let step = 2.0 * std::f32::consts::PI * Self::HZ / self.rate as f32;
+        for s in frame.iter_mut().take(self.left) {
+            let v = (self.sample as f32 * step).sin() * Self::LEVEL;
+            *s = (f32::from(*s) + v).clamp(-32768.0, 32767.0) as i16;
+            self.sample += 1;
+        }
+        self.left = self.left.saturating_sub(frame.len());
+        self.left > 0
+    }
 }
 
 /// The call's recording: both directions lined up and handed to the recorder's thread.
@@ -432,6 +476,10 @@ impl Runner {
             }
             Command::Mute(m) => self.muted = m,
             Command::Record(file) => self.record(file),
+            Command::Beep => {
+                let rate = self.session.sample_rate();
+                self.beep = (Some(Tone::new(rate)), Some(Tone::new(rate)));
+            }
             Command::Devices(source, sink) => {
                 if let Some(source) = source {
                     self.source = source;
@@ -469,6 +517,11 @@ impl Runner {
         f.frame.clear();
         self.capture.process(&f.captured, &mut f.frame);
         f.frame.resize(self.session.frame_samples(), 0);
+        if let Some(tone) = self.beep.0.as_mut() {
+            if !tone.mix(&mut f.frame) {
+                self.beep.0 = None;
+            }
+        }
         if let Some(t) = self.session.send_audio(&f.frame, now) {
             send(&self.rtp, &t);
         }
@@ -532,6 +585,11 @@ impl Runner {
     fn play_frame(&mut self, now: Instant, f: &mut Frames, heard: bool) {
         f.played.clear();
         self.session.play(now, &mut f.played);
+        if let Some(tone) = self.beep.1.as_mut() {
+            if !tone.mix(&mut f.played) {
+                self.beep.1 = None;
+            }
+        }
         if let Some(tap) = self.tap.as_mut().filter(|t| !t.paused) {
             for chunk in f.played.chunks(self.session.frame_samples().max(1)) {
                 tap.pairing.heard(chunk);

@@ -30,6 +30,9 @@ const GRANULE_PER_FRAME: u64 = 960;
 const FRAMES_PER_PAGE: u32 = 50;
 /// Speech in stereo at 16 kHz: 16 kbit/s a side keeps voices clear (≈ 240 KB a minute).
 const BITRATE: i32 = 32_000;
+/// Half of libopus's default (10): a recording is kept, not sent over a lossy path, and this
+/// halves what recording adds to a call's CPU (`cargo bench --bench recording_cost`).
+const COMPLEXITY: i32 = 5;
 /// Frames waiting for the writer (5 s): a disk slower than that loses frames, not the call.
 const QUEUE: usize = 250;
 /// How far one direction may run ahead of the other before the late one is taken as silence
@@ -80,6 +83,7 @@ impl<W: Write> OggOpusWriter<W> {
             opus::Encoder::new(RATE, opus::Channels::Stereo, opus::Application::Voip)?;
         encoder.set_signal(opus::Signal::Voice)?;
         encoder.set_bitrate(opus::Bitrate::Bits(BITRATE))?;
+        encoder.set_complexity(COMPLEXITY)?;
         // In 48 kHz samples, as the header wants it.
         let pre_skip = u64::try_from(encoder.get_lookahead()?).unwrap_or(0) * 3;
         let mut packets = PacketWriter::new(out);
@@ -447,17 +451,8 @@ mod tests {
         (s.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / s.len().max(1) as f64).sqrt()
     }
 
-    /// Share of `s`'s power at `freq` (Goertzel).
     fn share(s: &[i16], freq: f32) -> f64 {
-        let w = 2.0 * std::f64::consts::PI * f64::from(freq) / f64::from(RATE);
-        let (mut a, mut b) = (0.0, 0.0);
-        for &x in s {
-            let c = f64::from(x) + 2.0 * w.cos() * a - b;
-            b = a;
-            a = c;
-        }
-        let power = a * a + b * b - 2.0 * w.cos() * a * b;
-        power / (s.len() as f64 * s.len() as f64 / 4.0) / (rms(s).powi(2) * 2.0).max(1.0)
+        crate::analysis::tone_share(s, RATE, freq)
     }
 
     fn dir() -> tempfile::TempDir {

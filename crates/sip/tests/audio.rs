@@ -213,6 +213,8 @@ async fn a_recorded_call_keeps_each_side_on_its_own_channel() {
         unreachable!()
     };
     media.answered(&sdp).unwrap();
+    // The recording notice, as the app plays it when recording starts.
+    media.beep();
     let give_up = tokio::time::Instant::now() + SECS;
     while heard.len() < 4 * 8000 {
         assert!(tokio::time::Instant::now() < give_up, "no speech heard");
@@ -260,5 +262,22 @@ async fn a_recorded_call_keeps_each_side_on_its_own_channel() {
         left_theirs.1 < 0.5 && right_ours.1 < 0.5,
         "each side only on its own channel: {left_theirs:?} {right_ours:?}"
     );
+    // The notice reached the far end, and is on both sides of the recording.
+    let (rate, decoded) = bob.decoded();
+    let strongest = |s: &[i16], rate: u32| -> f64 {
+        s.chunks(rate as usize / 10)
+            .map(|w| analysis::tone_share(w, rate, 1400.0))
+            .fold(0.0, f64::max)
+    };
+    let tones = (
+        strongest(&decoded, rate),
+        strongest(&kept.left, recording::RATE),
+        strongest(&kept.right, recording::RATE),
+    );
+    println!(
+        "recording notice (1400 Hz share): baresip heard {:.2}, left {:.2}, right {:.2}",
+        tones.0, tones.1, tones.2
+    );
+    assert!(tones.0 > 0.5 && tones.1 > 0.5 && tones.2 > 0.5, "{tones:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -505,4 +505,6 @@ export interface RecordingSettings {
   recordEveryCall: boolean;
   /** Recordings older than this are deleted; null keeps them. */
   keepDays: number | null;
+  /** Both sides hear a short tone each time recording starts. */
+  beep: boolean;
 }

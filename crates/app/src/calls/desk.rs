@@ -95,8 +95,8 @@ pub struct CallDesk {
     keys_refused: bool,
     /// Calls that ended while the current command or event was carried out.
     ended: Vec<(LegId, Call)>,
-    /// Settings → Recordings → Record every call, as it was when the call was answered.
-    record_every_call: bool,
+    /// Settings → Recordings, as they were at the last command or call.
+    recording: recordings::RecordingSettings,
 }
 
 pub(super) fn now() -> OffsetDateTime {
@@ -116,7 +116,7 @@ impl CallDesk {
             open_failure: None,
             keys_refused: false,
             ended: Vec::new(),
-            record_every_call: false,
+            recording: Default::default(),
         }
     }
 
@@ -250,9 +250,7 @@ impl CallDesk {
             .unwrap_or(crate::calls_at_once::DEFAULT);
         self.controller.set_do_not_disturb(dnd);
         self.controller.set_config(Config { max_calls });
-        self.record_every_call = recordings::load(settings)
-            .await
-            .is_ok_and(|r| r.record_every_call);
+        self.recording = recordings::load(settings).await.unwrap_or_default();
     }
 
     /// Records `leg` from now on (`on`), or pauses its recording.
@@ -274,6 +272,9 @@ impl CallDesk {
             .get_or_insert_with(|| recordings::file_for(&self.journal.recordings, &l.call))
             .clone();
         audio.media.record(Some(path.clone()));
+        if self.recording.beep {
+            audio.media.beep();
+        }
         l.recording_on = true;
         if l.notice
             .as_deref()
@@ -591,7 +592,7 @@ impl CallDesk {
                 if let Some(l) = self.legs.get_mut(&leg) {
                     l.call.answer(now());
                 }
-                if self.record_every_call {
+                if self.recording.record_every_call {
                     if let Err(e) = self.record(leg, true).await {
                         tracing::warn!(error = %e, "cannot record the call");
                     }
