@@ -168,10 +168,10 @@ async function startBaresip(user, { answermode = "auto", menu = false } = {}) {
 }
 
 /** ringdesk-cli registered at kamailio as `user`, answering every call (and following a
- * transfer asked of it), playing speech; resolves once registered. */
-async function startCli(user) {
+ * transfer asked of it) — or doing `command` — playing speech; resolves once registered. */
+async function startCli(user, command = ["answer", "--wait", "90"]) {
   const cli = process.env.RINGDESK_CLI ?? join(root, "target/debug/ringdesk-cli");
-  const args = ["answer", "--registrar", kamailio, "--user", user, "--expires", "60", "--wait", "90",
+  const args = [...command, "--registrar", kamailio, "--user", user, "--expires", "60",
     "--play", join(root, "assets/audio/speech-8k.wav"), "--codecs", "pcmu"];
   const child = spawn(cli, args, { env: { ...env, RINGDESK_SIP_PASSWORD: `${user}pw` }, stdio: ["ignore", "pipe", "pipe"] });
   const log = [];
@@ -1114,6 +1114,52 @@ try {
       if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
     } finally {
       sipp?.child.kill("SIGKILL");
+      baresip.child.kill("SIGKILL");
+    }
+  });
+
+  await test("swap: two calls up, the agent swaps between them by button and by keyboard; each hangs up on its own", async () => {
+    const baresip = await startBaresip(calleeNumber);
+    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
+    const before = new Set((await journal()).map((c) => c.id));
+    let caller = null;
+    try {
+      await wd.click('[data-testid="nav-dialpad"]');
+      await setInput('[data-testid="dial-input"]', calleeNumber);
+      await wd.click('[data-testid="call-button"]');
+      const first = '[data-testid="call-widget"][data-direction="outbound"]';
+      const second = '[data-testid="call-widget"][data-direction="inbound"]';
+      await wd.waitFor(`${first}[data-status="in_progress"]`, { timeoutMs: 20000 });
+      // A second Ringdesk (the CLI: it takes re-INVITEs, as a softphone does) calls the agent.
+      caller = await startCli(`t${String(process.pid % 100000).padStart(5, "0")}76`, ["call", "--to", sipUser, "--hangup-after", "60"]);
+      await wd.waitFor(`${second}[data-waiting="true"]`, { timeoutMs: 20000 });
+      await wd.click(`${second} [data-testid="call-answer"]`);
+      await wd.waitFor(`${first}[data-held="true"]`, { timeoutMs: 10000 });
+      await wd.waitFor(`${second}[data-status="in_progress"][data-held="false"]`, { timeoutMs: 10000 });
+      // Swap by button: baresip back, the CLI held.
+      await wd.click(`${first} [data-testid="call-swap"]`);
+      await wd.waitFor(`${first}[data-held="false"]`, { timeoutMs: 10000 });
+      await wd.waitFor(`${second}[data-held="true"]`, { timeoutMs: 10000 });
+      writeFileSync(join(shots, "call-swapped.png"), await wd.screenshot());
+      // …and back by keyboard (Ctrl+Shift+S).
+      await wd.execute("window.dispatchEvent(new KeyboardEvent('keydown', { key: 'S', ctrlKey: true, shiftKey: true, bubbles: true }))");
+      await wd.waitFor(`${second}[data-held="false"]`, { timeoutMs: 10000 });
+      await wd.waitFor(`${first}[data-held="true"]`, { timeoutMs: 10000 });
+      // Hang up the one talked to; the held one waits, then is resumed and hung up.
+      await wd.click(`${second} [data-testid="call-hangup"]`);
+      await waitGone(second, 10000);
+      await wd.waitFor(`${first}[data-held="true"]`);
+      await wd.click(`${first} [data-testid="call-hold"]`);
+      await wd.waitFor(`${first}[data-held="false"]`, { timeoutMs: 10000 });
+      await wd.click(`${first} [data-testid="call-hangup"]`);
+      await waitGone('[data-testid="call-widget"]');
+      const fresh = (await journal()).filter((c) => !before.has(c.id)).map((c) => `${c.direction}:${c.status}`).sort();
+      assert(JSON.stringify(fresh) === JSON.stringify(["inbound:completed", "outbound:completed"]), `new journal rows: ${fresh}`);
+      await waitUntil("the CLI heard its call end", () => /ended: the other side hung up/.test(caller.log.join("")), true)
+        .catch((e) => { throw new Error(`${e.message}\n${caller.log.join("")}`); });
+      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+    } finally {
+      caller?.child.kill("SIGKILL");
       baresip.child.kill("SIGKILL");
     }
   });
