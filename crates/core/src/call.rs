@@ -516,8 +516,9 @@ pub fn follow_event(
             call.end(reason, detail, at);
             Some((call, Followed::Ended))
         }
-        (Kind::RecordingReady { url }, Some(mut call)) => {
+        (Kind::RecordingReady { url, duration_secs }, Some(mut call)) => {
             call.recording_url = Some(url.clone());
+            call.recording_secs = *duration_secs;
             Some((call, Followed::Recorded))
         }
         _ => None,

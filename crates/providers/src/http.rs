@@ -12,6 +12,10 @@ use serde_json::Value;
 
 /// Provider answers larger than this are refused rather than buffered.
 const MAX_BODY: usize = 4 * 1024 * 1024;
+/// A recording larger than this is refused (hours of WAV).
+const MAX_MEDIA: usize = 256 * 1024 * 1024;
+/// How long a recording's download may take.
+const MEDIA_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, ProviderError> {
     reqwest::Client::builder()
@@ -49,29 +53,69 @@ pub(crate) fn gone_is_done(outcome: Result<(), ProviderError>) -> Result<(), Pro
     }
 }
 
+/// A recording's audio (a 2xx answer of at most `MAX_MEDIA` bytes), told apart by its first
+/// bytes rather than a content type (storage hosts say `application/octet-stream`).
+pub(crate) async fn media(
+    request: RequestBuilder,
+) -> Result<ringdesk_core::ports::RecordingAudio, ProviderError> {
+    let bytes = successful_within(request.timeout(MEDIA_TIMEOUT), MEDIA_TIMEOUT, MAX_MEDIA).await?;
+    let extension = audio_kind(&bytes).ok_or_else(|| ProviderError::InvalidResponse {
+        reason: "the recording is neither MP3 nor WAV audio".into(),
+    })?;
+    Ok(ringdesk_core::ports::RecordingAudio { bytes, extension })
+}
+
+/// `mp3` or `wav`, by the file's first bytes.
+pub(crate) fn audio_kind(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => Some("wav"),
+        [b'I', b'D', b'3', ..] => Some("mp3"),
+        // An MPEG audio frame's sync word.
+        [0xFF, second, ..] if second & 0xE0 == 0xE0 => Some("mp3"),
+        _ => None,
+    }
+}
+
+/// Whether `url` is on `base`'s host (scheme, host and port): where keys may be sent.
+pub(crate) fn same_origin(url: &url::Url, base: &url::Url) -> bool {
+    url.origin() == base.origin()
+}
+
 /// The body of a 2xx answer, or the failure mapped.
 async fn successful(request: RequestBuilder, timeout: Duration) -> Result<Vec<u8>, ProviderError> {
+    successful_within(request, timeout, MAX_BODY).await
+}
+
+async fn successful_within(
+    request: RequestBuilder,
+    timeout: Duration,
+    max: usize,
+) -> Result<Vec<u8>, ProviderError> {
     let response = request
         .send()
         .await
         .map_err(|e| transport_error(e, timeout))?;
     let status = response.status();
     let retry_after = retry_after_secs(&response);
-    let body = read_body(response, timeout).await?;
+    let body = read_body(response, timeout, max).await?;
     if status.is_success() {
         return Ok(body);
     }
     Err(status_error(status, retry_after, &body))
 }
 
-async fn read_body(mut response: Response, timeout: Duration) -> Result<Vec<u8>, ProviderError> {
+async fn read_body(
+    mut response: Response,
+    timeout: Duration,
+    max: usize,
+) -> Result<Vec<u8>, ProviderError> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|e| transport_error(e, timeout))?
     {
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > max {
             return Err(ProviderError::InvalidResponse {
                 reason: "the answer is too large".into(),
             });

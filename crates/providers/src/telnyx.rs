@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
-    ProviderNumber, ProvisionedResource, SoftphoneLogin, SoftphoneRequest, VoiceAnswer,
-    VoiceRequest, WebhookEvent, WebhookRequest,
+    ProviderNumber, ProviderRecording, ProvisionedResource, RecordingAudio, SoftphoneLogin,
+    SoftphoneRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -56,6 +56,20 @@ struct Credential {
 #[derive(Deserialize)]
 struct Envelope<T> {
     data: T,
+}
+
+/// One item of `GET /recordings`.
+#[derive(Deserialize)]
+struct Recording {
+    call_control_id: Option<String>,
+    download_urls: Option<DownloadUrls>,
+    duration_millis: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct DownloadUrls {
+    mp3: Option<String>,
+    wav: Option<String>,
 }
 
 /// Telnyx's largest page of numbers.
@@ -399,6 +413,52 @@ impl ProviderAdapter for TelnyxAdapter {
         Ok(CallHandle {
             provider_call_id: data.call_control_id,
         })
+    }
+
+    /// Telnyx's links are pre-signed storage URLs (valid ten minutes): fetched without the
+    /// API key, which never leaves for another host.
+    async fn fetch_recording(&self, url: &str) -> Result<RecordingAudio, ProviderError> {
+        let url = Url::parse(url).map_err(|_| ProviderError::InvalidResponse {
+            reason: "the recording link is not a URL".into(),
+        })?;
+        http::media(self.client.get(url)).await
+    }
+
+    /// `GET /recordings?filter[created_at][gte]=` with fresh `download_urls`, ten pages of 250
+    /// at most.
+    async fn list_recordings(
+        &self,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<ProviderRecording>, ProviderError> {
+        let since = since
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| ProviderError::InvalidResponse {
+                reason: e.to_string(),
+            })?;
+        let mut found = Vec::new();
+        for page in 1..=10u32 {
+            let number = page.to_string();
+            let request = self.get(&["recordings"]).query(&[
+                ("filter[created_at][gte]", since.as_str()),
+                ("page[number]", number.as_str()),
+                ("page[size]", "250"),
+            ]);
+            let Envelope { data } =
+                http::json::<Envelope<Vec<Recording>>>(request, self.timeout).await?;
+            let full = data.len() == 250;
+            found.extend(data.into_iter().filter_map(|r| {
+                let urls = r.download_urls?;
+                Some(ProviderRecording {
+                    provider_call_id: r.call_control_id?,
+                    url: urls.mp3.or(urls.wav)?,
+                    duration_secs: r.duration_millis.map(|ms| (ms / 1000) as u32),
+                })
+            }));
+            if !full {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     async fn hangup(&self, provider_call_id: &str) -> Result<(), ProviderError> {

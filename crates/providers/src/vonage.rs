@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
-    ProviderNumber, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
+    ProviderNumber, RecordingAudio, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -300,6 +300,31 @@ impl ProviderAdapter for VonageAdapter {
     }
 
     /// `PUT /v1/calls/{uuid}` `{"action":"hangup"}` (204).
+    /// `https://api.nexmo.com/v1/files/<id>` (or a regional `api-*.nexmo.com`) with the
+    /// application's JWT, which goes to Vonage's own hosts only. Vonage keeps recordings 30
+    /// days and lists none: the event is the only word of them.
+    async fn fetch_recording(&self, url: &str) -> Result<RecordingAudio, ProviderError> {
+        let url = url::Url::parse(url).map_err(|_| ProviderError::InvalidResponse {
+            reason: "the recording link is not a URL".into(),
+        })?;
+        let vonage_host = url.scheme() == "https"
+            && url.host_str().is_some_and(|h| {
+                h == "api.nexmo.com" || (h.starts_with("api-") && h.ends_with(".nexmo.com"))
+            });
+        if !(vonage_host || http::same_origin(&url, &self.endpoints.vonage_calls)) {
+            return Err(ProviderError::InvalidResponse {
+                reason: "the recording link is not on Vonage's API host (no keys are sent there)"
+                    .into(),
+            });
+        }
+        let app = self.voice_application("fetching recordings")?;
+        let request = self
+            .client
+            .get(url)
+            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?);
+        http::media(request).await
+    }
+
     async fn hangup(&self, provider_call_id: &str) -> Result<(), ProviderError> {
         let app = self.voice_application("hanging up calls")?;
         let request = self

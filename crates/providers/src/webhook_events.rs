@@ -12,6 +12,14 @@ fn malformed(what: &str) -> ProviderError {
     }
 }
 
+/// Whole seconds from one RFC 3339 time to another (a recording's start and end).
+fn seconds_between(start: Option<String>, end: Option<String>) -> Option<u32> {
+    use time::format_description::well_known::Rfc3339;
+    let start = time::OffsetDateTime::parse(&start?, &Rfc3339).ok()?;
+    let end = time::OffsetDateTime::parse(&end?, &Rfc3339).ok()?;
+    u32::try_from((end - start).whole_seconds()).ok()
+}
+
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
@@ -52,7 +60,13 @@ pub fn telnyx(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderErr
                 .cloned()
                 .unwrap_or(Value::Null);
             match text(&urls, "mp3").or_else(|| text(&urls, "wav")) {
-                Some(url) => WebhookEventKind::RecordingReady { url },
+                Some(url) => WebhookEventKind::RecordingReady {
+                    url,
+                    duration_secs: seconds_between(
+                        text(&payload, "recording_started_at"),
+                        text(&payload, "recording_ended_at"),
+                    ),
+                },
                 None => return Ok(Vec::new()),
             }
         }
@@ -95,7 +109,10 @@ pub fn twilio(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderErr
         return Ok(vec![WebhookEvent {
             id: recording,
             provider_call_id: call,
-            kind: WebhookEventKind::RecordingReady { url },
+            kind: WebhookEventKind::RecordingReady {
+                url,
+                duration_secs: get("RecordingDuration").and_then(|d| d.trim().parse().ok()),
+            },
         }]);
     }
     let Some(status) = get("CallStatus") else {
@@ -155,7 +172,10 @@ pub fn vonage(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderErr
         return Ok(vec![WebhookEvent {
             id,
             provider_call_id: call,
-            kind: WebhookEventKind::RecordingReady { url },
+            kind: WebhookEventKind::RecordingReady {
+                url,
+                duration_secs: seconds_between(text(&body, "start_time"), text(&body, "end_time")),
+            },
         }]);
     }
     let (Some(call), Some(status)) = (text(&body, "uuid"), text(&body, "status")) else {
@@ -192,6 +212,25 @@ pub fn vonage(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderErr
 mod tests {
     use super::*;
     use time::OffsetDateTime;
+
+    #[test]
+    fn a_recording_lasts_from_its_start_to_its_end() {
+        let t = |s: &str| Some(s.to_string());
+        assert_eq!(
+            seconds_between(t("2026-12-07T10:00:00Z"), t("2026-12-07T10:01:05.400Z")),
+            Some(65)
+        );
+        assert_eq!(seconds_between(t("2026-12-07T10:00:00Z"), None), None);
+        assert_eq!(
+            seconds_between(t("yesterday"), t("2026-12-07T10:00:00Z")),
+            None
+        );
+        // Backwards is no length.
+        assert_eq!(
+            seconds_between(t("2026-12-07T10:00:10Z"), t("2026-12-07T10:00:00Z")),
+            None
+        );
+    }
 
     fn post(body: &str) -> WebhookRequest {
         WebhookRequest {
@@ -262,7 +301,8 @@ mod tests {
         assert_eq!(
             twilio(&post(recording)).unwrap()[0].kind,
             WebhookEventKind::RecordingReady {
-                url: "https://api.twilio.com/RE1".into()
+                url: "https://api.twilio.com/RE1".into(),
+                duration_secs: None,
             }
         );
         assert!(twilio(&post("CallSid=CA9&CallStatus=queued"))

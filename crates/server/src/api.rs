@@ -189,6 +189,46 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/api/v1/providers/{id}/numbers/sync", post(sync_numbers))
         .route("/api/v1/numbers", get(numbers))
         .route("/api/v1/numbers/{id}/route", put(route_number))
+        .route("/api/v1/calls/{id}/recording", get(recording))
+}
+
+/// A call's recording as the server keeps it: for an admin, or the agent whose call it was.
+async fn recording(
+    State(shared): State<Arc<Shared>>,
+    Signed(device): Signed,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let no_recording = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the server keeps no recording of this call (yet)",
+        )
+    };
+    let call = shared
+        .store
+        .calls()
+        .get(ringdesk_core::CallId(id))
+        .await
+        .map_err(|e| ApiError::from(TeamError::Store(e)))?
+        .ok_or_else(no_recording)?;
+    // Someone else's call is, to an agent, a call that is not there.
+    if device.role != Role::Admin && call.user_id != Some(device.user_id) {
+        return Err(no_recording());
+    }
+    let (path, extension) = shared
+        .recordings
+        .file_of(call.id)
+        .ok_or_else(no_recording)?;
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|_| no_recording())?
+        .map_err(|_| no_recording())?;
+    let kind = if extension == "wav" {
+        "audio/wav"
+    } else {
+        "audio/mpeg"
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }
 
 /// Ready when the database answers and the server is not stopping.

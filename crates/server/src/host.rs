@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ringdesk_core::ports::{CallParty, ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent};
+use ringdesk_core::ports::{
+    CallParty, ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
+};
 use ringdesk_core::routing::{self, Facts, SipLogin, Target};
 use ringdesk_core::team::TeamEvent;
 use ringdesk_core::{follow_event, NumberRoute, ProviderId, Region};
@@ -15,11 +17,13 @@ use ringdesk_webhooks::{Host, Unusable};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+use crate::recordings::Recordings;
 use crate::team::{Team, TeamError};
 
 pub struct Receiver {
     pub team: Arc<Team>,
     pub calls: CallRepository,
+    pub recordings: Recordings,
     /// One event applied at a time: a redelivery racing its original must see it as seen.
     pub apply: Mutex<()>,
 }
@@ -39,10 +43,22 @@ impl Receiver {
             .calls
             .find_by_provider_call(provider, &event.provider_call_id)
             .await?;
+        // A recording copied already (a second event for it, another id) keeps its copy.
+        let recording = match &event.kind {
+            WebhookEventKind::RecordingReady { url, .. } => Some(url.clone()),
+            _ => None,
+        };
+        if recording.is_some() && known.as_ref().is_some_and(|c| self.recordings.is_copied(c)) {
+            return self.calls.mark_webhook(provider, &event.id).await;
+        }
         let Some((call, followed)) = follow_event(provider, event, known, at) else {
             return self.calls.mark_webhook(provider, &event.id).await;
         };
         self.calls.save(&call).await?;
+        if let Some(url) = recording {
+            // Copied off the webhook's path: the provider gets its answer at once.
+            tokio::spawn(self.recordings.clone().copy_soon(provider, call.id, url));
+        }
         tracing::info!(provider_id = %provider, call = %call.id, ?followed, "team journal");
         self.calls.mark_webhook(provider, &event.id).await?;
         if call.user_id.is_some() {

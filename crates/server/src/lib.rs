@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod host;
 pub mod live;
+pub mod recordings;
 pub mod sealing;
 pub mod team;
 
@@ -50,6 +51,7 @@ pub enum ServerError {
 pub struct Shared {
     pub team: Arc<Team>,
     pub store: Store,
+    pub recordings: recordings::Recordings,
     /// Set when shutdown starts: readiness fails so a proxy stops sending work here.
     pub stopping: AtomicBool,
 }
@@ -130,9 +132,15 @@ impl Server {
             invite_ttl: Duration::from_secs(config.invite_ttl_secs),
         });
         tracing::info!(database = %config.database_path().display(), "team opened");
+        let recordings = recordings::Recordings {
+            team: team.clone(),
+            calls: store.calls(),
+            folder: config.data_dir.join("recordings"),
+        };
         Ok(Server {
             shared: Arc::new(Shared {
                 team,
+                recordings,
                 store,
                 stopping: AtomicBool::new(false),
             }),
@@ -144,6 +152,7 @@ impl Server {
         let receiver = host::Receiver {
             team: self.shared.team.clone(),
             calls: self.shared.store.calls(),
+            recordings: self.shared.recordings.clone(),
             apply: Default::default(),
         };
         api::router()
@@ -165,6 +174,7 @@ impl Server {
         let shared = self.shared.clone();
         let live = self.shared.team.live.clone();
         tokio::spawn(live.clone().watch_presence());
+        let reconcile = tokio::spawn(self.shared.recordings.clone().reconcile_forever());
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -174,6 +184,7 @@ impl Server {
                 tracing::info!("stopping: finishing the requests in flight");
             })
             .await;
+        reconcile.abort();
         self.shared.store.close().await;
         tracing::info!("stopped");
         served

@@ -1131,3 +1131,199 @@ async fn vonage_calls_are_answered_in_ncco() {
     assert_eq!(forged.status(), 403);
     running.stop().await;
 }
+
+/// A Twilio provider of the team whose API is `api` (a stand-in serving what Prism cannot:
+/// recording audio).
+async fn twilio_at(running: &Running) -> ringdesk_core::Provider {
+    let mut credentials = ringdesk_core::ProviderCredentials::default();
+    credentials.set(
+        ringdesk_core::CredentialField::AccountSid,
+        Some(secrecy::SecretString::from(SID)),
+    );
+    credentials.set(
+        ringdesk_core::CredentialField::AuthToken,
+        Some(secrecy::SecretString::from(TOKEN)),
+    );
+    running
+        .server
+        .team
+        .providers
+        .create(ringdesk_core::NewProvider {
+            kind: ringdesk_core::ProviderKind::Twilio,
+            name: "Twilio".into(),
+            credentials,
+            default_caller_id: None,
+            record_calls: true,
+            sip: None,
+        })
+        .await
+        .unwrap()
+}
+
+/// An MP3 file's first bytes and some more.
+fn mp3(tag: u8) -> Vec<u8> {
+    let mut bytes = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+    bytes.extend(std::iter::repeat_n(tag, 4000));
+    bytes
+}
+
+async fn call_of(running: &Running, provider_call: &str) -> ringdesk_core::Call {
+    let provider = running.server.team.providers.list().await.unwrap()[0].id;
+    running
+        .server
+        .store
+        .calls()
+        .find_by_provider_call(provider, provider_call)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_recordings_are_copied_at_once_linked_served_and_found_again_when_lost() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let api = MockServer::start().await;
+    let running = start(Endpoints::all_at(&api.uri()).unwrap()).await;
+    let provider = twilio_at(&running).await;
+    let events = format!("/webhooks/{}", provider.id);
+    let recordings = format!("/2010-04-01/Accounts/{SID}/Recordings");
+    // Twilio's media, only with the account's Basic auth (media auth on).
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{SID}:{TOKEN}")
+        )
+    );
+    Mock::given(method("GET"))
+        .and(path(format!("{recordings}/RE1.mp3")))
+        .and(header("authorization", basic.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(mp3(1)))
+        .expect(1)
+        .mount(&api)
+        .await;
+    for form in [
+        "CallSid=CA1&CallStatus=ringing&Direction=inbound&From=%2B14155552671&To=%2B12125550100&SequenceNumber=0",
+        "CallSid=CA2&CallStatus=ringing&Direction=inbound&From=%2B14155552672&To=%2B12125550100&SequenceNumber=0",
+        "CallSid=CA3&CallStatus=ringing&Direction=inbound&From=%2B14155552673&To=%2B12125550100&SequenceNumber=0",
+    ] {
+        assert_eq!(running.twilio(&events, form).await.0, 200);
+    }
+    // The recording is ready: copied at once, linked with its length; Twilio's redelivery
+    // changes nothing (one download).
+    let ready = format!(
+        "CallSid=CA1&RecordingSid=RE1&RecordingStatus=completed&RecordingDuration=7&RecordingUrl={}",
+        url::form_urlencoded::byte_serialize(format!("{}{recordings}/RE1", api.uri()).as_bytes())
+            .collect::<String>()
+    );
+    for _ in 0..2 {
+        assert_eq!(running.twilio(&events, &ready).await.0, 200);
+    }
+    let link = format!(
+        "{PUBLIC}/api/v1/calls/{}/recording",
+        call_of(&running, "CA1").await.id
+    );
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while call_of(&running, "CA1").await.recording_url.as_deref() != Some(link.as_str()) {
+        assert!(
+            std::time::Instant::now() < end,
+            "not copied: {:?}",
+            call_of(&running, "CA1").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let call = call_of(&running, "CA1").await;
+    assert_eq!(call.recording_secs, Some(7));
+    let kept = running
+        .dir
+        .path()
+        .join("recordings")
+        .join(format!("{}.mp3", call.id));
+    assert_eq!(std::fs::read(&kept).unwrap(), mp3(1));
+
+    // Served to an admin's desktop (not to strangers).
+    let admin = first_admin(&running).await;
+    let get = |token: Option<&str>| {
+        let mut request = reqwest::Client::new().get(format!(
+            "{}/api/v1/calls/{}/recording",
+            running.address, call.id
+        ));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send()
+    };
+    let served = get(Some(&admin)).await.unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["content-type"], "audio/mpeg");
+    assert_eq!(served.bytes().await.unwrap().to_vec(), mp3(1));
+    assert_eq!(get(None).await.unwrap().status(), 401);
+
+    // CA2's event never came; CA3's link was dead by the time it was fetched. The reconcile
+    // pass reads Twilio's list and copies both (and leaves CA1's copy alone).
+    Mock::given(method("GET"))
+        .and(path(format!("{recordings}/RE3.mp3")))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&api)
+        .await;
+    let dead = format!(
+        "CallSid=CA3&RecordingSid=RE3&RecordingStatus=completed&RecordingUrl={}",
+        url::form_urlencoded::byte_serialize(format!("{}{recordings}/RE3", api.uri()).as_bytes())
+            .collect::<String>()
+    );
+    assert_eq!(running.twilio(&events, &dead).await.0, 200);
+    let listed = json!({
+        "recordings": [
+            { "sid": "RE1", "call_sid": "CA1", "duration": "7", "status": "completed" },
+            { "sid": "RE2", "call_sid": "CA2", "duration": "12", "status": "completed" },
+            { "sid": "RE4", "call_sid": "CA3", "duration": "3", "status": "completed" },
+            { "sid": "RE5", "call_sid": "CA9", "duration": "3", "status": "completed" },
+            { "sid": "RE6", "call_sid": "CA2", "duration": null, "status": "in-progress" }
+        ],
+        "next_page_uri": null
+    });
+    Mock::given(method("GET"))
+        .and(path(format!("{recordings}.json")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(listed))
+        .mount(&api)
+        .await;
+    for (sid, tag) in [("RE2", 2), ("RE4", 4)] {
+        Mock::given(method("GET"))
+            .and(path(format!("{recordings}/{sid}.mp3")))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(mp3(tag)))
+            .expect(1)
+            .mount(&api)
+            .await;
+    }
+    let copied = running
+        .server
+        .recordings
+        .reconcile(time::OffsetDateTime::now_utc())
+        .await;
+    assert_eq!(copied, 2);
+    for (sid, tag, secs) in [("CA2", 2, 12), ("CA3", 4, 3)] {
+        let call = call_of(&running, sid).await;
+        assert_eq!(
+            call.recording_url.as_deref(),
+            Some(format!("{PUBLIC}/api/v1/calls/{}/recording", call.id).as_str())
+        );
+        assert_eq!(call.recording_secs, Some(secs), "{sid}");
+        let file = running
+            .dir
+            .path()
+            .join("recordings")
+            .join(format!("{}.mp3", call.id));
+        assert_eq!(std::fs::read(file).unwrap(), mp3(tag), "{sid}");
+    }
+    // A second pass finds nothing left to do.
+    assert_eq!(
+        running
+            .server
+            .recordings
+            .reconcile(time::OffsetDateTime::now_utc())
+            .await,
+        0
+    );
+    running.stop().await;
+}

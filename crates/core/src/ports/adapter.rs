@@ -238,7 +238,27 @@ pub enum WebhookEventKind {
     },
     RecordingReady {
         url: String,
+        /// How long it is, when the event says.
+        duration_secs: Option<u32>,
     },
+}
+
+/// A call recording's audio, as the provider serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingAudio {
+    pub bytes: Vec<u8>,
+    /// `mp3` or `wav`: what the bytes are.
+    pub extension: &'static str,
+}
+
+/// A recording the provider holds, as its list endpoint gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRecording {
+    /// The call (leg) it belongs to, as the provider's events name it.
+    pub provider_call_id: String,
+    /// Where [`ProviderAdapter::fetch_recording`] gets its audio now.
+    pub url: String,
+    pub duration_secs: Option<u32>,
 }
 
 #[async_trait]
@@ -297,6 +317,21 @@ pub trait ProviderAdapter: Send + Sync {
         _webhook_url: Option<&str>,
     ) -> Result<(), ProviderError> {
         Err(self.unsupported("transferring calls on your phone"))
+    }
+
+    /// The audio of a recording the provider announced (`RecordingReady`) or listed: the
+    /// provider's credentials go only to the provider's own host.
+    async fn fetch_recording(&self, _url: &str) -> Result<RecordingAudio, ProviderError> {
+        Err(self.unsupported("fetching recordings"))
+    }
+
+    /// The recordings made since `since` (for the ones whose event was lost, or whose link
+    /// expired before it was copied).
+    async fn list_recordings(
+        &self,
+        _since: OffsetDateTime,
+    ) -> Result<Vec<ProviderRecording>, ProviderError> {
+        Err(self.unsupported("listing recordings"))
     }
 
     /// Creates (or finds again) the SIP login the softphone registers with, and points

@@ -7,9 +7,9 @@ mod secret_store;
 
 pub use adapter::{
     AccountInfo, AdapterFactory, CallHandle, CallParty, CallRequest, DialTarget,
-    NumberCapabilities, NumberType, ProviderAdapter, ProviderNumber, ProvisionedResource,
-    SoftphoneLogin, SoftphoneRequest, TransferRequest, VoiceAnswer, VoiceRequest, WebhookEvent,
-    WebhookEventKind, WebhookRequest,
+    NumberCapabilities, NumberType, ProviderAdapter, ProviderNumber, ProviderRecording,
+    ProvisionedResource, RecordingAudio, SoftphoneLogin, SoftphoneRequest, TransferRequest,
+    VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind, WebhookRequest,
 };
 pub use provider_repository::{ProviderRepository, RepositoryError};
 pub use secret_store::{SecretError, SecretStore};

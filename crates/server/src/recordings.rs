@@ -1,0 +1,181 @@
+//! Provider recordings kept by the team: copied to the server's disk the moment the provider
+//! says one is ready (Telnyx's links live ten minutes, Vonage deletes after thirty days), linked
+//! to the call in the team journal with its length, served to the team's desktops, and found
+//! again by a periodic pass over the providers' recording lists when an event was lost or its
+//! link expired before the copy.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringdesk_core::ports::ProviderAdapter;
+use ringdesk_core::{Call, CallId, ProviderId};
+use ringdesk_store::{CallRepository, StoreError};
+use time::OffsetDateTime;
+
+use crate::team::Team;
+
+/// Waits between the attempts at a copy; the reconcile pass takes over after the last.
+const RETRIES: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(25),
+];
+/// How often the providers' recording lists are read, and how far back.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(600);
+const RECONCILE_SPAN: time::Duration = time::Duration::days(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("the provider: {0}")]
+    Provider(#[from] ringdesk_core::ProviderError),
+    #[error("the provider cannot be used: {0}")]
+    Unusable(String),
+    #[error("cannot write the recording: {0}")]
+    Disk(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Recordings {
+    pub team: Arc<Team>,
+    pub calls: CallRepository,
+    pub folder: PathBuf,
+}
+
+impl Recordings {
+    /// The team journal's link to a copied recording (what desktops and the CRM get).
+    pub fn link(&self, call: CallId) -> String {
+        format!("{}/api/v1/calls/{call}/recording", self.team.base_url)
+    }
+
+    /// Whether `call`'s recording is the server's copy already.
+    pub fn is_copied(&self, call: &Call) -> bool {
+        call.recording_url.as_deref() == Some(self.link(call.id).as_str())
+    }
+
+    /// The copy of `call`'s recording on disk, and what kind of audio it is.
+    pub fn file_of(&self, call: CallId) -> Option<(PathBuf, &'static str)> {
+        ["mp3", "wav"]
+            .into_iter()
+            .map(|ext| (self.folder.join(format!("{call}.{ext}")), ext))
+            .find(|(path, _)| path.exists())
+    }
+
+    /// Copies the recording at `url` of `call` (a call of `provider`), trying a few times;
+    /// what still fails is left to the reconcile pass.
+    pub async fn copy_soon(self, provider: ProviderId, call: CallId, url: String) {
+        for (attempt, wait) in RETRIES.iter().enumerate() {
+            match self.copy(provider, call, &url).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(call = %call, attempt = attempt + 1, error = %e, "cannot copy a recording yet");
+                    tokio::time::sleep(*wait).await;
+                }
+            }
+        }
+    }
+
+    /// Fetches the audio, writes it whole (a temporary file renamed into place: a reader never
+    /// sees half a recording), then links it to the call.
+    pub async fn copy(
+        &self,
+        provider: ProviderId,
+        call: CallId,
+        url: &str,
+    ) -> Result<(), CopyError> {
+        let adapter = self.adapter(provider).await?;
+        let audio = adapter.fetch_recording(url).await?;
+        let path = self.folder.join(format!("{call}.{}", audio.extension));
+        let bytes = audio.bytes.len();
+        write_whole(&path, audio.bytes).await?;
+        let Some(mut row) = self.calls.get(call).await? else {
+            return Ok(());
+        };
+        row.recording_url = Some(self.link(call));
+        self.calls.save(&row).await?;
+        tracing::info!(call = %call, bytes, "recording copied to the team server");
+        Ok(())
+    }
+
+    /// Reads every provider's recordings of the last two days and copies those the team
+    /// journal has no copy of (a lost event, an expired link). Returns how many were copied.
+    pub async fn reconcile(&self, now: OffsetDateTime) -> usize {
+        let providers = match self.team.providers.list().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile: cannot read the providers");
+                return 0;
+            }
+        };
+        let mut copied = 0;
+        for provider in providers {
+            let Ok(adapter) = self.adapter(provider.id).await else {
+                continue;
+            };
+            let listed = match adapter.list_recordings(now - RECONCILE_SPAN).await {
+                Ok(l) => l,
+                Err(ringdesk_core::ProviderError::Unsupported { .. }) => continue,
+                Err(e) => {
+                    tracing::warn!(provider_id = %provider.id, error = %e, "reconcile: cannot list recordings");
+                    continue;
+                }
+            };
+            for recording in listed {
+                let found = self
+                    .calls
+                    .find_by_provider_call(provider.id, &recording.provider_call_id)
+                    .await;
+                let Ok(Some(mut call)) = found else {
+                    continue;
+                };
+                if self.is_copied(&call) {
+                    continue;
+                }
+                if call.recording_secs.is_none() && recording.duration_secs.is_some() {
+                    call.recording_secs = recording.duration_secs;
+                    if let Err(e) = self.calls.save(&call).await {
+                        tracing::warn!(error = %e, "reconcile: cannot save the call");
+                    }
+                }
+                match self.copy(provider.id, call.id, &recording.url).await {
+                    Ok(()) => copied += 1,
+                    Err(e) => tracing::warn!(call = %call.id, error = %e, "reconcile: cannot copy"),
+                }
+            }
+        }
+        if copied > 0 {
+            tracing::info!(copied, "reconcile: recordings copied");
+        }
+        copied
+    }
+
+    /// Runs [`reconcile`](Self::reconcile) now and every ten minutes.
+    pub async fn reconcile_forever(self) {
+        loop {
+            self.reconcile(OffsetDateTime::now_utc()).await;
+            tokio::time::sleep(RECONCILE_EVERY).await;
+        }
+    }
+
+    async fn adapter(&self, provider: ProviderId) -> Result<Arc<dyn ProviderAdapter>, CopyError> {
+        ringdesk_webhooks::adapter_of(&self.team.providers, provider)
+            .await
+            .map_err(|e| CopyError::Unusable(format!("{e:?}")))
+    }
+}
+
+async fn write_whole(path: &Path, bytes: Vec<u8>) -> Result<(), std::io::Error> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, bytes)?;
+        std::fs::rename(&partial, &path)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
