@@ -76,6 +76,7 @@ pub fn transfer(target: &CallParty, region: Region) -> VoiceAnswer {
                 },
                 caller_id: None,
                 transfer_url: None,
+                record: None,
             },
         },
         CallParty::Other(_) => refuse(NOT_A_NUMBER),
@@ -95,6 +96,7 @@ fn outgoing(to: &CallParty, caller_id: Option<&E164Number>, region: Region) -> V
             target: DialTarget::Number(to),
             caller_id: Some(caller_id.clone()),
             transfer_url: None,
+            record: None,
         },
     }
 }
@@ -115,6 +117,7 @@ fn ring(target: &Target) -> VoiceAnswer {
             },
             caller_id: None,
             transfer_url: None,
+            record: None,
         };
     }
     let forward = user
@@ -132,6 +135,7 @@ fn dial_number(number: E164Number) -> VoiceAnswer {
         target: DialTarget::Number(number),
         caller_id: None,
         transfer_url: None,
+        record: None,
     }
 }
 
@@ -229,6 +233,7 @@ mod tests {
             target,
             caller_id: caller_id.map(n),
             transfer_url: None,
+            record: None,
         }
     }
 

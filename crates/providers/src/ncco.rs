@@ -78,7 +78,10 @@ fn digits(n: &E164Number) -> String {
 pub fn render(answer: &VoiceAnswer) -> String {
     let ncco = match answer {
         VoiceAnswer::Dial {
-            target, caller_id, ..
+            target,
+            caller_id,
+            record,
+            ..
         } => {
             let endpoint = match target {
                 DialTarget::Number(n) => json!({ "type": "phone", "number": digits(n) }),
@@ -90,7 +93,21 @@ pub fn render(answer: &VoiceAnswer) -> String {
             if let (Some(from), Some(fields)) = (caller_id, connect.as_object_mut()) {
                 fields.insert("from".into(), json!(digits(from)));
             }
-            json!([connect])
+            match record {
+                // Before `connect`, so it covers the conversation: both sides, one channel each.
+                Some(url) => json!([
+                    {
+                        "action": "record",
+                        "split": "conversation",
+                        "channels": 2,
+                        "format": "mp3",
+                        "eventUrl": [url],
+                        "eventMethod": "POST"
+                    },
+                    connect
+                ]),
+                None => json!([connect]),
+            }
         }
         VoiceAnswer::Refuse { say } => json!([{ "action": "talk", "text": say }]),
     };
@@ -151,6 +168,7 @@ mod tests {
             target: DialTarget::Number(n("+14155550199")),
             caller_id: None,
             transfer_url: None,
+            record: None,
         });
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&to_number).unwrap(),
@@ -163,6 +181,7 @@ mod tests {
             },
             caller_id: Some(n("+12125550100")),
             transfer_url: None,
+            record: None,
         });
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&to_softphone).unwrap(),

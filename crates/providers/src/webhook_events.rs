@@ -167,7 +167,16 @@ pub fn vonage(request: &WebhookRequest) -> Result<Vec<WebhookEvent>, ProviderErr
     let body: Value =
         serde_json::from_slice(&request.body).map_err(|_| malformed("Vonage JSON"))?;
     if let Some(url) = text(&body, "recording_url") {
-        let call = text(&body, "conversation_uuid").unwrap_or_default();
+        // The event names the conversation; the leg the call is journaled by rides in the
+        // eventUrl's query when Ringdesk asked for the recording.
+        let leg = url::Url::parse(&request.url).ok().and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "call")
+                .map(|(_, v)| v.into_owned())
+        });
+        let call = leg
+            .or_else(|| text(&body, "conversation_uuid"))
+            .unwrap_or_default();
         let id = text(&body, "recording_uuid").unwrap_or_else(|| url.clone());
         return Ok(vec![WebhookEvent {
             id,

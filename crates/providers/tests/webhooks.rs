@@ -191,6 +191,7 @@ fn telnyx_texml_voice_requests_are_verified_read_and_answered() {
             },
             caller_id: None,
             transfer_url: None,
+            record: None,
         })
         .unwrap();
     assert!(content_type.starts_with("text/xml"));

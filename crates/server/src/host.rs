@@ -11,7 +11,7 @@ use ringdesk_core::ports::{
 };
 use ringdesk_core::routing::{self, Facts, SipLogin, Target};
 use ringdesk_core::team::TeamEvent;
-use ringdesk_core::{follow_event, NumberRoute, ProviderId, Region};
+use ringdesk_core::{follow_event, NumberRoute, ProviderId, ProviderKind, Region};
 use ringdesk_store::{CallRepository, StoreError};
 use ringdesk_webhooks::{Host, Unusable};
 use time::OffsetDateTime;
@@ -29,6 +29,44 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// The provider's "record calls": a call connected through it is recorded, and the
+    /// recording's event comes to the provider's webhook (for Vonage, with the call's leg in
+    /// the query: its recording event names only the conversation).
+    async fn recorded(
+        &self,
+        id: ProviderId,
+        request: &VoiceRequest,
+        answer: VoiceAnswer,
+    ) -> VoiceAnswer {
+        let VoiceAnswer::Dial {
+            target,
+            caller_id,
+            transfer_url,
+            record: None,
+        } = answer
+        else {
+            return answer;
+        };
+        let provider = self.team.providers.get(id).await.ok();
+        let record = provider.filter(|p| p.settings.record_calls).map(|p| {
+            let events = format!("{}/webhooks/{id}", self.team.base_url);
+            match p.kind {
+                ProviderKind::Vonage => format!(
+                    "{events}?call={}",
+                    url::form_urlencoded::byte_serialize(request.provider_call_id.as_bytes())
+                        .collect::<String>()
+                ),
+                _ => events,
+            }
+        });
+        VoiceAnswer::Dial {
+            target,
+            caller_id,
+            transfer_url,
+            record,
+        }
+    }
+
     async fn apply_one(
         &self,
         provider: ProviderId,
@@ -172,7 +210,10 @@ impl Host for Receiver {
 
     async fn voice(&self, id: ProviderId, request: &VoiceRequest) -> VoiceAnswer {
         match self.facts(id, request).await {
-            Ok(facts) => routing::decide(request, &facts, self.team.region),
+            Ok(facts) => {
+                let answer = routing::decide(request, &facts, self.team.region);
+                self.recorded(id, request, answer).await
+            }
             Err(e) => {
                 tracing::error!(provider_id = %id, error = %e, "cannot decide where a call goes");
                 VoiceAnswer::Refuse {

@@ -256,10 +256,12 @@ async fn answer_voice<H: Host>(State(receiver): State<Receiver<H>>, arrived: Arr
             target: target @ DialTarget::Sip { .. },
             caller_id,
             transfer_url: None,
+            record,
         } => VoiceAnswer::Dial {
             target,
             caller_id,
             transfer_url: Some(transfer_url(&verified.request.url)),
+            record,
         },
         other => other,
     };

@@ -198,6 +198,9 @@ pub enum VoiceAnswer {
         /// Where the provider asks when the dialled softphone passes the call on (a blind
         /// SIP REFER; Twilio takes one only when its `<Dial>` names this).
         transfer_url: Option<String>,
+        /// Record the call from the answer (both sides, each on its own channel), and tell
+        /// this URL (the provider's events webhook) when the recording is ready.
+        record: Option<String>,
     },
     /// Tell the caller why not (spoken), then hang up.
     Refuse { say: String },

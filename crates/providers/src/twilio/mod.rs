@@ -198,6 +198,7 @@ pub fn dial_twiml(to: &E164Number, from: &E164Number) -> String {
         target: DialTarget::Number(to.clone()),
         caller_id: Some(from.clone()),
         transfer_url: None,
+        record: None,
     })
 }
 

@@ -71,6 +71,7 @@ pub fn render(answer: &VoiceAnswer) -> String {
             target,
             caller_id,
             transfer_url,
+            record,
         } => {
             let caller_id = caller_id
                 .as_ref()
@@ -87,9 +88,19 @@ pub fn render(answer: &VoiceAnswer) -> String {
                     format!("<Sip>sip:{}@{}</Sip>", escape(user), escape(host))
                 }
             };
+            // Both sides, each on its own channel, from the answer; told once it is ready.
+            let record = record
+                .as_ref()
+                .map(|u| {
+                    format!(
+                        " record=\"record-from-answer-dual\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\" recordingStatusCallbackEvent=\"completed\"",
+                        escape(u)
+                    )
+                })
+                .unwrap_or_default();
             // answerOnBridge: the caller hears the far end ringing, and is not answered (nor
             // billed) until it picks up.
-            format!("<Dial answerOnBridge=\"true\"{caller_id}{refer}>{noun}</Dial>")
+            format!("<Dial answerOnBridge=\"true\"{caller_id}{refer}{record}>{noun}</Dial>")
         }
         VoiceAnswer::Refuse { say } => format!("<Say>{}</Say><Hangup/>", escape(say)),
     };
@@ -176,6 +187,7 @@ mod tests {
             },
             caller_id: None,
             transfer_url: Some("https://h.example/webhooks/p/voice/transfer?a=1&b=2".into()),
+            record: None,
         });
         assert!(
             sip.contains("<Dial answerOnBridge=\"true\" referUrl=\"https://h.example/webhooks/p/voice/transfer?a=1&amp;b=2\" referMethod=\"POST\"><Sip>"),
@@ -208,6 +220,7 @@ mod tests {
                 target: DialTarget::Number(to),
                 caller_id: Some(from),
                 transfer_url: None,
+                record: None,
             }),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial answerOnBridge=\"true\" callerId=\"+14155550100\"><Number>+15417543010</Number></Dial></Response>"
         );
@@ -218,6 +231,7 @@ mod tests {
             },
             caller_id: None,
             transfer_url: None,
+            record: None,
         });
         assert!(sip.contains(
             "<Dial answerOnBridge=\"true\"><Sip>sip:a&amp;b@rd.sip.twilio.com</Sip></Dial>"
