@@ -277,6 +277,23 @@ async function count(css) {
 }
 
 /** Sets an input the way typing would (date inputs refuse WebDriver keys in WebKitGTK). */
+/** Every journal row, newest first. */
+function journalRows() {
+  return wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
+}
+
+/** Dials `number` from the dialpad. */
+async function dialOut(number) {
+  await wd.click('[data-testid="nav-dialpad"]');
+  await setInput('[data-testid="dial-input"]', number);
+  await wd.click('[data-testid="call-button"]');
+}
+
+/** Skips the wrap-up the last conversation offers, when it does. */
+async function skipWrapUp() {
+  if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+}
+
 async function setInput(css, value) {
   await wd.waitFor(css);
   await wd.execute(
@@ -1072,13 +1089,10 @@ try {
 
   await test("call waiting: a second caller rings beside the call; answering holds the first; it resumes when the second ends", async () => {
     const baresip = await startBaresip(calleeNumber);
-    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
-    const before = new Set((await journal()).map((c) => c.id));
+    const before = new Set((await journalRows()).map((c) => c.id));
     let sipp = null;
     try {
-      await wd.click('[data-testid="nav-dialpad"]');
-      await setInput('[data-testid="dial-input"]', calleeNumber);
-      await wd.click('[data-testid="call-button"]');
+      await dialOut(calleeNumber);
       const first = '[data-testid="call-widget"][data-direction="outbound"]';
       await wd.waitFor(`${first}[data-status="in_progress"]`, { timeoutMs: 20000 });
       sipp = await sippCalls(callerNumber, sipUser);
@@ -1107,11 +1121,11 @@ try {
       await wd.click(`${first} [data-testid="call-hangup"]`);
       await waitGone('[data-testid="call-widget"]');
       // Both calls are in the journal, completed.
-      const after = await journal();
+      const after = await journalRows();
       const fresh = after.filter((c) => !before.has(c.id)).map((c) => `${c.direction}:${c.status}`).sort();
       assert(JSON.stringify(fresh) === JSON.stringify(["inbound:completed", "outbound:completed"]), `new journal rows: ${fresh}`);
       // The wrap-up of the last conversation is offered; skip it.
-      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+      await skipWrapUp();
     } finally {
       sipp?.child.kill("SIGKILL");
       baresip.child.kill("SIGKILL");
@@ -1120,13 +1134,10 @@ try {
 
   await test("swap: two calls up, the agent swaps between them by button and by keyboard; each hangs up on its own", async () => {
     const baresip = await startBaresip(calleeNumber);
-    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
-    const before = new Set((await journal()).map((c) => c.id));
+    const before = new Set((await journalRows()).map((c) => c.id));
     let caller = null;
     try {
-      await wd.click('[data-testid="nav-dialpad"]');
-      await setInput('[data-testid="dial-input"]', calleeNumber);
-      await wd.click('[data-testid="call-button"]');
+      await dialOut(calleeNumber);
       const first = '[data-testid="call-widget"][data-direction="outbound"]';
       const second = '[data-testid="call-widget"][data-direction="inbound"]';
       await wd.waitFor(`${first}[data-status="in_progress"]`, { timeoutMs: 20000 });
@@ -1153,11 +1164,11 @@ try {
       await wd.waitFor(`${first}[data-held="false"]`, { timeoutMs: 10000 });
       await wd.click(`${first} [data-testid="call-hangup"]`);
       await waitGone('[data-testid="call-widget"]');
-      const fresh = (await journal()).filter((c) => !before.has(c.id)).map((c) => `${c.direction}:${c.status}`).sort();
+      const fresh = (await journalRows()).filter((c) => !before.has(c.id)).map((c) => `${c.direction}:${c.status}`).sort();
       assert(JSON.stringify(fresh) === JSON.stringify(["inbound:completed", "outbound:completed"]), `new journal rows: ${fresh}`);
       await waitUntil("the CLI heard its call end", () => /ended: the other side hung up/.test(caller.log.join("")), true)
         .catch((e) => { throw new Error(`${e.message}\n${caller.log.join("")}`); });
-      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+      await skipWrapUp();
     } finally {
       caller?.child.kill("SIGKILL");
       baresip.child.kill("SIGKILL");
@@ -1166,12 +1177,9 @@ try {
 
   await test("recording: Record in the call bar writes the call to a file, the journal plays it and deletes it", async () => {
     const baresip = await startBaresip(calleeNumber);
-    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
-    const before = new Set((await journal()).map((c) => c.id));
+    const before = new Set((await journalRows()).map((c) => c.id));
     try {
-      await wd.click('[data-testid="nav-dialpad"]');
-      await setInput('[data-testid="dial-input"]', calleeNumber);
-      await wd.click('[data-testid="call-button"]');
+      await dialOut(calleeNumber);
       const widget = '[data-testid="call-widget"][data-status="in_progress"]';
       await wd.waitFor(widget, { timeoutMs: 20000 });
       await wd.click(`${widget} [data-testid="call-record"]`);
@@ -1181,8 +1189,8 @@ try {
       await sleep(3000);
       await wd.click(`${widget} [data-testid="call-hangup"]`);
       await waitGone('[data-testid="call-widget"]');
-      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
-      const fresh = (await journal()).filter((c) => !before.has(c.id));
+      await skipWrapUp();
+      const fresh = (await journalRows()).filter((c) => !before.has(c.id));
       assert(fresh.length === 1, `one new journal row: ${JSON.stringify(fresh)}`);
       const [call] = fresh;
       assert(call.recordingUrl?.startsWith("file://") && call.recordingSecs >= 2, `the recording is linked: ${call.recordingUrl} ${call.recordingSecs}`);
@@ -1222,7 +1230,7 @@ try {
       await wd.click('[data-testid="recording-delete-confirm"]');
       await waitGone('[data-testid="recording-player"]');
       await waitGone(`${row} [data-testid="call-recording-open"]`);
-      const after = (await journal()).find((c) => c.id === call.id);
+      const after = (await journalRows()).find((c) => c.id === call.id);
       assert(after && after.recordingUrl === null, `unlinked: ${JSON.stringify(after)}`);
       let gone = false;
       try { statSync(file); } catch { gone = true; }
@@ -1240,9 +1248,7 @@ try {
     renameSync(folder, aside);
     writeFileSync(folder, "not a folder");
     try {
-      await wd.click('[data-testid="nav-dialpad"]');
-      await setInput('[data-testid="dial-input"]', calleeNumber);
-      await wd.click('[data-testid="call-button"]');
+      await dialOut(calleeNumber);
       const widget = '[data-testid="call-widget"][data-status="in_progress"]';
       await wd.waitFor(widget, { timeoutMs: 20000 });
       await wd.click(`${widget} [data-testid="call-record"]`);
@@ -1253,7 +1259,7 @@ try {
       assert((await count(widget)) === 1, "the call is still up");
       await wd.click(`${widget} [data-testid="call-hangup"]`);
       await waitGone('[data-testid="call-widget"]');
-      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+      await skipWrapUp();
       const [last] = await wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 1 } })");
       assert(last.status === "completed" && last.recordingUrl === null, `completed, with no link to a file that is not there: ${JSON.stringify(last)}`);
     } finally {
@@ -1267,12 +1273,9 @@ try {
     const colleague = `+1415558${suffix}`;
     const customer = await startBaresip(calleeNumber, { menu: true });
     const target = await startBaresip(colleague, { menu: true });
-    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
-    const before = new Set((await journal()).map((c) => c.id));
+    const before = new Set((await journalRows()).map((c) => c.id));
     try {
-      await wd.click('[data-testid="nav-dialpad"]');
-      await setInput('[data-testid="dial-input"]', calleeNumber);
-      await wd.click('[data-testid="call-button"]');
+      await dialOut(calleeNumber);
       await wd.waitFor('[data-testid="call-widget"][data-status="in_progress"]', { timeoutMs: 20000 });
       await wd.click('[data-testid="call-transfer"]');
       await setInput('[data-testid="call-transfer-target"]', colleague);
@@ -1285,7 +1288,7 @@ try {
       // A figure for the closing note, not a timed assertion (includes the WebDriver polling).
       console.log(`      figure: Transfer now → passed on (REFER, INVITE to the colleague, answered, NOTIFY 200): ${Date.now() - pressed} ms`);
       // "succeeded" only once the customer's NOTIFY said the colleague answered (sipfrag 200).
-      const fresh = (await journal()).filter((c) => !before.has(c.id));
+      const fresh = (await journalRows()).filter((c) => !before.has(c.id));
       assert(fresh.length === 1, `one new journal row: ${JSON.stringify(fresh)}`);
       const [call] = fresh;
       assert(call.endReason === "transferred", `ended as transferred: ${call.endReason} ${call.endDetail}`);
@@ -1293,7 +1296,7 @@ try {
         `the transfer is kept: ${JSON.stringify(call.transfers)}`);
       await wd.click('[data-testid="nav-calls"]');
       await wd.waitFor('[data-testid="call-row"] [data-testid="call-transfer"]', { text: `Transferred to ${colleague}` });
-      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+      await skipWrapUp();
     } finally {
       customer.child.kill("SIGKILL");
       target.child.kill("SIGKILL");
@@ -1307,12 +1310,9 @@ try {
     // the REFER with Replaces, the colleague's consultation call is replaced by the customer's.
     const customer = await startCli(customerNumber);
     const other = await startCli(colleague);
-    const journal = () => wd.execute("return window.__TAURI_INTERNALS__.invoke('call_list', { filter: { limit: 200 } })");
-    const before = new Set((await journal()).map((c) => c.id));
+    const before = new Set((await journalRows()).map((c) => c.id));
     try {
-      await wd.click('[data-testid="nav-dialpad"]');
-      await setInput('[data-testid="dial-input"]', customerNumber);
-      await wd.click('[data-testid="call-button"]');
+      await dialOut(customerNumber);
       const first = '[data-testid="call-widget"][data-direction="outbound"][data-status="in_progress"]';
       await wd.waitFor(first, { timeoutMs: 20000 });
       await wd.click('[data-testid="call-transfer"]');
@@ -1331,7 +1331,7 @@ try {
       await waitUntil("the colleague took the customer over", () => /replaced by a transferred call/.test(other.log.join("")), true)
         .catch((e) => { throw new Error(`${e.message}\n${said()}`); });
       assert(/asked to transfer to sip:/.test(customer.log.join("")), said());
-      const fresh = (await journal()).filter((c) => !before.has(c.id));
+      const fresh = (await journalRows()).filter((c) => !before.has(c.id));
       const transferred = fresh.find((c) => c.to === customerNumber);
       assert(transferred, `the customer's call is journaled: ${JSON.stringify(fresh)}`);
       assert(transferred.endReason === "transferred", `ended as transferred: ${transferred.endReason} ${transferred.endDetail}`);
@@ -1341,7 +1341,7 @@ try {
       assert(fresh.some((c) => c.to === colleague), `the consultation call is journaled too: ${JSON.stringify(fresh)}`);
       await wd.click('[data-testid="nav-calls"]');
       await wd.waitFor('[data-testid="call-row"] [data-testid="call-transfer"]', { text: `Transferred to ${colleague}` });
-      if ((await count('[data-testid="wrap-up"]')) > 0) await wd.click('[data-testid="wrapup-skip"]').catch(() => {});
+      await skipWrapUp();
     } finally {
       customer.child.kill("SIGKILL");
       other.child.kill("SIGKILL");

@@ -569,20 +569,22 @@ mod tests {
         assert!(decode(&path).unwrap().complete);
     }
 
+    /// Feeds `r` until it says it has stopped (within a quarter second); why it did.
+    fn given_up(r: &mut Recorder) -> String {
+        for _ in 0..50 {
+            if !r.push(vec![0; FRAME], vec![0; FRAME]) {
+                return r.failure().expect("a stopped recorder says why");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("the recorder never said it stopped");
+    }
+
     #[test]
     fn a_full_disk_stops_the_recording_with_a_reason() {
         // Every write to /dev/full fails with "no space left on device".
         let mut r = Recorder::start(PathBuf::from("/dev/full")).unwrap();
-        let mut took = true;
-        for _ in 0..50 {
-            took = r.push(vec![0; FRAME], vec![0; FRAME]);
-            if !took {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(!took, "the recorder says it stopped");
-        let why = r.failure().unwrap();
+        let why = given_up(&mut r);
         assert!(why.to_lowercase().contains("no space"), "{why}");
     }
 
@@ -593,16 +595,7 @@ mod tests {
         let blocker = d.path().join("not-a-folder");
         std::fs::write(&blocker, b"x").unwrap();
         let mut r = Recorder::start(blocker.join("call.opus")).unwrap();
-        let mut took = true;
-        for _ in 0..50 {
-            took = r.push(vec![0; FRAME], vec![0; FRAME]);
-            if !took {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(!took, "the recorder says it stopped");
-        let why = r.failure().unwrap();
+        let why = given_up(&mut r);
         assert!(why.contains("cannot write the recording"), "{why}");
         assert!(r.finish().unwrap().failure.is_some());
     }

@@ -612,29 +612,7 @@ impl Running {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_mid_call_loses_nothing_and_redeliveries_apply_once() {
     let running = start(closed()).await;
-    let mut credentials = ringdesk_core::ProviderCredentials::default();
-    credentials.set(
-        ringdesk_core::CredentialField::AccountSid,
-        Some(secrecy::SecretString::from(SID)),
-    );
-    credentials.set(
-        ringdesk_core::CredentialField::AuthToken,
-        Some(secrecy::SecretString::from(TOKEN)),
-    );
-    let provider = running
-        .server
-        .team
-        .providers
-        .create(ringdesk_core::NewProvider {
-            kind: ringdesk_core::ProviderKind::Twilio,
-            name: "Twilio".into(),
-            credentials,
-            default_caller_id: None,
-            record_calls: false,
-            sip: None,
-        })
-        .await
-        .unwrap();
+    let provider = add_twilio(&running).await;
     let events = format!("/webhooks/{}", provider.id);
     let ringing = "CallSid=CA1&CallStatus=ringing&Direction=inbound&From=%2B14155552671&To=%2B12125550100&SequenceNumber=0";
     assert_eq!(running.twilio(&events, ringing).await.0, 200);
@@ -1132,9 +1110,8 @@ async fn vonage_calls_are_answered_in_ncco() {
     running.stop().await;
 }
 
-/// A Twilio provider of the team whose API is `api` (a stand-in serving what Prism cannot:
-/// recording audio).
-async fn twilio_at(running: &Running) -> ringdesk_core::Provider {
+/// The team's Twilio account (recording its calls), at the API the server was started with.
+async fn add_twilio(running: &Running) -> ringdesk_core::Provider {
     let mut credentials = ringdesk_core::ProviderCredentials::default();
     credentials.set(
         ringdesk_core::CredentialField::AccountSid,
@@ -1185,7 +1162,7 @@ async fn provider_recordings_are_copied_at_once_linked_served_and_found_again_wh
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let api = MockServer::start().await;
     let running = start(Endpoints::all_at(&api.uri()).unwrap()).await;
-    let provider = twilio_at(&running).await;
+    let provider = add_twilio(&running).await;
     let events = format!("/webhooks/{}", provider.id);
     let recordings = format!("/2010-04-01/Accounts/{SID}/Recordings");
     // Twilio's media, only with the account's Basic auth (media auth on).
@@ -1343,7 +1320,7 @@ async fn a_provider_that_records_calls_asks_for_it_in_every_answer() {
     use sha2::Digest;
     let running = start(closed()).await;
     let team = &running.server.team;
-    let twilio = twilio_at(&running).await;
+    let twilio = add_twilio(&running).await;
     let forward = |provider: ringdesk_core::ProviderId, id: &'static str| async move {
         let number = ringdesk_core::E164Number::parse_international("+12125550100").unwrap();
         team.agents
