@@ -104,6 +104,9 @@ pub struct ProviderCalls {
     journal: Journal,
     channels: CallChannels,
     current: Mutex<Slot>,
+    /// The provider's recording of the call: None when it records none, else whether it is
+    /// recording now (false: paused).
+    recording: std::sync::Mutex<Option<bool>>,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +132,7 @@ impl ProviderCalls {
             journal,
             channels,
             current: Mutex::new(Slot::Free),
+            recording: Default::default(),
         }
     }
 
@@ -157,7 +161,8 @@ impl ProviderCalls {
             .await;
         let mut current = self.current.lock().await;
         match placed {
-            Ok(call) => {
+            Ok((call, recorded)) => {
+                self.set_recording(recorded.then_some(true));
                 *current = Slot::Live(Box::new(call.clone()));
                 self.publish(Some(&call));
                 Ok(call)
@@ -176,7 +181,7 @@ impl ProviderCalls {
         agent_phone: E164Number,
         target: &str,
         contact: Option<ContactId>,
-    ) -> Result<Call, CallError> {
+    ) -> Result<(Call, bool), CallError> {
         let to = E164Number::parse(target, self.journal.region)
             .map_err(|e| CallError::BadNumber(ringdesk_core::sentence_case(&e.to_string())))?;
         let (provider, adapter) = active_provider(providers, &self.journal.settings).await?;
@@ -214,7 +219,50 @@ impl ProviderCalls {
         call.provider_call_id = Some(handle.provider_call_id);
         self.journal.attribute(&mut call, contact).await;
         self.journal.save(&call).await;
-        Ok(self.journal.named(call).await)
+        // Vonage's call is not recorded at placement (its recording event would name only the
+        // conversation, which the journal does not know this call by).
+        let recorded = request.record && provider.kind != ProviderKind::Vonage;
+        Ok((self.journal.named(call).await, recorded))
+    }
+
+    fn set_recording(&self, state: Option<bool>) {
+        if let Ok(mut r) = self.recording.lock() {
+            *r = state;
+        }
+    }
+
+    fn recording(&self) -> Option<bool> {
+        self.recording.lock().ok().and_then(|r| *r)
+    }
+
+    /// Pauses (`on` false) or resumes the provider's recording of the call (card details).
+    pub async fn record(&self, providers: &ProviderService, on: bool) -> Result<(), CallError> {
+        let call = match &*self.current.lock().await {
+            Slot::Live(call) if call.answered_at.is_some() => (**call).clone(),
+            Slot::Live(_) => {
+                return Err(CallError::NotNow(
+                    "The call is not connected yet: its recording starts when it is".into(),
+                ))
+            }
+            _ => return Err(CallError::NoCall("record")),
+        };
+        if self.recording().is_none() {
+            return Err(CallError::NotNow(
+                "The provider does not record this call: turn on “Record calls” on the provider for the next ones".into(),
+            ));
+        }
+        let Some(id) = &call.provider_call_id else {
+            return Err(CallError::NoCall("record"));
+        };
+        let (_, adapter) = active_provider(providers, &self.journal.settings).await?;
+        adapter
+            .pause_recording(id, !on)
+            .await
+            .map_err(provider_error)?;
+        self.set_recording(Some(on));
+        tracing::info!(call = %call.id, recording = on, "provider recording paused or resumed");
+        self.publish(Some(&call));
+        Ok(())
     }
 
     pub async fn hangup(&self, providers: &ProviderService) -> Result<(), CallError> {
@@ -340,8 +388,14 @@ impl ProviderCalls {
     }
 
     fn publish(&self, call: Option<&Call>) {
+        let recording = self.recording();
         let mine = call
-            .map(|c| ActiveCall::of(c.clone()))
+            .map(|c| {
+                let mut active = ActiveCall::of(c.clone());
+                active.provider_recording = recording.is_some();
+                active.recording = recording == Some(true);
+                active
+            })
             .into_iter()
             .collect();
         self.channels.publish(false, mine);

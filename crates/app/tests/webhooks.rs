@@ -387,12 +387,30 @@ async fn a_call_on_the_agents_phone_is_passed_on_blind_through_twilio() {
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
         .mount(&twilio)
         .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{SID}/Calls/CAagentleg/Recordings/Twilio.CURRENT.json"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&twilio)
+        .await;
     let (ringdesk, provider, _dir) = with_twilio(
         Endpoints::all_at(&twilio.uri()).unwrap(),
         Some("+1 415 555 0100"),
     )
     .await;
     ringdesk.providers.activate(provider.id).await.unwrap();
+    ringdesk
+        .providers
+        .update(
+            provider.id,
+            ringdesk_core::ProviderUpdate {
+                record_calls: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let view = ringdesk
         .set_webhooks(WebhookSettings {
             enabled: true,
@@ -430,6 +448,29 @@ async fn a_call_on_the_agents_phone_is_passed_on_blind_through_twilio() {
         active.connected && active.blind_only.is_some(),
         "{active:?}"
     );
+    // Twilio records it (the provider's "Record calls"): Record pauses it for card details,
+    // skipping the time, and resumes it — the call in progress named, not its recording's SID.
+    assert!(active.provider_recording && active.recording, "{active:?}");
+    for on in [false, true] {
+        ringdesk
+            .call_control(None, CallControl::Record(on))
+            .await
+            .unwrap();
+        let sent = twilio.received_requests().await.unwrap();
+        let last = sent.last().unwrap();
+        assert_eq!(
+            last.url.path(),
+            format!("/2010-04-01/Accounts/{SID}/Calls/CAagentleg/Recordings/Twilio.CURRENT.json")
+        );
+        let body = String::from_utf8_lossy(&last.body).into_owned();
+        let expected = if on {
+            "Status=in-progress"
+        } else {
+            "Status=paused&PauseBehavior=skip"
+        };
+        assert_eq!(body, expected);
+        assert_eq!(ringdesk.live_calls()[0].recording, on);
+    }
     // The dialog offers only what works: attended is refused with the reason, so is a SIP
     // address; nothing reaches Twilio.
     let before = twilio.received_requests().await.unwrap().len();

@@ -415,6 +415,29 @@ impl ProviderAdapter for TelnyxAdapter {
         })
     }
 
+    /// `record_pause` / `record_resume` on the leg that records (the agent's, recorded from
+    /// its answer).
+    async fn pause_recording(
+        &self,
+        provider_call_id: &str,
+        paused: bool,
+    ) -> Result<(), ProviderError> {
+        let action = if paused {
+            "record_pause"
+        } else {
+            "record_resume"
+        };
+        let request = self
+            .client
+            .post(join(
+                &self.base,
+                &["calls", provider_call_id, "actions", action],
+            ))
+            .bearer_auth(self.api_key.expose_secret())
+            .json(&json!({}));
+        http::done(request, self.timeout).await
+    }
+
     /// Telnyx's links are pre-signed storage URLs (valid ten minutes): fetched without the
     /// API key, which never leaves for another host.
     async fn fetch_recording(&self, url: &str) -> Result<RecordingAudio, ProviderError> {

@@ -174,3 +174,21 @@ async fn recording_lists_read_against_the_spec_mocks() {
     // request is one the spec accepts and the answer reads.
     twilio.list_recordings(since).await.unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs the Prism spec mocks: run through scripts/test.sh"]
+async fn pausing_and_resuming_a_recording_is_what_the_specs_accept() {
+    let telnyx = telnyx(&std::env::var("RINGDESK_PRISM_TELNYX").unwrap());
+    let twilio = twilio(&std::env::var("RINGDESK_PRISM_TWILIO").unwrap());
+    let twilio_call = "CA0123456789abcdef0123456789abcdef";
+    for paused in [true, false] {
+        telnyx.pause_recording("v3:leg", paused).await.unwrap();
+        twilio.pause_recording(twilio_call, paused).await.unwrap();
+    }
+    // Vonage cannot pause a recording by REST: said plainly.
+    let vonage = vonage(at("http://127.0.0.1:9"));
+    assert!(matches!(
+        vonage.pause_recording("u1", true).await,
+        Err(ProviderError::Unsupported { .. })
+    ));
+}

@@ -240,8 +240,10 @@ export interface ActiveCall {
   notice: string | null;
   /** Why this call can only be passed on blind (null: "Talk first" works too). */
   blindOnly: string | null;
-  /** Both sides are being recorded on this computer. */
+  /** Being recorded: on this computer (softphone), or by the provider (see providerRecording). */
   recording: boolean;
+  /** The provider records this call on the agent's phone: Record pauses and resumes it. */
+  providerRecording: boolean;
   quality: CallQuality | null;
   /** null while the audio is not on this computer (ringing here, or on the agent's phone). */
   devices: CallDevices | null;

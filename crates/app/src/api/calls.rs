@@ -63,6 +63,7 @@ impl Ringdesk {
                 CallControl::Transfer { .. } => Err(CallError::NotNow(
                     "Calls on your phone are passed on blind: use Transfer now".into(),
                 )),
+                CallControl::Record(on) => self.provider_calls.record(&self.providers, on).await,
                 _ => Err(CallError::OnYourPhone),
             };
         }

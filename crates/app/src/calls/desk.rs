@@ -787,6 +787,7 @@ impl CallDesk {
             notice: l.notice.clone(),
             blind_only: self.line.blind_only.clone(),
             recording: l.recording_on,
+            provider_recording: false,
         })
     }
 }

@@ -101,8 +101,11 @@ pub struct ActiveCall {
     pub notice: Option<String>,
     /// Why this call can only be passed on blind (None: attended works too).
     pub blind_only: Option<String>,
-    /// Both sides are being recorded on this computer.
+    /// Being recorded: on this computer (softphone), or by the provider (calls on the agent's
+    /// phone, see `provider_recording`).
     pub recording: bool,
+    /// The provider records this call: Record pauses and resumes its recording.
+    pub provider_recording: bool,
 }
 
 impl ActiveCall {
@@ -125,6 +128,7 @@ impl ActiveCall {
             notice: None,
             blind_only: Some("Calls on your phone are passed on blind, by the provider".into()),
             recording: false,
+            provider_recording: false,
         }
     }
 

@@ -322,6 +322,16 @@ pub trait ProviderAdapter: Send + Sync {
         Err(self.unsupported("transferring calls on your phone"))
     }
 
+    /// Pauses (card details being read out) or resumes the recording of a call the provider
+    /// records, by the call's leg.
+    async fn pause_recording(
+        &self,
+        _provider_call_id: &str,
+        _paused: bool,
+    ) -> Result<(), ProviderError> {
+        Err(self.unsupported("pausing recordings"))
+    }
+
     /// The audio of a recording the provider announced (`RecordingReady`) or listed: the
     /// provider's credentials go only to the provider's own host.
     async fn fetch_recording(&self, _url: &str) -> Result<RecordingAudio, ProviderError> {

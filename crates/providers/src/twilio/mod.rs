@@ -291,6 +291,27 @@ impl ProviderAdapter for TwilioAdapter {
         })
     }
 
+    /// `Twilio.CURRENT` names the call's recording in progress without its SID; a pause
+    /// skips the time (nothing of it is kept, not even silence).
+    async fn pause_recording(
+        &self,
+        provider_call_id: &str,
+        paused: bool,
+    ) -> Result<(), ProviderError> {
+        let url = self.account_url(&[
+            "Calls",
+            provider_call_id,
+            "Recordings",
+            "Twilio.CURRENT.json",
+        ]);
+        let form: &[(&str, &str)] = if paused {
+            &[("Status", "paused"), ("PauseBehavior", "skip")]
+        } else {
+            &[("Status", "in-progress")]
+        };
+        http::done(self.post(url, form), self.timeout).await
+    }
+
     /// A `RecordingUrl` carries no extension: `.mp3` asks for the smaller file. The keys go
     /// to Twilio's API host only (media auth may be on for the account).
     async fn fetch_recording(&self, url: &str) -> Result<RecordingAudio, ProviderError> {
