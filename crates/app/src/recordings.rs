@@ -80,8 +80,65 @@ pub fn folder(data_dir: &Path) -> PathBuf {
 
 /// Where `call`'s recording goes: one file per call, named so a folder listing sorts by day.
 pub fn file_for(folder: &Path, call: &Call) -> PathBuf {
+    stem_for(folder, call).with_extension("opus")
+}
+
+/// `call`'s recording's name without its kind (a provider's is MP3 or WAV).
+fn stem_for(folder: &Path, call: &Call) -> PathBuf {
     let day = call.initiated_at.date();
-    folder.join(format!("{day}-{}.opus", call.id))
+    folder.join(format!("{day}-{}", call.id))
+}
+
+/// Whether `call`'s recording is a file on this computer already.
+pub fn is_local(call: &Call, folder: &Path) -> bool {
+    call.recording_url
+        .as_deref()
+        .and_then(|u| path_of(u, folder))
+        .is_some()
+}
+
+/// A provider's recording of a call it placed for this desktop (solo mode: no team server to
+/// keep it): copied here the moment it is ready — Telnyx's link lives ten minutes, Vonage
+/// deletes after thirty days — and the journal row then points at the copy. A few attempts;
+/// the provider's link stays in the journal meanwhile.
+pub(crate) async fn keep_provider_recording(
+    calls: CallRepository,
+    folder: PathBuf,
+    adapter: std::sync::Arc<dyn ringdesk_core::ports::ProviderAdapter>,
+    provider: ringdesk_core::ProviderId,
+    provider_call: String,
+    url: String,
+) {
+    for wait in [1, 5, 25] {
+        let Ok(Some(call)) = calls.find_by_provider_call(provider, &provider_call).await else {
+            return;
+        };
+        if is_local(&call, &folder) {
+            return;
+        }
+        let stem = stem_for(&folder, &call);
+        match ringdesk_webhooks::recordings::keep(adapter.as_ref(), &url, &stem).await {
+            Ok((path, bytes)) => {
+                let Ok(Some(mut call)) = calls.get(call.id).await else {
+                    return;
+                };
+                call.recording_url = url_of(&path);
+                match calls.save(&call).await {
+                    Ok(()) => {
+                        tracing::info!(call = %call.id, bytes, "provider recording kept here")
+                    }
+                    Err(e) => {
+                        tracing::warn!(call = %call.id, error = %e, "cannot link the recording")
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(call = %call.id, error = %e, "cannot copy the provider's recording yet");
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+        }
+    }
 }
 
 /// The journal's link to a recording on this computer.

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ringdesk_core::ports::{ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent};
+use ringdesk_core::ports::{
+    ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
+};
 use ringdesk_core::service::ProviderService;
 use ringdesk_core::{routing, ProviderId, Region};
 use ringdesk_store::{SettingsRepository, StoreError};
@@ -189,7 +191,19 @@ impl Host for Receiver {
             for event in events {
                 match self.journal.apply_webhook(id, &event).await {
                     Ok(Some(notice)) => notices.push(notice),
-                    Ok(None) => {}
+                    Ok(None) => {
+                        if let WebhookEventKind::RecordingReady { url, .. } = &event.kind {
+                            // Copied off the webhook's path: the provider gets its answer now.
+                            tokio::spawn(crate::recordings::keep_provider_recording(
+                                self.journal.calls.clone(),
+                                self.journal.recordings.clone(),
+                                adapter.clone(),
+                                id,
+                                event.provider_call_id.clone(),
+                                url.clone(),
+                            ));
+                        }
+                    }
                     Err(e) => {
                         // The provider retries what we do not acknowledge: nothing is lost.
                         tracing::error!(provider_id = %id, error = %e, "cannot apply a webhook event");

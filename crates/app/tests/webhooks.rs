@@ -328,7 +328,70 @@ async fn calls_through_twilio_ring_the_agents_phone_then_the_contact() {
     let journal = ringdesk.calls(&CallFilter::default()).await.unwrap();
     assert_eq!(journal[0].status, CallStatus::Completed);
     assert_eq!(journal[0].end_reason, Some(CallEndReason::HungUp));
+
+    // Twilio's recording is ready: with no team server to keep it, the desktop copies it into
+    // its recordings folder (one download, whatever the redeliveries) and the journal row
+    // plays the copy.
+    let mut audio = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+    audio.extend(std::iter::repeat_n(9u8, 2000));
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{sid}/Recordings/RE1.mp3"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(audio.clone()))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    let ready = format!(
+        "CallSid=CAagentleg&RecordingSid=RE1&RecordingStatus=completed&RecordingDuration=9&RecordingUrl={}",
+        url::form_urlencoded::byte_serialize(
+            format!("{}/2010-04-01/Accounts/{sid}/Recordings/RE1", twilio.uri()).as_bytes()
+        )
+        .collect::<String>()
+    );
+    assert_eq!(post_signed(&hook, &ready).await, 200);
+    let kept = until("the recording is kept here", || async {
+        let row = ringdesk
+            .calls(&CallFilter::default())
+            .await
+            .unwrap()
+            .remove(0);
+        row.recording_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("file://"))
+            .then_some(row)
+    })
+    .await;
+    assert_eq!(post_signed(&hook, &ready).await, 200);
+    assert_eq!(kept.recording_secs, Some(9));
+    let file = ringdesk.recording_file(kept.id).await.unwrap();
+    assert!(file.starts_with(ringdesk.recordings_folder()) && file.extension().unwrap() == "mp3");
+    assert_eq!(std::fs::read(&file).unwrap(), audio);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after = ringdesk
+        .calls(&CallFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        after.recording_url, kept.recording_url,
+        "the redelivery kept the copy"
+    );
     ringdesk.close().await;
+}
+
+/// Polls `check` (every 50 ms, 10 s at most) until it gives something.
+async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    for _ in 0..200 {
+        if let Some(found) = check().await {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("never: {what}");
 }
 
 const AGENT_ANSWERED: &str =

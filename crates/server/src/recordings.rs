@@ -4,7 +4,7 @@
 //! again by a periodic pass over the providers' recording lists when an event was lost or its
 //! link expired before the copy.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,12 +27,10 @@ const RECONCILE_SPAN: time::Duration = time::Duration::days(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("the provider: {0}")]
-    Provider(#[from] ringdesk_core::ProviderError),
+    #[error(transparent)]
+    Keep(#[from] ringdesk_webhooks::recordings::KeepError),
     #[error("the provider cannot be used: {0}")]
     Unusable(String),
-    #[error("cannot write the recording: {0}")]
-    Disk(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -77,8 +75,7 @@ impl Recordings {
         }
     }
 
-    /// Fetches the audio, writes it whole (a temporary file renamed into place: a reader never
-    /// sees half a recording), then links it to the call.
+    /// Fetches the audio, writes it whole, then links it to the call.
     pub async fn copy(
         &self,
         provider: ProviderId,
@@ -86,10 +83,8 @@ impl Recordings {
         url: &str,
     ) -> Result<(), CopyError> {
         let adapter = self.adapter(provider).await?;
-        let audio = adapter.fetch_recording(url).await?;
-        let path = self.folder.join(format!("{call}.{}", audio.extension));
-        let bytes = audio.bytes.len();
-        write_whole(&path, audio.bytes).await?;
+        let stem = self.folder.join(call.to_string());
+        let (_, bytes) = ringdesk_webhooks::recordings::keep(adapter.as_ref(), url, &stem).await?;
         let Some(mut row) = self.calls.get(call).await? else {
             return Ok(());
         };
@@ -164,18 +159,4 @@ impl Recordings {
             .await
             .map_err(|e| CopyError::Unusable(format!("{e:?}")))
     }
-}
-
-async fn write_whole(path: &Path, bytes: Vec<u8>) -> Result<(), std::io::Error> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, bytes)?;
-        std::fs::rename(&partial, &path)
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }

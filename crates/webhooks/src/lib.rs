@@ -6,6 +6,8 @@
 //! beyond the refusal; at most `MAX_IN_FLIGHT` requests are handled at once (providers retry
 //! a 503, and a flood of forged requests must not crowd out the real ones).
 
+pub mod recordings;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -63,6 +63,14 @@ impl Journal {
             .calls
             .find_by_provider_call(provider, &event.provider_call_id)
             .await?;
+        // A recording kept here already keeps its copy (a second event for it).
+        let copied = known
+            .as_ref()
+            .is_some_and(|c| crate::recordings::is_local(c, &self.recordings));
+        if copied && matches!(event.kind, WebhookEventKind::RecordingReady { .. }) {
+            self.calls.mark_webhook(provider, &event.id).await?;
+            return Ok(None);
+        }
         let notice = match follow_event(provider, event, known, at) {
             Some((mut call, followed)) => {
                 if followed == Followed::Started {

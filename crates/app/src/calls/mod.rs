@@ -4,7 +4,7 @@
 //! then published (the calls in progress on a watch channel, `CallNotice`s on a broadcast), so
 //! what the agent sees is always what is stored.
 
-use ringdesk_core::ports::WebhookEvent;
+use ringdesk_core::ports::{WebhookEvent, WebhookEventKind};
 use ringdesk_core::{
     follow_event, Call, CallAudio, CallDirection, CallEndReason, ContactId, E164Number, Followed,
     ProviderId, Region, SipSettings, SipTransport,
