@@ -109,7 +109,8 @@ pub(crate) async fn keep_provider_recording(
     provider_call: String,
     url: String,
 ) {
-    for wait in [1, 5, 25] {
+    for wait in [0, 5, 25] {
+        tokio::time::sleep(Duration::from_secs(wait)).await;
         let Ok(Some(call)) = calls.find_by_provider_call(provider, &provider_call).await else {
             return;
         };
@@ -135,7 +136,6 @@ pub(crate) async fn keep_provider_recording(
             }
             Err(e) => {
                 tracing::warn!(call = %call.id, error = %e, "cannot copy the provider's recording yet");
-                tokio::time::sleep(Duration::from_secs(wait)).await;
             }
         }
     }

@@ -15,9 +15,10 @@ use time::OffsetDateTime;
 
 use crate::team::Team;
 
-/// Waits between the attempts at a copy; the reconcile pass takes over after the last.
+/// Waits before each attempt at a copy after the first; the reconcile pass takes over after
+/// the last.
 const RETRIES: [Duration; 3] = [
-    Duration::from_secs(1),
+    Duration::ZERO,
     Duration::from_secs(5),
     Duration::from_secs(25),
 ];
@@ -65,11 +66,11 @@ impl Recordings {
     /// what still fails is left to the reconcile pass.
     pub async fn copy_soon(self, provider: ProviderId, call: CallId, url: String) {
         for (attempt, wait) in RETRIES.iter().enumerate() {
+            tokio::time::sleep(*wait).await;
             match self.copy(provider, call, &url).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(call = %call, attempt = attempt + 1, error = %e, "cannot copy a recording yet");
-                    tokio::time::sleep(*wait).await;
                 }
             }
         }
