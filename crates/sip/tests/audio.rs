@@ -71,13 +71,7 @@ async fn call_with_speech(codec: Codec, theirs: &'static str, n: u32, encrypted:
         String::from_utf8_lossy(&offer).contains("a=crypto:"),
         encrypted
     );
-    let call = phone.call(aor(&user(n)), offer).await.unwrap();
-    let CallEvent::Established { sdp, .. } = events
-        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
-        .await
-    else {
-        unreachable!()
-    };
+    let (call, sdp) = events.established(&mut phone, aor(&user(n)), offer).await;
     assert_eq!(
         String::from_utf8_lossy(&sdp).contains("RTP/SAVP"),
         encrypted
@@ -205,13 +199,7 @@ async fn a_recorded_call_keeps_each_side_on_its_own_channel() {
     // Asked before the call is up: the recording starts with the audio.
     media.record(Some(file.clone()));
     let offer = media.offer(Direction::SendRecv);
-    let call = phone.call(aor(&user(n)), offer).await.unwrap();
-    let CallEvent::Established { sdp, .. } = events
-        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
-        .await
-    else {
-        unreachable!()
-    };
+    let (call, sdp) = events.established(&mut phone, aor(&user(n)), offer).await;
     media.answered(&sdp).unwrap();
     // The recording notice, as the app plays it when recording starts.
     media.beep();

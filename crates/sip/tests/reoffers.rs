@@ -322,13 +322,7 @@ async fn audio_is_back_after_baresip_holds_and_resumes() {
     let (mut phone, mut events) = phone(&user(77), None).await;
     let (mut media, heard) = media().await;
     let offer = media.offer(Direction::SendRecv);
-    let call = phone.call(aor(&user(76)), offer).await.unwrap();
-    let CallEvent::Established { sdp, .. } = events
-        .call(&mut phone, |e| matches!(e, CallEvent::Established { .. }))
-        .await
-    else {
-        unreachable!()
-    };
+    let (call, sdp) = events.established(&mut phone, aor(&user(76)), offer).await;
     media.answered(&sdp).unwrap();
     bob.wait_event("\"type\":\"CALL_ESTABLISHED\"", SECS).await;
     // baresip holds and resumes while the app's rules follow the call; its file ends it.

@@ -165,6 +165,24 @@ impl Events {
         }
     }
 
+    /// Calls `to` with `offer` and waits for the answer: the call and the far end's
+    /// description.
+    pub async fn established(
+        &mut self,
+        phone: &mut Phone,
+        to: Uri,
+        offer: Vec<u8>,
+    ) -> (ringdesk_sip::ua::CallId, Vec<u8>) {
+        let call = phone.call(to, offer).await.unwrap();
+        match self
+            .call(phone, |e| matches!(e, CallEvent::Established { .. }))
+            .await
+        {
+            CallEvent::Established { sdp, .. } => (call, sdp),
+            _ => unreachable!(),
+        }
+    }
+
     pub async fn call(
         &mut self,
         phone: &mut Phone,
