@@ -89,12 +89,16 @@ fn stem_for(folder: &Path, call: &Call) -> PathBuf {
     folder.join(format!("{day}-{}", call.id))
 }
 
-/// Whether `call`'s recording is a file on this computer already.
-pub fn is_local(call: &Call, folder: &Path) -> bool {
+/// `call`'s recording, when it is a file on this computer (inside `folder`).
+pub fn local_file(call: &Call, folder: &Path) -> Option<PathBuf> {
     call.recording_url
         .as_deref()
         .and_then(|u| path_of(u, folder))
-        .is_some()
+}
+
+/// Whether `call`'s recording is a file on this computer already.
+pub fn is_local(call: &Call, folder: &Path) -> bool {
+    local_file(call, folder).is_some()
 }
 
 /// A provider's recording of a call it placed for this desktop (solo mode: no team server to
@@ -105,13 +109,12 @@ pub(crate) async fn keep_provider_recording(
     calls: CallRepository,
     folder: PathBuf,
     adapter: std::sync::Arc<dyn ringdesk_core::ports::ProviderAdapter>,
-    provider: ringdesk_core::ProviderId,
-    provider_call: String,
+    id: CallId,
     url: String,
 ) {
     for wait in [0, 5, 25] {
         tokio::time::sleep(Duration::from_secs(wait)).await;
-        let Ok(Some(call)) = calls.find_by_provider_call(provider, &provider_call).await else {
+        let Ok(Some(call)) = calls.get(id).await else {
             return;
         };
         if is_local(&call, &folder) {
@@ -120,7 +123,7 @@ pub(crate) async fn keep_provider_recording(
         let stem = stem_for(&folder, &call);
         match ringdesk_webhooks::recordings::keep(adapter.as_ref(), &url, &stem).await {
             Ok((path, bytes)) => {
-                let Ok(Some(mut call)) = calls.get(call.id).await else {
+                let Ok(Some(mut call)) = calls.get(id).await else {
                     return;
                 };
                 call.recording_url = url_of(&path);
@@ -160,11 +163,7 @@ pub(crate) async fn delete(
     id: CallId,
 ) -> Result<Call, RecordingError> {
     let mut call = calls.get(id).await?.ok_or(RecordingError::NoRecording)?;
-    let path = call
-        .recording_url
-        .as_deref()
-        .and_then(|u| path_of(u, folder))
-        .ok_or(RecordingError::NoRecording)?;
+    let path = local_file(&call, folder).ok_or(RecordingError::NoRecording)?;
     match std::fs::remove_file(&path) {
         Ok(()) => {}
         // Gone already (deleted by hand): the link goes too.
@@ -191,12 +190,7 @@ pub(crate) async fn sweep(
     let before = now - time::Duration::days(i64::from(days));
     let mut deleted = 0;
     for call in calls.recorded_before(before).await? {
-        if call
-            .recording_url
-            .as_deref()
-            .and_then(|u| path_of(u, folder))
-            .is_none()
-        {
+        if !is_local(&call, folder) {
             continue;
         }
         match delete(calls, folder, call.id).await {

@@ -8,9 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ringdesk_core::ports::{
-    ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
-};
+use ringdesk_core::ports::{ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent};
 use ringdesk_core::service::ProviderService;
 use ringdesk_core::{routing, ProviderId, Region};
 use ringdesk_store::{SettingsRepository, StoreError};
@@ -18,7 +16,7 @@ use ringdesk_webhooks::{Host, Unusable};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot, Mutex};
 
-use crate::calls::{CallNotice, Journal};
+use crate::calls::{Applied, CallNotice, Journal};
 use crate::provider_calls::ProviderCalls;
 use crate::voice;
 
@@ -190,20 +188,18 @@ impl Host for Receiver {
             let _one_at_a_time = self.apply.lock().await;
             for event in events {
                 match self.journal.apply_webhook(id, &event).await {
-                    Ok(Some(notice)) => notices.push(notice),
-                    Ok(None) => {
-                        if let WebhookEventKind::RecordingReady { url, .. } = &event.kind {
-                            // Copied off the webhook's path: the provider gets its answer now.
-                            tokio::spawn(crate::recordings::keep_provider_recording(
-                                self.journal.calls.clone(),
-                                self.journal.recordings.clone(),
-                                adapter.clone(),
-                                id,
-                                event.provider_call_id.clone(),
-                                url.clone(),
-                            ));
-                        }
+                    Ok(Applied::Notice(notice)) => notices.push(*notice),
+                    Ok(Applied::Recorded { call, url }) => {
+                        // Copied off the webhook's path: the provider gets its answer now.
+                        tokio::spawn(crate::recordings::keep_provider_recording(
+                            self.journal.calls.clone(),
+                            self.journal.recordings.clone(),
+                            adapter.clone(),
+                            call,
+                            url,
+                        ));
                     }
+                    Ok(Applied::Nothing) => {}
                     Err(e) => {
                         // The provider retries what we do not acknowledge: nothing is lost.
                         tracing::error!(provider_id = %id, error = %e, "cannot apply a webhook event");

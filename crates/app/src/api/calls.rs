@@ -120,8 +120,7 @@ impl Ringdesk {
             .calls()
             .get(id)
             .await?
-            .and_then(|c| c.recording_url)
-            .and_then(|u| recordings::path_of(&u, &self.journal.recordings))
+            .and_then(|c| recordings::local_file(&c, &self.journal.recordings))
             .filter(|p| p.exists())
             .ok_or(RecordingError::NoRecording)
     }

@@ -21,6 +21,19 @@ pub struct Journal {
     pub recordings: std::path::PathBuf,
 }
 
+/// What applying a provider's webhook event did.
+pub enum Applied {
+    /// Nothing to tell: seen before, not a call of ours, or nothing the agent hears of.
+    Nothing,
+    /// A change the agent hears of.
+    Notice(Box<CallNotice>),
+    /// The provider's recording of `call` is ready at `url` (newly linked, not kept here yet).
+    Recorded {
+        call: ringdesk_core::CallId,
+        url: String,
+    },
+}
+
 /// How long an answered call's CRM activity waits for the agent's after-call notes.
 pub const WRAP_UP_HOLD_MS: i64 = 120_000;
 
@@ -47,16 +60,16 @@ impl Journal {
     }
 
     /// Applies a verified webhook event to the journal, once: an event id seen before changes
-    /// nothing. Returns what to announce. Write failures are errors here (unlike on the
-    /// softphone's path): the provider retries what is not acknowledged.
+    /// nothing. Returns what to announce or do next. Write failures are errors here (unlike on
+    /// the softphone's path): the provider retries what is not acknowledged.
     pub async fn apply_webhook(
         &self,
         provider: ProviderId,
         event: &WebhookEvent,
-    ) -> Result<Option<CallNotice>, StoreError> {
+    ) -> Result<Applied, StoreError> {
         if self.calls.webhook_seen(provider, &event.id).await? {
             tracing::info!(provider_id = %provider, "webhook event seen before: ignored");
-            return Ok(None);
+            return Ok(Applied::Nothing);
         }
         let at = now();
         let known = self
@@ -69,29 +82,33 @@ impl Journal {
             .is_some_and(|c| crate::recordings::is_local(c, &self.recordings));
         if copied && matches!(event.kind, WebhookEventKind::RecordingReady { .. }) {
             self.calls.mark_webhook(provider, &event.id).await?;
-            return Ok(None);
+            return Ok(Applied::Nothing);
         }
-        let notice = match follow_event(provider, event, known, at) {
+        let applied = match follow_event(provider, event, known, at) {
             Some((mut call, followed)) => {
                 if followed == Followed::Started {
                     self.attribute(&mut call, None).await;
                 }
                 self.store(&call).await?;
-                let notice: Option<fn(Call) -> CallNotice> = match followed {
-                    Followed::Started => Some(CallNotice::Incoming),
-                    Followed::Answered => Some(CallNotice::Answered),
-                    Followed::Ended => Some(CallNotice::Ended),
-                    Followed::Recorded => None,
+                let notice = match followed {
+                    Followed::Started => CallNotice::Incoming,
+                    Followed::Answered => CallNotice::Answered,
+                    Followed::Ended => CallNotice::Ended,
+                    Followed::Recorded => {
+                        let url = call.recording_url.clone().unwrap_or_default();
+                        return self
+                            .calls
+                            .mark_webhook(provider, &event.id)
+                            .await
+                            .map(|()| Applied::Recorded { call: call.id, url });
+                    }
                 };
-                match notice {
-                    Some(notice) => Some(notice(self.named(call).await)),
-                    None => None,
-                }
+                Applied::Notice(Box::new(notice(self.named(call).await)))
             }
-            None => None,
+            None => Applied::Nothing,
         };
         self.calls.mark_webhook(provider, &event.id).await?;
-        Ok(notice)
+        Ok(applied)
     }
 
     /// Writes the call; a call that ended is written together with its delivery to the

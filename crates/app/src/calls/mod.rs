@@ -44,7 +44,7 @@ mod types;
 
 use desk::now;
 pub use desk::{CallDesk, Line};
-pub use journal::Journal;
+pub use journal::{Applied, Journal};
 use media::{open_media, open_microphone, open_speaker};
 pub(crate) use party::party_of;
 pub use types::{
