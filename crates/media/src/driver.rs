@@ -290,6 +290,16 @@ impl Tone {
         }
     }
 
+    /// Mixes what is left of the tone in `slot` into `frame`, and clears the slot once it is
+    /// over.
+    fn mix_into(slot: &mut Option<Tone>, frame: &mut [i16]) {
+        if let Some(tone) = slot.as_mut() {
+            if !tone.mix(frame) {
+                *slot = None;
+            }
+        }
+    }
+
     /// Mixes the next part of the tone into `frame`; false once it is over.
     fn mix(&mut self, frame: &mut [i16]) -> bool {
         let step = 2.0 * std::f32::consts::PI * Self::HZ / self.rate as f32;
@@ -308,8 +318,15 @@ struct Tap {
     pairing: Pairing,
     recorder: Recorder,
     paused: bool,
-    /// The writer gave up (told once; the call goes on).
+    /// The writer gave up (told once; the call goes on, nothing more is lined up).
     stopped: bool,
+}
+
+impl Tap {
+    /// Whether frames are wanted now.
+    fn taking(&self) -> bool {
+        !self.paused && !self.stopped
+    }
 }
 
 /// Buffers the media thread reuses frame after frame.
@@ -517,15 +534,11 @@ impl Runner {
         f.frame.clear();
         self.capture.process(&f.captured, &mut f.frame);
         f.frame.resize(self.session.frame_samples(), 0);
-        if let Some(tone) = self.beep.0.as_mut() {
-            if !tone.mix(&mut f.frame) {
-                self.beep.0 = None;
-            }
-        }
+        Tone::mix_into(&mut self.beep.0, &mut f.frame);
         if let Some(t) = self.session.send_audio(&f.frame, now) {
             send(&self.rtp, &t);
         }
-        if let Some(tap) = self.tap.as_mut().filter(|t| !t.paused) {
+        if let Some(tap) = self.tap.as_mut().filter(|t| t.taking()) {
             tap.pairing.sent(&f.frame);
             self.drain_tap();
         }
@@ -566,9 +579,6 @@ impl Runner {
             return;
         };
         while let Some((left, right)) = tap.pairing.frame() {
-            if tap.stopped {
-                continue;
-            }
             if !tap.recorder.push(left, right) {
                 tap.stopped = true;
                 let why = tap
@@ -576,6 +586,7 @@ impl Runner {
                     .failure()
                     .unwrap_or_else(|| "the recording stopped".into());
                 let _ = self.events.send(MediaEvent::RecordingStopped(why));
+                return;
             }
         }
     }
@@ -585,12 +596,8 @@ impl Runner {
     fn play_frame(&mut self, now: Instant, f: &mut Frames, heard: bool) {
         f.played.clear();
         self.session.play(now, &mut f.played);
-        if let Some(tone) = self.beep.1.as_mut() {
-            if !tone.mix(&mut f.played) {
-                self.beep.1 = None;
-            }
-        }
-        if let Some(tap) = self.tap.as_mut().filter(|t| !t.paused) {
+        Tone::mix_into(&mut self.beep.1, &mut f.played);
+        if let Some(tap) = self.tap.as_mut().filter(|t| t.taking()) {
             for chunk in f.played.chunks(self.session.frame_samples().max(1)) {
                 tap.pairing.heard(chunk);
             }

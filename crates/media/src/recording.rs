@@ -314,17 +314,12 @@ impl Pairing {
     }
 }
 
-/// How a recorder's writer is doing, shared with the media thread.
-#[derive(Default)]
-struct Status {
-    failure: Option<String>,
-}
-
 /// A recording in progress: frames go to a writer thread that encodes them and writes the file.
 pub struct Recorder {
     frames: Option<SyncSender<(Vec<i16>, Vec<i16>)>>,
     writer: Option<JoinHandle<RecordingSummary>>,
-    status: Arc<Mutex<Status>>,
+    /// Why the writer stopped early, once it has (written by its thread).
+    failure: Arc<Mutex<Option<String>>>,
     /// Frames the writer could not take in time (a disk stalled for seconds).
     pub dropped: u64,
 }
@@ -334,15 +329,15 @@ impl Recorder {
     /// frame, through [`failure`](Self::failure)).
     pub fn start(path: PathBuf) -> Result<Recorder, RecordingError> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let status = Arc::new(Mutex::new(Status::default()));
-        let shared = status.clone();
+        let failure = Arc::new(Mutex::new(None));
+        let shared = failure.clone();
         let writer = std::thread::Builder::new()
             .name("ringdesk-recorder".into())
             .spawn(move || write_file(path, rx, shared))?;
         Ok(Recorder {
             frames: Some(tx),
             writer: Some(writer),
-            status,
+            failure,
             dropped: 0,
         })
     }
@@ -368,7 +363,7 @@ impl Recorder {
 
     /// Why the writer stopped early, once it has.
     pub fn failure(&self) -> Option<String> {
-        self.status.lock().ok().and_then(|s| s.failure.clone())
+        self.failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// Ends the file and waits for the writer: what was recorded.
@@ -388,7 +383,7 @@ impl Drop for Recorder {
 fn write_file(
     path: PathBuf,
     frames: Receiver<(Vec<i16>, Vec<i16>)>,
-    status: Arc<Mutex<Status>>,
+    failure: Arc<Mutex<Option<String>>>,
 ) -> RecordingSummary {
     let mut summary = RecordingSummary {
         path: path.clone(),
@@ -399,8 +394,8 @@ fn write_file(
     let fail = |summary: &mut RecordingSummary, e: RecordingError| {
         let why = format!("cannot write the recording {}: {e}", path.display());
         tracing::warn!(error = %e, path = %path.display(), "recording stopped");
-        if let Ok(mut s) = status.lock() {
-            s.failure = Some(why.clone());
+        if let Ok(mut f) = failure.lock() {
+            *f = Some(why.clone());
         }
         summary.failure = Some(why);
     };
