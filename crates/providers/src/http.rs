@@ -65,6 +65,13 @@ pub(crate) async fn media(
     Ok(ringdesk_core::ports::RecordingAudio { bytes, extension })
 }
 
+/// A recording's link as the provider gave it.
+pub(crate) fn recording_link(url: &str) -> Result<url::Url, ProviderError> {
+    url::Url::parse(url).map_err(|_| ProviderError::InvalidResponse {
+        reason: "the recording link is not a URL".into(),
+    })
+}
+
 /// `mp3` or `wav`, by the file's first bytes.
 pub(crate) fn audio_kind(bytes: &[u8]) -> Option<&'static str> {
     match bytes {

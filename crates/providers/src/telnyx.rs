@@ -441,9 +441,7 @@ impl ProviderAdapter for TelnyxAdapter {
     /// Telnyx's links are pre-signed storage URLs (valid ten minutes): fetched without the
     /// API key, which never leaves for another host.
     async fn fetch_recording(&self, url: &str) -> Result<RecordingAudio, ProviderError> {
-        let url = Url::parse(url).map_err(|_| ProviderError::InvalidResponse {
-            reason: "the recording link is not a URL".into(),
-        })?;
+        let url = http::recording_link(url)?;
         http::media(self.client.get(url)).await
     }
 

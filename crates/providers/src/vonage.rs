@@ -304,9 +304,7 @@ impl ProviderAdapter for VonageAdapter {
     /// application's JWT, which goes to Vonage's own hosts only. Vonage keeps recordings 30
     /// days and lists none: the event is the only word of them.
     async fn fetch_recording(&self, url: &str) -> Result<RecordingAudio, ProviderError> {
-        let url = url::Url::parse(url).map_err(|_| ProviderError::InvalidResponse {
-            reason: "the recording link is not a URL".into(),
-        })?;
+        let url = http::recording_link(url)?;
         let vonage_host = url.scheme() == "https"
             && url.host_str().is_some_and(|h| {
                 h == "api.nexmo.com" || (h.starts_with("api-") && h.ends_with(".nexmo.com"))

@@ -315,9 +315,7 @@ impl ProviderAdapter for TwilioAdapter {
     /// A `RecordingUrl` carries no extension: `.mp3` asks for the smaller file. The keys go
     /// to Twilio's API host only (media auth may be on for the account).
     async fn fetch_recording(&self, url: &str) -> Result<RecordingAudio, ProviderError> {
-        let mut url = Url::parse(url).map_err(|_| ProviderError::InvalidResponse {
-            reason: "the recording link is not a URL".into(),
-        })?;
+        let mut url = http::recording_link(url)?;
         if !http::same_origin(&url, &self.base) {
             return Err(ProviderError::InvalidResponse {
                 reason: "the recording link is not on Twilio's API host (no keys are sent there)"
