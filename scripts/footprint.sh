@@ -5,16 +5,8 @@
 #   TRAY=1 scripts/footprint.sh …            the app started into the tray (--background,
 #                                            as a start at login does; also what closing the
 #                                            window to the tray leaves)
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-BIN=${1:-target/release/ringdesk}
-# shellcheck source=scripts/headless.sh
-source scripts/headless.sh
-trap 'kill "${APP:-0}" 2>/dev/null || true; headless_stop' EXIT
-headless_start >/dev/null
-export RINGDESK_DATA_DIR
-RINGDESK_DATA_DIR=$(mktemp -d)
+# shellcheck source=scripts/app-bench.sh
+source "$(dirname "$0")/app-bench.sh"
 if [ -n "${TRAY:-}" ]; then
   "$BIN" --background >/dev/null 2>&1 &
 else

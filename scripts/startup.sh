@@ -4,16 +4,8 @@
 # starts (default 5) under the headless session. The first start of a new data folder (the
 # journal created, WebKit's caches empty) is the first line.
 #   scripts/startup.sh [path-to-binary]   (default: target/release/ringdesk)
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-BIN=${1:-target/release/ringdesk}
-# shellcheck source=scripts/headless.sh
-source scripts/headless.sh
-trap 'kill "${APP:-0}" 2>/dev/null || true; headless_stop' EXIT
-headless_start >/dev/null
-export RINGDESK_DATA_DIR
-RINGDESK_DATA_DIR=$(mktemp -d)
+# shellcheck source=scripts/app-bench.sh
+source "$(dirname "$0")/app-bench.sh"
 figures=()
 for i in $(seq 1 "${RUNS:-5}"); do
   log=$(mktemp)
