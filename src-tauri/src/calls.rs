@@ -252,18 +252,15 @@ pub async fn recording_delete(ringdesk: State<'_, Ringdesk>, call_id: CallId) ->
     Ok(ringdesk.delete_recording(call_id).await?)
 }
 
-/// A call's recording made on this computer, as bytes for the window's player (WebKitGTK's
-/// media player cannot read a custom URI scheme; a Blob of these bytes it can).
+/// A call's recording (made or kept here, or the team server's copy), as bytes for the
+/// window's player (WebKitGTK's media player cannot read a custom URI scheme; a Blob of these
+/// bytes it can).
 #[tauri::command]
 pub async fn recording_audio(
     ringdesk: State<'_, Ringdesk>,
     call_id: CallId,
 ) -> Result<tauri::ipc::Response> {
-    let file = ringdesk.recording_file(call_id).await?;
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(file))
-        .await
-        .map_err(UiError::internal)?
-        .map_err(|e| UiError::internal(format!("Cannot read the recording: {e}")))?;
+    let bytes = ringdesk.recording_audio(call_id).await?;
     Ok(tauri::ipc::Response::new(bytes))
 }
 

@@ -189,9 +189,9 @@ async function startCli(user, command = ["answer", "--wait", "90"]) {
 }
 
 /** sipp calling `callee` through kamailio as `caller` (digest auth), talking 4 s, then BYE. */
-async function sippCalls(caller, callee) {
+async function sippCalls(caller, callee, scenario = "uac_call.xml") {
   const dir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-sipp-"));
-  const args = ["-sf", join(root, "tests/e2e/sipp/uac_call.xml"), "-i", "127.0.0.1", "-p", String(await freePort()),
+  const args = ["-sf", join(root, "tests/e2e/sipp", scenario), "-i", "127.0.0.1", "-p", String(await freePort()),
     "-mp", String(await freePort()), "-m", "1", "-nostdin", "-timeout", "60", "-timeout_error",
     "-trace_msg", "-message_file", join(dir, "messages.log"),
     "-s", callee, "-key", "caller", caller, "-au", caller, "-ap", `${caller}pw`, kamailio];
@@ -727,7 +727,8 @@ try {
       await sleep(100);
       inbound = await call(i);
     }
-    assert(inbound.includes(`<Sip>sip:${login}@${domain}</Sip>`), `a caller rings the softphone: ${inbound}`);
+    // …naming the provider's call to it, so the softphone's journal row is that call.
+    assert(/<Sip>sip:([^<]*)\?X-Ringdesk-Call=CAe2e1\d+<\/Sip>/.exec(inbound)?.[1] === `${login}@${domain}`, `a caller rings the softphone: ${inbound}`);
     // The <Dial> names where Twilio asks when the softphone passes the caller on (blind REFER);
     // asked, the receiver dials the number the softphone named.
     assert(inbound.includes(`referUrl="https://ringdesk-e2e.example.net${path}/transfer"`), `the softphone may transfer: ${inbound}`);
@@ -1129,6 +1130,70 @@ try {
     } finally {
       sipp?.child.kill("SIGKILL");
       baresip.child.kill("SIGKILL");
+    }
+  });
+
+  await test("call waiting with two sipp callers: the first is held while the second is taken, then resumed and hung up", async () => {
+    const main = await wd.windowHandle();
+    const before = new Set((await journalRows()).map((c) => c.id));
+    const secondNumber = `+1415557${suffix}`;
+    const first = '[data-testid="call-widget"][data-direction="inbound"]:not([data-waiting="true"])';
+    let held = null;
+    let second = null;
+    try {
+      // The first caller (held and resumed later: uac_held.xml) is answered in the popup.
+      held = await sippCalls(callerNumber, sipUser, "uac_held.xml");
+      let popup = null;
+      const end = Date.now() + 20000;
+      while (!popup) {
+        popup = (await wd.windowHandles()).find((h) => h !== main) ?? null;
+        if (!popup && Date.now() > end) throw new Error(`no popup window; sipp log:\n${held.log()}`);
+        await sleep(100);
+      }
+      await wd.switchToWindow(popup);
+      await wd.click('[data-testid="incoming-answer"]');
+      await wd.switchToWindow(main);
+      await wd.waitFor(`${first}[data-status="in_progress"]`, { timeoutMs: 10000 });
+      // The second caller rings beside it, in view however far the page is scrolled.
+      await wd.click('[data-testid="nav-settings"]');
+      await wd.execute("document.querySelector('main').scrollTop = 1e6");
+      second = await sippCalls(secondNumber, sipUser);
+      const waiting = '[data-testid="call-widget"][data-waiting="true"]';
+      await wd.waitFor(waiting, { timeoutMs: 20000 }).catch((e) => {
+        throw new Error(`${e.message}\nsecond sipp's log:\n${second.log()}`);
+      });
+      await wd.waitFor(`${waiting} [data-testid="call-peer"]`, { text: `(415) 557-${suffix}` });
+      assert((await count('[data-testid="call-widget"]')) === 2, "two calls on screen");
+      const shown = await wd.execute("const r = document.querySelector(arguments[0]).getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight", [waiting]);
+      assert(shown, "the waiting call is in view on a scrolled page");
+      writeFileSync(join(shots, "call-waiting-scrolled.png"), await wd.screenshot());
+      await wd.click(`${waiting} [data-testid="call-answer"]`);
+      // The first caller took the hold (sipp answered the re-INVITE recvonly).
+      const holder = '[data-testid="call-widget"][data-held="true"]';
+      await wd.waitFor(holder, { timeoutMs: 10000 }).catch((e) => {
+        throw new Error(`${e.message}\nfirst sipp's log:\n${held.log()}`);
+      });
+      await wd.waitFor(`${holder} [data-testid="call-peer"]`, { text: new RegExp(`Alan Turing|\\(415\\) 556-${suffix}`) });
+      await wd.waitFor('[data-testid="call-widget"][data-held="false"][data-status="in_progress"]', { timeoutMs: 10000 });
+      // The second caller hangs up after its 4 s; the first stays held until resumed.
+      const code = await second.exited;
+      assert(code === 0, `the second sipp ended with ${code}:\n${second.log()}`);
+      await wd.waitFor(`${holder}`);
+      assert((await count('[data-testid="call-widget"]')) === 1, "one call left");
+      await wd.click(`${holder} [data-testid="call-hold"]`);
+      await wd.waitFor('[data-testid="call-widget"][data-held="false"]', { timeoutMs: 10000 });
+      await wd.click('[data-testid="call-widget"] [data-testid="call-hangup"]');
+      await waitGone('[data-testid="call-widget"]');
+      // The first caller saw hold, resume and the agent's BYE, in that order.
+      const heldCode = await held.exited;
+      assert(heldCode === 0, `the first sipp ended with ${heldCode}:\n${held.log()}`);
+      const fresh = (await journalRows()).filter((c) => !before.has(c.id)).map((c) => `${c.direction}:${c.status}`).sort();
+      assert(JSON.stringify(fresh) === JSON.stringify(["inbound:completed", "inbound:completed"]), `new journal rows: ${fresh}`);
+      await skipWrapUp();
+    } finally {
+      held?.child.kill("SIGKILL");
+      second?.child.kill("SIGKILL");
+      await wd.switchToWindow(main).catch(() => {});
     }
   });
 

@@ -406,9 +406,13 @@ impl Worker {
             Outcome::Done(remote) => {
                 tracing::info!(call = %call.id, "call activity delivered to the CRM");
                 let written = self.outbox.done(&item.id, &remote.0).await;
-                // After-call work saved while this was on its way goes as an update.
+                // After-call work (or a recording) saved while this was on its way goes as
+                // an update.
                 if let Ok(Some(fresh)) = self.calls.get(call.id).await {
-                    if fresh.notes != call.notes || fresh.disposition != call.disposition {
+                    if fresh.notes != call.notes
+                        || fresh.disposition != call.disposition
+                        || fresh.recording_url != call.recording_url
+                    {
                         let _ = self.outbox.reopen_for_update(call.id).await;
                     }
                 }

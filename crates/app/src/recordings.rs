@@ -51,6 +51,10 @@ pub enum RecordingError {
     NoRecording,
     #[error("cannot delete the recording: {0}")]
     Delete(std::io::Error),
+    #[error("cannot read the recording: {0}")]
+    Read(std::io::Error),
+    #[error("cannot fetch the recording from the team server: {0}")]
+    Team(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -144,6 +148,71 @@ pub(crate) async fn keep_provider_recording(
     }
 }
 
+/// The team server's call a recording link it gave names — its API's
+/// (`…/api/v1/calls/{id}/recording`) or a share link (`…/recordings/{id}?expires=…&sig=…`):
+/// the desktop asks its own team server for that call, never the host the link names.
+pub fn team_call_of(url: &str) -> Option<CallId> {
+    let url = url::Url::parse(url).ok()?;
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    let id = match segments.as_slice() {
+        [.., "api", "v1", "calls", id, "recording"] => *id,
+        [.., "recordings", id] if url.query().is_some_and(|q| q.contains("sig=")) => *id,
+        _ => return None,
+    };
+    uuid::Uuid::parse_str(id).ok().map(CallId)
+}
+
+/// What the team server's word on one of the agent's calls changes here.
+#[derive(Debug, PartialEq)]
+pub(crate) enum TeamRecording {
+    /// Its recording is linked to this desktop's row for the same call.
+    Linked(Call),
+    /// The server no longer keeps it (an admin deleted it): unlinked here too.
+    Unlinked(Call),
+    Unchanged,
+}
+
+/// The team server's word on one of the agent's calls, applied to the row this desktop's
+/// softphone journaled for the same call (the provider named it in the INVITE): a recording
+/// the server keeps is linked (`share`: a share link to it, which the CRM can play; else the
+/// server's own link) and then plays from the journal; one the server deleted is unlinked. A
+/// recording made here stays the one linked.
+pub(crate) async fn take_team_recording(
+    calls: &CallRepository,
+    folder: &Path,
+    team_call: &Call,
+    share: Option<String>,
+) -> Result<TeamRecording, StoreError> {
+    let Some(named) = &team_call.provider_call_id else {
+        return Ok(TeamRecording::Unchanged);
+    };
+    let Some(mut mine) = calls.find_by_provider_call_id(named).await? else {
+        return Ok(TeamRecording::Unchanged);
+    };
+    if is_local(&mine, folder) {
+        return Ok(TeamRecording::Unchanged);
+    }
+    let on_server = team_call.recording_url.as_deref().and_then(team_call_of);
+    let linked_here = mine.recording_url.as_deref().and_then(team_call_of);
+    match (on_server, linked_here) {
+        (Some(_), Some(_)) | (None, None) => Ok(TeamRecording::Unchanged),
+        (None, Some(_)) => {
+            mine.recording_url = None;
+            mine.recording_secs = None;
+            calls.save(&mine).await?;
+            tracing::info!(call = %mine.id, "the team server's recording is gone: unlinked");
+            Ok(TeamRecording::Unlinked(mine))
+        }
+        (Some(_), None) => {
+            mine.recording_url = share.or_else(|| team_call.recording_url.clone());
+            mine.recording_secs = team_call.recording_secs;
+            calls.save(&mine).await?;
+            tracing::info!(call = %mine.id, "the team server's recording linked");
+            Ok(TeamRecording::Linked(mine))
+        }
+    }
+}
+
 /// The journal's link to a recording on this computer.
 pub fn url_of(path: &Path) -> Option<String> {
     url::Url::from_file_path(path).ok().map(String::from)
@@ -218,6 +287,105 @@ mod tests {
         );
         call.status = ringdesk_core::CallStatus::Completed;
         call
+    }
+
+    #[test]
+    fn only_the_team_servers_own_recording_links_name_its_calls() {
+        let id = CallId::new();
+        let link = format!("https://team.example.com/api/v1/calls/{}/recording", id.0);
+        assert_eq!(team_call_of(&link), Some(id));
+        let share = format!(
+            "https://team.example.com/recordings/{}?expires=1&sig=x",
+            id.0
+        );
+        assert_eq!(team_call_of(&share), Some(id));
+        for other in [
+            format!("https://team.example.com/recordings/{}", id.0),
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1".to_string(),
+            format!("https://team.example.com/api/v1/calls/{}/recording/x", id.0),
+            "https://team.example.com/api/v1/calls/not-a-uuid/recording".to_string(),
+            "file:///tmp/recordings/a.opus".to_string(),
+            "not a link".to_string(),
+        ] {
+            assert_eq!(team_call_of(&other), None, "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_team_servers_recording_is_linked_to_the_softphones_row_for_the_same_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ringdesk_store::Store::open(&dir.path().join("ringdesk.db"))
+            .await
+            .unwrap();
+        let calls = store.calls();
+        let folder = folder(dir.path());
+        let now = OffsetDateTime::now_utc();
+        // The softphone's row, named by the provider's call in its INVITE; another call.
+        let mut mine = call_at(0, now);
+        mine.provider_call_id = Some("CA42".into());
+        calls.save(&mine).await.unwrap();
+        let other = call_at(0, now);
+        calls.save(&other).await.unwrap();
+        let take = |theirs: Call, share: Option<String>| {
+            let (calls, folder) = (calls.clone(), folder.clone());
+            async move {
+                take_team_recording(&calls, &folder, &theirs, share)
+                    .await
+                    .unwrap()
+            }
+        };
+        // The team journal's row for it, as the live link tells it: no recording yet.
+        let mut theirs = call_at(0, now);
+        theirs.provider_call_id = Some("CA42".into());
+        assert_eq!(take(theirs.clone(), None).await, TeamRecording::Unchanged);
+        let link = format!(
+            "https://team.example.com/api/v1/calls/{}/recording",
+            theirs.id.0
+        );
+        let share = format!(
+            "https://team.example.com/recordings/{}?expires=1900000000&sig=abc",
+            theirs.id.0
+        );
+        theirs.recording_url = Some(link.clone());
+        theirs.recording_secs = Some(42);
+        let TeamRecording::Linked(linked) = take(theirs.clone(), Some(share.clone())).await else {
+            panic!("not linked");
+        };
+        assert_eq!(linked.id, mine.id);
+        let row = calls.get(mine.id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.recording_url.as_deref(), row.recording_secs),
+            (Some(share.as_str()), Some(42))
+        );
+        assert_eq!(team_call_of(&share), Some(theirs.id));
+        assert_eq!(
+            calls.get(other.id).await.unwrap().unwrap().recording_url,
+            None
+        );
+        // Told again: nothing to do. A provider's own link is not the team server's to give.
+        assert_eq!(take(theirs.clone(), None).await, TeamRecording::Unchanged);
+        // Deleted on the server (the row comes without it): unlinked here.
+        let mut deleted = theirs.clone();
+        deleted.recording_url = None;
+        assert!(matches!(
+            take(deleted, None).await,
+            TeamRecording::Unlinked(_)
+        ));
+        assert_eq!(
+            calls.get(mine.id).await.unwrap().unwrap().recording_url,
+            None
+        );
+        let mut providers = theirs.clone();
+        providers.recording_url =
+            Some("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1".into());
+        assert_eq!(take(providers, None).await, TeamRecording::Unchanged);
+        // A recording made on this computer stays the one linked.
+        let mut recorded = call_at(0, now);
+        recorded.provider_call_id = Some("CA43".into());
+        recorded.recording_url = url_of(&file_for(&folder, &recorded));
+        calls.save(&recorded).await.unwrap();
+        theirs.provider_call_id = Some("CA43".into());
+        assert_eq!(take(theirs, None).await, TeamRecording::Unchanged);
     }
 
     #[tokio::test]

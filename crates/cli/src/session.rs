@@ -445,6 +445,9 @@ impl Session {
     fn on_change(&mut self, change: Change) {
         match change {
             Change::Ringing { leg, .. } => {
+                if let Some(id) = self.controller.call(leg).and_then(|v| v.provider_call) {
+                    println!("the provider's call: {id}");
+                }
                 if self.plan.decline {
                     self.declined = true;
                     self.issue(Command::Decline(leg));

@@ -277,9 +277,22 @@ async fn team_call(flavour: Flavour) {
     else {
         panic!("{steps:?}\n{}", desktop.output());
     };
-    assert_eq!(uri, &format!("sip:{bea_sip}@{kamailio}"));
+    let calls = store.calls().list(&CallFilter::default()).await.unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    // The softphone is told which of the provider's calls it takes (an X- header of the URI,
+    // sent in the INVITE as the provider does): the team journal's row and its own are one.
+    let named = calls[0].provider_call_id.clone().unwrap();
+    assert_eq!(
+        uri,
+        &format!("sip:{bea_sip}@{kamailio}?X-Ringdesk-Call={named}")
+    );
     assert_eq!(outcome, &DialOutcome::Completed, "{}", desktop.output());
     assert!(desktop.said("incoming call from"), "{}", desktop.output());
+    assert!(
+        desktop.said(&format!("the provider's call: {named}")),
+        "{}",
+        desktop.output()
+    );
     let heard = WavSource::open(recording.as_ref().unwrap())
         .unwrap()
         .samples()
@@ -291,7 +304,6 @@ async fn team_call(flavour: Flavour) {
         "the caller heard Bea: correlation {c:.3} at lag {lag}"
     );
     let calls = store.calls().list(&CallFilter::default()).await.unwrap();
-    assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].status, CallStatus::Completed, "{:?}", calls[0]);
     assert!(calls[0].answered_at.is_some(), "{:?}", calls[0]);
 

@@ -56,7 +56,7 @@ pub fn decide(request: &VoiceRequest, facts: &Facts, region: Region) -> VoiceAns
         return dial_number(number.clone());
     }
     match &facts.target {
-        Some(target) => ring(target),
+        Some(target) => ring(target, &request.provider_call_id),
         None => refuse(NOBODY),
     }
 }
@@ -73,6 +73,7 @@ pub fn transfer(target: &CallParty, region: Region) -> VoiceAnswer {
                 target: DialTarget::Sip {
                     user: user.clone(),
                     host: host.clone(),
+                    call: None,
                 },
                 caller_id: None,
                 transfer_url: None,
@@ -104,7 +105,7 @@ fn outgoing(to: &CallParty, caller_id: Option<&E164Number>, region: Region) -> V
 /// The agent's softphone when it can ring and they take calls; else (offline, Do not disturb,
 /// calls not taken in the app) their forwarding number when they asked for it; else an
 /// apology.
-fn ring(target: &Target) -> VoiceAnswer {
+fn ring(target: &Target, call: &str) -> VoiceAnswer {
     let user = target.user.as_ref();
     let dnd = user.is_some_and(|u| u.settings.dnd_enabled || u.status == UserStatus::Dnd);
     let takes_calls_in_app =
@@ -114,6 +115,7 @@ fn ring(target: &Target) -> VoiceAnswer {
             target: DialTarget::Sip {
                 user: login.user.clone(),
                 host: login.domain.clone(),
+                call: Some(call.to_string()),
             },
             caller_id: None,
             transfer_url: None,
@@ -254,7 +256,8 @@ mod tests {
             dial(
                 DialTarget::Sip {
                     user: "ringdesk-colleague".into(),
-                    host: "rd.sip.twilio.com".into()
+                    host: "rd.sip.twilio.com".into(),
+                    call: None,
                 },
                 None
             )
@@ -270,6 +273,8 @@ mod tests {
             DialTarget::Sip {
                 user: "ringdesk-1a2b3c4d".into(),
                 host: "rd.sip.twilio.com".into(),
+                // The call put through, named to the softphone.
+                call: Some("CA1".into()),
             },
             None,
         )

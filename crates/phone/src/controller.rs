@@ -269,6 +269,9 @@ pub struct CallView {
     pub transfer: Option<(TransferKind, String)>,
     /// Who passed the caller on to us (a transferred call).
     pub transferred_by: Option<String>,
+    /// The provider's id for this call, when its INVITE named it (`X-Ringdesk-Call`): the
+    /// team journal knows the call by it.
+    pub provider_call: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -325,6 +328,8 @@ struct Leg {
     headers: Vec<(String, String)>,
     /// Inbound: who passed the caller on to us.
     transferred_by: Option<String>,
+    /// Inbound: the provider's id for the call, when its INVITE named it.
+    provider_call: Option<String>,
 }
 
 pub struct Controller {
@@ -410,6 +415,7 @@ impl Controller {
                 consult_of: l.consult_of,
                 transfer: l.transfer.as_ref().map(|t| (t.kind, t.target.to_string())),
                 transferred_by: l.transferred_by.clone(),
+                provider_call: l.provider_call.clone(),
             })
             .collect()
     }
@@ -471,6 +477,7 @@ impl Controller {
                 replaces: None,
                 headers: Vec::new(),
                 transferred_by: None,
+                provider_call: None,
             },
         );
         id
@@ -516,10 +523,21 @@ impl Controller {
         if let Some(active) = self.active() {
             self.hold(active, true, media)?;
         }
+        // A URI's headers (RFC 3261 §19.1.5) go into the INVITE, extension (X-) ones only: a
+        // typed or linked address cannot make us send a Replaces, a Route or a second body.
+        let mut target = target;
+        let extensions = target
+            .embedded_headers()
+            .into_iter()
+            .filter(|(name, _)| name.len() > 2 && name[..2].eq_ignore_ascii_case("x-"))
+            .filter(|(name, value)| is_token(name) && !value.chars().any(char::is_control))
+            .collect();
+        target.headers = None;
         let leg = self.new_leg(true, remote, String::new());
         if let Some(l) = self.legs.get_mut(&leg) {
             l.target = Some(target);
             l.consult_of = consult_of;
+            l.headers = extensions;
         }
         self.actions.push_back(Action::OpenMedia(leg));
         Ok(leg)
@@ -898,7 +916,15 @@ impl Controller {
                 sdp,
                 replaces,
                 referred_by,
-            } => self.incoming(call, from, to, sdp, replaces, referred_by),
+                extensions,
+            } => {
+                self.incoming(call, from, to, sdp, replaces, referred_by);
+                // The provider's name for the call, when its INVITE gave one.
+                let named = provider_call_of(&extensions);
+                if let Some(l) = self.by_sip(call).and_then(|leg| self.legs.get_mut(&leg)) {
+                    l.provider_call = named;
+                }
+            }
             CallEvent::Ringing { call, sdp } => {
                 let Some(leg) = self.by_sip(call) else {
                     return;
@@ -1336,6 +1362,24 @@ impl Controller {
 
 /// A `Referred-By` value for a party as the user agent reported it (`"Bob" <sip:bob@host>;tag=x`
 /// or a bare URI): the name-addr without its tag.
+/// The provider's call named in an INVITE, when it looks like an id (printable, bounded).
+fn provider_call_of(extensions: &[(String, String)]) -> Option<String> {
+    extensions
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(ringdesk_core::ports::CALL_HEADER))
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+}
+
+/// A header name's characters (RFC 3261 token).
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c))
+}
+
 fn referred_by(party: &str) -> String {
     let bare = match (party.find('<'), party.find('>')) {
         (Some(open), Some(close)) if open < close => &party[..=close],

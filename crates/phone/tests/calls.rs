@@ -806,3 +806,42 @@ fn random_commands_in_every_state_never_panic_or_hang() {
     }
     eprintln!("reached: {reached:?}");
 }
+
+#[test]
+fn a_dialled_address_sends_only_its_extension_headers_and_a_named_call_is_known_by_that_name() {
+    let mut w = World::new(2, Config::default());
+    // What a provider's `<Sip>sip:…?X-Ringdesk-Call=…</Sip>` asks, with a header no typed or
+    // linked address may make us send.
+    let target = Uri::parse(&format!(
+        "{}?X-Ringdesk-Call=CA42&Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2",
+        World::uri(BOB)
+    ))
+    .expect("an address with headers");
+    w.command(
+        ALICE,
+        Command::Dial {
+            remote: World::uri(BOB).to_string(),
+            target,
+        },
+    )
+    .expect("dialled");
+    w.settle_all();
+    let invite = w
+        .in_flight
+        .iter()
+        .map(|(_, _, bytes)| String::from_utf8_lossy(bytes).to_string())
+        .find(|m| m.starts_with("INVITE "))
+        .expect("an INVITE on its way");
+    let request_line = invite.lines().next().unwrap_or_default();
+    assert!(!request_line.contains('?'), "{request_line}");
+    assert!(invite.contains("\r\nX-Ringdesk-Call: CA42\r\n"), "{invite}");
+    assert!(!invite.contains("Replaces:"), "{invite}");
+
+    w.run_until(SECS, |w| w.ringing(BOB).is_some());
+    let leg = w.ringing(BOB).expect("rings");
+    let view = w.phones[BOB].ctrl.call(leg).expect("a call");
+    assert_eq!(view.provider_call.as_deref(), Some("CA42"));
+    // A call nobody named has no name.
+    let alice = w.phones[ALICE].ctrl.calls();
+    assert_eq!(alice[0].provider_call, None);
+}

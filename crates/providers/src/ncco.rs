@@ -2,7 +2,9 @@
 //! the query, or POST with it as JSON when the application says `answer_method: POST`) and the
 //! NCCO answered (a JSON array of actions). Vonage numbers carry no `+`.
 
-use ringdesk_core::ports::{CallParty, DialTarget, VoiceAnswer, VoiceRequest, WebhookRequest};
+use ringdesk_core::ports::{
+    CallParty, DialTarget, VoiceAnswer, VoiceRequest, WebhookRequest, CALL_HEADER,
+};
 use ringdesk_core::{E164Number, ProviderError};
 use serde::Deserialize;
 use serde_json::json;
@@ -85,8 +87,14 @@ pub fn render(answer: &VoiceAnswer) -> String {
         } => {
             let endpoint = match target {
                 DialTarget::Number(n) => json!({ "type": "phone", "number": digits(n) }),
-                DialTarget::Sip { user, host } => {
-                    json!({ "type": "sip", "uri": format!("sip:{user}@{host}") })
+                // Vonage sends each of `headers` as an X- header of the INVITE.
+                DialTarget::Sip { user, host, call } => {
+                    let mut sip = json!({ "type": "sip", "uri": format!("sip:{user}@{host}") });
+                    if let (Some(call), Some(fields)) = (call, sip.as_object_mut()) {
+                        let name = CALL_HEADER.trim_start_matches("X-");
+                        fields.insert("headers".into(), json!({ name: call }));
+                    }
+                    sip
                 }
             };
             let mut connect = json!({ "action": "connect", "endpoint": [endpoint] });
@@ -178,6 +186,7 @@ mod tests {
             target: DialTarget::Sip {
                 user: "bea".into(),
                 host: "pbx.example.com".into(),
+                call: Some("c-1".into()),
             },
             caller_id: Some(n("+12125550100")),
             transfer_url: None,
@@ -186,7 +195,8 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&to_softphone).unwrap(),
             json!([{ "action": "connect", "from": "12125550100",
-                     "endpoint": [{ "type": "sip", "uri": "sip:bea@pbx.example.com" }] }])
+                     "endpoint": [{ "type": "sip", "uri": "sip:bea@pbx.example.com",
+                                    "headers": { "Ringdesk-Call": "c-1" } }] }])
         );
         let sorry = render(&VoiceAnswer::Refuse {
             say: "Sorry \"all\" busy".into(),

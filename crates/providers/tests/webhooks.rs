@@ -188,6 +188,7 @@ fn telnyx_texml_voice_requests_are_verified_read_and_answered() {
             target: DialTarget::Sip {
                 user: "gencredabc".into(),
                 host: "sip.telnyx.com".into(),
+                call: None,
             },
             caller_id: None,
             transfer_url: None,

@@ -189,21 +189,24 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/api/v1/providers/{id}/numbers/sync", post(sync_numbers))
         .route("/api/v1/numbers", get(numbers))
         .route("/api/v1/numbers/{id}/route", put(route_number))
-        .route("/api/v1/calls/{id}/recording", get(recording))
+        .route(
+            "/api/v1/calls/{id}/recording",
+            get(recording).delete(delete_recording),
+        )
+        .route("/api/v1/calls/{id}/recording/link", post(recording_link))
+        .route("/recordings/{id}", get(shared_recording))
 }
 
-/// A call's recording as the server keeps it: for an admin, or the agent whose call it was.
-async fn recording(
-    State(shared): State<Arc<Shared>>,
-    Signed(device): Signed,
-    Path(id): Path<Uuid>,
-) -> Result<Response> {
-    let no_recording = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "the server keeps no recording of this call (yet)",
-        )
-    };
+fn no_recording() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "the server keeps no recording of this call (yet)",
+    )
+}
+
+/// `id`'s journal row when `device` may have its recording: an admin, or the call's agent
+/// (someone else's call is, to an agent, a call that is not there).
+async fn recorded_call(shared: &Shared, device: &Device, id: Uuid) -> Result<ringdesk_core::Call> {
     let call = shared
         .store
         .calls()
@@ -211,14 +214,15 @@ async fn recording(
         .await
         .map_err(|e| ApiError::from(TeamError::Store(e)))?
         .ok_or_else(no_recording)?;
-    // Someone else's call is, to an agent, a call that is not there.
     if device.role != Role::Admin && call.user_id != Some(device.user_id) {
         return Err(no_recording());
     }
-    let (path, extension) = shared
-        .recordings
-        .file_of(call.id)
-        .ok_or_else(no_recording)?;
+    Ok(call)
+}
+
+/// The recording's bytes with their kind.
+async fn recording_file(shared: &Shared, call: ringdesk_core::CallId) -> Result<Response> {
+    let (path, extension) = shared.recordings.file_of(call).ok_or_else(no_recording)?;
     let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
         .await
         .map_err(|_| no_recording())?
@@ -229,6 +233,87 @@ async fn recording(
         "audio/mpeg"
     };
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+}
+
+/// A call's recording as the server keeps it: for an admin, or the agent whose call it was.
+async fn recording(
+    State(shared): State<Arc<Shared>>,
+    Signed(device): Signed,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let call = recorded_call(&shared, &device, id).await?;
+    recording_file(&shared, call.id).await
+}
+
+/// Deletes a call's recording (admins): the file, its link in the journal, its share links.
+async fn delete_recording(
+    State(shared): State<Arc<Shared>>,
+    Admin(_): Admin,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
+    let deleted = shared
+        .recordings
+        .delete(ringdesk_core::CallId(id))
+        .await
+        .map_err(|e| ApiError::from(TeamError::Store(e)))?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_recording())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordingLink {
+    url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: time::OffsetDateTime,
+}
+
+/// A share link to a call's recording (for the CRM's activity), for whoever may play it.
+async fn recording_link(
+    State(shared): State<Arc<Shared>>,
+    Signed(device): Signed,
+    Path(id): Path<Uuid>,
+) -> Result<Json<RecordingLink>> {
+    let call = recorded_call(&shared, &device, id).await?;
+    shared
+        .recordings
+        .file_of(call.id)
+        .ok_or_else(no_recording)?;
+    let expires_at = time::OffsetDateTime::now_utc() + crate::recordings::SHARE_FOR;
+    Ok(Json(RecordingLink {
+        url: shared.recordings.share_link(call.id, expires_at),
+        expires_at,
+    }))
+}
+
+#[derive(Deserialize)]
+struct ShareQuery {
+    expires: i64,
+    sig: String,
+}
+
+/// A recording through a share link: no token, the link's signature and time instead. A
+/// link forged, changed or out of date is a recording that is not there.
+async fn shared_recording(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<Uuid>,
+    Query(link): Query<ShareQuery>,
+) -> Result<Response> {
+    let call = ringdesk_core::CallId(id);
+    let now = time::OffsetDateTime::now_utc();
+    if !shared
+        .recordings
+        .link_holds(call, link.expires, &link.sig, now)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such recording, or the link has expired",
+        ));
+    }
+    recording_file(&shared, call).await
 }
 
 /// Ready when the database answers and the server is not stopping.

@@ -11,13 +11,27 @@ use ringdesk_core::ports::{
 };
 use ringdesk_core::routing::{self, Facts, SipLogin, Target};
 use ringdesk_core::team::TeamEvent;
-use ringdesk_core::{follow_event, NumberRoute, ProviderId, ProviderKind, Region};
+use ringdesk_core::{
+    follow_event, Call, CallDirection, NumberRoute, ProviderId, ProviderKind, Region, UserId,
+};
 use ringdesk_store::{CallRepository, StoreError};
 use ringdesk_webhooks::{Host, Unusable};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::recordings::Recordings;
+
+/// A party of a voice request as the journal shows it: a number in E.164 (also one typed
+/// as a SIP user), else the SIP address or the provider's text.
+fn party_text(party: &CallParty, region: Region) -> String {
+    match party {
+        CallParty::Number(n) => n.to_string(),
+        CallParty::Sip { user, host } => ringdesk_core::E164Number::parse(user, region)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| format!("sip:{user}@{host}")),
+        CallParty::Other(text) => ringdesk_core::call::provider_party(text),
+    }
+}
 use crate::team::{Team, TeamError};
 
 pub struct Receiver {
@@ -107,6 +121,84 @@ impl Receiver {
                 })
                 .await;
         }
+        Ok(())
+    }
+
+    /// Whose call routing put through: the agent whose softphone dials out, or the agent a
+    /// number's call goes to (softphone or forwarding number).
+    async fn agent_of(
+        &self,
+        provider: ProviderId,
+        request: &VoiceRequest,
+        facts: &Facts,
+        answer: &VoiceAnswer,
+    ) -> Option<UserId> {
+        if !matches!(answer, VoiceAnswer::Dial { .. }) {
+            return None;
+        }
+        match &request.from {
+            CallParty::Sip { user, .. } => self
+                .team
+                .repo
+                .login_by_sip_user(provider, user)
+                .await
+                .ok()
+                .flatten()
+                .map(|l| l.user_id),
+            _ => facts.target.as_ref()?.user.as_ref().map(|u| u.id),
+        }
+    }
+
+    /// The team journal's row for a call, from its voice request (the provider's first word
+    /// about it) or the event that came first, given to its agent, who hears of it on the live
+    /// link — and of each change after, the recording too.
+    async fn journal_routed(
+        &self,
+        provider: ProviderId,
+        request: &VoiceRequest,
+        answer: &VoiceAnswer,
+        agent: UserId,
+    ) -> Result<(), StoreError> {
+        let _one_at_a_time = self.apply.lock().await;
+        let known = self
+            .calls
+            .find_by_provider_call(provider, &request.provider_call_id)
+            .await?;
+        let mut call = match known {
+            Some(call) if call.user_id == Some(agent) => return Ok(()),
+            Some(call) => call,
+            None => {
+                let region = self.team.region;
+                let (direction, from) = match (&request.from, answer) {
+                    // The softphone's call leaves with the caller ID routing gave it.
+                    (
+                        CallParty::Sip { .. },
+                        VoiceAnswer::Dial {
+                            caller_id: Some(shown),
+                            ..
+                        },
+                    ) => (CallDirection::Outbound, shown.to_string()),
+                    (CallParty::Sip { .. }, _) => {
+                        (CallDirection::Outbound, party_text(&request.from, region))
+                    }
+                    _ => (CallDirection::Inbound, party_text(&request.from, region)),
+                };
+                let to = party_text(&request.to, region);
+                let mut call = Call::new(direction, from, to, OffsetDateTime::now_utc());
+                call.provider_id = Some(provider);
+                call.provider_call_id = Some(request.provider_call_id.clone());
+                call
+            }
+        };
+        call.user_id = Some(agent);
+        self.calls.save(&call).await?;
+        tracing::info!(provider_id = %provider, call = %call.id, user_id = %agent, "team journal: the call's agent");
+        self.team
+            .live
+            .tell(TeamEvent::Call {
+                call: Box::new(call),
+            })
+            .await;
         Ok(())
     }
 
@@ -212,6 +304,12 @@ impl Host for Receiver {
         match self.facts(id, request).await {
             Ok(facts) => {
                 let answer = routing::decide(request, &facts, self.team.region);
+                if let Some(agent) = self.agent_of(id, request, &facts, &answer).await {
+                    if let Err(e) = self.journal_routed(id, request, &answer, agent).await {
+                        // The call still goes through; its events will journal it, unowned.
+                        tracing::error!(provider_id = %id, error = %e, "cannot journal a call's agent");
+                    }
+                }
                 self.recorded(id, request, answer).await
             }
             Err(e) => {

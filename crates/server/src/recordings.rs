@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringdesk_core::ports::ProviderAdapter;
+use ringdesk_core::team::TeamEvent;
 use ringdesk_core::{Call, CallId, ProviderId};
 use ringdesk_store::{CallRepository, StoreError};
 use time::OffsetDateTime;
@@ -36,6 +37,14 @@ pub enum CopyError {
     Store(#[from] StoreError),
 }
 
+/// How long a share link plays: a CRM keeps the activity for good, the team keeps the
+/// recording until an admin deletes it.
+pub const SHARE_FOR: time::Duration = time::Duration::days(365);
+
+fn share_message(call: CallId, expires: i64) -> String {
+    format!("recording:{call}:{expires}")
+}
+
 #[derive(Clone)]
 pub struct Recordings {
     pub team: Arc<Team>,
@@ -47,6 +56,57 @@ impl Recordings {
     /// The team journal's link to a copied recording (what desktops and the CRM get).
     pub fn link(&self, call: CallId) -> String {
         format!("{}/api/v1/calls/{call}/recording", self.team.base_url)
+    }
+
+    /// A link that plays `call`'s recording for anyone who holds it, until `expires` — what
+    /// a CRM's activity stores (HubSpot and Pipedrive fetch a recording's link themselves, with
+    /// no login of ours). Signed with a key derived from the sealing key.
+    pub fn share_link(&self, call: CallId, expires: OffsetDateTime) -> String {
+        let expires = expires.unix_timestamp();
+        let signature = self.team.sealer.sign(&share_message(call, expires));
+        format!(
+            "{}/recordings/{call}?expires={expires}&sig={signature}",
+            self.team.base_url
+        )
+    }
+
+    /// Whether a share link's `expires` and `sig` are the server's own and still good.
+    pub fn link_holds(&self, call: CallId, expires: i64, sig: &str, now: OffsetDateTime) -> bool {
+        expires > now.unix_timestamp()
+            && self.team.sealer.verify(&share_message(call, expires), sig)
+    }
+
+    /// Deletes `call`'s copy and unlinks it: its share links stop working.
+    pub async fn delete(&self, call: CallId) -> Result<bool, StoreError> {
+        let Some(mut row) = self.calls.get(call).await? else {
+            return Ok(false);
+        };
+        let mut removed = false;
+        while let Some((path, _)) = self.file_of(call) {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(call = %call, error = %e, "cannot delete a recording");
+                return Ok(false);
+            }
+            removed = true;
+        }
+        if row.recording_url.is_some() {
+            row.recording_url = None;
+            row.recording_secs = None;
+            self.calls.save(&row).await?;
+            removed = true;
+        }
+        if removed {
+            tracing::info!(call = %call, "recording deleted");
+            if row.user_id.is_some() {
+                self.team
+                    .live
+                    .tell(TeamEvent::Call {
+                        call: Box::new(row),
+                    })
+                    .await;
+            }
+        }
+        Ok(removed)
     }
 
     /// Whether `call`'s recording is the server's copy already.
@@ -92,6 +152,15 @@ impl Recordings {
         row.recording_url = Some(self.link(call));
         self.calls.save(&row).await?;
         tracing::info!(call = %call, bytes, "recording copied to the team server");
+        // The call's agent hears of it: their desktop plays it from here.
+        if row.user_id.is_some() {
+            self.team
+                .live
+                .tell(TeamEvent::Call {
+                    call: Box::new(row),
+                })
+                .await;
+        }
         Ok(())
     }
 

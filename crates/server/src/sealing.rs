@@ -11,12 +11,14 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use ringdesk_core::ports::{SecretError, SecretStore};
 use ringdesk_store::TeamRepository;
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
 const NONCE: usize = 12;
 /// The systemd credential (`LoadCredential=ringdesk-server-key:…`) read from
@@ -40,13 +42,41 @@ pub enum SealError {
 
 pub struct Sealer {
     cipher: Aes256Gcm,
+    /// Signs links the server hands out (derived from the sealing key, so every replica
+    /// with the key checks them and a new key retires them all).
+    links: [u8; 32],
 }
 
 impl Sealer {
     pub fn from_key(key: &[u8; 32]) -> Sealer {
+        let links = Sha256::new()
+            .chain_update(b"ringdesk link signatures v1\0")
+            .chain_update(key)
+            .finalize()
+            .into();
         Sealer {
             cipher: Aes256Gcm::new(key.into()),
+            links,
         }
+    }
+
+    /// HMAC-SHA256 of `message` under the link key, base64url.
+    pub fn sign(&self, message: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(message).finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`sign`](Self::sign)'s for `message` (in constant time).
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(signature)
+            .is_ok_and(|bytes| self.mac(message).verify_slice(&bytes).is_ok())
+    }
+
+    fn mac(&self, message: &str) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.links)
+            .expect("HMAC takes a key of any length");
+        mac.update(message.as_bytes());
+        mac
     }
 
     /// The key from `RINGDESK_SERVER_KEY`, else the systemd credential, else `file` (made,
@@ -180,6 +210,18 @@ impl SecretStore for SealedSecretStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_signed_by_this_key_alone() {
+        let sealer = Sealer::from_key(&[7u8; 32]);
+        let signature = sealer.sign("recording:abc:1800000000");
+        assert!(sealer.verify("recording:abc:1800000000", &signature));
+        assert!(!sealer.verify("recording:abc:1800000001", &signature));
+        assert!(!sealer.verify("recording:abc:1800000000", "not base64!"));
+        assert!(!sealer.verify("recording:abc:1800000000", ""));
+        let other = Sealer::from_key(&[8u8; 32]);
+        assert!(!other.verify("recording:abc:1800000000", &signature));
+    }
 
     #[test]
     fn a_sealed_value_opens_only_with_its_key_and_in_its_row() {

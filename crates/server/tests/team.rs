@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use ringdesk_core::team::Role;
-use ringdesk_core::{CallFilter, UserInput, UserSettings};
+use ringdesk_core::{CallDirection, CallFilter, UserInput, UserSettings};
 use ringdesk_providers::webhook::{twilio_signature, TwilioAlgorithm};
 use ringdesk_providers::Endpoints;
 use ringdesk_server::config::ServerConfig;
@@ -423,8 +423,11 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
     );
     let (status, twiml) = running.voice(&provider_id, &inbound).await;
     assert_eq!(status, 200, "{twiml}");
+    // The softphone is told which of the provider's calls it takes.
     assert!(
-        twiml.contains("<Sip") && twiml.contains(&format!("sip:{sip_user}@{domain}")),
+        twiml.contains(&format!(
+            "<Sip>sip:{sip_user}@{domain}?X-Ringdesk-Call=CA100</Sip>"
+        )),
         "{twiml}"
     );
 
@@ -523,7 +526,9 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
         .await;
     assert_eq!(status, 401, "expired");
 
-    // Call events reach the team journal once each, whoever is signed in.
+    // The calls routing put through are in the team journal as their agent's — the one rung
+    // in and the one her softphone made (with the number it showed); the refused stranger's
+    // is nobody's. Call events reach the journal once each, whoever is signed in.
     let ringing = "CallSid=CA100&CallStatus=ringing&Direction=inbound&From=%2B14155552671&To=%2B12125550100&SequenceNumber=0";
     for _ in 0..2 {
         let (status, body) = running
@@ -538,8 +543,25 @@ async fn a_team_routes_calls_to_its_agents_wherever_they_are() {
         .list(&CallFilter::default())
         .await
         .unwrap();
-    assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(calls[0].from, "+14155552671");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let journaled = |sid: &str| {
+        calls
+            .iter()
+            .find(|c| c.provider_call_id.as_deref() == Some(sid))
+            .unwrap_or_else(|| panic!("{sid}: {calls:?}"))
+    };
+    let (rung, made) = (journaled("CA100"), journaled("CA101"));
+    assert_eq!(
+        (rung.direction, rung.from.as_str(), rung.to.as_str()),
+        (CallDirection::Inbound, "+14155552671", e164.as_str())
+    );
+    assert_eq!(
+        (made.direction, made.from.as_str(), made.to.as_str()),
+        (CallDirection::Outbound, e164.as_str(), "+14155552671")
+    );
+    for call in [rung, made] {
+        assert_eq!(call.user_id.map(|u| u.to_string()), Some(bea_id.clone()));
+    }
 
     // Revoked: Bea's desktop is refused at once.
     let (status, _) = running
@@ -1187,6 +1209,17 @@ async fn provider_recordings_are_copied_at_once_linked_served_and_found_again_wh
     ] {
         assert_eq!(running.twilio(&events, form).await.0, 200);
     }
+    // CA1 is Bea's (routing put it through to her).
+    let bea = running
+        .server
+        .team
+        .agents
+        .save_user(None, agent_input("Bea", None))
+        .await
+        .unwrap();
+    let mut hers = call_of(&running, "CA1").await;
+    hers.user_id = Some(bea.id);
+    running.server.store.calls().save(&hers).await.unwrap();
     // The recording is ready: copied at once, linked with its length; Twilio's redelivery
     // changes nothing (one download).
     let ready = format!(
@@ -1219,6 +1252,32 @@ async fn provider_recordings_are_copied_at_once_linked_served_and_found_again_wh
     );
     let call = call_of(&running, "CA1").await;
     assert_eq!(call.recording_secs, Some(7));
+    // Bea's desktop hears of it on the live link: the copy, linked.
+    let told = || async {
+        running
+            .server
+            .team
+            .repo
+            .events_after(0, bea.id, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, body)| {
+                serde_json::from_str::<ringdesk_core::team::TeamEvent>(&body).ok()
+            })
+            .any(|e| {
+                matches!(e, ringdesk_core::team::TeamEvent::Call { call }
+                    if call.recording_url.as_deref() == Some(link.as_str()))
+            })
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !told().await {
+        assert!(
+            std::time::Instant::now() < end,
+            "Bea was not told of her call's recording"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let kept = running
         .dir
         .path()
@@ -1308,6 +1367,93 @@ async fn provider_recordings_are_copied_at_once_linked_served_and_found_again_wh
             .reconcile(time::OffsetDateTime::now_utc())
             .await,
         0
+    );
+
+    // A share link (what the CRM's activity carries) plays with no login; changed, out of
+    // date or to another call, it is nothing.
+    let (status, shared) = running
+        .call(
+            "POST",
+            &format!("/api/v1/calls/{}/recording/link", call.id),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{shared}");
+    let link = shared["url"].as_str().unwrap().to_string();
+    assert!(
+        link.starts_with(&format!("{PUBLIC}/recordings/{}?expires=", call.id)),
+        "{link}"
+    );
+    let (status, _) = running
+        .call(
+            "POST",
+            &format!("/api/v1/calls/{}/recording/link", call.id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let open = |url: String| {
+        let path = url.trim_start_matches(PUBLIC).to_string();
+        let address = running.address.clone();
+        async move {
+            let answer = reqwest::get(format!("{address}{path}")).await.unwrap();
+            (
+                answer.status().as_u16(),
+                answer.bytes().await.unwrap().to_vec(),
+            )
+        }
+    };
+    assert_eq!(open(link.clone()).await, (200, mp3(1)));
+    let other = call_of(&running, "CA2").await;
+    let now = time::OffsetDateTime::now_utc();
+    for forged in [
+        link.replace("sig=", "sig=x"),
+        link.replace(&call.id.to_string(), &other.id.to_string()),
+        running
+            .server
+            .recordings
+            .share_link(call.id, now - time::Duration::minutes(1)),
+    ] {
+        assert_eq!(open(forged.clone()).await.0, 404, "{forged}");
+    }
+
+    // An admin deletes it: the file, the journal's link and every share link go, and Bea hears.
+    let (status, _) = running
+        .call(
+            "DELETE",
+            &format!("/api/v1/calls/{}/recording", call.id),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(!kept.exists());
+    assert_eq!(call_of(&running, "CA1").await.recording_url, None);
+    assert_eq!(open(link).await.0, 404);
+    assert_eq!(get(Some(&admin)).await.unwrap().status(), 404);
+    let (status, _) = running
+        .call(
+            "DELETE",
+            &format!("/api/v1/calls/{}/recording", call.id),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "nothing left to delete");
+    let last = running
+        .server
+        .team
+        .repo
+        .events_after(0, bea.id, 1000)
+        .await
+        .unwrap()
+        .pop()
+        .and_then(|(_, body)| serde_json::from_str::<ringdesk_core::team::TeamEvent>(&body).ok());
+    assert!(
+        matches!(&last, Some(ringdesk_core::team::TeamEvent::Call { call: told }) if told.id == call.id && told.recording_url.is_none()),
+        "{last:?}"
     );
     running.stop().await;
 }

@@ -154,10 +154,23 @@ impl Uri {
     /// An embedded header (`sip:bob@host?Replaces=...`), percent-decoded: a REFER's Refer-To
     /// carries the Replaces of an attended transfer this way (RFC 3891 §5).
     pub fn embedded_header(&self, name: &str) -> Option<String> {
-        self.headers.as_deref()?.split('&').find_map(|pair| {
-            let (n, v) = pair.split_once('=')?;
-            n.eq_ignore_ascii_case(name).then(|| percent_decode(v))?
-        })
+        self.embedded_headers()
+            .into_iter()
+            .find_map(|(n, v)| n.eq_ignore_ascii_case(name).then_some(v))
+    }
+
+    /// Every embedded header, percent-decoded (a malformed one is left out).
+    pub fn embedded_headers(&self) -> Vec<(String, String)> {
+        let Some(headers) = self.headers.as_deref() else {
+            return Vec::new();
+        };
+        headers
+            .split('&')
+            .filter_map(|pair| {
+                let (n, v) = pair.split_once('=')?;
+                Some((percent_decode(n)?, percent_decode(v)?))
+            })
+            .collect()
     }
 
     pub fn transport(&self) -> Option<&str> {

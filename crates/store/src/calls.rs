@@ -112,7 +112,8 @@ pub(crate) fn upsert(
          notes = excluded.notes, disposition = excluded.disposition, \
          audio_mos = excluded.audio_mos, audio_loss_percent = excluded.audio_loss_percent, \
          transfers = excluded.transfers, transferred_by = excluded.transferred_by, \
-         recording_secs = excluded.recording_secs",
+         recording_secs = excluded.recording_secs, \
+         user_id = COALESCE(excluded.user_id, calls.user_id)",
     )
     .bind(call.id.to_string())
     .bind(call.direction.code())
@@ -197,6 +198,21 @@ impl CallRepository {
             "{SELECT} WHERE k.provider_id = ? AND k.provider_call_id = ?"
         ))
         .bind(provider.0.to_string())
+        .bind(provider_call_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// The newest call the provider's call `provider_call_id` names, through whichever
+    /// provider (the team's account on the server, the softphone's login here).
+    pub async fn find_by_provider_call_id(
+        &self,
+        provider_call_id: &str,
+    ) -> Result<Option<Call>, StoreError> {
+        let row = sqlx::query(&format!(
+            "{SELECT} WHERE k.provider_call_id = ? ORDER BY k.initiated_at DESC LIMIT 1"
+        ))
         .bind(provider_call_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -371,6 +387,54 @@ mod tests {
 
     fn at(secs: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_calls_agent_once_known_stays_and_the_provider_call_finds_it() {
+        let store = Store::in_memory().await.unwrap();
+        let calls = store.calls();
+        let mut call = Call::new(CallDirection::Inbound, "+1".into(), "+2".into(), at(0));
+        call.provider_call_id = Some("CA1".into());
+        calls.save(&call).await.unwrap();
+        // Routing names the agent after the provider's first event made the row.
+        let agent = store
+            .users()
+            .save(
+                None,
+                &ringdesk_core::UserInput {
+                    name: "Bea".into(),
+                    email: None,
+                    is_me: false,
+                    assigned_numbers: vec![],
+                    primary_number: None,
+                    forwarding_number: None,
+                    settings: ringdesk_core::UserSettings::default(),
+                }
+                .validate(Region::default())
+                .unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        call.user_id = Some(agent);
+        calls.save(&call).await.unwrap();
+        // A later write that does not know the agent keeps them.
+        call.user_id = None;
+        call.status = CallStatus::InProgress;
+        calls.save(&call).await.unwrap();
+        let found = calls
+            .find_by_provider_call_id("CA1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.id, found.user_id), (call.id, Some(agent)));
+        assert_eq!(found.status, CallStatus::InProgress);
+        assert!(calls
+            .find_by_provider_call_id("CA2")
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]

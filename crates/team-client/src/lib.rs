@@ -21,6 +21,9 @@ use url::Url;
 /// Invite codes are 48 characters; anything much longer is not one.
 const MAX_CODE: usize = 200;
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// A recording comes whole: an hour of the providers' MP3 is ~60 MB.
+const RECORDING_TIMEOUT: Duration = Duration::from_secs(120);
+const MAX_RECORDING: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TeamError {
@@ -45,6 +48,15 @@ impl TeamError {
     pub fn is_signed_out(&self) -> bool {
         matches!(self, TeamError::Refused(why) if why.starts_with("401"))
     }
+}
+
+/// A link that plays a recording without a login, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingLink {
+    pub url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +187,25 @@ fn unreachable(server: &Url) -> TeamError {
     TeamError::Unreachable(server.to_string())
 }
 
+/// Why the server refused, in its own sentence (anything else cut short); a form value it
+/// refused names its field.
+fn refusal(status: reqwest::StatusCode, text: &str) -> TeamError {
+    let answer = serde_json::from_str::<serde_json::Value>(text).unwrap_or_default();
+    let why = answer["error"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    if let (reqwest::StatusCode::UNPROCESSABLE_ENTITY, Some(field)) =
+        (status, answer["field"].as_str())
+    {
+        return TeamError::Invalid {
+            field: field.to_string(),
+            message: why,
+        };
+    }
+    TeamError::Refused(format!("{}: {why}", status.as_u16()))
+}
+
 impl TeamClient {
     pub fn new(server: Url) -> Result<TeamClient, TeamError> {
         let http = reqwest::Client::builder()
@@ -209,21 +240,59 @@ impl TeamClient {
                 .map(Some)
                 .map_err(|e| TeamError::Unreadable(e.to_string()));
         }
-        // The server says why in a sentence; anything else is cut short.
-        let answer = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
-        let why = answer["error"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| text.chars().take(200).collect());
-        if let (reqwest::StatusCode::UNPROCESSABLE_ENTITY, Some(field)) =
-            (status, answer["field"].as_str())
-        {
-            return Err(TeamError::Invalid {
-                field: field.to_string(),
-                message: why,
-            });
+        Err(refusal(status, &text))
+    }
+
+    /// A share link to a call's recording (what the CRM's activity carries).
+    pub async fn recording_link(
+        &self,
+        token: &SecretString,
+        call: ringdesk_core::CallId,
+    ) -> Result<RecordingLink, TeamError> {
+        let path = format!("/api/v1/calls/{}/recording/link", call.0);
+        self.expect(self.authed(reqwest::Method::POST, &path, token))
+            .await
+    }
+
+    /// Deletes a call's recording on the server (admins).
+    pub async fn delete_recording(
+        &self,
+        token: &SecretString,
+        call: ringdesk_core::CallId,
+    ) -> Result<(), TeamError> {
+        let path = format!("/api/v1/calls/{}/recording", call.0);
+        self.read::<serde_json::Value>(self.authed(reqwest::Method::DELETE, &path, token))
+            .await
+            .map(|_| ())
+    }
+
+    /// A call's recording as the team server keeps it: this agent's own call (or any, for an
+    /// admin). Bounded; a slow link gets longer than the API's usual wait.
+    pub async fn recording(
+        &self,
+        token: &SecretString,
+        call: ringdesk_core::CallId,
+    ) -> Result<Vec<u8>, TeamError> {
+        let path = format!("/api/v1/calls/{}/recording", call.0);
+        let response = self
+            .authed(reqwest::Method::GET, &path, token)
+            .timeout(RECORDING_TIMEOUT)
+            .send()
+            .await
+            .map_err(|_| unreachable(&self.server))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(refusal(status, &text));
         }
-        Err(TeamError::Refused(format!("{}: {why}", status.as_u16())))
+        if response.content_length().unwrap_or(0) > MAX_RECORDING {
+            return Err(TeamError::Unreadable("the recording is too large".into()));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|_| unreachable(&self.server))?;
+        Ok(bytes.to_vec())
     }
 
     fn authed(

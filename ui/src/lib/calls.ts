@@ -45,6 +45,24 @@ export function focusedCall(calls: ActiveCall[]): ActiveCall | null {
 }
 
 /** "0:07", "12:34", "1:02:03"; `padMinutes` gives "00:07" for a running timer. */
+/** Where a call's recording is: a file on this computer, the team server's copy (played through
+ * this desktop's own link to its server), or still at the provider (copied when it can be). */
+export function recordingPlace(call: Call): "here" | "team" | "provider" | null {
+  const url = call.recordingUrl;
+  if (!url) return null;
+  if (url.startsWith("file://")) return "here";
+  if (/\/api\/v1\/calls\/[0-9a-f-]{36}\/recording$/i.test(url)) return "team";
+  return "provider";
+}
+
+/** An audio file's type, told by its first bytes (a provider's MP3 or WAV, our Ogg Opus). */
+export function audioType(bytes: Uint8Array): string {
+  const text = String.fromCharCode(...bytes.slice(0, 4));
+  if (text === "OggS") return "audio/ogg";
+  if (text === "RIFF") return "audio/wav";
+  return "audio/mpeg";
+}
+
 export function formatDuration(totalSecs: number, padMinutes = false): string {
   const secs = Math.max(0, Math.floor(totalSecs));
   const h = Math.floor(secs / 3600);

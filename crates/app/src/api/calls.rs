@@ -125,9 +125,66 @@ impl Ringdesk {
             .ok_or(RecordingError::NoRecording)
     }
 
-    /// Deletes a call's recording made on this computer.
+    /// A call's recording, whole: the file made or kept on this computer, else the copy the
+    /// team server keeps (asked of this desktop's own team server with its device token).
+    pub async fn recording_audio(&self, id: CallId) -> Result<Vec<u8>, RecordingError> {
+        let call = self
+            .store
+            .calls()
+            .get(id)
+            .await?
+            .ok_or(RecordingError::NoRecording)?;
+        if let Some(file) = recordings::local_file(&call, &self.journal.recordings) {
+            return tokio::fs::read(file).await.map_err(RecordingError::Read);
+        }
+        let on_server = call
+            .recording_url
+            .as_deref()
+            .and_then(recordings::team_call_of)
+            .ok_or(RecordingError::NoRecording)?;
+        let (client, token) = self.team_client().await?;
+        client
+            .recording(&token, on_server)
+            .await
+            .map_err(|e| RecordingError::Team(e.to_string()))
+    }
+
+    async fn team_client(
+        &self,
+    ) -> Result<(ringdesk_team::TeamClient, secrecy::SecretString), RecordingError> {
+        let joined = team::joined(&self.store.settings(), self.secrets.as_ref())
+            .await
+            .map_err(|e| RecordingError::Team(e.to_string()))?;
+        let Some((client, token, _)) = joined else {
+            return Err(RecordingError::Team("this desktop is not in a team".into()));
+        };
+        Ok((client, token))
+    }
+
+    /// Deletes a call's recording: one made or kept on this computer, or — for a team's
+    /// admin — the team server's copy (the server refuses anyone else).
     pub async fn delete_recording(&self, id: CallId) -> Result<Call, RecordingError> {
-        let call = recordings::delete(&self.store.calls(), &self.journal.recordings, id).await?;
+        let calls = self.store.calls();
+        let on_server = calls
+            .get(id)
+            .await?
+            .and_then(|c| c.recording_url)
+            .as_deref()
+            .and_then(recordings::team_call_of);
+        if let Some(on_server) = on_server {
+            let (client, token) = self.team_client().await?;
+            client
+                .delete_recording(&token, on_server)
+                .await
+                .map_err(|e| RecordingError::Team(e.to_string()))?;
+            let mut call = calls.get(id).await?.ok_or(RecordingError::NoRecording)?;
+            call.recording_url = None;
+            call.recording_secs = None;
+            calls.save(&call).await?;
+            tracing::info!(call = %id, "the team server's recording deleted");
+            return Ok(self.journal.named(call).await);
+        }
+        let call = recordings::delete(&calls, &self.journal.recordings, id).await?;
         tracing::info!(call = %id, "recording deleted");
         Ok(self.journal.named(call).await)
     }

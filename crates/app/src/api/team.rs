@@ -81,8 +81,11 @@ impl Ringdesk {
     /// What the desktop itself does with the team's news, before the window shows it: a
     /// softphone login made (or remade) for this agent is taken at once.
     pub async fn on_team_news(&self, event: &ringdesk_core::team::TeamEvent) {
-        let ringdesk_core::team::TeamEvent::Softphone { user_id } = event else {
-            return;
+        use ringdesk_core::team::TeamEvent;
+        let user_id = match event {
+            TeamEvent::Softphone { user_id } => user_id,
+            TeamEvent::Call { call } => return self.take_team_call(call).await,
+            _ => return,
         };
         let settings = self.store.settings();
         let me = team::load(&settings)
@@ -102,6 +105,50 @@ impl Ringdesk {
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reach the team to take the softphone login")
+            }
+        }
+    }
+
+    /// One of the agent's calls as the team journal has it: its recording linked to (or, once
+    /// deleted there, unlinked from) this desktop's row for the same call — with a share link
+    /// the CRM can play, and the CRM's activity brought up to date.
+    async fn take_team_call(&self, call: &ringdesk_core::Call) {
+        let share = match call
+            .recording_url
+            .as_deref()
+            .and_then(recordings::team_call_of)
+        {
+            Some(on_server) => self.share_link(on_server).await,
+            None => None,
+        };
+        let calls = self.store.calls();
+        let folder = &self.journal.recordings;
+        match recordings::take_team_recording(&calls, folder, call, share).await {
+            Ok(
+                recordings::TeamRecording::Linked(mine) | recordings::TeamRecording::Unlinked(mine),
+            ) => match self.journal.outbox.reopen_for_update(mine.id).await {
+                Ok(true) => {
+                    tracing::info!(call = %mine.id, "the CRM activity will carry the recording");
+                    self.journal.wake.notify_one();
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot queue the CRM update"),
+            },
+            Ok(recordings::TeamRecording::Unchanged) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot link the team server's recording"),
+        }
+    }
+
+    /// A share link to a recording the team server keeps (None: not reachable now; the
+    /// server's own link is kept instead, which plays here but not in the CRM).
+    async fn share_link(&self, on_server: ringdesk_core::CallId) -> Option<String> {
+        let joined = team::joined(&self.store.settings(), self.secrets.as_ref()).await;
+        let (client, token, _) = joined.ok().flatten()?;
+        match client.recording_link(&token, on_server).await {
+            Ok(link) => Some(link.url),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot get a share link to the recording");
+                None
             }
         }
     }

@@ -642,6 +642,20 @@ impl CallDesk {
             return;
         };
         let mut call = self.inbound_call(&view.remote, &view.local, view.transferred_by);
+        // The provider named its call: the team journal's row for it is this one — and when
+        // this desktop's own webhooks journaled it first, that row is this call's.
+        if let Some(named) = view.provider_call {
+            let provider = self.line.provider;
+            if let Ok(Some(known)) = self
+                .journal
+                .calls
+                .find_by_provider_call(provider, &named)
+                .await
+            {
+                call.id = known.id;
+            }
+            call.provider_call_id = Some(named);
+        }
         self.journal.attribute(&mut call, None).await;
         self.legs.insert(leg, Leg::new(call));
     }

@@ -170,6 +170,9 @@ pub struct VoiceRequest {
     pub to: CallParty,
 }
 
+/// The SIP header that names, to a softphone, the provider's call it is rung for.
+pub const CALL_HEADER: &str = "X-Ringdesk-Call";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialTarget {
     Number(E164Number),
@@ -177,6 +180,10 @@ pub enum DialTarget {
     Sip {
         user: String,
         host: String,
+        /// The provider's id for the call being put through, sent to the softphone as the
+        /// `X-Ringdesk-Call` SIP header: its journal row and the team journal's are then
+        /// known to be one call (the recording, the outcome the provider saw).
+        call: Option<String>,
     },
 }
 

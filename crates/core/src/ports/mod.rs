@@ -9,7 +9,7 @@ pub use adapter::{
     AccountInfo, AdapterFactory, CallHandle, CallParty, CallRequest, DialTarget,
     NumberCapabilities, NumberType, ProviderAdapter, ProviderNumber, ProviderRecording,
     ProvisionedResource, RecordingAudio, SoftphoneLogin, SoftphoneRequest, TransferRequest,
-    VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind, WebhookRequest,
+    VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind, WebhookRequest, CALL_HEADER,
 };
 pub use provider_repository::{ProviderRepository, RepositoryError};
 pub use secret_store::{SecretError, SecretStore};

@@ -2,9 +2,9 @@
 //! number) and TwiML, the answer. Telnyx's TeXML speaks the same: its requests carry the same
 //! form fields (`CallSid`, `From`, `To`) and it follows the same verbs.
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use ringdesk_core::ports::{
-    CallParty, DialTarget, TransferRequest, VoiceAnswer, VoiceRequest, WebhookRequest,
+    CallParty, DialTarget, TransferRequest, VoiceAnswer, VoiceRequest, WebhookRequest, CALL_HEADER,
 };
 use ringdesk_core::{E164Number, ProviderError};
 
@@ -84,8 +84,24 @@ pub fn render(answer: &VoiceAnswer) -> String {
             let noun = match target {
                 // E.164 is `+` and digits: nothing to escape.
                 DialTarget::Number(n) => format!("<Number>{n}</Number>"),
-                DialTarget::Sip { user, host } => {
-                    format!("<Sip>sip:{}@{}</Sip>", escape(user), escape(host))
+                // The call named to the softphone as a header of the URI (RFC 3261 §19.1.1),
+                // which Twilio sends as `X-Ringdesk-Call` in the INVITE.
+                DialTarget::Sip { user, host, call } => {
+                    let header = call
+                        .as_ref()
+                        .map(|c| {
+                            format!(
+                                "?{CALL_HEADER}={}",
+                                utf8_percent_encode(c, NON_ALPHANUMERIC)
+                            )
+                        })
+                        .unwrap_or_default();
+                    format!(
+                        "<Sip>sip:{}@{}{}</Sip>",
+                        escape(user),
+                        escape(host),
+                        escape(&header)
+                    )
                 }
             };
             // Both sides, each on its own channel, from the answer; told once it is ready.
@@ -184,6 +200,7 @@ mod tests {
             target: DialTarget::Sip {
                 user: "ringdesk-1".into(),
                 host: "rd.sip.twilio.com".into(),
+                call: None,
             },
             caller_id: None,
             transfer_url: Some("https://h.example/webhooks/p/voice/transfer?a=1&b=2".into()),
@@ -228,6 +245,7 @@ mod tests {
             target: DialTarget::Sip {
                 user: "a&b".into(),
                 host: "rd.sip.twilio.com".into(),
+                call: None,
             },
             caller_id: None,
             transfer_url: None,
@@ -236,6 +254,23 @@ mod tests {
         assert!(sip.contains(
             "<Dial answerOnBridge=\"true\"><Sip>sip:a&amp;b@rd.sip.twilio.com</Sip></Dial>"
         ));
+        // The call put through is named to the softphone in a header of the URI, escaped.
+        let named = render(&VoiceAnswer::Dial {
+            target: DialTarget::Sip {
+                user: "ringdesk-1".into(),
+                host: "rd.sip.twilio.com".into(),
+                call: Some("CA1&x=<y>".into()),
+            },
+            caller_id: None,
+            transfer_url: None,
+            record: None,
+        });
+        assert!(
+            named.contains(
+                "<Sip>sip:ringdesk-1@rd.sip.twilio.com?X-Ringdesk-Call=CA1%26x%3D%3Cy%3E</Sip>"
+            ),
+            "{named}"
+        );
         let refused = render(&VoiceAnswer::Refuse {
             say: "Sorry <agent> & co".into(),
         });

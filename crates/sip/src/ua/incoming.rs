@@ -188,6 +188,12 @@ impl UserAgent {
         let from = invite.headers.get("From").unwrap_or_default().to_string();
         let to = invite.headers.get("To").unwrap_or_default().to_string();
         let referred_by = invite.headers.get("Referred-By").map(str::to_string);
+        let extensions = invite
+            .headers
+            .iter()
+            .filter(|(name, _)| name.len() > 2 && name[..2].eq_ignore_ascii_case("x-"))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let sdp = invite.body.clone();
         self.calls.insert(
             id,
@@ -204,6 +210,7 @@ impl UserAgent {
             sdp,
             replaces,
             referred_by,
+            extensions,
         });
     }
 

@@ -103,6 +103,9 @@ pub enum CallEvent {
         replaces: Option<CallId>,
         /// Who passed the caller on to us (the Referred-By of a transferred call, RFC 3892).
         referred_by: Option<String>,
+        /// The INVITE's extension header fields (`X-…`): what the caller's service tells
+        /// about the call (a provider naming its call).
+        extensions: Vec<(String, String)>,
     },
     Ringing {
         call: CallId,
