@@ -132,6 +132,7 @@ pub fn run() {
             numbers::number_sync,
             numbers::number_providers,
             numbers::number_route_set,
+            numbers::number_recording_set,
             numbers::user_list,
             numbers::user_save,
             numbers::user_delete,

@@ -92,6 +92,19 @@ pub async fn number_sync(
 }
 
 #[tauri::command]
+pub async fn number_recording_set(
+    ringdesk: State<'_, Ringdesk>,
+    id: PhoneNumberId,
+    record_calls: Option<bool>,
+) -> Result<PhoneNumber> {
+    Ok(ringdesk
+        .directory()
+        .await?
+        .set_number_recording(id, record_calls)
+        .await?)
+}
+
+#[tauri::command]
 pub async fn number_route_set(
     ringdesk: State<'_, Ringdesk>,
     id: PhoneNumberId,

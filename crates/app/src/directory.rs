@@ -99,6 +99,22 @@ impl Directory<'_> {
         }
     }
 
+    /// Whether a number's calls are recorded (None: as its provider says) — the team
+    /// server's answers ask for it; a desktop alone records its softphone calls itself
+    /// (Settings → Recordings) and its calls on the agent's phone by the provider's setting.
+    pub async fn set_number_recording(
+        &self,
+        number: PhoneNumberId,
+        record_calls: Option<bool>,
+    ) -> Result<PhoneNumber, DirectoryError> {
+        match self {
+            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
+            Directory::Team { client, token, .. } => Ok(client
+                .set_number_recording(token, number, record_calls)
+                .await?),
+        }
+    }
+
     /// The agents; in a team, "me" is the agent this desktop signed in as.
     pub async fn users(&self) -> Result<Vec<User>, DirectoryError> {
         match self {

@@ -65,8 +65,19 @@ pub struct PhoneNumber {
     pub country: Option<String>,
     pub capabilities: NumberCapabilities,
     pub route: Option<NumberRoute>,
+    /// Calls through this number recorded (`Some(true)`), not (`Some(false)`), or as its
+    /// provider's "Record calls" says (`None`).
+    #[serde(default)]
+    pub record_calls: Option<bool>,
     /// False once the number left the account (kept for its calls' history).
     pub active: bool,
+}
+
+impl PhoneNumber {
+    /// Whether a call through this number is recorded, given its provider's setting.
+    pub fn records(&self, provider_records: bool) -> bool {
+        self.record_calls.unwrap_or(provider_records)
+    }
 }
 
 /// What a sync of an account's numbers changed.

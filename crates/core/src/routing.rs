@@ -187,6 +187,7 @@ mod tests {
             country: None,
             capabilities: NumberCapabilities::default(),
             route,
+            record_calls: None,
             active: true,
         }
     }

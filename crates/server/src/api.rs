@@ -189,6 +189,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/api/v1/providers/{id}/numbers/sync", post(sync_numbers))
         .route("/api/v1/numbers", get(numbers))
         .route("/api/v1/numbers/{id}/route", put(route_number))
+        .route("/api/v1/numbers/{id}/recording", put(number_recording))
         .route(
             "/api/v1/calls/{id}/recording",
             get(recording).delete(delete_recording),
@@ -616,6 +617,30 @@ async fn route_number(
 ) -> Result<Json<ringdesk_core::PhoneNumber>> {
     let number = id(&raw, PhoneNumberId, "number")?;
     let number = shared.team.agents.set_route(number, route).await?;
+    shared.team.live.tell(TeamEvent::Numbers).await;
+    Ok(Json(number))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NumberRecording {
+    /// true: always, false: never, null: as the provider's "Record calls" says.
+    record_calls: Option<bool>,
+}
+
+/// Whether the number's calls are recorded (admins).
+async fn number_recording(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+    Json(body): Json<NumberRecording>,
+) -> Result<Json<ringdesk_core::PhoneNumber>> {
+    let number = id(&raw, PhoneNumberId, "number")?;
+    let number = shared
+        .team
+        .agents
+        .set_recording(number, body.record_calls)
+        .await?;
     shared.team.live.tell(TeamEvent::Numbers).await;
     Ok(Json(number))
 }

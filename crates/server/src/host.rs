@@ -12,7 +12,8 @@ use ringdesk_core::ports::{
 use ringdesk_core::routing::{self, Facts, SipLogin, Target};
 use ringdesk_core::team::TeamEvent;
 use ringdesk_core::{
-    follow_event, Call, CallDirection, NumberRoute, ProviderId, ProviderKind, Region, UserId,
+    follow_event, Call, CallDirection, NumberRoute, PhoneNumber, Provider, ProviderId,
+    ProviderKind, Region, UserId,
 };
 use ringdesk_store::{CallRepository, StoreError};
 use ringdesk_webhooks::{Host, Unusable};
@@ -43,13 +44,37 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// The provider's "record calls": a call connected through it is recorded, and the
-    /// recording's event comes to the provider's webhook (for Vonage, with the call's leg in
-    /// the query: its recording event names only the conversation).
+    /// The team's number a call goes through: the one called, or the one an agent's call
+    /// leaves with as its caller ID.
+    async fn number_of(
+        &self,
+        provider: ProviderId,
+        facts: &Facts,
+        answer: &VoiceAnswer,
+    ) -> Option<PhoneNumber> {
+        if let Some(called) = &facts.called {
+            return Some(called.clone());
+        }
+        let VoiceAnswer::Dial {
+            caller_id: Some(shown),
+            ..
+        } = answer
+        else {
+            return None;
+        };
+        let numbers = self.team.agents.numbers.list(Some(provider)).await.ok()?;
+        numbers.into_iter().find(|n| &n.phone_number == shown)
+    }
+
+    /// Whether a call connected through the provider is recorded — its number's setting, else
+    /// the provider's "Record calls" — and, if so, the answer asks for it, the recording's
+    /// event to come to the provider's webhook (for Vonage, with the call's leg in the query:
+    /// its recording event names only the conversation).
     async fn recorded(
         &self,
         id: ProviderId,
         request: &VoiceRequest,
+        number: Option<&PhoneNumber>,
         answer: VoiceAnswer,
     ) -> VoiceAnswer {
         let VoiceAnswer::Dial {
@@ -62,7 +87,11 @@ impl Receiver {
             return answer;
         };
         let provider = self.team.providers.get(id).await.ok();
-        let record = provider.filter(|p| p.settings.record_calls).map(|p| {
+        let records = |p: &Provider| {
+            let default = p.settings.record_calls;
+            number.map_or(default, |n| n.records(default))
+        };
+        let record = provider.filter(records).map(|p| {
             let events = format!("{}/webhooks/{id}", self.team.base_url);
             match p.kind {
                 ProviderKind::Vonage => format!(
@@ -310,7 +339,8 @@ impl Host for Receiver {
                         tracing::error!(provider_id = %id, error = %e, "cannot journal a call's agent");
                     }
                 }
-                self.recorded(id, request, answer).await
+                let number = self.number_of(id, &facts, &answer).await;
+                self.recorded(id, request, number.as_ref(), answer).await
             }
             Err(e) => {
                 tracing::error!(provider_id = %id, error = %e, "cannot decide where a call goes");

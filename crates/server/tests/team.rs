@@ -1510,6 +1510,60 @@ async fn a_provider_that_records_calls_asks_for_it_in_every_answer() {
             && twiml.contains("<Number>+14155550199</Number>"),
         "{twiml}"
     );
+    // A number's own setting wins over its provider's: never, then always with the provider
+    // not recording; back to the provider's (through the API, as an admin's desktop sets it).
+    let admin = first_admin(&running).await;
+    let number = team.agents.numbers.list(Some(twilio.id)).await.unwrap()[0].clone();
+    let recorded = |form: &'static str| {
+        let path = format!("/webhooks/{}/voice", twilio.id);
+        let running = &running;
+        async move {
+            let (_, twiml) = running.twilio(&path, form).await;
+            twiml.contains("record=\"record-from-answer-dual\"")
+        }
+    };
+    let set = |value: Value| {
+        let path = format!("/api/v1/numbers/{}/recording", number.id);
+        let (running, admin) = (&running, admin.clone());
+        async move {
+            let (status, saved) = running
+                .call(
+                    "PUT",
+                    &path,
+                    Some(&admin),
+                    Some(json!({ "recordCalls": value })),
+                )
+                .await;
+            assert_eq!(status, 200, "{saved}");
+            saved["recordCalls"].clone()
+        }
+    };
+    assert_eq!(set(json!(false)).await, json!(false));
+    assert!(!recorded("CallSid=CA8&From=%2B14155552671&To=%2B12125550100").await);
+    team.providers
+        .update(
+            twilio.id,
+            ringdesk_core::ProviderUpdate {
+                record_calls: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(set(json!(true)).await, json!(true));
+    assert!(recorded("CallSid=CA9&From=%2B14155552671&To=%2B12125550100").await);
+    assert_eq!(set(Value::Null).await, Value::Null);
+    assert!(!recorded("CallSid=CA10&From=%2B14155552671&To=%2B12125550100").await);
+    team.providers
+        .update(
+            twilio.id,
+            ringdesk_core::ProviderUpdate {
+                record_calls: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
 
     // Vonage, recording too.
     const SECRET: &str = "qwertyuiopasdfghjklzxcvbnm123456";

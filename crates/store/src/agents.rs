@@ -91,6 +91,18 @@ impl Agents {
         self.numbers.get(id).await?.ok_or(NumbersError::NoNumber)
     }
 
+    /// Whether the number's calls are recorded (None: as its provider says).
+    pub async fn set_recording(
+        &self,
+        id: PhoneNumberId,
+        record_calls: Option<bool>,
+    ) -> Result<PhoneNumber, NumbersError> {
+        if !self.numbers.set_recording(id, record_calls).await? {
+            return Err(NumbersError::NoNumber);
+        }
+        self.numbers.get(id).await?.ok_or(NumbersError::NoNumber)
+    }
+
     pub async fn users(&self) -> Result<Vec<User>, NumbersError> {
         Ok(self.users.list().await?)
     }

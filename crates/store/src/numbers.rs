@@ -21,7 +21,7 @@ pub struct NumberRepository {
 
 const SELECT: &str = "SELECT id, provider_id, provider_number_id, phone_number, friendly_name, \
     number_type, country, voice, sms, mms, fax, route_type, route_user_id, route_queue, \
-    route_external, active FROM phone_numbers";
+    route_external, record_calls, active FROM phone_numbers";
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -71,6 +71,7 @@ fn from_row(row: &SqliteRow) -> Result<PhoneNumber, StoreError> {
             fax: row.try_get("fax")?,
         },
         route,
+        record_calls: row.try_get("record_calls")?,
         active: row.try_get("active")?,
     })
 }
@@ -220,6 +221,23 @@ impl NumberRepository {
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// Whether the number's calls are recorded (None: as its provider says); false when there
+    /// is no such number.
+    pub async fn set_recording(
+        &self,
+        id: PhoneNumberId,
+        record_calls: Option<bool>,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE phone_numbers SET record_calls = ?, updated_at = ? WHERE id = ?")
+                .bind(record_calls)
+                .bind(now_millis())
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Sets (or clears) where the number's calls go; false when there is no such number.

@@ -334,6 +334,19 @@ impl TeamClient {
             .await
     }
 
+    /// Whether a number's calls are recorded (admins; None: as its provider says).
+    pub async fn set_number_recording(
+        &self,
+        token: &SecretString,
+        number: PhoneNumberId,
+        record_calls: Option<bool>,
+    ) -> Result<PhoneNumber, TeamError> {
+        let path = format!("/api/v1/numbers/{number}/recording");
+        let body = serde_json::json!({ "recordCalls": record_calls });
+        self.expect(self.authed(reqwest::Method::PUT, &path, token).json(&body))
+            .await
+    }
+
     /// Reads the team provider's numbers again (admins).
     pub async fn sync_numbers(
         &self,

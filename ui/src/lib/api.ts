@@ -108,6 +108,8 @@ export const api = {
     sync: (providerId: string) => call<NumberSyncReport>("number_sync", { providerId }),
     /** Sets where the number's calls go (null: nowhere yet); rejects with field "externalNumber" or "queue". */
     route: (id: string, route: NumberRoute | null) => call<PhoneNumber>("number_route_set", { id, route }),
+    /** Whether calls through the number are recorded (null: as its provider says; team server only). */
+    recording: (id: string, recordCalls: boolean | null) => call<PhoneNumber>("number_recording_set", { id, recordCalls }),
   },
   users: {
     list: () => call<User[]>("user_list"),

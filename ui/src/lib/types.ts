@@ -390,6 +390,8 @@ export interface PhoneNumber {
   country: string | null;
   capabilities: NumberCapabilities;
   route: NumberRoute | null;
+  /** Calls through it recorded (true), not (false), or as its provider says (null). */
+  recordCalls: boolean | null;
   /** False once the number left the account (kept for its calls). */
   active: boolean;
 }
