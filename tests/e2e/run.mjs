@@ -262,6 +262,14 @@ async function waitUntil(what, read, expected, timeoutMs = 10000) {
   }
 }
 
+/** Ends whatever calls a failed test left up, so that the next test starts with none. */
+async function endCallsLeft() {
+  for (let i = 0; i < 6 && (await count('[data-testid="call-widget"]')) > 0; i++) {
+    await wd.click('[data-testid="call-widget"] [data-testid="call-hangup"], [data-testid="call-widget"] [data-testid="call-decline"]').catch(() => {});
+    await sleep(500);
+  }
+}
+
 async function waitGone(css, timeoutMs = 10000) {
   // Counted inside the page: element handles go stale while the DOM changes.
   const end = Date.now() + timeoutMs;
@@ -1178,6 +1186,8 @@ try {
       // The second caller hangs up after its 4 s; the first stays held until resumed.
       const code = await second.exited;
       assert(code === 0, `the second sipp ended with ${code}:\n${second.log()}`);
+      // The app hears the BYE a moment after sipp has its 200: the talked-to bar goes.
+      await waitGone('[data-testid="call-widget"][data-held="false"]', 10000);
       await wd.waitFor(`${holder}`);
       assert((await count('[data-testid="call-widget"]')) === 1, "one call left");
       await wd.click(`${holder} [data-testid="call-hold"]`);
@@ -1194,6 +1204,7 @@ try {
       held?.child.kill("SIGKILL");
       second?.child.kill("SIGKILL");
       await wd.switchToWindow(main).catch(() => {});
+      await endCallsLeft();
     }
   });
 

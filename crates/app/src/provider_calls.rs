@@ -107,6 +107,8 @@ pub struct ProviderCalls {
     /// The provider's recording of the call: None when it records none, else whether it is
     /// recording now (false: paused).
     recording: std::sync::Mutex<Option<bool>>,
+    /// Where the provider posts the call's events (this desktop's receiver), when it does.
+    events: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -133,6 +135,7 @@ impl ProviderCalls {
             channels,
             current: Mutex::new(Slot::Free),
             recording: Default::default(),
+            events: Default::default(),
         }
     }
 
@@ -219,9 +222,13 @@ impl ProviderCalls {
         call.provider_call_id = Some(handle.provider_call_id);
         self.journal.attribute(&mut call, contact).await;
         self.journal.save(&call).await;
-        // Vonage's call is not recorded at placement (its recording event would name only the
-        // conversation, which the journal does not know this call by).
-        let recorded = request.record && provider.kind != ProviderKind::Vonage;
+        // Vonage's call is recorded from the answer this desktop gives once the agent's phone
+        // is up (`answer`): it needs the receiver to hear Vonage.
+        let recorded = request.record
+            && (provider.kind != ProviderKind::Vonage || request.webhook_url.is_some());
+        if let Ok(mut events) = self.events.lock() {
+            events.clone_from(&request.webhook_url);
+        }
         Ok((self.journal.named(call).await, recorded))
     }
 
@@ -233,6 +240,42 @@ impl ProviderCalls {
 
     fn recording(&self) -> Option<bool> {
         self.recording.lock().ok().and_then(|r| *r)
+    }
+
+    /// What to do once the agent's phone answered the call placed on it, when the provider
+    /// asks (Vonage, for a call it records: `create_call_body`): connect the contact, with the
+    /// caller ID placed, recorded — the recording's event to come with this leg in its URL,
+    /// since it names only the conversation. None: not this desktop's call.
+    pub async fn answer(
+        &self,
+        provider: ringdesk_core::ProviderId,
+        request: &ringdesk_core::ports::VoiceRequest,
+    ) -> Option<ringdesk_core::ports::VoiceAnswer> {
+        let call = match &*self.current.lock().await {
+            Slot::Live(call) => (**call).clone(),
+            _ => return None,
+        };
+        let ours = call.provider_id == Some(provider)
+            && call.provider_call_id.as_deref() == Some(request.provider_call_id.as_str());
+        if !ours {
+            return None;
+        }
+        let contact = E164Number::parse_international(&call.to).ok()?;
+        let events = self.events.lock().ok().and_then(|e| e.clone());
+        let record = match (self.recording(), events) {
+            (Some(_), Some(events)) => Some(format!(
+                "{events}?call={}",
+                url::form_urlencoded::byte_serialize(request.provider_call_id.as_bytes())
+                    .collect::<String>()
+            )),
+            _ => None,
+        };
+        Some(ringdesk_core::ports::VoiceAnswer::Dial {
+            target: ringdesk_core::ports::DialTarget::Number(contact),
+            caller_id: E164Number::parse_international(&call.from).ok(),
+            transfer_url: None,
+            record,
+        })
     }
 
     /// Pauses (`on` false) or resumes the provider's recording of the call (card details).

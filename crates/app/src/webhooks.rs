@@ -224,6 +224,10 @@ impl Host for Receiver {
     }
 
     async fn voice(&self, id: ProviderId, request: &VoiceRequest) -> VoiceAnswer {
+        // The agent's phone answered the call this desktop placed on it.
+        if let Some(answer) = self.provider_calls.answer(id, request).await {
+            return answer;
+        }
         let journal = &self.journal;
         match voice::gather(
             &journal.agents,

@@ -872,3 +872,180 @@ async fn a_provider_that_does_not_answer_blocks_neither_the_agent_nor_the_webhoo
     assert!(journal.iter().any(|c| c.status == CallStatus::Ringing));
     hanging_up.abort();
 }
+
+/// A Vonage request or event as Vonage signs it: a JWT (HS256, the signature secret) whose
+/// `payload_hash` is the body's SHA-256.
+fn vonage_signed(secret: &str, body: &str) -> String {
+    use sha2::Digest;
+    let claims = serde_json::json!({
+        "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "iss": "Vonage",
+        "payload_hash": format!("{:x}", sha2::Sha256::digest(body.as_bytes())),
+        "api_key": "abcd1234",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a Secret Service session: run through scripts/test.sh"]
+async fn a_call_on_the_agents_phone_through_vonage_is_recorded_and_kept_here() {
+    use ringdesk_app::{CallRouteInput, CallRouteMode};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    const SECRET: &str = "vonage-signature-secret-0123456789";
+    let audio = b"ID3\x04\x00\x00\x00\x00\x00\x00 a Vonage recording".to_vec();
+
+    // Vonage's API: the call placed, the recording's file (on its own host, with the JWT).
+    let vonage = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/calls"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "uuid": "V-AGENT", "status": "started", "direction": "outbound",
+            "conversation_uuid": "CON-9",
+        })))
+        .mount(&vonage)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/files/REC1"))
+        .and(wiremock::matchers::header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(audio.clone()))
+        .expect(1)
+        .mount(&vonage)
+        .await;
+    let mut endpoints = Endpoints::all_at(&vonage.uri()).unwrap();
+    endpoints.vonage_calls = format!("{}/v1/calls", vonage.uri()).parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ringdesk = Ringdesk::open(AppConfig {
+        data_dir: dir.path().to_path_buf(),
+        keyring_service: format!("ringdesk-test-{}", uuid::Uuid::new_v4()),
+        endpoints,
+        region: "US".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    let mut credentials = ProviderCredentials::default();
+    for (field, value) in [
+        (CredentialField::ApiKey, "abcd1234"),
+        (CredentialField::ApiSecret, "vonage-api-secret-xyz"),
+        (
+            CredentialField::ApplicationId,
+            "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+        ),
+        (
+            CredentialField::PrivateKey,
+            include_str!("../../providers/tests/fixtures/vonage_test_private.pem"),
+        ),
+        (CredentialField::WebhookSecret, SECRET),
+    ] {
+        credentials.set(field, Some(SecretString::from(value)));
+    }
+    let provider = ringdesk
+        .providers
+        .create(NewProvider {
+            kind: ProviderKind::Vonage,
+            name: "Vonage".into(),
+            credentials,
+            default_caller_id: Some("+1 415 555 0100".into()),
+            record_calls: true,
+            sip: None,
+        })
+        .await
+        .unwrap();
+    ringdesk.providers.activate(provider.id).await.unwrap();
+    let view = ringdesk
+        .set_webhooks(WebhookSettings {
+            enabled: true,
+            bind: "127.0.0.1:0".into(),
+            public_url: None,
+        })
+        .await
+        .unwrap();
+    let hook = format!("{}/webhooks/{}", view.base_url, provider.id.0);
+    ringdesk
+        .set_call_route(CallRouteInput {
+            mode: CallRouteMode::Phone,
+            phone: Some("(415) 555-2671".into()),
+            confirm_links: None,
+        })
+        .await
+        .unwrap();
+
+    // Placed with this desktop as its answer: Vonage starts a recording only from an NCCO.
+    let call = ringdesk
+        .dial("+44 20 7946 0958".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(call.provider_call_id.as_deref(), Some("V-AGENT"));
+    let placed: serde_json::Value =
+        serde_json::from_slice(&vonage.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(placed["answer_url"][0], format!("{hook}/voice").as_str());
+    assert_eq!(
+        placed["to"][0]["number"], "14155552671",
+        "the agent's phone"
+    );
+    assert!(
+        ringdesk.live_calls()[0].recording,
+        "recorded from the answer"
+    );
+
+    // The agent picks up; Vonage asks what next: record (this leg in the event's URL), then
+    // the contact. A request for another leg is not this call's.
+    let post = |url: String, body: String| async move {
+        reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .bearer_auth(vonage_signed(SECRET, &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let asked =
+        r#"{"uuid":"V-AGENT","conversation_uuid":"CON-9","from":"14155550100","to":"14155552671"}"#;
+    let ncco: serde_json::Value = post(format!("{hook}/voice"), asked.into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ncco[0]["action"], "record", "{ncco}");
+    assert_eq!(
+        ncco[0]["eventUrl"],
+        serde_json::json!([format!("{hook}?call=V-AGENT")]),
+        "{ncco}"
+    );
+    assert_eq!(ncco[1]["action"], "connect", "{ncco}");
+    assert_eq!(ncco[1]["from"], "14155550100", "{ncco}");
+    assert_eq!(ncco[1]["endpoint"][0]["number"], "442079460958", "{ncco}");
+
+    // The recording is ready: kept here, linked, playable; the provider's link never plays.
+    let answered = r#"{"uuid":"V-AGENT","conversation_uuid":"CON-9","status":"answered","direction":"outbound","from":"14155550100","to":"14155552671","timestamp":"2026-12-07T10:00:03.000Z"}"#;
+    assert_eq!(post(hook.clone(), answered.into()).await.status(), 200);
+    let ready = format!(
+        r#"{{"start_time":"2026-12-07T10:00:05Z","end_time":"2026-12-07T10:00:47Z","recording_url":"{}/v1/files/REC1","size":27,"recording_uuid":"r9","conversation_uuid":"CON-9","timestamp":"2026-12-07T10:00:48Z"}}"#,
+        vonage.uri()
+    );
+    assert_eq!(
+        post(format!("{hook}?call=V-AGENT"), ready).await.status(),
+        200
+    );
+    let kept = until("the recording kept here", || async {
+        let row = ringdesk
+            .calls(&CallFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == call.id)?;
+        row.recording_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("file://"))
+            .then_some(row)
+    })
+    .await;
+    assert_eq!(ringdesk.recording_audio(kept.id).await.unwrap(), audio);
+}

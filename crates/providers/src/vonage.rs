@@ -96,8 +96,23 @@ fn vonage_number(n: &E164Number) -> String {
 }
 
 /// The create-call body (voice.yml `CreateCallRequest`): phone endpoints, an NCCO, events.
+/// A call to be recorded is answered by the receiver instead (`answer_url`: its `voice`
+/// path): Vonage starts a recording only from an NCCO, and the recording's event names only
+/// the conversation — the answer names the leg in the event's URL, and the leg is known only
+/// once Vonage asks.
 pub fn create_call_body(request: &CallRequest) -> serde_json::Value {
     let from = vonage_number(&request.from);
+    if let (true, Some(_), Some(hook)) = (request.record, &request.connect_to, &request.webhook_url)
+    {
+        return json!({
+            "to": [{ "type": "phone", "number": vonage_number(&request.to) }],
+            "from": { "type": "phone", "number": from },
+            "answer_url": [format!("{hook}/voice")],
+            "answer_method": "POST",
+            "event_url": [hook],
+            "event_method": "POST",
+        });
+    }
     let ncco = match &request.connect_to {
         Some(contact) => json!([{
             "action": "connect",

@@ -24,7 +24,10 @@ fn spec_validator() -> jsonschema::Validator {
     let branches = to_items["oneOf"].take();
     *to_items = serde_json::json!({ "anyOf": branches });
     let schema = serde_json::json!({
-        "allOf": [{ "$ref": "#/components/schemas/CreateCallRequestNcco" }],
+        "anyOf": [
+            { "$ref": "#/components/schemas/CreateCallRequestNcco" },
+            { "$ref": "#/components/schemas/CreateCallRequestAnswerUrl" }
+        ],
         "components": components,
     });
     jsonschema::validator_for(&schema).expect("the spec's schema compiles")
@@ -37,6 +40,13 @@ fn request(connect: bool) -> CallRequest {
         connect_to: connect.then(|| E164Number::parse_international("+442079460958").unwrap()),
         webhook_url: Some("https://hooks.example.com/webhooks/v".into()),
         record: false,
+    }
+}
+
+fn recorded() -> CallRequest {
+    CallRequest {
+        record: true,
+        ..request(true)
     }
 }
 
@@ -80,13 +90,22 @@ async fn create_call_body_follows_the_spec_and_returns_the_uuid() {
     let mut endpoints = at(&server.uri());
     endpoints.vonage_calls = format!("{}/", server.uri()).parse().unwrap();
     let vonage = vonage(endpoints);
-    for connect in [true, false] {
-        let handle = vonage.make_call(&request(connect)).await.unwrap();
+    for request in [request(true), request(false), recorded()] {
+        let handle = vonage.make_call(&request).await.unwrap();
         assert_eq!(
             handle.provider_call_id,
             "63f61863-4a51-4f6b-86e1-46edebcf9356"
         );
     }
+    // A recorded call is answered by the receiver, which asks for the recording.
+    let asked: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[2].body).unwrap();
+    assert_eq!(
+        asked["answer_url"][0],
+        "https://hooks.example.com/webhooks/v/voice"
+    );
+    assert_eq!(asked["answer_method"], "POST");
+    assert!(asked.get("ncco").is_none(), "{asked}");
     let sent: Value =
         serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
     assert_eq!(

@@ -10,7 +10,6 @@ use ringdesk_core::ports::{
     CallParty, ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
 };
 use ringdesk_core::routing::{self, Facts, SipLogin, Target};
-use ringdesk_core::team::TeamEvent;
 use ringdesk_core::{
     follow_event, Call, CallDirection, NumberRoute, PhoneNumber, Provider, ProviderId,
     ProviderKind, Region, UserId,
@@ -142,14 +141,7 @@ impl Receiver {
         }
         tracing::info!(provider_id = %provider, call = %call.id, ?followed, "team journal");
         self.calls.mark_webhook(provider, &event.id).await?;
-        if call.user_id.is_some() {
-            self.team
-                .live
-                .tell(TeamEvent::Call {
-                    call: Box::new(call),
-                })
-                .await;
-        }
+        self.team.live.tell_agent(call).await;
         Ok(())
     }
 
@@ -222,12 +214,7 @@ impl Receiver {
         call.user_id = Some(agent);
         self.calls.save(&call).await?;
         tracing::info!(provider_id = %provider, call = %call.id, user_id = %agent, "team journal: the call's agent");
-        self.team
-            .live
-            .tell(TeamEvent::Call {
-                call: Box::new(call),
-            })
-            .await;
+        self.team.live.tell_agent(call).await;
         Ok(())
     }
 

@@ -72,6 +72,17 @@ impl Live {
         }
     }
 
+    /// One of an agent's calls as the team journal has it now: their desktops hear it (a call
+    /// nobody owns is news to no one).
+    pub async fn tell_agent(&self, call: ringdesk_core::Call) {
+        if call.user_id.is_some() {
+            self.tell(TeamEvent::Call {
+                call: Box::new(call),
+            })
+            .await;
+        }
+    }
+
     /// How many desktops have their live link open.
     pub fn links(&self) -> usize {
         self.latest.receiver_count()

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringdesk_core::ports::ProviderAdapter;
-use ringdesk_core::team::TeamEvent;
 use ringdesk_core::{Call, CallId, ProviderId};
 use ringdesk_store::{CallRepository, StoreError};
 use time::OffsetDateTime;
@@ -97,14 +96,7 @@ impl Recordings {
         }
         if removed {
             tracing::info!(call = %call, "recording deleted");
-            if row.user_id.is_some() {
-                self.team
-                    .live
-                    .tell(TeamEvent::Call {
-                        call: Box::new(row),
-                    })
-                    .await;
-            }
+            self.team.live.tell_agent(row).await;
         }
         Ok(removed)
     }
@@ -153,14 +145,7 @@ impl Recordings {
         self.calls.save(&row).await?;
         tracing::info!(call = %call, bytes, "recording copied to the team server");
         // The call's agent hears of it: their desktop plays it from here.
-        if row.user_id.is_some() {
-            self.team
-                .live
-                .tell(TeamEvent::Call {
-                    call: Box::new(row),
-                })
-                .await;
-        }
+        self.team.live.tell_agent(row).await;
         Ok(())
     }
 
