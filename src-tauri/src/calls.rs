@@ -277,6 +277,24 @@ pub async fn recording_reveal(
         .map_err(|e| UiError::internal(format!("Cannot show the file: {e}")))
 }
 
+/// Saves a copy of a call's recording in the agent's Downloads folder and shows it there.
+#[tauri::command]
+pub async fn recording_save_copy(
+    app: AppHandle,
+    ringdesk: State<'_, Ringdesk>,
+    call_id: CallId,
+) -> Result<String> {
+    use tauri::Manager;
+    use tauri_plugin_opener::OpenerExt;
+    let downloads = app
+        .path()
+        .download_dir()
+        .map_err(|e| UiError::internal(format!("There is no Downloads folder: {e}")))?;
+    let saved = ringdesk.save_recording_copy(call_id, &downloads).await?;
+    let _ = app.opener().reveal_item_in_dir(&saved);
+    Ok(saved.display().to_string())
+}
+
 #[tauri::command]
 pub async fn calls_at_once_get(ringdesk: State<'_, Ringdesk>) -> Result<usize> {
     Ok(ringdesk.calls_at_once().await?)

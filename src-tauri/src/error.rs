@@ -64,7 +64,7 @@ impl From<ringdesk_app::RecordingError> for UiError {
         let (kind, field) = match &e {
             E::KeepDays => ("invalid", Some("keepDays".to_string())),
             E::NoRecording => ("not_found", None),
-            E::Delete(_) | E::Read(_) | E::Store(_) => ("storage", None),
+            E::Delete(_) | E::Read(_) | E::Save(_) | E::Store(_) => ("storage", None),
             E::Team(_) => ("unreachable", None),
         };
         UiError {

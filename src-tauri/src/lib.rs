@@ -103,6 +103,7 @@ pub fn run() {
             calls::recording_settings_set,
             calls::recording_delete,
             calls::recording_reveal,
+            calls::recording_save_copy,
             calls::recording_audio,
             calls::calls_at_once_get,
             calls::calls_at_once_set,

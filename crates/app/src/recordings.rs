@@ -53,6 +53,8 @@ pub enum RecordingError {
     Delete(std::io::Error),
     #[error("cannot read the recording: {0}")]
     Read(std::io::Error),
+    #[error("cannot save a copy of the recording: {0}")]
+    Save(std::io::Error),
     #[error("cannot fetch the recording from the team server: {0}")]
     Team(String),
     #[error(transparent)]
@@ -91,6 +93,39 @@ pub fn file_for(folder: &Path, call: &Call) -> PathBuf {
 fn stem_for(folder: &Path, call: &Call) -> PathBuf {
     let day = call.initiated_at.date();
     folder.join(format!("{day}-{}", call.id))
+}
+
+/// The file name a copy of `call`'s recording gets (its kind told by its first bytes).
+pub fn copy_name(call: &Call, audio: &[u8]) -> String {
+    let kind = if audio.starts_with(b"OggS") {
+        "opus"
+    } else if audio.starts_with(b"RIFF") {
+        "wav"
+    } else {
+        "mp3"
+    };
+    let who = call
+        .contact_name
+        .as_deref()
+        .unwrap_or(match call.direction {
+            ringdesk_core::CallDirection::Inbound => &call.from,
+            ringdesk_core::CallDirection::Outbound => &call.to,
+        })
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '+' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(60)
+        .collect::<String>();
+    let day = call.initiated_at.date();
+    format!(
+        "Ringdesk recording {day} {who} {}.{kind}",
+        &call.id.to_string()[..8]
+    )
 }
 
 /// `call`'s recording, when it is a file on this computer (inside `folder`).
@@ -287,6 +322,22 @@ mod tests {
         );
         call.status = ringdesk_core::CallStatus::Completed;
         call
+    }
+
+    #[test]
+    fn a_copy_is_named_for_its_call_and_kind() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let mut call = call_at(0, now);
+        assert!(copy_name(&call, b"OggS....").ends_with(".opus"));
+        assert!(copy_name(&call, b"RIFF....").ends_with(".wav"));
+        call.contact_name = Some("Ada / Lovelace".into());
+        let name = copy_name(&call, b"ID3");
+        assert!(
+            name.starts_with("Ringdesk recording 2027-01-15 Ada---Lovelace ")
+                && name.ends_with(".mp3"),
+            "{name}"
+        );
+        assert!(!name.contains('/'));
     }
 
     #[test]

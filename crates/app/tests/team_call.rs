@@ -303,6 +303,18 @@ async fn a_team_call_on_the_desktop_is_the_team_journals_call_and_plays_its_reco
         audio
     );
     assert_eq!(ringdesk.recording_audio(mine.id).await.unwrap(), audio);
+    // A copy to keep: in the folder given (the shell gives Downloads), named for the call.
+    let downloads = tempfile::tempdir().unwrap();
+    let copy = ringdesk
+        .save_recording_copy(mine.id, downloads.path())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&copy).unwrap(), audio);
+    let name = copy.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        name.starts_with("Ringdesk recording ") && name.ends_with(".mp3"),
+        "{name}"
+    );
     // A figure for the closing note, not a timed assertion.
     println!(
         "figure: the server's copy linked → told on the live link, linked on the desktop and fetched for its player: {} ms",

@@ -529,8 +529,10 @@ impl Controller {
         let extensions = target
             .embedded_headers()
             .into_iter()
-            .filter(|(name, _)| name.len() > 2 && name[..2].eq_ignore_ascii_case("x-"))
-            .filter(|(name, value)| is_token(name) && !value.chars().any(char::is_control))
+            .filter(|(name, value)| {
+                ringdesk_sip::message::is_extension_header(name)
+                    && !value.chars().any(char::is_control)
+            })
             .collect();
         target.headers = None;
         let leg = self.new_leg(true, remote, String::new());
@@ -1360,8 +1362,6 @@ impl Controller {
     }
 }
 
-/// A `Referred-By` value for a party as the user agent reported it (`"Bob" <sip:bob@host>;tag=x`
-/// or a bare URI): the name-addr without its tag.
 /// The provider's call named in an INVITE, when it looks like an id (printable, bounded).
 fn provider_call_of(extensions: &[(String, String)]) -> Option<String> {
     extensions
@@ -1372,14 +1372,8 @@ fn provider_call_of(extensions: &[(String, String)]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A header name's characters (RFC 3261 token).
-fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c))
-}
-
+/// A `Referred-By` value for a party as the user agent reported it (`"Bob" <sip:bob@host>;tag=x`
+/// or a bare URI): the name-addr without its tag.
 fn referred_by(party: &str) -> String {
     let bare = match (party.find('<'), party.find('>')) {
         (Some(open), Some(close)) if open < close => &party[..=close],

@@ -813,7 +813,7 @@ fn a_dialled_address_sends_only_its_extension_headers_and_a_named_call_is_known_
     // What a provider's `<Sip>sip:…?X-Ringdesk-Call=…</Sip>` asks, with a header no typed or
     // linked address may make us send.
     let target = Uri::parse(&format!(
-        "{}?X-Ringdesk-Call=CA42&Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2",
+        "{}?X-Ringdesk-Call=CA42&Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2&%E2%82%ACx=1&X-Bad=a%0D%0AVia%3A%20evil",
         World::uri(BOB)
     ))
     .expect("an address with headers");
@@ -836,6 +836,7 @@ fn a_dialled_address_sends_only_its_extension_headers_and_a_named_call_is_known_
     assert!(!request_line.contains('?'), "{request_line}");
     assert!(invite.contains("\r\nX-Ringdesk-Call: CA42\r\n"), "{invite}");
     assert!(!invite.contains("Replaces:"), "{invite}");
+    assert!(!invite.contains("X-Bad") && !invite.contains("evil"), "{invite}");
 
     w.run_until(SECS, |w| w.ringing(BOB).is_some());
     let leg = w.ringing(BOB).expect("rings");

@@ -281,6 +281,17 @@ impl Headers {
     }
 }
 
+/// Whether `name` is an extension header's (`X-…`): what a service tells about a call, and
+/// nothing a SIP stack acts on — the only kind a dialled URI may add to an INVITE.
+pub fn is_extension_header(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() > 2
+        && bytes
+            .get(..2)
+            .is_some_and(|x| x.eq_ignore_ascii_case(b"x-"))
+        && bytes.iter().all(|b| is_token_byte(*b))
+}
+
 /// Splits at commas that are outside quotes and angle brackets.
 pub fn split_list(value: &str) -> Vec<&str> {
     let mut parts = Vec::new();
@@ -616,6 +627,18 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extension_headers_are_x_tokens_only() {
+        for yes in ["X-Ringdesk-Call", "x-customer", "X-A"] {
+            assert!(is_extension_header(yes), "{yes}");
+        }
+        for no in [
+            "X-", "Replaces", "Route", "Xavier", "X-é", "é-X", "X-a b", "",
+        ] {
+            assert!(!is_extension_header(no), "{no}");
+        }
+    }
 
     const INVITE: &str = "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
 Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n\

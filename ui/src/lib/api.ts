@@ -164,6 +164,8 @@ export const api = {
     delete: (callId: string) => call<Call>("recording_delete", { callId }),
     /** The bytes of a call's recording made on this computer (Ogg Opus). */
     audio: (callId: string) => call<ArrayBuffer>("recording_audio", { callId }),
+    /** Saves a copy in Downloads (the team server's recording) and shows it; returns where. */
+    saveCopy: (callId: string) => call<string>("recording_save_copy", { callId }),
     /** Shows the recording's file in the file manager (to copy it elsewhere). */
     reveal: (callId: string) => call<void>("recording_reveal", { callId }),
   },

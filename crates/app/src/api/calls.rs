@@ -161,6 +161,32 @@ impl Ringdesk {
         Ok((client, token))
     }
 
+    /// Saves a copy of a call's recording in `folder` (the agent's Downloads: to keep, attach
+    /// or pass on) and returns where; a copy made before is replaced.
+    pub async fn save_recording_copy(
+        &self,
+        id: CallId,
+        folder: &std::path::Path,
+    ) -> Result<std::path::PathBuf, RecordingError> {
+        let audio = self.recording_audio(id).await?;
+        let call = self
+            .store
+            .calls()
+            .get(id)
+            .await?
+            .ok_or(RecordingError::NoRecording)?;
+        let call = self.journal.named(call).await;
+        let path = folder.join(recordings::copy_name(&call, &audio));
+        tokio::fs::create_dir_all(folder)
+            .await
+            .map_err(RecordingError::Save)?;
+        tokio::fs::write(&path, &audio)
+            .await
+            .map_err(RecordingError::Save)?;
+        tracing::info!(call = %id, "a copy of the recording saved");
+        Ok(path)
+    }
+
     /// Deletes a call's recording: one made or kept on this computer, or — for a team's
     /// admin — the team server's copy (the server refuses anyone else).
     pub async fn delete_recording(&self, id: CallId) -> Result<Call, RecordingError> {

@@ -191,7 +191,7 @@ impl UserAgent {
         let extensions = invite
             .headers
             .iter()
-            .filter(|(name, _)| name.len() > 2 && name[..2].eq_ignore_ascii_case("x-"))
+            .filter(|(name, _)| crate::message::is_extension_header(name))
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
         let sdp = invite.body.clone();
