@@ -290,9 +290,16 @@ impl ProviderCalls {
             _ => return Err(CallError::NoCall("record")),
         };
         if self.recording().is_none() {
-            return Err(CallError::NotNow(
-                "The provider does not record this call: turn on “Record calls” on the provider for the next ones".into(),
-            ));
+            let records = active_provider(providers, &self.journal.settings)
+                .await
+                .map(|(p, _)| p.settings.record_calls)
+                .unwrap_or(false);
+            return Err(CallError::NotNow(if records {
+                // Vonage without the webhook receiver (`place`).
+                "This call is not recorded: the provider records calls on your phone only when it reaches this computer's webhook receiver (Settings → Telephony → Webhooks)".into()
+            } else {
+                "The provider does not record this call: turn on “Record calls” on the provider for the next ones".into()
+            }));
         }
         let Some(id) = &call.provider_call_id else {
             return Err(CallError::NoCall("record"));

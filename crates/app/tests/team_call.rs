@@ -8,9 +8,10 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringdesk_app::{CallControl, Ringdesk};
+use ringdesk_app::{CallControl, CrmKind, CrmSettings, Ringdesk};
 use ringdesk_core::team::{AgentLogin, Role, TeamEvent};
 use ringdesk_core::{
     CallFilter, CallStatus, CredentialField, NewProvider, ProviderCredentials, ProviderKind,
@@ -20,6 +21,7 @@ use ringdesk_providers::Endpoints;
 use ringdesk_server::config::ServerConfig;
 use ringdesk_server::Server;
 use ringdesk_test_support::carrier::{Carrier, DialOutcome, Signer, SipSide, Step};
+use ringdesk_test_support::contract_crm;
 use secrecy::SecretString;
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -151,6 +153,19 @@ async fn a_team_call_on_the_desktop_is_the_team_journals_call_and_plays_its_reco
         .join_team(&invite.link, "Bea's desktop")
         .await
         .unwrap();
+    // Her CRM (the contract's own stand-in, checking every body).
+    let crm: contract_crm::Shared = Arc::new(Mutex::new(contract_crm::Data::default()));
+    let crm_url = contract_crm::url(contract_crm::start(crm.clone()).await);
+    ringdesk
+        .set_crm(
+            CrmSettings {
+                kind: CrmKind::Generic,
+                base_url: crm_url,
+            },
+            Some(contract_crm::TOKEN.into()),
+        )
+        .await
+        .unwrap();
     eventually("Bea is online", Duration::from_secs(20), || async {
         team.status_of(bea.id).await.unwrap() == ringdesk_core::UserStatus::Online
     })
@@ -248,6 +263,17 @@ async fn a_team_call_on_the_desktop_is_the_team_journals_call_and_plays_its_reco
     );
     assert_eq!(mine.status, CallStatus::Completed, "{mine:?}");
     assert!(mine.answered_at.is_some());
+    // Her notes release the call's activity to the CRM (no recording yet).
+    ringdesk
+        .wrap_up(mine.id, Some("Wants a quote".into()), None)
+        .await
+        .unwrap();
+    eventually(
+        "the activity reaches the CRM",
+        Duration::from_secs(10),
+        || async { crm.lock().unwrap().interactions.len() == 1 },
+    )
+    .await;
 
     // The server keeps the call's recording (its copy step has its own tests): linked, and
     // Bea told on the live link, as the copy does.
@@ -303,6 +329,23 @@ async fn a_team_call_on_the_desktop_is_the_team_journals_call_and_plays_its_reco
         audio
     );
     assert_eq!(ringdesk.recording_audio(mine.id).await.unwrap(), audio);
+    // The CRM's activity is brought up to date with the link, which it can play itself.
+    eventually(
+        "the CRM activity carries the recording",
+        Duration::from_secs(10),
+        || async {
+            let data = crm.lock().unwrap();
+            data.patches
+                .iter()
+                .any(|(_, body)| body["recordingUrl"].as_str() == Some(share.as_str()))
+        },
+    )
+    .await;
+    assert!(
+        crm.lock().unwrap().refusals.is_empty(),
+        "{:?}",
+        crm.lock().unwrap().refusals
+    );
     // A copy to keep: in the folder given (the shell gives Downloads), named for the call.
     let downloads = tempfile::tempdir().unwrap();
     let copy = ringdesk

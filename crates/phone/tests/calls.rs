@@ -836,7 +836,10 @@ fn a_dialled_address_sends_only_its_extension_headers_and_a_named_call_is_known_
     assert!(!request_line.contains('?'), "{request_line}");
     assert!(invite.contains("\r\nX-Ringdesk-Call: CA42\r\n"), "{invite}");
     assert!(!invite.contains("Replaces:"), "{invite}");
-    assert!(!invite.contains("X-Bad") && !invite.contains("evil"), "{invite}");
+    assert!(
+        !invite.contains("X-Bad") && !invite.contains("evil"),
+        "{invite}"
+    );
 
     w.run_until(SECS, |w| w.ringing(BOB).is_some());
     let leg = w.ringing(BOB).expect("rings");
