@@ -185,9 +185,17 @@ async fn with_the_crm_down_for_a_while_every_call_arrives_once_in_order() {
         .map(|(_, b)| b["outcome"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(order, ["no_answer", "no_answer", "no_answer"]);
+    // Compared as times: RFC 3339 text drops trailing zeros of the fraction ("…:02.5Z" sorts
+    // after "…:02.505Z" as text).
     let starts: Vec<_> = kept
         .iter()
-        .map(|(_, b)| b["startedAt"].as_str().unwrap().to_string())
+        .map(|(_, b)| {
+            time::OffsetDateTime::parse(
+                b["startedAt"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        })
         .collect();
     let mut sorted = starts.clone();
     sorted.sort();

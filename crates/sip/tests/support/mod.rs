@@ -560,15 +560,24 @@ impl Sipp {
     /// Waits until sipp has received a message starting with `start` (e.g. `ACK `), by its
     /// message log.
     pub async fn received(&self, start: &str) {
+        self.received_times(start, 1).await
+    }
+
+    /// Waits until sipp has received `times` messages that start with `start`.
+    pub async fn received_times(&self, start: &str, times: usize) {
         let give_up = Instant::now() + Duration::from_secs(20);
         loop {
             let log = self.file("messages.log");
-            let seen = log.split("message received").skip(1).any(|m| {
-                m.trim_start_matches(|c: char| c != '\n')
-                    .trim_start()
-                    .starts_with(start)
-            });
-            if seen {
+            let seen = log
+                .split("message received")
+                .skip(1)
+                .filter(|m| {
+                    m.trim_start_matches(|c: char| c != '\n')
+                        .trim_start()
+                        .starts_with(start)
+                })
+                .count();
+            if seen >= times {
                 return;
             }
             assert!(Instant::now() < give_up, "sipp never got {start}:\n{log}");
