@@ -1607,6 +1607,28 @@ try {
       await wd.waitFor('[data-testid="team-providers"]', { text: "Only an admin" });
       await wd.waitFor('[data-testid="team-providers-empty"]');
       assert((await wd.findAll('[data-testid="team-provider-add"]')).length === 0, "an agent adds no team provider");
+      // Olga adds the team's Twilio account and reads its numbers (not made active: no
+      // softphone logins), and has one number always recorded: Bea's Numbers page follows.
+      const asOlga = (method, path, body) => fetch(`${base}${path}`, {
+        method, headers: { "content-type": "application/json", authorization: `Bearer ${joined.token}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const made = await asOlga("POST", "/api/v1/providers", { kind: "twilio", name: "Team Twilio", credentials: { accountSid: TWILIO_SID, authToken: TWILIO_TOKEN }, defaultCallerId: null });
+      assert(made.status === 201, `adding the team's Twilio: ${made.status}`);
+      const teamTwilio = await made.json();
+      const synced = await asOlga("POST", `/api/v1/providers/${teamTwilio.id}/numbers/sync`);
+      assert(synced.status === 200, `syncing the team's numbers: ${synced.status} ${await synced.text()}`);
+      const numbers = await (await asOlga("GET", "/api/v1/numbers")).json();
+      assert(numbers.length > 0, "the team has numbers");
+      const always = await asOlga("PUT", `/api/v1/numbers/${numbers[0].id}/recording`, { recordCalls: true });
+      assert(always.status === 200, `recording the first number: ${always.status}`);
+      await wd.click('[data-testid="settings-numbers"]');
+      const recordingOf = (n) => `[data-testid="number-row"][data-number="${n.phoneNumber}"] [data-testid="number-recording-text"]`;
+      await wd.waitFor(recordingOf(numbers[0]), { text: "Always recorded", timeoutMs: 10000 });
+      if (numbers.length > 1) await wd.waitFor(recordingOf(numbers[1]), { text: "As the provider (not recorded)" });
+      assert((await wd.findAll('[data-testid="number-recording"]')).length === 0, "an agent changes no recording");
+      assert((await wd.findAll('[data-testid="numbers-sync"]')).length === 0, "an agent syncs nothing");
+      writeFileSync(join(shots, "team-numbers.png"), await wd.screenshot());
       await wd.click('[data-testid="settings-team"]');
       await wd.waitFor('[data-testid="team-agent"][data-name="Bea"]', { text: "available" });
 
