@@ -51,7 +51,9 @@ export function recordingPlace(call: Call): "here" | "team" | "provider" | null 
   const url = call.recordingUrl;
   if (!url) return null;
   if (url.startsWith("file://")) return "here";
+  // The team server's own link, or the share link the desktop keeps (Rust `team_call_of`).
   if (/\/api\/v1\/calls\/[0-9a-f-]{36}\/recording$/i.test(url)) return "team";
+  if (/\/recordings\/[0-9a-f-]{36}\?(.*&)?sig=/i.test(url)) return "team";
   return "provider";
 }
 
