@@ -95,14 +95,13 @@ fn stem_for(folder: &Path, call: &Call) -> PathBuf {
     folder.join(format!("{day}-{}", call.id))
 }
 
-/// The file name a copy of `call`'s recording gets (its kind told by its first bytes).
+/// The file name a copy of `call`'s recording gets (its kind told by its first bytes: ours
+/// are Ogg Opus, a provider's MP3 or WAV).
 pub fn copy_name(call: &Call, audio: &[u8]) -> String {
     let kind = if audio.starts_with(b"OggS") {
         "opus"
-    } else if audio.starts_with(b"RIFF") {
-        "wav"
     } else {
-        "mp3"
+        ringdesk_core::ports::RecordingAudio::kind_of(audio).unwrap_or("mp3")
     };
     let who = call
         .contact_name
@@ -209,14 +208,14 @@ pub(crate) enum TeamRecording {
 
 /// The team server's word on one of the agent's calls, applied to the row this desktop's
 /// softphone journaled for the same call (the provider named it in the INVITE): a recording
-/// the server keeps is linked (`share`: a share link to it, which the CRM can play; else the
-/// server's own link) and then plays from the journal; one the server deleted is unlinked. A
-/// recording made here stays the one linked.
+/// the server keeps is linked (`share`, awaited only then: a share link to it, which the CRM
+/// can play; else the server's own link) and then plays from the journal; one the server
+/// deleted is unlinked. A recording made here stays the one linked.
 pub(crate) async fn take_team_recording(
     calls: &CallRepository,
     folder: &Path,
     team_call: &Call,
-    share: Option<String>,
+    share: impl std::future::Future<Output = Option<String>>,
 ) -> Result<TeamRecording, StoreError> {
     let Some(named) = &team_call.provider_call_id else {
         return Ok(TeamRecording::Unchanged);
@@ -239,7 +238,7 @@ pub(crate) async fn take_team_recording(
             Ok(TeamRecording::Unlinked(mine))
         }
         (Some(_), None) => {
-            mine.recording_url = share.or_else(|| team_call.recording_url.clone());
+            mine.recording_url = share.await.or_else(|| team_call.recording_url.clone());
             mine.recording_secs = team_call.recording_secs;
             calls.save(&mine).await?;
             tracing::info!(call = %mine.id, "the team server's recording linked");
@@ -329,7 +328,7 @@ mod tests {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let mut call = call_at(0, now);
         assert!(copy_name(&call, b"OggS....").ends_with(".opus"));
-        assert!(copy_name(&call, b"RIFF....").ends_with(".wav"));
+        assert!(copy_name(&call, b"RIFF\0\0\0\0WAVEfmt ").ends_with(".wav"));
         call.contact_name = Some("Ada / Lovelace".into());
         let name = copy_name(&call, b"ID3");
         assert!(
@@ -380,7 +379,7 @@ mod tests {
         let take = |theirs: Call, share: Option<String>| {
             let (calls, folder) = (calls.clone(), folder.clone());
             async move {
-                take_team_recording(&calls, &folder, &theirs, share)
+                take_team_recording(&calls, &folder, &theirs, std::future::ready(share))
                     .await
                     .unwrap()
             }
@@ -415,6 +414,17 @@ mod tests {
         );
         // Told again: nothing to do. A provider's own link is not the team server's to give.
         assert_eq!(take(theirs.clone(), None).await, TeamRecording::Unchanged);
+        // …and the server is not asked for a share link then.
+        let asked = std::sync::atomic::AtomicBool::new(false);
+        let share = async {
+            asked.store(true, std::sync::atomic::Ordering::SeqCst);
+            None
+        };
+        let again = take_team_recording(&calls, &folder, &theirs, share)
+            .await
+            .unwrap();
+        assert_eq!(again, TeamRecording::Unchanged);
+        assert!(!asked.load(std::sync::atomic::Ordering::SeqCst));
         // Deleted on the server (the row comes without it): unlinked here.
         let mut deleted = theirs.clone();
         deleted.recording_url = None;

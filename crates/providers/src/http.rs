@@ -59,8 +59,10 @@ pub(crate) async fn media(
     request: RequestBuilder,
 ) -> Result<ringdesk_core::ports::RecordingAudio, ProviderError> {
     let bytes = successful_within(request.timeout(MEDIA_TIMEOUT), MEDIA_TIMEOUT, MAX_MEDIA).await?;
-    let extension = audio_kind(&bytes).ok_or_else(|| ProviderError::InvalidResponse {
-        reason: "the recording is neither MP3 nor WAV audio".into(),
+    let extension = ringdesk_core::ports::RecordingAudio::kind_of(&bytes).ok_or_else(|| {
+        ProviderError::InvalidResponse {
+            reason: "the recording is neither MP3 nor WAV audio".into(),
+        }
     })?;
     Ok(ringdesk_core::ports::RecordingAudio { bytes, extension })
 }
@@ -70,17 +72,6 @@ pub(crate) fn recording_link(url: &str) -> Result<url::Url, ProviderError> {
     url::Url::parse(url).map_err(|_| ProviderError::InvalidResponse {
         reason: "the recording link is not a URL".into(),
     })
-}
-
-/// `mp3` or `wav`, by the file's first bytes.
-pub(crate) fn audio_kind(bytes: &[u8]) -> Option<&'static str> {
-    match bytes {
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => Some("wav"),
-        [b'I', b'D', b'3', ..] => Some("mp3"),
-        // An MPEG audio frame's sync word.
-        [0xFF, second, ..] if second & 0xE0 == 0xE0 => Some("mp3"),
-        _ => None,
-    }
 }
 
 /// Whether `url` is on `base`'s host (scheme, host and port): where keys may be sent.

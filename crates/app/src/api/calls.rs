@@ -125,16 +125,24 @@ impl Ringdesk {
             .ok_or(RecordingError::NoRecording)
     }
 
-    /// A call's recording, whole: the file made or kept on this computer, else the copy the
-    /// team server keeps (asked of this desktop's own team server with its device token).
-    pub async fn recording_audio(&self, id: CallId) -> Result<Vec<u8>, RecordingError> {
-        let call = self
-            .store
+    /// The call `id`, when the journal has it (else: no recording to speak of).
+    async fn recorded_call(&self, id: CallId) -> Result<Call, RecordingError> {
+        self.store
             .calls()
             .get(id)
             .await?
-            .ok_or(RecordingError::NoRecording)?;
-        if let Some(file) = recordings::local_file(&call, &self.journal.recordings) {
+            .ok_or(RecordingError::NoRecording)
+    }
+
+    /// A call's recording, whole: the file made or kept on this computer, else the copy the
+    /// team server keeps (asked of this desktop's own team server with its device token).
+    pub async fn recording_audio(&self, id: CallId) -> Result<Vec<u8>, RecordingError> {
+        let call = self.recorded_call(id).await?;
+        self.audio_of(&call).await
+    }
+
+    async fn audio_of(&self, call: &Call) -> Result<Vec<u8>, RecordingError> {
+        if let Some(file) = recordings::local_file(call, &self.journal.recordings) {
             return tokio::fs::read(file).await.map_err(RecordingError::Read);
         }
         let on_server = call
@@ -168,13 +176,8 @@ impl Ringdesk {
         id: CallId,
         folder: &std::path::Path,
     ) -> Result<std::path::PathBuf, RecordingError> {
-        let audio = self.recording_audio(id).await?;
-        let call = self
-            .store
-            .calls()
-            .get(id)
-            .await?
-            .ok_or(RecordingError::NoRecording)?;
+        let call = self.recorded_call(id).await?;
+        let audio = self.audio_of(&call).await?;
         let call = self.journal.named(call).await;
         let path = folder.join(recordings::copy_name(&call, &audio));
         tokio::fs::create_dir_all(folder)
@@ -191,10 +194,9 @@ impl Ringdesk {
     /// admin — the team server's copy (the server refuses anyone else).
     pub async fn delete_recording(&self, id: CallId) -> Result<Call, RecordingError> {
         let calls = self.store.calls();
-        let on_server = calls
-            .get(id)
-            .await?
-            .and_then(|c| c.recording_url)
+        let call = self.recorded_call(id).await?;
+        let on_server = call
+            .recording_url
             .as_deref()
             .and_then(recordings::team_call_of);
         if let Some(on_server) = on_server {
@@ -203,7 +205,8 @@ impl Ringdesk {
                 .delete_recording(&token, on_server)
                 .await
                 .map_err(|e| RecordingError::Team(e.to_string()))?;
-            let mut call = calls.get(id).await?.ok_or(RecordingError::NoRecording)?;
+            // Read again: notes may have been saved while the server was asked.
+            let mut call = self.recorded_call(id).await?;
             call.recording_url = None;
             call.recording_secs = None;
             calls.save(&call).await?;

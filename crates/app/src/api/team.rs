@@ -113,13 +113,16 @@ impl Ringdesk {
     /// deleted there, unlinked from) this desktop's row for the same call — with a share link
     /// the CRM can play, and the CRM's activity brought up to date.
     async fn take_team_call(&self, call: &ringdesk_core::Call) {
-        let share = match call
+        let on_server = call
             .recording_url
             .as_deref()
-            .and_then(recordings::team_call_of)
-        {
-            Some(on_server) => self.share_link(on_server).await,
-            None => None,
+            .and_then(recordings::team_call_of);
+        // Asked of the server only when a recording is to be linked here.
+        let share = async move {
+            match on_server {
+                Some(on_server) => self.share_link(on_server).await,
+                None => None,
+            }
         };
         let calls = self.store.calls();
         let folder = &self.journal.recordings;

@@ -261,6 +261,20 @@ pub struct RecordingAudio {
     pub extension: &'static str,
 }
 
+impl RecordingAudio {
+    /// `mp3` or `wav`, by the file's first bytes (storage hosts say
+    /// `application/octet-stream`).
+    pub fn kind_of(bytes: &[u8]) -> Option<&'static str> {
+        match bytes {
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => Some("wav"),
+            [b'I', b'D', b'3', ..] => Some("mp3"),
+            // An MPEG audio frame's sync word.
+            [0xFF, second, ..] if second & 0xE0 == 0xE0 => Some("mp3"),
+            _ => None,
+        }
+    }
+}
+
 /// A recording the provider holds, as its list endpoint gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderRecording {
