@@ -249,6 +249,9 @@ enum Command {
         /// Hang up this many seconds after answering
         #[arg(long)]
         hangup_after: Option<u64>,
+        /// Let each call ring this many seconds before answering it
+        #[arg(long)]
+        answer_after: Option<u64>,
         #[command(flatten)]
         media: MediaArgs,
     },
@@ -306,6 +309,7 @@ async fn main() -> ExitCode {
             let plan = CallPlan {
                 to: Some(to),
                 decline: false,
+                answer_after: None,
                 hangup_after: hangup_after.map(Duration::from_secs),
                 wait: None,
                 transfer: transfer.plan(),
@@ -318,11 +322,13 @@ async fn main() -> ExitCode {
             invite,
             device_name,
             hangup_after,
+            answer_after,
             media,
         } => {
             let plan = CallPlan {
                 to: None,
                 decline: false,
+                answer_after: answer_after.map(Duration::from_secs),
                 hangup_after: hangup_after.map(Duration::from_secs),
                 wait: None,
                 transfer: None,
@@ -342,6 +348,7 @@ async fn main() -> ExitCode {
             let plan = CallPlan {
                 to: None,
                 decline,
+                answer_after: None,
                 hangup_after: hangup_after.map(Duration::from_secs),
                 wait: Some(Duration::from_secs(wait)),
                 transfer: transfer.plan(),

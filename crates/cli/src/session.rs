@@ -26,6 +26,8 @@ pub struct CallPlan {
     pub to: Option<String>,
     /// Decline calls (603) instead of answering them.
     pub decline: bool,
+    /// Let a call ring this long before answering it (None: at once).
+    pub answer_after: Option<Duration>,
     pub hangup_after: Option<Duration>,
     /// Give up when no call arrives within this time.
     pub wait: Option<Duration>,
@@ -172,6 +174,7 @@ fn sleep_for(duration: Option<Duration>) -> tokio::time::Sleep {
 /// A moment the plan waits for, then does something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Due {
+    Answer(LegId),
     Hangup,
     Transfer(LegId),
     Complete(LegId),
@@ -372,6 +375,12 @@ impl Session {
                     self.command(Command::Transfer { leg, target, kind }).await;
                 }
                 Due::Complete(leg) => self.command(Command::CompleteTransfer(leg)).await,
+                // Still ringing (the caller may have given up meanwhile: then nothing).
+                Due::Answer(leg) => {
+                    if self.controller.call(leg).is_some() {
+                        self.command(Command::Answer(leg)).await;
+                    }
+                }
             }
         }
     }
@@ -451,6 +460,8 @@ impl Session {
                 if self.plan.decline {
                     self.declined = true;
                     self.issue(Command::Decline(leg));
+                } else if let Some(after) = self.plan.answer_after {
+                    self.due.push((Instant::now() + after, Due::Answer(leg)));
                 } else {
                     self.issue(Command::Answer(leg));
                 }

@@ -7,10 +7,11 @@
 //! carrier hears her; Bea on Do not disturb → her forwarding number; Bea's desktop killed
 //! (`kill -9`, no goodbye) → offline once the grace period passes → her forwarding number.
 
-use std::io::{BufRead, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::{eventually, kill_9, speech, Desktop};
 
 use ringdesk_core::team::{AgentLogin, Role};
 use ringdesk_core::{
@@ -30,77 +31,6 @@ const TOKEN: &str = "carrier-auth-token-77";
 const FORWARD: &str = "+14155550199";
 /// The server's grace period here: short, so the test does not wait 30 s.
 const GRACE: u64 = 3;
-
-/// Bea's "desktop": the CLI as a team agent, its output collected.
-struct Desktop {
-    child: Child,
-    said: Arc<Mutex<Vec<String>>>,
-}
-
-impl Desktop {
-    fn start(invite: &str, play: &std::path::Path, record: &std::path::Path) -> Desktop {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringdesk-cli"))
-            .args(["team", "--device-name", "Bea's desktop", "--codecs", "pcmu"])
-            .arg("--play")
-            .arg(play)
-            .arg("--record")
-            .arg(record)
-            .env("RINGDESK_TEAM_INVITE", invite)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let said = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().unwrap();
-        let lines = said.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Desktop { child, said }
-    }
-
-    fn type_in(&mut self, command: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{command}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn said(&self, what: &str) -> bool {
-        self.said.lock().unwrap().iter().any(|l| l.contains(what))
-    }
-
-    fn output(&self) -> String {
-        self.said.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Desktop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    within: Duration,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never within {within:?}: {what}");
-}
-
-fn speech() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/audio/speech-8k.wav")
-}
 
 #[derive(Clone, Copy)]
 enum Flavour {
@@ -361,10 +291,4 @@ async fn team_call(flavour: Flavour) {
 
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
-}
-
-/// `kill -9` (std sends SIGKILL): no chance to say goodbye — no unregister, no last word.
-fn kill_9(child: &mut Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

@@ -13,6 +13,7 @@ pub mod phone;
 pub mod ports;
 pub mod provider;
 pub mod provider_error;
+pub mod queue;
 pub mod routing;
 pub mod service;
 pub mod sip_settings;

@@ -105,7 +105,7 @@ fn outgoing(to: &CallParty, caller_id: Option<&E164Number>, region: Region) -> V
 /// The agent's softphone when it can ring and they take calls; else (offline, Do not disturb,
 /// calls not taken in the app) their forwarding number when they asked for it; else an
 /// apology.
-fn ring(target: &Target, call: &str) -> VoiceAnswer {
+pub fn ring(target: &Target, call: &str) -> VoiceAnswer {
     let user = target.user.as_ref();
     let dnd = user.is_some_and(|u| u.settings.dnd_enabled || u.status == UserStatus::Dnd);
     let takes_calls_in_app =

@@ -134,6 +134,14 @@ pub enum TeamEvent {
     Revoked { device_id: DeviceId },
     /// The cursor asked for is older than what the server keeps: read everything again.
     Resync,
+    /// A message in this agent's voicemail (theirs or a queue's), new or changed, as they
+    /// read it (their own status).
+    Voicemail {
+        user_id: UserId,
+        voicemail: Box<crate::queue::Voicemail>,
+    },
+    /// Queues were changed, or their callers came and went: read them again.
+    Queues,
 }
 
 impl TeamEvent {
@@ -142,6 +150,7 @@ impl TeamEvent {
         match self {
             TeamEvent::Call { call } => call.user_id,
             TeamEvent::Softphone { user_id } => Some(*user_id),
+            TeamEvent::Voicemail { user_id, .. } => Some(*user_id),
             _ => None,
         }
     }

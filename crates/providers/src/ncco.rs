@@ -77,6 +77,21 @@ fn digits(n: &E164Number) -> String {
 /// The NCCO: `connect` to a number or a SIP address (`from` only when a caller ID is chosen:
 /// Vonage shows the caller's own number otherwise), or `talk` the apology (the call ends when
 /// the NCCO does).
+fn endpoint(target: &DialTarget) -> serde_json::Value {
+    match target {
+        DialTarget::Number(n) => json!({ "type": "phone", "number": digits(n) }),
+        // Vonage sends each of `headers` as an X- header of the INVITE.
+        DialTarget::Sip { user, host, call } => {
+            let mut sip = json!({ "type": "sip", "uri": format!("sip:{user}@{host}") });
+            if let (Some(call), Some(fields)) = (call, sip.as_object_mut()) {
+                let name = CALL_HEADER.trim_start_matches("X-");
+                fields.insert("headers".into(), json!({ name: call }));
+            }
+            sip
+        }
+    }
+}
+
 pub fn render(answer: &VoiceAnswer) -> String {
     let ncco = match answer {
         VoiceAnswer::Dial {
@@ -85,19 +100,7 @@ pub fn render(answer: &VoiceAnswer) -> String {
             record,
             ..
         } => {
-            let endpoint = match target {
-                DialTarget::Number(n) => json!({ "type": "phone", "number": digits(n) }),
-                // Vonage sends each of `headers` as an X- header of the INVITE.
-                DialTarget::Sip { user, host, call } => {
-                    let mut sip = json!({ "type": "sip", "uri": format!("sip:{user}@{host}") });
-                    if let (Some(call), Some(fields)) = (call, sip.as_object_mut()) {
-                        let name = CALL_HEADER.trim_start_matches("X-");
-                        fields.insert("headers".into(), json!({ name: call }));
-                    }
-                    sip
-                }
-            };
-            let mut connect = json!({ "action": "connect", "endpoint": [endpoint] });
+            let mut connect = json!({ "action": "connect", "endpoint": [endpoint(target)] });
             if let (Some(from), Some(fields)) = (caller_id, connect.as_object_mut()) {
                 fields.insert("from".into(), json!(digits(from)));
             }
@@ -118,6 +121,50 @@ pub fn render(answer: &VoiceAnswer) -> String {
             }
         }
         VoiceAnswer::Refuse { say } => json!([{ "action": "talk", "text": say }]),
+        // `connect` takes one endpoint: Vonage rings a queue's members one after another.
+        // A synchronous connect asks `after` for the next NCCO when nobody answers.
+        VoiceAnswer::Offer {
+            ring,
+            timeout_secs,
+            after,
+            ..
+        } => match ring.first() {
+            Some(first) => json!([{
+                "action": "connect",
+                "endpoint": [endpoint(&first.target)],
+                "timeout": timeout_secs,
+                "eventType": "synchronous",
+                "eventUrl": [after],
+                "eventMethod": "POST"
+            }]),
+            None => json!([]),
+        },
+        // `notify` posts to its URL and runs the NCCO it answers: Vonage's redirect.
+        VoiceAnswer::Hold { music, then } => json!([
+            { "action": "stream", "streamUrl": [music] },
+            { "action": "notify", "payload": {}, "eventUrl": [then], "eventMethod": "POST" }
+        ]),
+        VoiceAnswer::Voicemail {
+            greeting,
+            max_secs,
+            ready,
+            transcribed,
+            ..
+        } => json!([
+            { "action": "talk", "text": greeting },
+            {
+                "action": "record",
+                "endOnSilence": 5,
+                "endOnKey": "#",
+                "beepStart": true,
+                "timeOut": max_secs,
+                "format": "mp3",
+                "eventUrl": [ready],
+                "eventMethod": "POST",
+                "transcription": { "eventUrl": [transcribed], "eventMethod": "POST" }
+            }
+        ]),
+        VoiceAnswer::Connect | VoiceAnswer::Hangup => json!([]),
     };
     ncco.to_string()
 }

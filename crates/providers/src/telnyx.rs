@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
     ProviderNumber, ProviderRecording, ProvisionedResource, RecordingAudio, SoftphoneLogin,
-    SoftphoneRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
+    SoftphoneRequest, StepRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -377,11 +377,15 @@ impl ProviderAdapter for TelnyxAdapter {
         crate::twilio::twiml::parse_voice_request(request)
     }
 
+    fn parse_step_request(&self, request: &WebhookRequest) -> Result<StepRequest, ProviderError> {
+        crate::twilio::twiml::parse_step_request(request)
+    }
+
     /// TeXML, which follows TwiML's `<Dial>`, `<Say>` and `<Hangup>`.
     fn render_voice_answer(&self, answer: &VoiceAnswer) -> Result<(String, String), ProviderError> {
         Ok((
             crate::twilio::twiml::CONTENT_TYPE.into(),
-            crate::twilio::twiml::render(answer),
+            crate::twilio::twiml::render_in(answer, crate::twilio::twiml::Dialect::TeXml),
         ))
     }
 

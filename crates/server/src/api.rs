@@ -32,12 +32,17 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
             field: None,
         }
+    }
+
+    /// A refused input (422).
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
 
     fn unauthorized() -> Self {
@@ -129,7 +134,7 @@ impl From<NumbersError> for ApiError {
     }
 }
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(crate) type Result<T> = std::result::Result<T, ApiError>;
 
 /// The signed-in device a request comes from (any role).
 pub struct Signed(pub Device);
@@ -196,6 +201,7 @@ pub fn router() -> Router<Arc<Shared>> {
         )
         .route("/api/v1/calls/{id}/recording/link", post(recording_link))
         .route("/recordings/{id}", get(shared_recording))
+        .merge(crate::queue_api::router())
 }
 
 fn no_recording() -> ApiError {
@@ -331,7 +337,7 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-fn id<T>(raw: &str, make: fn(Uuid) -> T, what: &str) -> Result<T> {
+pub(crate) fn id<T>(raw: &str, make: fn(Uuid) -> T, what: &str) -> Result<T> {
     Uuid::parse_str(raw)
         .map(make)
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("there is no such {what}")))

@@ -7,23 +7,25 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ringdesk_core::ports::{
-    CallParty, ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
+    CallParty, ProviderAdapter, StepRequest, VoiceAnswer, VoiceRequest, WebhookEvent,
+    WebhookEventKind,
 };
-use ringdesk_core::routing::{self, Facts, SipLogin, Target};
+use ringdesk_core::routing::{self, Facts};
 use ringdesk_core::{
     follow_event, Call, CallDirection, NumberRoute, PhoneNumber, Provider, ProviderId,
     ProviderKind, Region, UserId,
 };
-use ringdesk_store::{CallRepository, StoreError};
+use ringdesk_store::{CallRepository, QueueRepository, StoreError};
 use ringdesk_webhooks::{Host, Unusable};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::recordings::Recordings;
+use crate::voicemail::Voicemails;
 
 /// A party of a voice request as the journal shows it: a number in E.164 (also one typed
 /// as a SIP user), else the SIP address or the provider's text.
-fn party_text(party: &CallParty, region: Region) -> String {
+pub(crate) fn party_text(party: &CallParty, region: Region) -> String {
     match party {
         CallParty::Number(n) => n.to_string(),
         CallParty::Sip { user, host } => ringdesk_core::E164Number::parse(user, region)
@@ -38,6 +40,8 @@ pub struct Receiver {
     pub team: Arc<Team>,
     pub calls: CallRepository,
     pub recordings: Recordings,
+    pub queues: QueueRepository,
+    pub voicemails: Voicemails,
     /// One event applied at a time: a redelivery racing its original must see it as seen.
     pub apply: Mutex<()>,
 }
@@ -141,6 +145,10 @@ impl Receiver {
         }
         tracing::info!(provider_id = %provider, call = %call.id, ?followed, "team journal");
         self.calls.mark_webhook(provider, &event.id).await?;
+        if call.ended_at.is_some() {
+            self.queue_call_ended(provider, &event.provider_call_id)
+                .await;
+        }
         self.team.live.tell_agent(call).await;
         Ok(())
     }
@@ -173,7 +181,7 @@ impl Receiver {
     /// The team journal's row for a call, from its voice request (the provider's first word
     /// about it) or the event that came first, given to its agent, who hears of it on the live
     /// link — and of each change after, the recording too.
-    async fn journal_routed(
+    pub(crate) async fn journal_routed(
         &self,
         provider: ProviderId,
         request: &VoiceRequest,
@@ -259,30 +267,8 @@ impl Receiver {
                 .find(|n| &n.phone_number == to),
             _ => None,
         };
-        // Queues come with their own issue: until then a queue's number apologises.
         let target = match called.as_ref().and_then(|n| n.route.as_ref()) {
-            Some(NumberRoute::User { user_id }) => match team.agents.users.get(*user_id).await? {
-                Some(mut user) => {
-                    user.status = team.status_of(user.id).await?;
-                    let signed_in = user.status != ringdesk_core::UserStatus::Offline;
-                    let softphone = match signed_in {
-                        true => team
-                            .repo
-                            .login_of(user.id, provider)
-                            .await?
-                            .map(|l| SipLogin {
-                                user: l.sip_user,
-                                domain: l.sip_domain,
-                            }),
-                        false => None,
-                    };
-                    Some(Target {
-                        user: Some(user),
-                        softphone,
-                    })
-                }
-                None => None,
-            },
+            Some(NumberRoute::User { user_id }) => team.target_of(*user_id, provider).await?,
             _ => None,
         };
         Ok(Facts {
@@ -318,6 +304,20 @@ impl Host for Receiver {
 
     async fn voice(&self, id: ProviderId, request: &VoiceRequest) -> VoiceAnswer {
         match self.facts(id, request).await {
+            Ok(Facts {
+                called:
+                    Some(PhoneNumber {
+                        route: Some(NumberRoute::Queue { queue }),
+                        ..
+                    }),
+                caller: None,
+                ..
+            }) => self.enqueue(id, request, &queue).await.unwrap_or_else(|e| {
+                tracing::error!(provider_id = %id, error = %e, "cannot queue a call");
+                VoiceAnswer::Refuse {
+                    say: "Sorry, this call cannot be connected right now.".into(),
+                }
+            }),
             Ok(facts) => {
                 let answer = routing::decide(request, &facts, self.team.region);
                 if let Some(agent) = self.agent_of(id, request, &facts, &answer).await {
@@ -336,6 +336,15 @@ impl Host for Receiver {
                 }
             }
         }
+    }
+
+    async fn step(
+        &self,
+        id: ProviderId,
+        query: &[(String, String)],
+        request: &StepRequest,
+    ) -> VoiceAnswer {
+        self.queue_step(id, query, request).await
     }
 
     fn region(&self) -> Region {

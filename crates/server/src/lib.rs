@@ -7,9 +7,12 @@ pub mod api;
 pub mod config;
 pub mod host;
 pub mod live;
+pub mod queue_api;
+pub mod queues;
 pub mod recordings;
 pub mod sealing;
 pub mod team;
+pub mod voicemail;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +55,7 @@ pub struct Shared {
     pub team: Arc<Team>,
     pub store: Store,
     pub recordings: recordings::Recordings,
+    pub voicemails: voicemail::Voicemails,
     /// Set when shutdown starts: readiness fails so a proxy stops sending work here.
     pub stopping: AtomicBool,
 }
@@ -137,10 +141,16 @@ impl Server {
             calls: store.calls(),
             folder: config.data_dir.join("recordings"),
         };
+        let voicemails = voicemail::Voicemails {
+            team: team.clone(),
+            repo: store.queues(),
+            folder: config.data_dir.join("voicemail"),
+        };
         Ok(Server {
             shared: Arc::new(Shared {
                 team,
                 recordings,
+                voicemails,
                 store,
                 stopping: AtomicBool::new(false),
             }),
@@ -153,6 +163,8 @@ impl Server {
             team: self.shared.team.clone(),
             calls: self.shared.store.calls(),
             recordings: self.shared.recordings.clone(),
+            queues: self.shared.store.queues(),
+            voicemails: self.shared.voicemails.clone(),
             apply: Default::default(),
         };
         api::router()

@@ -11,6 +11,7 @@ use base64::Engine;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use rand::RngCore;
 use ringdesk_core::ports::SoftphoneRequest;
+use ringdesk_core::routing::{SipLogin, Target};
 use ringdesk_core::service::{ProviderService, ServiceError};
 use ringdesk_core::team::{AgentLogin, Device, DeviceId, Presence, Role, TeamEvent};
 use ringdesk_core::{ProviderError, ProviderId, Region, UserId, UserStatus};
@@ -203,6 +204,34 @@ impl Team {
     /// The agent's status for routing, from their desktops' presence.
     pub async fn status_of(&self, user: UserId) -> Result<UserStatus, TeamError> {
         Ok(Presence::status(self.presence_of(user).await?))
+    }
+
+    /// An agent as routing rings them on `provider`: their status now and, while they are
+    /// signed in, their softphone login.
+    pub async fn target_of(
+        &self,
+        user_id: UserId,
+        provider: ProviderId,
+    ) -> Result<Option<Target>, TeamError> {
+        let Some(mut user) = self.agents.users.get(user_id).await? else {
+            return Ok(None);
+        };
+        user.status = self.status_of(user.id).await?;
+        let softphone = match user.status != UserStatus::Offline {
+            true => self
+                .repo
+                .login_of(user.id, provider)
+                .await?
+                .map(|l| SipLogin {
+                    user: l.sip_user,
+                    domain: l.sip_domain,
+                }),
+            false => None,
+        };
+        Ok(Some(Target {
+            user: Some(user),
+            softphone,
+        }))
     }
 
     async fn active_provider(&self) -> Result<ringdesk_core::Provider, TeamError> {

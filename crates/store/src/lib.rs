@@ -8,6 +8,7 @@ mod crm_mirror;
 mod numbers;
 mod outbox;
 mod providers;
+mod queues;
 mod settings;
 mod team;
 mod users;
@@ -28,6 +29,7 @@ pub use crm_mirror::{CrmSyncState, MirroredContact, PageApplied};
 pub use numbers::NumberRepository;
 pub use outbox::{OutboxCounts, OutboxItem, OutboxRepository};
 pub use providers::SqliteProviderRepository;
+pub use queues::{QueueLoad, QueueRepository};
 pub use settings::SettingsRepository;
 pub use team::TeamRepository;
 pub use users::UserRepository;
@@ -146,6 +148,11 @@ impl Store {
 
     pub fn team(&self) -> TeamRepository {
         TeamRepository::new(self.pool.clone())
+    }
+
+    /// Queues and voicemail (team databases only).
+    pub fn queues(&self) -> QueueRepository {
+        QueueRepository::new(self.pool.clone())
     }
 
     /// Is the database answering? (the server's readiness)

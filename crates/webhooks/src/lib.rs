@@ -18,7 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use ringdesk_core::ports::{
-    DialTarget, ProviderAdapter, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
+    DialTarget, ProviderAdapter, StepRequest, VoiceAnswer, VoiceRequest, WebhookEvent,
+    WebhookRequest,
 };
 use ringdesk_core::routing;
 use ringdesk_core::service::{ProviderService, ServiceError};
@@ -59,6 +60,18 @@ pub trait Host: Send + Sync + 'static {
     /// Where a call goes (the host gathers the facts, `routing::decide` decides). An error is
     /// answered with an apology: the caller is on the line.
     async fn voice(&self, provider: ProviderId, request: &VoiceRequest) -> VoiceAnswer;
+
+    /// A provider's request to one of the step URLs the host wrote into an earlier answer
+    /// (queues, voicemail): `query` is that URL's query, as the host wrote it. Hosts without
+    /// steps end the call.
+    async fn step(
+        &self,
+        _provider: ProviderId,
+        _query: &[(String, String)],
+        _request: &StepRequest,
+    ) -> VoiceAnswer {
+        VoiceAnswer::Hangup
+    }
 
     /// How numbers typed without a country code are read.
     fn region(&self) -> Region;
@@ -110,6 +123,7 @@ pub fn router<H: Host>(host: Arc<H>, base_url: String) -> Router {
             "/webhooks/{provider}/voice/transfer",
             any(answer_transfer::<H>),
         )
+        .route("/webhooks/{provider}/step", any(answer_step::<H>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(receiver)
 }
@@ -291,6 +305,29 @@ async fn answer_transfer<H: Host>(
     };
     let answer = routing::transfer(&question.target, receiver.host.region());
     tracing::info!(provider_id = %verified.id, call = %question.provider_call_id, answer = ?answer, "transfer request answered");
+    render(verified.id, verified.adapter.as_ref(), &answer)
+}
+
+async fn answer_step<H: Host>(State(receiver): State<Receiver<H>>, arrived: Arrived) -> Response {
+    let query: Vec<(String, String)> = arrived
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let (verified, question) = match read(&receiver, arrived, "step request", |a, r| {
+        a.parse_step_request(r)
+    })
+    .await
+    {
+        Ok(read) => read,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let answer = receiver.host.step(verified.id, &query, &question).await;
+    tracing::info!(provider_id = %verified.id, call = %question.provider_call_id, answer = ?answer, "step answered");
     render(verified.id, verified.adapter.as_ref(), &answer)
 }
 

@@ -211,6 +211,75 @@ pub enum VoiceAnswer {
     },
     /// Tell the caller why not (spoken), then hang up.
     Refuse { say: String },
+    /// Ring these parties at once for `timeout_secs`; the first to answer is connected (the
+    /// provider hangs up the others). `after` is asked when the dial is over (nobody answered,
+    /// or the call that was answered ended).
+    Offer {
+        ring: Vec<Ringing>,
+        timeout_secs: u32,
+        after: String,
+        /// As in `Dial`: record from the answer, told here when ready.
+        record: Option<String>,
+    },
+    /// Play `music` to the caller, then ask `then` what next.
+    Hold { music: String, then: String },
+    /// Say `greeting`, then record the caller's message (at most `max_secs`, a beep first,
+    /// ended by silence or a key) with a transcription. `after` is asked once the message is
+    /// recorded; `ready` is told when the audio can be fetched, `transcribed` when its text is.
+    Voicemail {
+        greeting: String,
+        max_secs: u32,
+        after: String,
+        ready: String,
+        transcribed: String,
+    },
+    /// Go on with the call as it is (an answering party's leg: connect it).
+    Connect,
+    /// End the call (or, for an answering party's leg, refuse that leg) without a word.
+    Hangup,
+}
+
+/// One party an `Offer` rings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ringing {
+    pub target: DialTarget,
+    /// Asked when this party answers, before the caller is connected to them: "first answer
+    /// wins" is decided there (`Connect` or `Hangup`).
+    pub on_answer: Option<String>,
+}
+
+/// How a dial a provider followed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialResult {
+    /// Someone answered; that call is over now.
+    Answered,
+    NoAnswer,
+    Busy,
+    Failed,
+    /// The caller hung up while it rang.
+    Canceled,
+}
+
+/// A recorded message as a provider announces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecording {
+    pub url: String,
+    pub duration_secs: Option<u32>,
+}
+
+/// A provider's request to one of the step URLs a host put in an answer (`Offer::after`,
+/// `Ringing::on_answer`, `Hold::then`, the voicemail's): what the provider says about the call
+/// there. The step itself (which queue call, which agent) is in the URL's query, which only the
+/// host writes and signs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepRequest {
+    pub provider_call_id: String,
+    /// After a dial: how it ended.
+    pub dial: Option<DialResult>,
+    /// A recording (voicemail) that is ready or was just made.
+    pub recording: Option<StepRecording>,
+    /// A transcription: `Ok(text)` or `Err(())` when the provider could not make one.
+    pub transcription: Option<Result<String, ()>>,
 }
 
 /// A webhook exactly as it arrived: signatures are computed over these bytes.
@@ -410,6 +479,11 @@ pub trait ProviderAdapter: Send + Sync {
         _request: &WebhookRequest,
     ) -> Result<TransferRequest, ProviderError> {
         Err(self.unsupported("transfers asked by softphones"))
+    }
+
+    /// Reads a provider's request to one of the host's step URLs (signature checked before).
+    fn parse_step_request(&self, _request: &WebhookRequest) -> Result<StepRequest, ProviderError> {
+        Err(self.unsupported("queues and voicemail"))
     }
 
     /// The answer in the provider's language: `(content type, body)`.

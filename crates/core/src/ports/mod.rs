@@ -6,10 +6,11 @@ mod provider_repository;
 mod secret_store;
 
 pub use adapter::{
-    AccountInfo, AdapterFactory, CallHandle, CallParty, CallRequest, DialTarget,
+    AccountInfo, AdapterFactory, CallHandle, CallParty, CallRequest, DialResult, DialTarget,
     NumberCapabilities, NumberType, ProviderAdapter, ProviderNumber, ProviderRecording,
-    ProvisionedResource, RecordingAudio, SoftphoneLogin, SoftphoneRequest, TransferRequest,
-    VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind, WebhookRequest, CALL_HEADER,
+    ProvisionedResource, RecordingAudio, Ringing, SoftphoneLogin, SoftphoneRequest, StepRecording,
+    StepRequest, TransferRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
+    WebhookRequest, CALL_HEADER,
 };
 pub use provider_repository::{ProviderRepository, RepositoryError};
 pub use secret_store::{SecretError, SecretStore};

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, DialTarget, NumberCapabilities, NumberType,
     ProviderAdapter, ProviderNumber, ProviderRecording, ProvisionedResource, RecordingAudio,
-    SoftphoneLogin, SoftphoneRequest, TransferRequest, VoiceAnswer, VoiceRequest, WebhookEvent,
-    WebhookRequest,
+    SoftphoneLogin, SoftphoneRequest, StepRequest, TransferRequest, VoiceAnswer, VoiceRequest,
+    WebhookEvent, WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -231,6 +231,10 @@ impl ProviderAdapter for TwilioAdapter {
 
     fn parse_voice_request(&self, request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
         twiml::parse_voice_request(request)
+    }
+
+    fn parse_step_request(&self, request: &WebhookRequest) -> Result<StepRequest, ProviderError> {
+        twiml::parse_step_request(request)
     }
 
     fn parse_transfer_request(

@@ -4,7 +4,8 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use ringdesk_core::ports::{
-    CallParty, DialTarget, TransferRequest, VoiceAnswer, VoiceRequest, WebhookRequest, CALL_HEADER,
+    CallParty, DialResult, DialTarget, StepRecording, StepRequest, TransferRequest, VoiceAnswer,
+    VoiceRequest, WebhookRequest, CALL_HEADER,
 };
 use ringdesk_core::{E164Number, ProviderError};
 
@@ -65,7 +66,58 @@ fn party(raw: &str) -> CallParty {
     }
 }
 
+/// Which of the two TwiML speakers an answer is for: they differ only in `<Record>`'s
+/// transcription attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Twilio,
+    /// Telnyx's TeXML.
+    TeXml,
+}
+
+/// A provider's request to a step URL: Twilio's `<Dial action>` (`DialCallStatus`), a
+/// `<Number|Sip url>` (the answering leg), `<Redirect>`, `<Record action>` and its status
+/// and transcription callbacks (`RecordingUrl`, `RecordingDuration`, `TranscriptionText`,
+/// `TranscriptionStatus`). TeXML sends the same names.
+pub fn parse_step_request(request: &WebhookRequest) -> Result<StepRequest, ProviderError> {
+    let params = webhook_events::twilio_params(request)?;
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let provider_call_id = get("CallSid")
+        .ok_or_else(|| ProviderError::WebhookRejected {
+            reason: "a step request without CallSid".into(),
+        })?
+        .to_string();
+    let dial = get("DialCallStatus").map(|status| match status {
+        "completed" | "answered" => DialResult::Answered,
+        "busy" => DialResult::Busy,
+        "no-answer" => DialResult::NoAnswer,
+        "canceled" => DialResult::Canceled,
+        _ => DialResult::Failed,
+    });
+    let recording = get("RecordingUrl")
+        .filter(|u| !u.trim().is_empty())
+        .map(|url| StepRecording {
+            url: url.trim().to_string(),
+            duration_secs: get("RecordingDuration").and_then(|d| d.trim().parse().ok()),
+        });
+    let transcription = get("TranscriptionStatus").map(|status| match status {
+        "completed" => Ok(get("TranscriptionText").unwrap_or_default().to_string()),
+        _ => Err(()),
+    });
+    Ok(StepRequest {
+        provider_call_id,
+        dial,
+        recording,
+        transcription,
+    })
+}
+
+/// TwiML as Twilio reads it.
 pub fn render(answer: &VoiceAnswer) -> String {
+    render_in(answer, Dialect::Twilio)
+}
+
+pub fn render_in(answer: &VoiceAnswer, dialect: Dialect) -> String {
     let verbs = match answer {
         VoiceAnswer::Dial {
             target,
@@ -81,46 +133,109 @@ pub fn render(answer: &VoiceAnswer) -> String {
                 .as_ref()
                 .map(|u| format!(" referUrl=\"{}\" referMethod=\"POST\"", escape(u)))
                 .unwrap_or_default();
-            let noun = match target {
-                // E.164 is `+` and digits: nothing to escape.
-                DialTarget::Number(n) => format!("<Number>{n}</Number>"),
-                // The call named to the softphone as a header of the URI (RFC 3261 §19.1.1),
-                // which Twilio sends as `X-Ringdesk-Call` in the INVITE.
-                DialTarget::Sip { user, host, call } => {
-                    let header = call
-                        .as_ref()
-                        .map(|c| {
-                            format!(
-                                "?{CALL_HEADER}={}",
-                                utf8_percent_encode(c, NON_ALPHANUMERIC)
-                            )
-                        })
-                        .unwrap_or_default();
-                    format!(
-                        "<Sip>sip:{}@{}{}</Sip>",
-                        escape(user),
-                        escape(host),
-                        escape(&header)
-                    )
-                }
+            // answerOnBridge: the caller hears the far end ringing, and is not answered (nor
+            // billed) until it picks up.
+            format!(
+                "<Dial answerOnBridge=\"true\"{caller_id}{refer}{}>{}</Dial>",
+                recorded(record.as_deref()),
+                noun(target, None)
+            )
+        }
+        VoiceAnswer::Refuse { say } => format!("<Say>{}</Say><Hangup/>", escape(say)),
+        VoiceAnswer::Offer {
+            ring,
+            timeout_secs,
+            after,
+            record,
+        } => {
+            let nouns: String = ring
+                .iter()
+                .map(|r| noun(&r.target, r.on_answer.as_deref()))
+                .collect();
+            format!(
+                "<Dial answerOnBridge=\"true\" timeout=\"{timeout_secs}\" action=\"{}\" method=\"POST\"{}>{nouns}</Dial>",
+                escape(after),
+                recorded(record.as_deref())
+            )
+        }
+        VoiceAnswer::Hold { music, then } => format!(
+            "<Play>{}</Play><Redirect method=\"POST\">{}</Redirect>",
+            escape(music),
+            escape(then)
+        ),
+        VoiceAnswer::Voicemail {
+            greeting,
+            max_secs,
+            after,
+            ready,
+            transcribed,
+        } => {
+            let transcription = match dialect {
+                Dialect::Twilio => format!(
+                    " transcribe=\"true\" transcribeCallback=\"{}\"",
+                    escape(transcribed)
+                ),
+                Dialect::TeXml => format!(
+                    " transcription=\"true\" transcriptionCallback=\"{}\"",
+                    escape(transcribed)
+                ),
             };
-            // Both sides, each on its own channel, from the answer; told once it is ready.
-            let record = record
+            // Ended by 5 s of silence or any key; Twilio transcribes messages of 2 minutes at
+            // most.
+            format!(
+                "<Say>{}</Say><Record action=\"{}\" method=\"POST\" maxLength=\"{}\" timeout=\"5\" playBeep=\"true\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\" recordingStatusCallbackEvent=\"completed\"{transcription}/>",
+                escape(greeting),
+                escape(after),
+                max_secs.min(&120),
+                escape(ready),
+            )
+        }
+        VoiceAnswer::Connect => String::new(),
+        VoiceAnswer::Hangup => "<Hangup/>".into(),
+    };
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{verbs}</Response>")
+}
+
+/// Both sides, each on its own channel, from the answer; told once it is ready.
+fn recorded(record: Option<&str>) -> String {
+    record
+        .map(|u| {
+            format!(
+                " record=\"record-from-answer-dual\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\" recordingStatusCallbackEvent=\"completed\"",
+                escape(u)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// A `<Dial>` noun; `on_answer` becomes its `url` (TwiML run on the answering leg first).
+fn noun(target: &DialTarget, on_answer: Option<&str>) -> String {
+    let url = on_answer
+        .map(|u| format!(" url=\"{}\" method=\"POST\"", escape(u)))
+        .unwrap_or_default();
+    match target {
+        // E.164 is `+` and digits: nothing to escape.
+        DialTarget::Number(n) => format!("<Number{url}>{n}</Number>"),
+        // The call named to the softphone as a header of the URI (RFC 3261 §19.1.1), which
+        // Twilio sends as `X-Ringdesk-Call` in the INVITE.
+        DialTarget::Sip { user, host, call } => {
+            let header = call
                 .as_ref()
-                .map(|u| {
+                .map(|c| {
                     format!(
-                        " record=\"record-from-answer-dual\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\" recordingStatusCallbackEvent=\"completed\"",
-                        escape(u)
+                        "?{CALL_HEADER}={}",
+                        utf8_percent_encode(c, NON_ALPHANUMERIC)
                     )
                 })
                 .unwrap_or_default();
-            // answerOnBridge: the caller hears the far end ringing, and is not answered (nor
-            // billed) until it picks up.
-            format!("<Dial answerOnBridge=\"true\"{caller_id}{refer}{record}>{noun}</Dial>")
+            format!(
+                "<Sip{url}>sip:{}@{}{}</Sip>",
+                escape(user),
+                escape(host),
+                escape(&header)
+            )
         }
-        VoiceAnswer::Refuse { say } => format!("<Say>{}</Say><Hangup/>", escape(say)),
-    };
-    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{verbs}</Response>")
+    }
 }
 
 fn escape(text: &str) -> String {

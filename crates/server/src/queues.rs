@@ -1,0 +1,481 @@
+//! A queue's callers, served by the webhook host one stateless step at a time: a caller
+//! arrives (the voice request of a number routed to a queue), each step reads the caller's
+//! row and the members' presence, `queue::decide` says what next (offer, hold, overflow), the
+//! row is moved on with a conditional update, and the answer tells the provider. The step
+//! URLs the answers carry are signed by the server, so only steps it wrote are taken.
+
+use std::collections::HashMap;
+
+use ringdesk_core::ports::{
+    CallParty, DialResult, DialTarget, Ringing, StepRequest, VoiceAnswer, VoiceRequest,
+};
+use ringdesk_core::queue::{
+    self, Decision, Member, Overflow, Queue, QueueCall, QueueCallId, QueueCallState, VoicemailBox,
+    VoicemailId,
+};
+use ringdesk_core::routing::{self, SipLogin};
+use ringdesk_core::team::{Presence, TeamEvent};
+use ringdesk_core::{E164Number, ProviderId, ProviderKind, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::host::Receiver;
+use crate::team::TeamError;
+
+/// The longest message a caller can leave (Twilio transcribes up to two minutes).
+const VOICEMAIL_MAX_SECS: u32 = 120;
+const THANKS: &str = "Thank you. Goodbye.";
+const NOBODY: &str = "Sorry, nobody can take your call right now. Please call again later.";
+const NOT_ON_VONAGE: &str = "Sorry, this line cannot take calls right now.";
+/// Overflow into another queue that overflows again: a loop an admin made stops here.
+const MAX_HOPS: u8 = 3;
+
+/// The hold music the server serves (assets/audio/hold-music.wav, see its README).
+pub const HOLD_MUSIC: &[u8] = include_bytes!("../../../assets/audio/hold-music.wav");
+pub const HOLD_MUSIC_PATH: &str = "/audio/hold-music.wav";
+
+fn party(caller: &str) -> CallParty {
+    E164Number::parse_international(caller)
+        .map(CallParty::Number)
+        .unwrap_or_else(|_| CallParty::Other(caller.to_string()))
+}
+
+impl Receiver {
+    /// A caller for a number routed to `route` (a queue's id, or its name).
+    pub(crate) async fn enqueue(
+        &self,
+        provider: ProviderId,
+        request: &VoiceRequest,
+        route: &str,
+    ) -> Result<VoiceAnswer, TeamError> {
+        let kind = self.team.providers.get(provider).await?.kind;
+        if kind == ProviderKind::Vonage {
+            // Vonage has no step URL reader yet (its queues ring members one after another,
+            // from its call events): said to the caller, logged for the admin.
+            tracing::error!(provider_id = %provider, "a Vonage number is routed to a queue: queues work on Twilio and Telnyx TeXML");
+            return Ok(VoiceAnswer::Refuse {
+                say: NOT_ON_VONAGE.into(),
+            });
+        }
+        let Some(queue) = self.queues.find(route).await? else {
+            tracing::warn!(provider_id = %provider, route, "a number routed to a queue that is gone");
+            return Ok(VoiceAnswer::Refuse { say: NOBODY.into() });
+        };
+        let now = OffsetDateTime::now_utc();
+        let known = self
+            .queues
+            .call_of(provider, &request.provider_call_id)
+            .await?;
+        let full =
+            known.is_none() && !queue::has_room(&queue, self.queues.open_count(queue.id).await?);
+        let caller = crate::host::party_text(&request.from, self.team.region);
+        let call = self
+            .queues
+            .enqueue(queue.id, provider, &request.provider_call_id, &caller, now)
+            .await?;
+        self.team.live.tell(TeamEvent::Queues).await;
+        if full {
+            tracing::info!(queue = %queue.id, "queue full: overflow");
+            return self.overflow(provider, &queue, &call, 0).await;
+        }
+        self.serve(provider, call, 0).await
+    }
+
+    /// A provider's request to one of the queue's step URLs.
+    pub(crate) async fn queue_step(
+        &self,
+        provider: ProviderId,
+        query: &[(String, String)],
+        request: &StepRequest,
+    ) -> VoiceAnswer {
+        let Some(step) = self.step_of(provider, query) else {
+            tracing::warn!(provider_id = %provider, "a step URL the server did not sign: refused");
+            return VoiceAnswer::Hangup;
+        };
+        let result = match step.get("do").map(String::as_str) {
+            Some("next") => self.next(provider, &step, request).await,
+            Some("answered") => self.answered(provider, &step).await,
+            Some("vm_done") => Ok(VoiceAnswer::Refuse { say: THANKS.into() }),
+            Some("vm_ready") => {
+                self.voicemail_ready(provider, &step, request);
+                Ok(VoiceAnswer::Connect)
+            }
+            Some("vm_text") => {
+                if let (Some(id), Some(text)) = (id_of(&step, "vm"), &request.transcription) {
+                    self.voicemails
+                        .transcribed(VoicemailId(id), text.as_deref().map_err(|_| ()))
+                        .await;
+                }
+                Ok(VoiceAnswer::Connect)
+            }
+            _ => Ok(VoiceAnswer::Hangup),
+        };
+        result.unwrap_or_else(|e| {
+            tracing::error!(provider_id = %provider, error = %e, "a queue step failed");
+            VoiceAnswer::Refuse {
+                say: "Sorry, this call cannot be connected right now.".into(),
+            }
+        })
+    }
+
+    /// After a hold (`Redirect`) or a dial (`Dial action`): where the caller is now.
+    async fn next(
+        &self,
+        provider: ProviderId,
+        step: &HashMap<String, String>,
+        request: &StepRequest,
+    ) -> Result<VoiceAnswer, TeamError> {
+        let Some(call) = self.queue_call(step).await? else {
+            return Ok(VoiceAnswer::Hangup);
+        };
+        let now = OffsetDateTime::now_utc();
+        match (call.state, request.dial) {
+            (QueueCallState::Waiting, _) => self.serve(provider, call, 0).await,
+            (QueueCallState::Offering, Some(DialResult::Canceled)) => {
+                self.queues
+                    .finish(call.id, QueueCallState::Abandoned, now)
+                    .await?;
+                self.team.live.tell(TeamEvent::Queues).await;
+                Ok(VoiceAnswer::Hangup)
+            }
+            // Answered, but the answering leg's own request never came (the provider does
+            // not send it): the call was taken; it is over now.
+            (QueueCallState::Offering, Some(DialResult::Answered)) => {
+                self.queues
+                    .finish(call.id, QueueCallState::Bridged, now)
+                    .await?;
+                self.team.live.tell(TeamEvent::Queues).await;
+                Ok(VoiceAnswer::Hangup)
+            }
+            (QueueCallState::Offering, _) => {
+                self.queues.unanswered(&call).await?;
+                match self.queues.call(call.id).await? {
+                    Some(call) => self.serve(provider, call, 0).await,
+                    None => Ok(VoiceAnswer::Hangup),
+                }
+            }
+            // The agent's talk with the caller ended.
+            (QueueCallState::Bridged, _) => {
+                self.queues
+                    .finish(call.id, QueueCallState::Bridged, now)
+                    .await?;
+                Ok(VoiceAnswer::Hangup)
+            }
+            (QueueCallState::Overflowed | QueueCallState::Abandoned, _) => Ok(VoiceAnswer::Hangup),
+        }
+    }
+
+    /// An agent's leg answered: theirs if nobody's was before (the others are hung up by the
+    /// provider, or refused here if they answered in the same instant).
+    async fn answered(
+        &self,
+        provider: ProviderId,
+        step: &HashMap<String, String>,
+    ) -> Result<VoiceAnswer, TeamError> {
+        let (Some(call), Some(agent)) = (self.queue_call(step).await?, id_of(step, "agent")) else {
+            return Ok(VoiceAnswer::Hangup);
+        };
+        let agent = UserId(agent);
+        if !self.queues.answer(call.id, agent).await? {
+            tracing::info!(queue_call = %call.id, user_id = %agent, "answered second: refused");
+            return Ok(VoiceAnswer::Hangup);
+        }
+        tracing::info!(queue_call = %call.id, user_id = %agent, "queue call answered");
+        self.team.live.tell(TeamEvent::Queues).await;
+        let request = VoiceRequest {
+            provider_call_id: call.provider_call_id.clone(),
+            from: party(&call.caller),
+            to: CallParty::Other(String::new()),
+        };
+        if let Err(e) = self
+            .journal_routed(provider, &request, &VoiceAnswer::Connect, agent)
+            .await
+        {
+            tracing::error!(provider_id = %provider, error = %e, "cannot journal a queue call's agent");
+        }
+        Ok(VoiceAnswer::Connect)
+    }
+
+    /// The step for a caller ringing nobody: offer, hold or overflow.
+    async fn serve(
+        &self,
+        provider: ProviderId,
+        call: QueueCall,
+        hops: u8,
+    ) -> Result<VoiceAnswer, TeamError> {
+        let Some(queue) = self.queues.get(call.queue_id).await? else {
+            return Ok(VoiceAnswer::Refuse { say: NOBODY.into() });
+        };
+        let now = OffsetDateTime::now_utc();
+        let (members, logins) = self.members(provider, &queue).await?;
+        let ahead = self.queues.ahead_of(&call).await?;
+        let cursor = self.queues.cursor(queue.id).await?;
+        let decision = queue::decide(&queue, &call, &members, ahead, cursor, now);
+        tracing::info!(queue = %queue.id, queue_call = %call.id, ?decision, ahead, "queue step");
+        match decision {
+            Decision::Offer(agents) => {
+                if !self.queues.offer(&call, &agents, now).await? {
+                    // Another step moved this caller meanwhile: keep them holding.
+                    return Ok(self.hold(provider, &call));
+                }
+                self.team.live.tell(TeamEvent::Queues).await;
+                let ring = agents
+                    .iter()
+                    .filter_map(|agent| {
+                        let login = logins.get(agent)?;
+                        Some(Ringing {
+                            target: DialTarget::Sip {
+                                user: login.user.clone(),
+                                host: login.domain.clone(),
+                                call: Some(call.provider_call_id.clone()),
+                            },
+                            on_answer: Some(self.step_url(
+                                provider,
+                                &[
+                                    ("do", "answered".into()),
+                                    ("qc", call.id.to_string()),
+                                    ("agent", agent.to_string()),
+                                ],
+                            )),
+                        })
+                    })
+                    .collect();
+                Ok(VoiceAnswer::Offer {
+                    ring,
+                    timeout_secs: queue.ring_timeout_secs,
+                    after: self.step_url(
+                        provider,
+                        &[("do", "next".into()), ("qc", call.id.to_string())],
+                    ),
+                    record: None,
+                })
+            }
+            Decision::Hold { new_round } => {
+                if new_round {
+                    self.queues.new_round(call.id).await?;
+                }
+                Ok(self.hold(provider, &call))
+            }
+            Decision::Overflow(reason) => {
+                tracing::info!(queue = %queue.id, queue_call = %call.id, ?reason, "queue overflow");
+                self.overflow(provider, &queue, &call, hops).await
+            }
+        }
+    }
+
+    fn hold(&self, provider: ProviderId, call: &QueueCall) -> VoiceAnswer {
+        VoiceAnswer::Hold {
+            music: format!("{}{HOLD_MUSIC_PATH}", self.team.base_url),
+            then: self.step_url(
+                provider,
+                &[("do", "next".into()), ("qc", call.id.to_string())],
+            ),
+        }
+    }
+
+    async fn overflow(
+        &self,
+        provider: ProviderId,
+        queue: &Queue,
+        call: &QueueCall,
+        hops: u8,
+    ) -> Result<VoiceAnswer, TeamError> {
+        let now = OffsetDateTime::now_utc();
+        if let Overflow::Queue { queue_id } = &queue.overflow {
+            if hops < MAX_HOPS && self.queues.move_to(call.id, *queue_id, now).await? {
+                self.team.live.tell(TeamEvent::Queues).await;
+                if let Some(moved) = self.queues.call(call.id).await? {
+                    return Box::pin(self.serve(provider, moved, hops + 1)).await;
+                }
+            }
+        }
+        self.queues
+            .finish(call.id, QueueCallState::Overflowed, now)
+            .await?;
+        self.team.live.tell(TeamEvent::Queues).await;
+        Ok(match &queue.overflow {
+            Overflow::Voicemail => {
+                let mailbox = VoicemailBox::Queue { queue_id: queue.id };
+                let greeting = queue
+                    .greeting
+                    .clone()
+                    .unwrap_or_else(|| queue::DEFAULT_GREETING.into());
+                self.voicemail(provider, call, mailbox, greeting).await?
+            }
+            Overflow::Number { number } => VoiceAnswer::Dial {
+                target: DialTarget::Number(number.clone()),
+                caller_id: None,
+                transfer_url: None,
+                record: None,
+            },
+            Overflow::User { user_id } => match self.team.target_of(*user_id, provider).await? {
+                Some(target) => routing::ring(&target, &call.provider_call_id),
+                None => VoiceAnswer::Refuse { say: NOBODY.into() },
+            },
+            Overflow::Queue { .. } => VoiceAnswer::Refuse { say: NOBODY.into() },
+        })
+    }
+
+    /// The greeting, then the caller's message into `mailbox`.
+    async fn voicemail(
+        &self,
+        provider: ProviderId,
+        call: &QueueCall,
+        mailbox: VoicemailBox,
+        greeting: String,
+    ) -> Result<VoiceAnswer, TeamError> {
+        let id = self
+            .queues
+            .voicemail_for(
+                mailbox,
+                provider,
+                &call.provider_call_id,
+                &call.caller,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+        let url =
+            |what: &str| self.step_url(provider, &[("do", what.into()), ("vm", id.to_string())]);
+        Ok(VoiceAnswer::Voicemail {
+            greeting,
+            max_secs: VOICEMAIL_MAX_SECS,
+            after: url("vm_done"),
+            ready: url("vm_ready"),
+            transcribed: url("vm_text"),
+        })
+    }
+
+    /// The message can be fetched: copied off the provider's request (it gets its answer at
+    /// once).
+    fn voicemail_ready(
+        &self,
+        provider: ProviderId,
+        step: &HashMap<String, String>,
+        request: &StepRequest,
+    ) {
+        let (Some(id), Some(recording)) = (id_of(step, "vm"), &request.recording) else {
+            return;
+        };
+        tokio::spawn(self.voicemails.clone().copy_soon(
+            provider,
+            VoicemailId(id),
+            recording.url.clone(),
+            recording.duration_secs,
+        ));
+    }
+
+    /// The queue's members as a step sees them, and the softphone each can be rung on.
+    async fn members(
+        &self,
+        provider: ProviderId,
+        queue: &Queue,
+    ) -> Result<(Vec<Member>, HashMap<UserId, SipLogin>), TeamError> {
+        let ringing = self.queues.ringing_agents().await?;
+        let talking = self.queues.talking_agents().await?;
+        let mut members = Vec::new();
+        let mut logins = HashMap::new();
+        for user_id in &queue.members {
+            let Some(user) = self.team.agents.users.get(*user_id).await? else {
+                continue;
+            };
+            let presence = self.team.presence_of(*user_id).await?;
+            let login = match presence {
+                Some(_) => self.team.repo.login_of(*user_id, provider).await?,
+                None => None,
+            };
+            let available = presence == Some(Presence::Available)
+                && !user.settings.dnd_enabled
+                && login.is_some()
+                && !ringing.contains(user_id)
+                && !talking.contains(user_id);
+            if let Some(login) = login {
+                logins.insert(
+                    *user_id,
+                    SipLogin {
+                        user: login.sip_user,
+                        domain: login.sip_domain,
+                    },
+                );
+            }
+            members.push(Member {
+                user_id: *user_id,
+                signed_in: presence.is_some(),
+                available,
+                idle_since: self.queues.idle_since(*user_id).await?,
+            });
+        }
+        Ok((members, logins))
+    }
+
+    /// A call the provider says is over: its caller leaves the queue (abandoned while still
+    /// waiting), or the agent who took it is free again.
+    pub(crate) async fn queue_call_ended(&self, provider: ProviderId, provider_call_id: &str) {
+        let now = OffsetDateTime::now_utc();
+        let ended = async {
+            let Some(call) = self.queues.call_of(provider, provider_call_id).await? else {
+                return Ok::<_, TeamError>(());
+            };
+            let state = match call.state {
+                QueueCallState::Waiting | QueueCallState::Offering => QueueCallState::Abandoned,
+                other => other,
+            };
+            if self.queues.finish(call.id, state, now).await? {
+                tracing::info!(queue_call = %call.id, state = state.code(), "queue call over");
+                self.team.live.tell(TeamEvent::Queues).await;
+            }
+            Ok(())
+        };
+        if let Err(e) = ended.await {
+            tracing::error!(provider_id = %provider, error = %e, "cannot end a queue call");
+        }
+    }
+
+    async fn queue_call(
+        &self,
+        step: &HashMap<String, String>,
+    ) -> Result<Option<QueueCall>, TeamError> {
+        match id_of(step, "qc") {
+            Some(id) => Ok(self.queues.call(QueueCallId(id)).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// A step URL: its parameters, signed with the server's key.
+    fn step_url(&self, provider: ProviderId, params: &[(&str, String)]) -> String {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        let sig = self.team.sealer.sign(&step_message(provider, &query));
+        format!(
+            "{}/webhooks/{provider}/step?{query}&sig={sig}",
+            self.team.base_url
+        )
+    }
+
+    /// A step URL's parameters, when the server signed them.
+    fn step_of(
+        &self,
+        provider: ProviderId,
+        query: &[(String, String)],
+    ) -> Option<HashMap<String, String>> {
+        let (sig, params) = query.split_last()?;
+        if sig.0 != "sig" {
+            return None;
+        }
+        let signed = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .finish();
+        self.team
+            .sealer
+            .verify(&step_message(provider, &signed), &sig.1)
+            .then(|| params.iter().cloned().collect())
+    }
+}
+
+fn step_message(provider: ProviderId, query: &str) -> String {
+    format!("step:{provider}:{query}")
+}
+
+fn id_of(step: &HashMap<String, String>, key: &str) -> Option<Uuid> {
+    step.get(key).and_then(|v| Uuid::parse_str(v).ok())
+}
