@@ -164,7 +164,10 @@ pub fn render(answer: &VoiceAnswer) -> String {
                 "transcription": { "eventUrl": [transcribed], "eventMethod": "POST" }
             }
         ]),
-        VoiceAnswer::Connect | VoiceAnswer::Hangup => json!([]),
+        // An NCCO has one action at least (Vonage's schema): the call ends after it.
+        VoiceAnswer::Connect | VoiceAnswer::Hangup => {
+            json!([{ "action": "talk", "text": "Goodbye." }])
+        }
     };
     ncco.to_string()
 }
@@ -252,5 +255,74 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&sorry).unwrap(),
             json!([{ "action": "talk", "text": "Sorry \"all\" busy" }])
         );
+    }
+
+    /// Every NCCO Ringdesk answers with, checked against Vonage's own NCCO schema
+    /// (../shared/provider-specs/vonage/ncco-schema.json). That schema (2021) lacks `notify`
+    /// (provider facts §6 #15): the hold answer's `notify` is checked by hand, its `stream`
+    /// by the schema.
+    #[test]
+    fn every_answer_is_an_ncco_vonages_schema_accepts() {
+        use ringdesk_core::ports::Ringing;
+        let shared = std::env::var("RINGDESK_SHARED").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").to_string()
+        });
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{shared}/provider-specs/vonage/ncco-schema.json"))
+                .expect("the NCCO schema (../shared/provider-specs)"),
+        )
+        .unwrap();
+        let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+        let sip = DialTarget::Sip {
+            user: "ringdesk-1".into(),
+            host: "sip.example.com".into(),
+            call: Some("CON-1".into()),
+        };
+        let answers = [
+            VoiceAnswer::Dial {
+                target: sip.clone(),
+                caller_id: Some(n("+14155550100")),
+                transfer_url: None,
+                record: Some("https://t/webhooks/p".into()),
+            },
+            VoiceAnswer::Refuse {
+                say: "Sorry".into(),
+            },
+            VoiceAnswer::Offer {
+                ring: vec![Ringing {
+                    target: sip,
+                    on_answer: None,
+                }],
+                timeout_secs: 20,
+                after: "https://t/webhooks/p/step?do=next".into(),
+                record: None,
+            },
+            VoiceAnswer::Voicemail {
+                greeting: "Leave a message".into(),
+                max_secs: 120,
+                after: "https://t/done".into(),
+                ready: "https://t/ready".into(),
+                transcribed: "https://t/text".into(),
+            },
+            VoiceAnswer::Connect,
+        ];
+        for answer in &answers {
+            let ncco: serde_json::Value = serde_json::from_str(&render(answer)).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&ncco)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{answer:?} → {ncco}: {errors:?}");
+        }
+        let hold: serde_json::Value = serde_json::from_str(&render(&VoiceAnswer::Hold {
+            music: "https://t/audio/hold-music.wav".into(),
+            then: "https://t/step?do=next".into(),
+        }))
+        .unwrap();
+        let stream = serde_json::Value::Array(vec![hold[0].clone()]);
+        assert!(validator.is_valid(&stream), "{hold}");
+        assert_eq!(hold[1]["action"], "notify");
+        assert_eq!(hold[1]["eventUrl"][0], "https://t/step?do=next");
+        assert!(hold[1]["payload"].is_object(), "notify requires a payload");
     }
 }

@@ -122,6 +122,11 @@ impl Receiver {
             tracing::info!(provider_id = %provider, "webhook event seen before: ignored");
             return Ok(());
         }
+        // A queue's caller who hangs up leaves it, journaled or not.
+        if let WebhookEventKind::CallEnded { .. } = event.kind {
+            self.queue_call_ended(provider, &event.provider_call_id)
+                .await;
+        }
         let at = OffsetDateTime::now_utc();
         let known = self
             .calls
@@ -145,10 +150,6 @@ impl Receiver {
         }
         tracing::info!(provider_id = %provider, call = %call.id, ?followed, "team journal");
         self.calls.mark_webhook(provider, &event.id).await?;
-        if call.ended_at.is_some() {
-            self.queue_call_ended(provider, &event.provider_call_id)
-                .await;
-        }
         self.team.live.tell_agent(call).await;
         Ok(())
     }

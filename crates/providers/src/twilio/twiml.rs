@@ -391,4 +391,112 @@ mod tests {
         });
         assert!(refused.ends_with("<Say>Sorry &lt;agent&gt; &amp; co</Say><Hangup/></Response>"));
     }
+
+    #[test]
+    fn a_queues_answers_in_twiml_and_texml() {
+        let offer = render(&VoiceAnswer::Offer {
+            ring: vec![
+                ringdesk_core::ports::Ringing {
+                    target: DialTarget::Sip {
+                        user: "a".into(),
+                        host: "d.sip.twilio.com".into(),
+                        call: Some("CA1".into()),
+                    },
+                    on_answer: Some("https://t/step?do=answered&qc=1&sig=x".into()),
+                },
+                ringdesk_core::ports::Ringing {
+                    target: DialTarget::Sip {
+                        user: "b".into(),
+                        host: "d.sip.twilio.com".into(),
+                        call: None,
+                    },
+                    on_answer: None,
+                },
+            ],
+            timeout_secs: 15,
+            after: "https://t/step?do=next&qc=1&sig=x".into(),
+            record: None,
+        });
+        assert!(
+            offer.contains(
+                "<Dial answerOnBridge=\"true\" timeout=\"15\" action=\"https://t/step?do=next&amp;qc=1&amp;sig=x\" method=\"POST\">\
+                 <Sip url=\"https://t/step?do=answered&amp;qc=1&amp;sig=x\" method=\"POST\">sip:a@d.sip.twilio.com?X-Ringdesk-Call=CA1</Sip>\
+                 <Sip>sip:b@d.sip.twilio.com</Sip></Dial>"
+            ),
+            "{offer}"
+        );
+        let hold = render(&VoiceAnswer::Hold {
+            music: "https://t/audio/hold-music.wav".into(),
+            then: "https://t/step?do=next".into(),
+        });
+        assert!(hold.ends_with(
+            "<Response><Play>https://t/audio/hold-music.wav</Play><Redirect method=\"POST\">https://t/step?do=next</Redirect></Response>"
+        ));
+        let voicemail = VoiceAnswer::Voicemail {
+            greeting: "Leave a message".into(),
+            max_secs: 600,
+            after: "https://t/done".into(),
+            ready: "https://t/ready".into(),
+            transcribed: "https://t/text".into(),
+        };
+        let twilio = render(&voicemail);
+        assert!(
+            twilio.contains(
+                "<Say>Leave a message</Say><Record action=\"https://t/done\" method=\"POST\" maxLength=\"120\" timeout=\"5\" playBeep=\"true\" \
+                 recordingStatusCallback=\"https://t/ready\" recordingStatusCallbackMethod=\"POST\" recordingStatusCallbackEvent=\"completed\" \
+                 transcribe=\"true\" transcribeCallback=\"https://t/text\"/>"
+            ),
+            "Twilio transcribes two minutes at most: {twilio}"
+        );
+        let texml = render_in(&voicemail, Dialect::TeXml);
+        assert!(
+            texml.contains("transcription=\"true\" transcriptionCallback=\"https://t/text\"/>"),
+            "{texml}"
+        );
+        assert!(render(&VoiceAnswer::Connect).ends_with("<Response></Response>"));
+        assert!(render(&VoiceAnswer::Hangup).ends_with("<Response><Hangup/></Response>"));
+    }
+
+    #[test]
+    fn reads_what_a_step_request_says() {
+        let dial = parse_step_request(&request(
+            "CallSid=CA1&DialCallStatus=no-answer&DialCallSid=CA2",
+        ))
+        .unwrap();
+        assert_eq!(dial.provider_call_id, "CA1");
+        assert_eq!(dial.dial, Some(DialResult::NoAnswer));
+        for (status, result) in [
+            ("completed", DialResult::Answered),
+            ("answered", DialResult::Answered),
+            ("busy", DialResult::Busy),
+            ("canceled", DialResult::Canceled),
+            ("failed", DialResult::Failed),
+        ] {
+            let read =
+                parse_step_request(&request(&format!("CallSid=CA1&DialCallStatus={status}")));
+            assert_eq!(read.unwrap().dial, Some(result));
+        }
+        let recorded = parse_step_request(&request(
+            "CallSid=CA1&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2Fr%2FRE1&RecordingDuration=7&RecordingStatus=completed",
+        ))
+        .unwrap();
+        assert_eq!(
+            recorded.recording,
+            Some(StepRecording {
+                url: "https://api.twilio.com/r/RE1".into(),
+                duration_secs: Some(7)
+            })
+        );
+        let text = parse_step_request(&request(
+            "CallSid=CA1&TranscriptionStatus=completed&TranscriptionText=call+me+back",
+        ))
+        .unwrap();
+        assert_eq!(text.transcription, Some(Ok("call me back".into())));
+        let failed =
+            parse_step_request(&request("CallSid=CA1&TranscriptionStatus=failed")).unwrap();
+        assert_eq!(failed.transcription, Some(Err(())));
+        assert!(parse_step_request(&request("DialCallStatus=busy")).is_err());
+        let nothing = parse_step_request(&request("CallSid=CA1&RecordingUrl=")).unwrap();
+        assert_eq!(nothing.recording, None);
+    }
 }
