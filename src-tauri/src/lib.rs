@@ -9,6 +9,7 @@ mod deep_link;
 mod error;
 mod figures;
 mod numbers;
+mod queues;
 mod softphone;
 mod team;
 mod tray;
@@ -134,6 +135,12 @@ pub fn run() {
             numbers::number_providers,
             numbers::number_route_set,
             numbers::number_recording_set,
+            queues::queue_list,
+            queues::queue_save,
+            queues::queue_delete,
+            queues::voicemail_list,
+            queues::voicemail_audio,
+            queues::voicemail_status_set,
             numbers::user_list,
             numbers::user_save,
             numbers::user_delete,

@@ -53,10 +53,12 @@ pub fn setup(app: &AppHandle) {
     tauri::async_runtime::spawn(async move {
         let ringdesk = news_app.state::<Ringdesk>();
         let mut news = ringdesk.subscribe_team_news();
+        let mut announced = crate::queues::Announced::default();
         loop {
             match news.recv().await {
                 Ok(event) => {
                     ringdesk.on_team_news(&event).await;
+                    announced.on_news(&event);
                     let _ = news_app.emit(NEWS_EVENT, &event);
                 }
                 // Too much at once: the window reads the team again instead.

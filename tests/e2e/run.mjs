@@ -359,18 +359,18 @@ try {
   await wd.waitFor('[data-testid="nav-dialpad"]', { timeoutMs: 30000 });
 
   await test("the window opens on the dialpad with every section in the navigation", async () => {
-    for (const id of ["dialpad", "calls", "contacts", "voicemail", "settings"]) await wd.waitFor(`[data-testid="nav-${id}"]`);
+    for (const id of ["dialpad", "calls", "contacts", "queues", "voicemail", "settings"]) await wd.waitFor(`[data-testid="nav-${id}"]`);
     await wd.waitFor('[data-testid="dial-input"]');
     const own = await appFigure(/figure: main window shown (\d+) ms/);
     console.log(`      figure: process start → the dialpad painted (the app's clock, debug build): ${own} ms`);
     writeFileSync(join(shots, "dialpad.png"), await wd.screenshot());
   });
 
-  await test("pages not built yet say so plainly", async () => {
-    for (const id of ["voicemail"]) {
-      await wd.click(`[data-testid="nav-${id}"]`);
-      await wd.waitFor('[data-testid="not-yet"]', { text: "Not built yet" });
-    }
+  await test("alone, Queues and Voicemail say they live on a team server", async () => {
+    await wd.click('[data-testid="nav-queues"]');
+    await wd.waitFor('[data-testid="queues-solo"]', { text: "team server" });
+    await wd.click('[data-testid="nav-voicemail"]');
+    await wd.waitFor('[data-testid="voicemail-solo"]', { text: "team server" });
   });
 
   await test("the dialpad normalises what is typed to E.164", async () => {
@@ -1629,6 +1629,62 @@ try {
       assert((await wd.findAll('[data-testid="number-recording"]')).length === 0, "an agent changes no recording");
       assert((await wd.findAll('[data-testid="numbers-sync"]')).length === 0, "an agent syncs nothing");
       writeFileSync(join(shots, "team-numbers.png"), await wd.screenshot());
+
+      // Olga makes a queue with Bea in it and routes the first number to it: Bea's Queues
+      // page shows it (the live link says so), without the admin's buttons.
+      const agents = await (await asOlga("GET", "/api/v1/agents")).json();
+      const beaId = agents.find((a) => a.name === "Bea").id;
+      const chenId = agents.find((a) => a.name === "Chen").id;
+      const queued = await asOlga("POST", "/api/v1/queues", {
+        name: "Sales", strategy: "round_robin", members: [beaId, chenId], ringTimeoutSecs: 20,
+        maxWaitSecs: 120, maxSize: 1, overflow: { type: "voicemail" }, greeting: "Sales is busy. Leave a message.",
+      });
+      assert(queued.status === 201, `making the queue: ${queued.status}`);
+      const sales = await queued.json();
+      const routed = await asOlga("PUT", `/api/v1/numbers/${numbers[0].id}/route`, { type: "queue", queue: sales.id });
+      assert(routed.status === 200, `routing to the queue: ${routed.status}`);
+      await wd.click('[data-testid="nav-queues"]');
+      await wd.waitFor('[data-testid="queue-row"]', { text: "Sales", timeoutMs: 10000 });
+      await wd.waitFor('[data-testid="queue-waiting"]', { text: "0" });
+      assert((await wd.findAll('[data-testid="queue-new"]')).length === 0, "an agent makes no queue");
+      // Two callers: the first holds (nobody can take calls: no softphone logins yet), the
+      // second finds the queue full and leaves a message; Twilio's requests, signed.
+      const twilio = async (url, params) => {
+        const signed = url + Object.keys(params).sort().map((k) => k + params[k]).join("");
+        const signature = createHmac("sha1", TWILIO_TOKEN).update(signed).digest("base64");
+        const answer = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
+          body: new URLSearchParams(params).toString(),
+        });
+        assert(answer.status === 200, `${url}: ${answer.status}`);
+        return answer.text();
+      };
+      const voice = `${base}/webhooks/${teamTwilio.id}/voice`;
+      const caller = (sid) => ({ CallSid: sid, From: "+14155552671", To: numbers[0].phoneNumber, CallStatus: "ringing", AccountSid: TWILIO_SID });
+      const holding = await twilio(voice, caller("CAe2e1"));
+      assert(holding.includes("<Play>"), `the first caller holds: ${holding}`);
+      await wd.waitFor('[data-testid="queue-waiting"]', { text: "1", timeoutMs: 10000 });
+      writeFileSync(join(shots, "team-queues.png"), await wd.screenshot());
+      const full = await twilio(voice, caller("CAe2e2"));
+      const transcribed = /transcribeCallback="([^"]+)"/.exec(full)?.[1]?.replaceAll("&amp;", "&");
+      assert(transcribed, `the second caller leaves a message: ${full}`);
+      await twilio(transcribed, { CallSid: "CAe2e2", AccountSid: TWILIO_SID, TranscriptionStatus: "completed", TranscriptionText: "Hi, this is Dana, please call me back about the quote." });
+      // Bea's desktop hears of it: a count on Voicemail, the message with its text.
+      await wd.waitFor('[data-testid="voicemail-count"]', { text: "1", timeoutMs: 10000 });
+      await wd.click('[data-testid="nav-voicemail"]');
+      await wd.waitFor('[data-testid="voicemail-transcription"]', { text: "please call me back about the quote" });
+      await wd.waitFor('[data-testid="voicemail-item-status"]', { text: "new" });
+      writeFileSync(join(shots, "team-voicemail.png"), await wd.screenshot());
+      await wd.type('[data-testid="voicemail-search"]', "invoice");
+      await wd.waitFor('[data-testid="voicemail-page"]', { text: "None match" });
+      await wd.type('[data-testid="voicemail-search"]', "quote");
+      await wd.click('[data-testid="voicemail-archive"]');
+      await wd.waitFor('[data-testid="voicemail-item-status"]', { text: "archived" });
+      await waitUntil("the badge clears", async () => (await wd.findAll('[data-testid="voicemail-count"]')).length, 0);
+      const olgaSees = await (await asOlga("GET", "/api/v1/voicemails")).json();
+      assert(olgaSees.length === 0, "Olga is not in the queue: not her message");
+      await wd.click('[data-testid="nav-settings"]');
       await wd.click('[data-testid="settings-team"]');
       await wd.waitFor('[data-testid="team-agent"][data-name="Bea"]', { text: "available" });
 

@@ -18,6 +18,7 @@ pub use device_follow::CallDevices;
 pub use directory::{Directory, DirectoryError, SavedUser};
 pub use presence::MyStatus;
 mod provider_calls;
+mod queues;
 pub mod recordings;
 mod softphone;
 mod softphone_setup;

@@ -454,8 +454,13 @@ impl Session {
     fn on_change(&mut self, change: Change) {
         match change {
             Change::Ringing { leg, .. } => {
-                if let Some(id) = self.controller.call(leg).and_then(|v| v.provider_call) {
-                    println!("the provider's call: {id}");
+                if let Some(view) = self.controller.call(leg) {
+                    if let Some(id) = view.provider_call {
+                        println!("the provider's call: {id}");
+                    }
+                    if let Some(queue) = view.queue {
+                        println!("through the queue: {queue}");
+                    }
                 }
                 if self.plan.decline {
                     self.declined = true;

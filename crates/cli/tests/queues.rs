@@ -244,6 +244,12 @@ async fn a_queue_spreads_callers_over_its_agents_and_takes_messages_when_it_cann
         everyone()
     );
     assert!(matches!(&steps[1..], [Step::HungUp]), "{steps:?}");
+    // Her softphone was told which queue the call came through (an X- header of the INVITE).
+    assert!(
+        ann_desk.said("through the queue: Sales"),
+        "{}",
+        ann_desk.output()
+    );
 
     let steps = carrier.incoming(CALLER, &called).await.unwrap();
     assert_eq!(steps.len(), 3, "{steps:?}\n{}", everyone());
@@ -268,6 +274,10 @@ async fn a_queue_spreads_callers_over_its_agents_and_takes_messages_when_it_cann
     let mut expected = vec![Some(ann.id), Some(ann.id), Some(cy.id)];
     expected.sort_by_key(|a| a.map(|u| u.0));
     assert_eq!(agents, expected, "{calls:?}");
+    assert!(
+        calls.iter().all(|c| c.queue.as_deref() == Some("Sales")),
+        "the team journal says which queue: {calls:?}"
+    );
 
     // 2. Ring-all: everyone rings at once; the first to answer takes the call and the
     //    others stop ringing.

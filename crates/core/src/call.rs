@@ -193,6 +193,8 @@ pub struct Call {
     pub transfers: Vec<Transfer>,
     /// Who passed this caller on to us, when the call came by a transfer.
     pub transferred_by: Option<String>,
+    /// The queue this call came through (its name), when it did.
+    pub queue: Option<String>,
 }
 
 /// How a call sounded to the agent.
@@ -250,6 +252,7 @@ impl Call {
             audio: None,
             transfers: Vec::new(),
             transferred_by: None,
+            queue: None,
         }
     }
 

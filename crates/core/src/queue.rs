@@ -82,6 +82,18 @@ pub struct Queue {
     pub greeting: Option<String>,
 }
 
+/// A queue with its callers now, as the team sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueNow {
+    #[serde(flatten)]
+    pub queue: Queue,
+    /// Callers holding or ringing an agent.
+    pub waiting: u32,
+    /// How long the one waiting longest has waited.
+    pub longest_wait_secs: Option<i64>,
+}
+
 pub const DEFAULT_GREETING: &str =
     "Sorry, nobody can take your call right now. Please leave a message after the tone.";
 

@@ -74,6 +74,7 @@ pub fn transfer(target: &CallParty, region: Region) -> VoiceAnswer {
                     user: user.clone(),
                     host: host.clone(),
                     call: None,
+                    queue: None,
                 },
                 caller_id: None,
                 transfer_url: None,
@@ -116,6 +117,7 @@ pub fn ring(target: &Target, call: &str) -> VoiceAnswer {
                 user: login.user.clone(),
                 host: login.domain.clone(),
                 call: Some(call.to_string()),
+                queue: None,
             },
             caller_id: None,
             transfer_url: None,
@@ -259,6 +261,7 @@ mod tests {
                     user: "ringdesk-colleague".into(),
                     host: "rd.sip.twilio.com".into(),
                     call: None,
+                    queue: None,
                 },
                 None
             )
@@ -276,6 +279,7 @@ mod tests {
                 host: "rd.sip.twilio.com".into(),
                 // The call put through, named to the softphone.
                 call: Some("CA1".into()),
+                queue: None,
             },
             None,
         )

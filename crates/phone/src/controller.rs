@@ -272,6 +272,8 @@ pub struct CallView {
     /// The provider's id for this call, when its INVITE named it (`X-Ringdesk-Call`): the
     /// team journal knows the call by it.
     pub provider_call: Option<String>,
+    /// The queue the call came through, when its INVITE named it (`X-Ringdesk-Queue`).
+    pub queue: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -330,6 +332,7 @@ struct Leg {
     transferred_by: Option<String>,
     /// Inbound: the provider's id for the call, when its INVITE named it.
     provider_call: Option<String>,
+    queue: Option<String>,
 }
 
 pub struct Controller {
@@ -416,6 +419,7 @@ impl Controller {
                 transfer: l.transfer.as_ref().map(|t| (t.kind, t.target.to_string())),
                 transferred_by: l.transferred_by.clone(),
                 provider_call: l.provider_call.clone(),
+                queue: l.queue.clone(),
             })
             .collect()
     }
@@ -478,6 +482,7 @@ impl Controller {
                 headers: Vec::new(),
                 transferred_by: None,
                 provider_call: None,
+                queue: None,
             },
         );
         id
@@ -921,10 +926,12 @@ impl Controller {
                 extensions,
             } => {
                 self.incoming(call, from, to, sdp, replaces, referred_by);
-                // The provider's name for the call, when its INVITE gave one.
-                let named = provider_call_of(&extensions);
+                // The provider's name for the call (and its queue), when its INVITE gave them.
+                let named = header_of(&extensions, ringdesk_core::ports::CALL_HEADER);
+                let queue = header_of(&extensions, ringdesk_core::ports::QUEUE_HEADER);
                 if let Some(l) = self.by_sip(call).and_then(|leg| self.legs.get_mut(&leg)) {
                     l.provider_call = named;
+                    l.queue = queue;
                 }
             }
             CallEvent::Ringing { call, sdp } => {
@@ -1362,13 +1369,14 @@ impl Controller {
     }
 }
 
-/// The provider's call named in an INVITE, when it looks like an id (printable, bounded).
-fn provider_call_of(extensions: &[(String, String)]) -> Option<String> {
+/// A Ringdesk header of an INVITE (the provider's call, its queue), when it reads as one:
+/// printable, bounded (a queue's name may have spaces, decoded from the URI's `%20`).
+fn header_of(extensions: &[(String, String)], header: &str) -> Option<String> {
     extensions
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(ringdesk_core::ports::CALL_HEADER))
+        .find(|(name, _)| name.eq_ignore_ascii_case(header))
         .map(|(_, value)| value.trim())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .filter(|v| !v.is_empty() && v.len() <= 128 && !v.chars().any(char::is_control))
         .map(str::to_string)
 }
 

@@ -813,7 +813,7 @@ fn a_dialled_address_sends_only_its_extension_headers_and_a_named_call_is_known_
     // What a provider's `<Sip>sip:…?X-Ringdesk-Call=…</Sip>` asks, with a header no typed or
     // linked address may make us send.
     let target = Uri::parse(&format!(
-        "{}?X-Ringdesk-Call=CA42&Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2&%E2%82%ACx=1&X-Bad=a%0D%0AVia%3A%20evil",
+        "{}?X-Ringdesk-Call=CA42&X-Ringdesk-Queue=Sales%20EMEA&Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2&%E2%82%ACx=1&X-Bad=a%0D%0AVia%3A%20evil",
         World::uri(BOB)
     ))
     .expect("an address with headers");
@@ -845,6 +845,11 @@ fn a_dialled_address_sends_only_its_extension_headers_and_a_named_call_is_known_
     let leg = w.ringing(BOB).expect("rings");
     let view = w.phones[BOB].ctrl.call(leg).expect("a call");
     assert_eq!(view.provider_call.as_deref(), Some("CA42"));
+    assert_eq!(
+        view.queue.as_deref(),
+        Some("Sales EMEA"),
+        "the queue it came through"
+    );
     // A call nobody named has no name.
     let alice = w.phones[ALICE].ctrl.calls();
     assert_eq!(alice[0].provider_call, None);

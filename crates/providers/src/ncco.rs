@@ -3,7 +3,7 @@
 //! NCCO answered (a JSON array of actions). Vonage numbers carry no `+`.
 
 use ringdesk_core::ports::{
-    CallParty, DialTarget, VoiceAnswer, VoiceRequest, WebhookRequest, CALL_HEADER,
+    CallParty, DialTarget, VoiceAnswer, VoiceRequest, WebhookRequest, CALL_HEADER, QUEUE_HEADER,
 };
 use ringdesk_core::{E164Number, ProviderError};
 use serde::Deserialize;
@@ -81,11 +81,25 @@ fn endpoint(target: &DialTarget) -> serde_json::Value {
     match target {
         DialTarget::Number(n) => json!({ "type": "phone", "number": digits(n) }),
         // Vonage sends each of `headers` as an X- header of the INVITE.
-        DialTarget::Sip { user, host, call } => {
+        DialTarget::Sip {
+            user,
+            host,
+            call,
+            queue,
+        } => {
             let mut sip = json!({ "type": "sip", "uri": format!("sip:{user}@{host}") });
-            if let (Some(call), Some(fields)) = (call, sip.as_object_mut()) {
-                let name = CALL_HEADER.trim_start_matches("X-");
-                fields.insert("headers".into(), json!({ name: call }));
+            let headers: serde_json::Map<String, serde_json::Value> =
+                [(CALL_HEADER, call), (QUEUE_HEADER, queue)]
+                    .into_iter()
+                    .filter_map(|(name, value)| {
+                        Some((
+                            name.trim_start_matches("X-").to_string(),
+                            json!(value.as_ref()?),
+                        ))
+                    })
+                    .collect();
+            if let (false, Some(fields)) = (headers.is_empty(), sip.as_object_mut()) {
+                fields.insert("headers".into(), serde_json::Value::Object(headers));
             }
             sip
         }
@@ -237,6 +251,7 @@ mod tests {
                 user: "bea".into(),
                 host: "pbx.example.com".into(),
                 call: Some("c-1".into()),
+                queue: None,
             },
             caller_id: Some(n("+12125550100")),
             transfer_url: None,
@@ -277,6 +292,7 @@ mod tests {
             user: "ringdesk-1".into(),
             host: "sip.example.com".into(),
             call: Some("CON-1".into()),
+            queue: None,
         };
         let answers = [
             VoiceAnswer::Dial {

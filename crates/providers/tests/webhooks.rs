@@ -189,6 +189,7 @@ fn telnyx_texml_voice_requests_are_verified_read_and_answered() {
                 user: "gencredabc".into(),
                 host: "sip.telnyx.com".into(),
                 call: None,
+                queue: None,
             },
             caller_id: None,
             transfer_url: None,

@@ -181,13 +181,15 @@ impl Receiver {
 
     /// The team journal's row for a call, from its voice request (the provider's first word
     /// about it) or the event that came first, given to its agent, who hears of it on the live
-    /// link — and of each change after, the recording too.
+    /// link — and of each change after, the recording too. `queue`: the queue it came
+    /// through.
     pub(crate) async fn journal_routed(
         &self,
         provider: ProviderId,
         request: &VoiceRequest,
         answer: &VoiceAnswer,
         agent: UserId,
+        queue: Option<&str>,
     ) -> Result<(), StoreError> {
         let _one_at_a_time = self.apply.lock().await;
         let known = self
@@ -221,6 +223,9 @@ impl Receiver {
             }
         };
         call.user_id = Some(agent);
+        if let Some(queue) = queue {
+            call.queue = Some(queue.to_string());
+        }
         self.calls.save(&call).await?;
         tracing::info!(provider_id = %provider, call = %call.id, user_id = %agent, "team journal: the call's agent");
         self.team.live.tell_agent(call).await;
@@ -322,7 +327,7 @@ impl Host for Receiver {
             Ok(facts) => {
                 let answer = routing::decide(request, &facts, self.team.region);
                 if let Some(agent) = self.agent_of(id, request, &facts, &answer).await {
-                    if let Err(e) = self.journal_routed(id, request, &answer, agent).await {
+                    if let Err(e) = self.journal_routed(id, request, &answer, agent, None).await {
                         // The call still goes through; its events will journal it, unowned.
                         tracing::error!(provider_id = %id, error = %e, "cannot journal a call's agent");
                     }

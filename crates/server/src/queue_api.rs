@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use ringdesk_core::queue::{
-    Overflow, Queue, QueueError, QueueId, QueueInput, Voicemail, VoicemailId, VoicemailStatus,
+    Overflow, Queue, QueueError, QueueId, QueueInput, QueueNow, Voicemail, VoicemailId,
+    VoicemailStatus,
 };
 use ringdesk_core::team::TeamEvent;
 use ringdesk_store::StoreError;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::api::{id, Admin, ApiError, Result, Signed};
@@ -50,18 +51,6 @@ async fn hold_music() -> Response {
         HOLD_MUSIC,
     )
         .into_response()
-}
-
-/// A queue with its callers now.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct QueueNow {
-    #[serde(flatten)]
-    queue: Queue,
-    /// Callers holding or ringing an agent.
-    waiting: u32,
-    /// How long the one waiting longest has waited.
-    longest_wait_secs: Option<i64>,
 }
 
 async fn queues(State(shared): State<Arc<Shared>>, _: Signed) -> Result<Json<Vec<QueueNow>>> {

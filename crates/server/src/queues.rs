@@ -181,6 +181,7 @@ impl Receiver {
             return Ok(VoiceAnswer::Hangup);
         }
         tracing::info!(queue_call = %call.id, user_id = %agent, "queue call answered");
+        let queue = self.queues.get(call.queue_id).await?.map(|q| q.name);
         self.team.live.tell(TeamEvent::Queues).await;
         let request = VoiceRequest {
             provider_call_id: call.provider_call_id.clone(),
@@ -188,7 +189,13 @@ impl Receiver {
             to: CallParty::Other(String::new()),
         };
         if let Err(e) = self
-            .journal_routed(provider, &request, &VoiceAnswer::Connect, agent)
+            .journal_routed(
+                provider,
+                &request,
+                &VoiceAnswer::Connect,
+                agent,
+                queue.as_deref(),
+            )
             .await
         {
             tracing::error!(provider_id = %provider, error = %e, "cannot journal a queue call's agent");
@@ -228,6 +235,7 @@ impl Receiver {
                                 user: login.user.clone(),
                                 host: login.domain.clone(),
                                 call: Some(call.provider_call_id.clone()),
+                                queue: Some(queue.name.clone()),
                             },
                             on_answer: Some(self.step_url(
                                 provider,

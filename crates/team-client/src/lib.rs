@@ -8,6 +8,9 @@ use ringdesk_core::team::{Device, Presence};
 
 mod live;
 pub use live::{LinkEvent, LiveLink};
+use ringdesk_core::queue::{
+    Queue, QueueId, QueueInput, QueueNow, Voicemail, VoicemailId, VoicemailStatus,
+};
 use ringdesk_core::team::AgentLogin;
 use ringdesk_core::{
     CredentialField, NewProvider, NumberSyncReport, PhoneNumber, PhoneNumberId, Provider,
@@ -267,15 +270,21 @@ impl TeamClient {
     }
 
     /// A call's recording as the team server keeps it: this agent's own call (or any, for an
-    /// admin). Bounded; a slow link gets longer than the API's usual wait.
+    /// admin).
     pub async fn recording(
         &self,
         token: &SecretString,
         call: ringdesk_core::CallId,
     ) -> Result<Vec<u8>, TeamError> {
-        let path = format!("/api/v1/calls/{}/recording", call.0);
+        self.audio(token, &format!("/api/v1/calls/{}/recording", call.0))
+            .await
+    }
+
+    /// Audio the server keeps (a recording, a voicemail message). Bounded; a slow link gets
+    /// longer than the API's usual wait.
+    async fn audio(&self, token: &SecretString, path: &str) -> Result<Vec<u8>, TeamError> {
         let response = self
-            .authed(reqwest::Method::GET, &path, token)
+            .authed(reqwest::Method::GET, path, token)
             .timeout(RECORDING_TIMEOUT)
             .send()
             .await
@@ -293,6 +302,76 @@ impl TeamClient {
             .await
             .map_err(|_| unreachable(&self.server))?;
         Ok(bytes.to_vec())
+    }
+
+    /// The team's queues, each with its callers now.
+    pub async fn queues(&self, token: &SecretString) -> Result<Vec<QueueNow>, TeamError> {
+        self.expect(self.authed(reqwest::Method::GET, "/api/v1/queues", token))
+            .await
+    }
+
+    /// Makes a queue (None) or changes one (admins).
+    pub async fn save_queue(
+        &self,
+        token: &SecretString,
+        id: Option<QueueId>,
+        queue: &QueueInput,
+    ) -> Result<Queue, TeamError> {
+        let request = match id {
+            Some(id) => self.authed(reqwest::Method::PUT, &format!("/api/v1/queues/{id}"), token),
+            None => self.authed(reqwest::Method::POST, "/api/v1/queues", token),
+        };
+        self.expect(request.json(queue)).await
+    }
+
+    pub async fn delete_queue(&self, token: &SecretString, id: QueueId) -> Result<(), TeamError> {
+        let path = format!("/api/v1/queues/{id}");
+        self.read::<serde_json::Value>(self.authed(reqwest::Method::DELETE, &path, token))
+            .await
+            .map(|_| ())
+    }
+
+    /// The messages in this agent's box and their queues'.
+    pub async fn voicemails(
+        &self,
+        token: &SecretString,
+        status: Option<VoicemailStatus>,
+        search: Option<&str>,
+    ) -> Result<Vec<Voicemail>, TeamError> {
+        let mut query = Vec::new();
+        if let Some(status) = status {
+            query.push(("status", status.code().to_string()));
+        }
+        if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
+            query.push(("q", search.to_string()));
+        }
+        self.expect(
+            self.authed(reqwest::Method::GET, "/api/v1/voicemails", token)
+                .query(&query),
+        )
+        .await
+    }
+
+    pub async fn voicemail_audio(
+        &self,
+        token: &SecretString,
+        id: VoicemailId,
+    ) -> Result<Vec<u8>, TeamError> {
+        self.audio(token, &format!("/api/v1/voicemails/{id}/audio"))
+            .await
+    }
+
+    pub async fn set_voicemail_status(
+        &self,
+        token: &SecretString,
+        id: VoicemailId,
+        status: VoicemailStatus,
+    ) -> Result<(), TeamError> {
+        let path = format!("/api/v1/voicemails/{id}/status");
+        let body = serde_json::json!({ "status": status });
+        self.read::<serde_json::Value>(self.authed(reqwest::Method::PUT, &path, token).json(&body))
+            .await
+            .map(|_| ())
     }
 
     fn authed(

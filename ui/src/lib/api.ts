@@ -14,6 +14,11 @@ import type {
   TeamView,
   TeamAgent,
   TeamEvent,
+  Queue,
+  QueueInput,
+  QueueNow,
+  Voicemail,
+  VoicemailStatus,
   SavedUser,
   InviteLink,
   AgentLogin,
@@ -139,6 +144,21 @@ export const api = {
     addProvider: (provider: NewProvider) => call<Provider>("team_provider_add", { provider }),
     /** Makes a team provider the active one (admins); the server makes the agents' logins on it. */
     activateProvider: (id: string) => call<Provider>("team_provider_activate", { id }),
+  },
+  queues: {
+    /** The team's queues with their callers now (rejects outside a team). */
+    list: () => call<QueueNow[]>("queue_list"),
+    /** Makes (id null) or changes a queue (team admins); rejects with the server's reason. */
+    save: (id: string | null, queue: QueueInput) => call<Queue>("queue_save", { id, queue }),
+    remove: (id: string) => call<void>("queue_delete", { id }),
+  },
+  voicemail: {
+    /** This agent's messages and their queues', newest first (none outside a team). */
+    list: (status: VoicemailStatus | null, search: string | null) =>
+      call<Voicemail[]>("voicemail_list", { status, search }),
+    /** The message's audio from the team server (mp3 or wav). */
+    audio: (id: string) => call<ArrayBuffer>("voicemail_audio", { id }),
+    setStatus: (id: string, status: VoicemailStatus) => call<void>("voicemail_status_set", { id, status }),
   },
   crm: {
     get: () => call<CrmView>("crm_get"),

@@ -111,7 +111,8 @@ export function outcomeText(call: Call): string {
 /** Who passed the call on to us, then each transfer of it, in words: "Transferred to +14155550100
  *  (talked first)", "Transfer to … failed: busy". */
 export function transferTexts(call: Call): string[] {
-  const by = call.transferredBy ? [`Passed on by ${call.transferredBy}`] : [];
+  const queue = call.queue ? [`Through the ${call.queue} queue`] : [];
+  const by = queue.concat(call.transferredBy ? [`Passed on by ${call.transferredBy}`] : []);
   return by.concat((call.transfers ?? []).map((t) => {
     const how = t.kind === "attended" ? " (talked first)" : "";
     switch (t.outcome) {

@@ -191,6 +191,8 @@ export interface Call {
   transfers: Transfer[];
   /** Who passed this caller on to us (E.164 or SIP address), when the call came by transfer. */
   transferredBy: string | null;
+  /** The queue the call came through (its name). */
+  queue: string | null;
 }
 
 /** What the agent heard on a call: MOS and audio lost or concealed (percent). */
@@ -451,6 +453,8 @@ export interface TeamSettings {
   server: string;
   deviceId: string;
   agent: string | null;
+  /** Who this desktop signed in as (null in settings kept before it was). */
+  userId: string | null;
   role: Role;
 }
 
@@ -497,7 +501,58 @@ export type TeamEvent =
   | { kind: "call"; call: Call }
   | { kind: "softphone"; userId: string }
   | { kind: "revoked"; deviceId: string }
-  | { kind: "resync" };
+  | { kind: "resync" }
+  | { kind: "voicemail"; userId: string; voicemail: Voicemail }
+  | { kind: "queues" };
+
+/** How a queue spreads its callers (Rust `queue::Strategy`). */
+export type Strategy = "ring_all" | "round_robin" | "longest_idle";
+
+/** Where a queue's caller goes when it cannot serve them. */
+export type Overflow =
+  | { type: "voicemail" }
+  | { type: "number"; number: string }
+  | { type: "user"; userId: string }
+  | { type: "queue"; queueId: string };
+
+export interface QueueInput {
+  name: string;
+  strategy: Strategy;
+  /** Agents, in the order round-robin follows. */
+  members: string[];
+  ringTimeoutSecs: number;
+  maxWaitSecs: number;
+  maxSize: number;
+  overflow: Overflow;
+  greeting: string | null;
+}
+
+export interface Queue extends QueueInput {
+  id: string;
+}
+
+/** A queue with its callers now. */
+export interface QueueNow extends Queue {
+  waiting: number;
+  longestWaitSecs: number | null;
+}
+
+export type VoicemailStatus = "new" | "listened" | "archived";
+
+/** A caller's message in an agent's box or a queue's (Rust `queue::Voicemail`). */
+export interface Voicemail {
+  id: string;
+  box: { type: "user"; userId: string } | { type: "queue"; queueId: string };
+  providerCallId: string;
+  caller: string;
+  createdAt: string;
+  durationSecs: number | null;
+  /** The message is on the team server. */
+  hasAudio: boolean;
+  transcription: string | null;
+  /** As this agent left it. */
+  status: VoicemailStatus;
+}
 
 export interface TeamView {
   joined: TeamSettings | null;

@@ -642,6 +642,7 @@ impl CallDesk {
             return;
         };
         let mut call = self.inbound_call(&view.remote, &view.local, view.transferred_by);
+        call.queue = view.queue;
         // The provider named its call: the team journal's row for it is this one — and when
         // this desktop's own webhooks journaled it first, that row is this call's.
         if let Some(named) = view.provider_call {

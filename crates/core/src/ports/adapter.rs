@@ -172,6 +172,8 @@ pub struct VoiceRequest {
 
 /// The SIP header that names, to a softphone, the provider's call it is rung for.
 pub const CALL_HEADER: &str = "X-Ringdesk-Call";
+/// The SIP header that names, to a softphone, the queue a call comes through.
+pub const QUEUE_HEADER: &str = "X-Ringdesk-Queue";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialTarget {
@@ -184,6 +186,9 @@ pub enum DialTarget {
         /// `X-Ringdesk-Call` SIP header: its journal row and the team journal's are then
         /// known to be one call (the recording, the outcome the provider saw).
         call: Option<String>,
+        /// The queue the call comes through, sent as the `X-Ringdesk-Queue` SIP header: the
+        /// softphone's popup and journal say so.
+        queue: Option<String>,
     },
 }
 

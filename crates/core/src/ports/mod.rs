@@ -10,7 +10,7 @@ pub use adapter::{
     NumberCapabilities, NumberType, ProviderAdapter, ProviderNumber, ProviderRecording,
     ProvisionedResource, RecordingAudio, Ringing, SoftphoneLogin, SoftphoneRequest, StepRecording,
     StepRequest, TransferRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
-    WebhookRequest, CALL_HEADER,
+    WebhookRequest, CALL_HEADER, QUEUE_HEADER,
 };
 pub use provider_repository::{ProviderRepository, RepositoryError};
 pub use secret_store::{SecretError, SecretStore};

@@ -5,7 +5,7 @@
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use ringdesk_core::ports::{
     CallParty, DialResult, DialTarget, StepRecording, StepRequest, TransferRequest, VoiceAnswer,
-    VoiceRequest, WebhookRequest, CALL_HEADER,
+    VoiceRequest, WebhookRequest, CALL_HEADER, QUEUE_HEADER,
 };
 use ringdesk_core::{E164Number, ProviderError};
 
@@ -216,18 +216,28 @@ fn noun(target: &DialTarget, on_answer: Option<&str>) -> String {
     match target {
         // E.164 is `+` and digits: nothing to escape.
         DialTarget::Number(n) => format!("<Number{url}>{n}</Number>"),
-        // The call named to the softphone as a header of the URI (RFC 3261 §19.1.1), which
-        // Twilio sends as `X-Ringdesk-Call` in the INVITE.
-        DialTarget::Sip { user, host, call } => {
-            let header = call
-                .as_ref()
-                .map(|c| {
-                    format!(
-                        "?{CALL_HEADER}={}",
-                        utf8_percent_encode(c, NON_ALPHANUMERIC)
-                    )
+        // The call (and its queue) named to the softphone as headers of the URI (RFC 3261
+        // §19.1.1), which Twilio sends as `X-Ringdesk-…` headers in the INVITE.
+        DialTarget::Sip {
+            user,
+            host,
+            call,
+            queue,
+        } => {
+            let headers: Vec<String> = [(CALL_HEADER, call), (QUEUE_HEADER, queue)]
+                .into_iter()
+                .filter_map(|(name, value)| {
+                    let value = value.as_ref()?;
+                    Some(format!(
+                        "{name}={}",
+                        utf8_percent_encode(value, NON_ALPHANUMERIC)
+                    ))
                 })
-                .unwrap_or_default();
+                .collect();
+            let header = match headers.is_empty() {
+                true => String::new(),
+                false => format!("?{}", headers.join("&")),
+            };
             format!(
                 "<Sip{url}>sip:{}@{}{}</Sip>",
                 escape(user),
@@ -316,6 +326,7 @@ mod tests {
                 user: "ringdesk-1".into(),
                 host: "rd.sip.twilio.com".into(),
                 call: None,
+                queue: None,
             },
             caller_id: None,
             transfer_url: Some("https://h.example/webhooks/p/voice/transfer?a=1&b=2".into()),
@@ -361,6 +372,7 @@ mod tests {
                 user: "a&b".into(),
                 host: "rd.sip.twilio.com".into(),
                 call: None,
+                queue: None,
             },
             caller_id: None,
             transfer_url: None,
@@ -375,6 +387,7 @@ mod tests {
                 user: "ringdesk-1".into(),
                 host: "rd.sip.twilio.com".into(),
                 call: Some("CA1&x=<y>".into()),
+                queue: None,
             },
             caller_id: None,
             transfer_url: None,
@@ -401,6 +414,7 @@ mod tests {
                         user: "a".into(),
                         host: "d.sip.twilio.com".into(),
                         call: Some("CA1".into()),
+                        queue: None,
                     },
                     on_answer: Some("https://t/step?do=answered&qc=1&sig=x".into()),
                 },
@@ -409,6 +423,7 @@ mod tests {
                         user: "b".into(),
                         host: "d.sip.twilio.com".into(),
                         call: None,
+                        queue: None,
                     },
                     on_answer: None,
                 },
