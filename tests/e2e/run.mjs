@@ -1675,6 +1675,7 @@ try {
       await wd.click('[data-testid="nav-voicemail"]');
       await wd.waitFor('[data-testid="voicemail-transcription"]', { text: "please call me back about the quote" });
       await wd.waitFor('[data-testid="voicemail-item-status"]', { text: "new" });
+      await wd.waitFor('[data-testid="voicemail-queue"]', { text: "Sales queue" });
       writeFileSync(join(shots, "team-voicemail.png"), await wd.screenshot());
       await wd.type('[data-testid="voicemail-search"]', "invoice");
       await wd.waitFor('[data-testid="voicemail-page"]', { text: "None match" });

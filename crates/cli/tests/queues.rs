@@ -403,6 +403,43 @@ async fn a_queue_spreads_callers_over_its_agents_and_takes_messages_when_it_cann
             .is_empty(),
         "Ann is not in the queue any more: not her box"
     );
+    // Bob's desktop (the team client, as the app uses it) finds it by its words, plays it
+    // from the server and marks it listened; Ann's gets no audio.
+    let as_desktop = |user| {
+        let team = team.clone();
+        async move {
+            let invite = team.invite(user, Role::Agent).await.unwrap();
+            let invite = ringdesk_team::parse_invite(&invite.link).unwrap();
+            let client = ringdesk_team::TeamClient::new(invite.server).unwrap();
+            let joined = client.join(&invite.code, "another desktop").await.unwrap();
+            (client, SecretString::from(joined.token))
+        }
+    };
+    let (client, token) = as_desktop(bob.id).await;
+    let found = client
+        .voicemails(&token, Some(VoicemailStatus::New), Some("call me back"))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let audio = client.voicemail_audio(&token, found[0].id).await.unwrap();
+    assert_eq!(audio, std::fs::read(speech()).unwrap());
+    client
+        .set_voicemail_status(&token, found[0].id, VoicemailStatus::Listened)
+        .await
+        .unwrap();
+    assert!(client
+        .voicemails(&token, Some(VoicemailStatus::New), None)
+        .await
+        .unwrap()
+        .is_empty());
+    let (ann_client, ann_token) = as_desktop(ann.id).await;
+    assert!(
+        ann_client
+            .voicemail_audio(&ann_token, found[0].id)
+            .await
+            .is_err(),
+        "not her message"
+    );
 
     // 6. Nobody signed in: straight to voicemail (no ringing, no hold).
     for desk in [&mut ann_desk, &mut bob_desk, &mut cy_desk] {

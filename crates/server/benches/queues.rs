@@ -1,9 +1,10 @@
 //! Queues on the team server (not a timed test; run `cargo bench -p ringdesk-server --bench
 //! queues`), everything in-process over loopback with Twilio's signed requests:
 //! 1. 50 callers waiting across 5 queues (4 agents each, all on calls), then the agents free
-//!    up: every waiting caller's next step (as after a play of hold music) until each has
-//!    been offered to an agent — the latency of the server's decision per step (p50/p99) and
-//!    of the steps that rang an agent.
+//!    up: rounds of every waiting caller's next step (as after a play of hold music; the
+//!    first four of each queue ring an agent, the others hold again) until each has been
+//!    offered — the latency of the server's decision per step (p50/p99) and of the steps
+//!    that rang an agent.
 //! 2. Round-robin over 3 agents, 1 000 calls through the real steps (arrive → offered →
 //!    answered → over): offers per agent.
 //! 3. Voicemail: from the provider's "recording ready" request to the message copied (the
@@ -242,8 +243,11 @@ async fn main() {
     }
     let mut steps = Vec::new();
     let mut rang = Vec::new();
+    // In rounds: every waiting caller's next step (those ahead take the free agents, the others
+    // hold again), then the calls offered are answered and end, freeing their agents.
     while !waiting.is_empty() {
         let mut still = Vec::new();
+        let mut offered = Vec::new();
         for (sid, next) in waiting {
             let begun = Instant::now();
             let answer = twilio.post(&next, &[("CallSid", &sid)]).await;
@@ -252,18 +256,19 @@ async fn main() {
             match attribute(&answer, "url") {
                 Some(answered) => {
                     rang.push(took);
-                    // The agent answers, talks, and the call ends: they are free again.
-                    twilio.post(&answered, &[("CallSid", "CAleg")]).await;
-                    let after = attribute(&answer, "action").unwrap();
-                    twilio
-                        .post(
-                            &after,
-                            &[("CallSid", &sid), ("DialCallStatus", "completed")],
-                        )
-                        .await;
+                    offered.push((sid, answered, attribute(&answer, "action").unwrap()));
                 }
                 None => still.push((sid, redirect(&answer).expect("holds again"))),
             }
+        }
+        for (sid, answered, after) in offered {
+            twilio.post(&answered, &[("CallSid", "CAleg")]).await;
+            twilio
+                .post(
+                    &after,
+                    &[("CallSid", &sid), ("DialCallStatus", "completed")],
+                )
+                .await;
         }
         waiting = still;
     }
