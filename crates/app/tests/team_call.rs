@@ -220,10 +220,13 @@ async fn a_team_call_on_the_desktop_is_the_team_journals_call_and_plays_its_reco
     assert!(
         matches!(
             &steps[..],
-            [Step::DialledSip {
-                outcome: DialOutcome::Completed,
-                ..
-            }]
+            [
+                Step::DialledSip {
+                    outcome: DialOutcome::Completed,
+                    ..
+                },
+                Step::HungUp
+            ]
         ),
         "{steps:?}"
     );

@@ -199,11 +199,12 @@ async fn team_call(flavour: Flavour) {
 
     // 1. Available: her softphone rings over real SIP, answers, and the caller hears her.
     let steps = carrier.incoming(caller, &called).await.unwrap();
+    // Answered: over when Bea's call is (no voicemail).
     let [Step::DialledSip {
         uri,
         outcome,
         recording,
-    }] = &steps[..]
+    }, Step::HungUp] = &steps[..]
     else {
         panic!("{steps:?}\n{}", desktop.output());
     };

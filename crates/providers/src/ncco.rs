@@ -312,6 +312,7 @@ mod tests {
                 timeout_secs: 20,
                 after: "https://t/webhooks/p/step?do=next".into(),
                 record: None,
+                transfer_url: None,
             },
             VoiceAnswer::Voicemail {
                 greeting: "Leave a message".into(),

@@ -333,7 +333,15 @@ impl Host for Receiver {
                     }
                 }
                 let number = self.number_of(id, &facts, &answer).await;
-                self.recorded(id, request, number.as_ref(), answer).await
+                let answer = self.recorded(id, request, number.as_ref(), answer).await;
+                self.agent_voicemail(id, request, &facts, answer)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(provider_id = %id, error = %e, "cannot offer voicemail");
+                        VoiceAnswer::Refuse {
+                            say: "Sorry, this call cannot be connected right now.".into(),
+                        }
+                    })
             }
             Err(e) => {
                 tracing::error!(provider_id = %id, error = %e, "cannot decide where a call goes");

@@ -13,9 +13,9 @@ use ringdesk_core::queue::{
     self, Decision, Member, Overflow, Queue, QueueCall, QueueCallId, QueueCallState, VoicemailBox,
     VoicemailId,
 };
-use ringdesk_core::routing::{self, SipLogin};
+use ringdesk_core::routing::{self, Facts, SipLogin};
 use ringdesk_core::team::{Presence, TeamEvent};
-use ringdesk_core::{E164Number, ProviderId, ProviderKind, UserId};
+use ringdesk_core::{E164Number, NumberRoute, ProviderId, ProviderKind, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -27,6 +27,8 @@ const VOICEMAIL_MAX_SECS: u32 = 120;
 const THANKS: &str = "Thank you. Goodbye.";
 const NOBODY: &str = "Sorry, nobody can take your call right now. Please call again later.";
 const NOT_ON_VONAGE: &str = "Sorry, this line cannot take calls right now.";
+/// How long an agent's own softphone rings before the caller is asked for a message.
+const AGENT_RING_SECS: u32 = 25;
 /// Overflow into another queue that overflows again: a loop an admin made stops here.
 const MAX_HOPS: u8 = 3;
 
@@ -95,6 +97,7 @@ impl Receiver {
         let result = match step.get("do").map(String::as_str) {
             Some("next") => self.next(provider, &step, request).await,
             Some("answered") => self.answered(provider, &step).await,
+            Some("agent_next") => self.agent_unanswered(provider, &step, request).await,
             Some("vm_done") => Ok(VoiceAnswer::Refuse { say: THANKS.into() }),
             Some("vm_ready") => {
                 self.voicemail_ready(provider, &step, request);
@@ -256,6 +259,7 @@ impl Receiver {
                         &[("do", "next".into()), ("qc", call.id.to_string())],
                     ),
                     record: None,
+                    transfer_url: None,
                 })
             }
             Decision::Hold { new_round } => {
@@ -308,7 +312,13 @@ impl Receiver {
                     .greeting
                     .clone()
                     .unwrap_or_else(|| queue::DEFAULT_GREETING.into());
-                self.voicemail(provider, call, mailbox, greeting).await?
+                self.voicemail(
+                    provider,
+                    (&call.provider_call_id, &call.caller),
+                    mailbox,
+                    greeting,
+                )
+                .await?
             }
             Overflow::Number { number } => VoiceAnswer::Dial {
                 target: DialTarget::Number(number.clone()),
@@ -328,7 +338,7 @@ impl Receiver {
     async fn voicemail(
         &self,
         provider: ProviderId,
-        call: &QueueCall,
+        (provider_call_id, caller): (&str, &str),
         mailbox: VoicemailBox,
         greeting: String,
     ) -> Result<VoiceAnswer, TeamError> {
@@ -337,8 +347,8 @@ impl Receiver {
             .voicemail_for(
                 mailbox,
                 provider,
-                &call.provider_call_id,
-                &call.caller,
+                provider_call_id,
+                caller,
                 OffsetDateTime::now_utc(),
             )
             .await?;
@@ -351,6 +361,95 @@ impl Receiver {
             ready: url("vm_ready"),
             transcribed: url("vm_text"),
         })
+    }
+
+    /// A call routed to an agent who takes voicemail: their softphone rings for a while and,
+    /// unanswered, the caller leaves them a message; when it cannot ring them at all
+    /// (offline, Do not disturb, no forwarding number), the message is asked for at once.
+    pub(crate) async fn agent_voicemail(
+        &self,
+        provider: ProviderId,
+        request: &VoiceRequest,
+        facts: &Facts,
+        answer: VoiceAnswer,
+    ) -> Result<VoiceAnswer, TeamError> {
+        let routed_to_agent = matches!(
+            facts.called.as_ref().and_then(|n| n.route.as_ref()),
+            Some(NumberRoute::User { .. })
+        );
+        let agent = facts.target.as_ref().and_then(|t| t.user.as_ref());
+        // Not a softphone's own call, and not on Vonage (whose step requests are not read).
+        let ours = facts.caller.is_none()
+            && self.team.providers.get(provider).await?.kind != ProviderKind::Vonage;
+        let Some(agent) = agent.filter(|a| ours && routed_to_agent && a.settings.voicemail_enabled)
+        else {
+            return Ok(answer);
+        };
+        let caller = crate::host::party_text(&request.from, self.team.region);
+        Ok(match answer {
+            VoiceAnswer::Dial {
+                target: target @ DialTarget::Sip { .. },
+                caller_id: None,
+                transfer_url,
+                record,
+            } => VoiceAnswer::Offer {
+                ring: vec![Ringing {
+                    target,
+                    on_answer: None,
+                }],
+                timeout_secs: AGENT_RING_SECS,
+                after: self.step_url(
+                    provider,
+                    &[
+                        ("do", "agent_next".into()),
+                        ("agent", agent.id.to_string()),
+                        ("caller", caller),
+                    ],
+                ),
+                record,
+                transfer_url,
+            },
+            VoiceAnswer::Refuse { .. } => {
+                self.voicemail(
+                    provider,
+                    (&request.provider_call_id, &caller),
+                    VoicemailBox::User { user_id: agent.id },
+                    agent_greeting(&agent.name),
+                )
+                .await?
+            }
+            other => other,
+        })
+    }
+
+    /// The agent's softphone rang out (or was busy): the caller leaves them a message.
+    async fn agent_unanswered(
+        &self,
+        provider: ProviderId,
+        step: &HashMap<String, String>,
+        request: &StepRequest,
+    ) -> Result<VoiceAnswer, TeamError> {
+        if matches!(
+            request.dial,
+            Some(DialResult::Answered | DialResult::Canceled) | None
+        ) {
+            return Ok(VoiceAnswer::Hangup);
+        }
+        let Some(agent) = id_of(step, "agent").map(UserId) else {
+            return Ok(VoiceAnswer::Hangup);
+        };
+        let name = match self.team.agents.users.get(agent).await? {
+            Some(user) => user.name,
+            None => return Ok(VoiceAnswer::Hangup),
+        };
+        let caller = step.get("caller").cloned().unwrap_or_default();
+        self.voicemail(
+            provider,
+            (&request.provider_call_id, &caller),
+            VoicemailBox::User { user_id: agent },
+            agent_greeting(&name),
+        )
+        .await
     }
 
     /// The message can be fetched: copied off the provider's request (it gets its answer at
@@ -478,6 +577,10 @@ impl Receiver {
             .verify(&step_message(provider, &signed), &sig.1)
             .then(|| params.iter().cloned().collect())
     }
+}
+
+fn agent_greeting(name: &str) -> String {
+    format!("Sorry, {name} cannot take your call right now. Please leave a message after the tone.")
 }
 
 fn step_message(provider: ProviderId, query: &str) -> String {

@@ -5,7 +5,7 @@
 //! it for themselves and nobody else reads it; with two agents signed in the queue rings both,
 //! the first answer wins and the second is refused; a caller who hangs up while offered leaves
 //! the queue; a full queue overflows at once; a forged step URL is refused; a deleted queue
-//! apologises.
+//! apologises; an agent who takes voicemail gets messages when she is away or does not answer.
 
 mod common;
 
@@ -370,4 +370,66 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
         )
         .await;
     assert_eq!(status, 404);
+
+    // 6. A number routed to Bea, who takes voicemail: signed out, the caller leaves her a
+    //    message at once; signed in, her softphone rings and, unanswered, the same.
+    let (status, _) = running
+        .call(
+            "PUT",
+            &format!("/api/v1/numbers/{number_id}/route"),
+            Some(&admin),
+            Some(json!({"type": "user", "userId": bea})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_secs(GRACE + 1)).await;
+    let (_, away) = running.voice(&provider, &caller("CA9")).await;
+    assert!(
+        away.contains("<Say>Sorry, Bea cannot take your call right now. Please leave a message after the tone.</Say><Record "),
+        "{away}"
+    );
+    let (status, _) = running
+        .call(
+            "PUT",
+            "/api/v1/me/presence",
+            Some(&bea_token),
+            Some(json!({"presence": "available"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, ringing) = running.voice(&provider, &caller("CA10")).await;
+    assert!(ringing.contains("timeout=\"25\""), "{ringing}");
+    assert!(
+        ringing.contains("referUrl="),
+        "she may still pass it on: {ringing}"
+    );
+    let after = attribute(&ringing, "action");
+    let (_, answered) = running
+        .twilio(path(&after), "CallSid=CA10&DialCallStatus=completed")
+        .await;
+    assert!(answered.contains("<Hangup/>"), "taken: {answered}");
+    let (_, unanswered) = running
+        .twilio(path(&after), "CallSid=CA10&DialCallStatus=no-answer")
+        .await;
+    assert!(
+        unanswered.contains("Bea cannot take your call"),
+        "{unanswered}"
+    );
+    let text = attribute(&unanswered, "transcribeCallback");
+    let (status, _) = running
+        .twilio(
+            path(&text),
+            "CallSid=CA10&TranscriptionStatus=completed&TranscriptionText=Ring+me",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, hers) = running
+        .call("GET", "/api/v1/voicemails?q=Ring", Some(&bea_token), None)
+        .await;
+    assert_eq!(hers[0]["box"]["type"], "user", "{hers}");
+    assert_eq!(hers[0]["caller"], "+14155552671", "{hers}");
+    let (_, cys) = running
+        .call("GET", "/api/v1/voicemails?q=Ring", Some(&cy_token), None)
+        .await;
+    assert_eq!(cys, json!([]), "Bea's own box");
 }

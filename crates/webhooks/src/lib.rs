@@ -266,8 +266,15 @@ async fn answer_voice<H: Host>(State(receiver): State<Receiver<H>>, arrived: Arr
         Err(refusal) => return refusal.into_response(),
     };
     let answer = receiver.host.voice(verified.id, &question).await;
-    // A softphone rung here may pass the call on (blind REFER): the provider asks us where.
-    let answer = match answer {
+    let answer = with_transfer(answer, transfer_url(&verified.request.url));
+    tracing::info!(provider_id = %verified.id, call = %question.provider_call_id, answer = ?answer, "voice request answered");
+    render(verified.id, verified.adapter.as_ref(), &answer)
+}
+
+/// A softphone rung by `answer` may pass the call on (blind REFER): the provider asks
+/// `transfer` where.
+fn with_transfer(answer: VoiceAnswer, transfer: String) -> VoiceAnswer {
+    match answer {
         VoiceAnswer::Dial {
             target: target @ DialTarget::Sip { .. },
             caller_id,
@@ -276,13 +283,29 @@ async fn answer_voice<H: Host>(State(receiver): State<Receiver<H>>, arrived: Arr
         } => VoiceAnswer::Dial {
             target,
             caller_id,
-            transfer_url: Some(transfer_url(&verified.request.url)),
+            transfer_url: Some(transfer),
             record,
         },
+        VoiceAnswer::Offer {
+            ring,
+            timeout_secs,
+            after,
+            record,
+            transfer_url: None,
+        } if ring
+            .iter()
+            .any(|r| matches!(r.target, DialTarget::Sip { .. })) =>
+        {
+            VoiceAnswer::Offer {
+                ring,
+                timeout_secs,
+                after,
+                record,
+                transfer_url: Some(transfer),
+            }
+        }
         other => other,
-    };
-    tracing::info!(provider_id = %verified.id, call = %question.provider_call_id, answer = ?answer, "voice request answered");
-    render(verified.id, verified.adapter.as_ref(), &answer)
+    }
 }
 
 /// The voice URL's sibling that answers transfers (the query a provider may add is dropped).
@@ -327,6 +350,11 @@ async fn answer_step<H: Host>(State(receiver): State<Receiver<H>>, arrived: Arri
         Err(refusal) => return refusal.into_response(),
     };
     let answer = receiver.host.step(verified.id, &query, &question).await;
+    let transfer = format!(
+        "{}/webhooks/{}/voice/transfer",
+        receiver.base_url, verified.id
+    );
+    let answer = with_transfer(answer, transfer);
     tracing::info!(provider_id = %verified.id, call = %question.provider_call_id, answer = ?answer, "step answered");
     render(verified.id, verified.adapter.as_ref(), &answer)
 }

@@ -225,6 +225,9 @@ pub enum VoiceAnswer {
         after: String,
         /// As in `Dial`: record from the answer, told here when ready.
         record: Option<String>,
+        /// As in `Dial`: where the provider asks when the softphone that took the call passes
+        /// it on.
+        transfer_url: Option<String>,
     },
     /// Play `music` to the caller, then ask `then` what next.
     Hold { music: String, then: String },

@@ -129,10 +129,7 @@ pub fn render_in(answer: &VoiceAnswer, dialect: Dialect) -> String {
                 .as_ref()
                 .map(|c| format!(" callerId=\"{c}\""))
                 .unwrap_or_default();
-            let refer = transfer_url
-                .as_ref()
-                .map(|u| format!(" referUrl=\"{}\" referMethod=\"POST\"", escape(u)))
-                .unwrap_or_default();
+            let refer = refer(transfer_url.as_deref());
             // answerOnBridge: the caller hears the far end ringing, and is not answered (nor
             // billed) until it picks up.
             format!(
@@ -147,14 +144,16 @@ pub fn render_in(answer: &VoiceAnswer, dialect: Dialect) -> String {
             timeout_secs,
             after,
             record,
+            transfer_url,
         } => {
             let nouns: String = ring
                 .iter()
                 .map(|r| noun(&r.target, r.on_answer.as_deref()))
                 .collect();
             format!(
-                "<Dial answerOnBridge=\"true\" timeout=\"{timeout_secs}\" action=\"{}\" method=\"POST\"{}>{nouns}</Dial>",
+                "<Dial answerOnBridge=\"true\" timeout=\"{timeout_secs}\" action=\"{}\" method=\"POST\"{}{}>{nouns}</Dial>",
                 escape(after),
+                refer(transfer_url.as_deref()),
                 recorded(record.as_deref())
             )
         }
@@ -194,6 +193,13 @@ pub fn render_in(answer: &VoiceAnswer, dialect: Dialect) -> String {
         VoiceAnswer::Hangup => "<Hangup/>".into(),
     };
     format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{verbs}</Response>")
+}
+
+/// Twilio takes a SIP REFER from the dialled softphone only when its `<Dial>` names this.
+fn refer(transfer_url: Option<&str>) -> String {
+    transfer_url
+        .map(|u| format!(" referUrl=\"{}\" referMethod=\"POST\"", escape(u)))
+        .unwrap_or_default()
 }
 
 /// Both sides, each on its own channel, from the answer; told once it is ready.
@@ -431,6 +437,7 @@ mod tests {
             timeout_secs: 15,
             after: "https://t/step?do=next&qc=1&sig=x".into(),
             record: None,
+            transfer_url: None,
         });
         assert!(
             offer.contains(
