@@ -14,17 +14,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, kill_9, speech, Desktop};
+use common::{eventually, kill_9, speech, Desktop, TeamServer};
 use ringdesk_core::queue::{Overflow, Queue, QueueId, Strategy, VoicemailStatus};
 use ringdesk_core::team::{AgentLogin, Role};
 use ringdesk_core::{
-    CallFilter, CredentialField, NewProvider, ProviderCredentials, ProviderKind, RouteInput,
-    UserId, UserInput, UserSettings, UserStatus,
+    CallFilter, CredentialField, ProviderCredentials, ProviderKind, RouteInput, UserId, UserInput,
+    UserSettings, UserStatus,
 };
 use ringdesk_providers::Endpoints;
-use ringdesk_server::config::ServerConfig;
 use ringdesk_server::team::Team;
-use ringdesk_server::Server;
 use ringdesk_test_support::carrier::{Carrier, CarrierApi, DialOutcome, Signer, SipSide, Step};
 use secrecy::SecretString;
 
@@ -110,44 +108,17 @@ async fn a_queue_spreads_callers_over_its_agents_and_takes_messages_when_it_cann
     endpoints.twilio = api.url.parse().unwrap();
     endpoints.twilio_sip = Some("127.0.0.1:9".into());
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().to_path_buf(),
-        presence_grace_secs: GRACE,
-        ..ServerConfig::default()
-    }
-    .checked()
-    .unwrap();
-    let (server, listener) = Server::bind(&config, endpoints).await.unwrap();
-    let public = server.base_url.clone();
-    let team = server.shared.team.clone();
-    let store = server.shared.store.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let server = TeamServer::start(endpoints, GRACE).await;
+    let (public, team, store) = (
+        server.public.clone(),
+        server.team.clone(),
+        server.store.clone(),
+    );
 
     let mut credentials = ProviderCredentials::default();
     credentials.set(CredentialField::AccountSid, Some(SecretString::from(SID)));
     credentials.set(CredentialField::AuthToken, Some(SecretString::from(TOKEN)));
-    let provider = team
-        .providers
-        .create(NewProvider {
-            kind: ProviderKind::Twilio,
-            name: "The team's account".into(),
-            credentials,
-            default_caller_id: None,
-            record_calls: false,
-            sip: None,
-        })
-        .await
-        .unwrap();
-    team.providers.activate(provider.id).await.unwrap();
-    team.agents
-        .sync(&team.providers, provider.id)
-        .await
-        .unwrap();
+    let provider = server.provider(ProviderKind::Twilio, credentials).await;
     let number = team.agents.numbers().await.unwrap().remove(0);
     let ann = agent(&team, provider.id, "Ann", 51).await;
     let bob = agent(&team, provider.id, "Bob", 52).await;
@@ -389,7 +360,7 @@ async fn a_queue_spreads_callers_over_its_agents_and_takes_messages_when_it_cann
         .unwrap()[0];
     assert_eq!(message.status, VoicemailStatus::New);
     assert_eq!(message.caller, CALLER);
-    let kept = server_file(dir.path(), message.id);
+    let kept = server_file(server.dir.path(), message.id);
     assert_eq!(
         std::fs::read(kept).unwrap(),
         std::fs::read(speech()).unwrap(),
@@ -464,8 +435,7 @@ async fn a_queue_spreads_callers_over_its_agents_and_takes_messages_when_it_cann
         "{steps:?}"
     );
 
-    let _ = stop.send(());
-    serving.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 /// Where the server keeps a message (`<data>/voicemail/<id>.<ext>`).

@@ -11,18 +11,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, kill_9, speech, Desktop};
+use common::{eventually, kill_9, speech, Desktop, TeamServer};
 
 use ringdesk_core::team::{AgentLogin, Role};
 use ringdesk_core::{
-    CallFilter, CallStatus, CredentialField, NewProvider, ProviderCredentials, ProviderKind,
-    RouteInput, UserInput, UserSettings, UserStatus,
+    CallFilter, CallStatus, CredentialField, ProviderCredentials, ProviderKind, RouteInput,
+    UserInput, UserSettings, UserStatus,
 };
 use ringdesk_media::analysis;
 use ringdesk_media::audio::WavSource;
 use ringdesk_providers::Endpoints;
-use ringdesk_server::config::ServerConfig;
-use ringdesk_server::Server;
 use ringdesk_test_support::carrier::{Carrier, DialOutcome, Signer, SipSide, Step};
 use secrecy::SecretString;
 
@@ -62,24 +60,12 @@ async fn team_call(flavour: Flavour) {
     // Telnyx signs with the account's Ed25519 key; the server holds its public half.
     let telnyx_key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
 
-    // The team server, at its own address (which it gives providers and desktops).
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().to_path_buf(),
-        presence_grace_secs: GRACE,
-        ..ServerConfig::default()
-    }
-    .checked()
-    .unwrap();
-    let (server, listener) = Server::bind(&config, endpoints).await.unwrap();
-    let public = server.base_url.clone();
-    let team = server.shared.team.clone();
-    let store = server.shared.store.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let server = TeamServer::start(endpoints, GRACE).await;
+    let (public, team, store) = (
+        server.public.clone(),
+        server.team.clone(),
+        server.store.clone(),
+    );
 
     // What the admin set up (her desktop is not running now): the team's provider account,
     // its numbers, Bea with a forwarding number, the first number routed to her.
@@ -105,23 +91,7 @@ async fn team_call(flavour: Flavour) {
             (ProviderKind::Telnyx, Signer::Telnyx { key: telnyx_key })
         }
     };
-    let provider = team
-        .providers
-        .create(NewProvider {
-            kind,
-            name: "The team's account".into(),
-            credentials,
-            default_caller_id: None,
-            record_calls: false,
-            sip: None,
-        })
-        .await
-        .unwrap();
-    team.providers.activate(provider.id).await.unwrap();
-    team.agents
-        .sync(&team.providers, provider.id)
-        .await
-        .unwrap();
+    let provider = server.provider(kind, credentials).await;
     let number = team.agents.numbers().await.unwrap().remove(0);
     let bea = team
         .agents
@@ -290,6 +260,5 @@ async fn team_call(flavour: Flavour) {
     let calls = store.calls().list(&CallFilter::default()).await.unwrap();
     assert_eq!(calls.len(), 3, "every call in the team journal: {calls:?}");
 
-    let _ = stop.send(());
-    serving.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -530,17 +530,13 @@ impl QueueRepository {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| format!("%{}%", s.replace(['%', '_'], "")));
-        let rows = sqlx::query(
-            "SELECT v.id, v.box_user_id, v.box_queue_id, v.provider_call_id, v.caller, \
-             v.created_at, v.duration_secs, v.audio, v.transcription, \
-             COALESCE(s.status, 'new') AS status FROM voicemails v \
-             LEFT JOIN voicemail_status s ON s.voicemail_id = v.id AND s.user_id = ?1 \
-             WHERE (v.box_user_id = ?1 OR v.box_queue_id IN \
-                    (SELECT queue_id FROM queue_members WHERE user_id = ?1)) \
+        let rows = sqlx::query(&format!(
+            "{VOICEMAIL} WHERE (v.box_user_id = ?1 OR v.box_queue_id IN \
+             (SELECT queue_id FROM queue_members WHERE user_id = ?1)) \
              AND (?2 IS NULL OR COALESCE(s.status, 'new') = ?2) \
              AND (?3 IS NULL OR v.caller LIKE ?3 OR v.transcription LIKE ?3) \
-             ORDER BY v.created_at DESC LIMIT 500",
-        )
+             ORDER BY v.created_at DESC LIMIT 500"
+        ))
         .bind(viewer.to_string())
         .bind(status.map(VoicemailStatus::code))
         .bind(pattern)
@@ -554,17 +550,11 @@ impl QueueRepository {
         id: VoicemailId,
         viewer: UserId,
     ) -> Result<Option<Voicemail>, StoreError> {
-        let row = sqlx::query(
-            "SELECT v.id, v.box_user_id, v.box_queue_id, v.provider_call_id, v.caller, \
-             v.created_at, v.duration_secs, v.audio, v.transcription, \
-             COALESCE(s.status, 'new') AS status FROM voicemails v \
-             LEFT JOIN voicemail_status s ON s.voicemail_id = v.id AND s.user_id = ? \
-             WHERE v.id = ?",
-        )
-        .bind(viewer.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("{VOICEMAIL} WHERE v.id = ?2"))
+            .bind(viewer.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(voicemail).transpose()
     }
 
@@ -601,6 +591,12 @@ impl QueueRepository {
         Ok(())
     }
 }
+
+/// A message as `?1` (an agent) reads it: their own status, new until they mark it.
+const VOICEMAIL: &str = "SELECT v.id, v.box_user_id, v.box_queue_id, v.provider_call_id, \
+    v.caller, v.created_at, v.duration_secs, v.audio, v.transcription, \
+    COALESCE(s.status, 'new') AS status FROM voicemails v \
+    LEFT JOIN voicemail_status s ON s.voicemail_id = v.id AND s.user_id = ?1";
 
 fn voicemail(row: &SqliteRow) -> Result<Voicemail, StoreError> {
     let user: Option<String> = row.try_get("box_user_id")?;

@@ -1,5 +1,5 @@
-//! What the team tests share: an agent's "desktop" (`ringdesk-cli team`), waiting for a
-//! condition, the caller's speech.
+//! What the team tests share: a team server on a temporary folder with its provider account,
+//! an agent's "desktop" (`ringdesk-cli team`), waiting for a condition, the caller's speech.
 #![allow(dead_code)]
 
 use std::io::{BufRead, Write};
@@ -105,4 +105,80 @@ pub fn speech() -> std::path::PathBuf {
 pub fn kill_9(child: &mut Child) {
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// A team server on a temporary folder, at its own address (which it gives providers and
+/// desktops), serving until `stop`.
+pub struct TeamServer {
+    pub public: String,
+    pub team: std::sync::Arc<ringdesk_server::team::Team>,
+    pub store: ringdesk_store::Store,
+    pub dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TeamServer {
+    /// `grace`: how long a silent desktop still counts as signed in.
+    pub async fn start(endpoints: ringdesk_providers::Endpoints, grace: u64) -> TeamServer {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ringdesk_server::config::ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().to_path_buf(),
+            presence_grace_secs: grace,
+            ..Default::default()
+        }
+        .checked()
+        .unwrap();
+        let (server, listener) = ringdesk_server::Server::bind(&config, endpoints)
+            .await
+            .unwrap();
+        let public = server.base_url.clone();
+        let team = server.shared.team.clone();
+        let store = server.shared.store.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        TeamServer {
+            public,
+            team,
+            store,
+            dir,
+            stop,
+            serving,
+        }
+    }
+
+    /// The team's provider account, made active, its numbers read.
+    pub async fn provider(
+        &self,
+        kind: ringdesk_core::ProviderKind,
+        credentials: ringdesk_core::ProviderCredentials,
+    ) -> ringdesk_core::Provider {
+        let team = &self.team;
+        let provider = team
+            .providers
+            .create(ringdesk_core::NewProvider {
+                kind,
+                name: "The team's account".into(),
+                credentials,
+                default_caller_id: None,
+                record_calls: false,
+                sip: None,
+            })
+            .await
+            .unwrap();
+        team.providers.activate(provider.id).await.unwrap();
+        team.agents
+            .sync(&team.providers, provider.id)
+            .await
+            .unwrap();
+        provider
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.serving.await.unwrap().unwrap();
+    }
 }
