@@ -137,7 +137,19 @@ function freePort() {
 
 /** baresip registered at kamailio as `user`, answering every call by itself (or, with
  * `answermode: "manual"`, ringing until the caller gives up), sending a tone. */
-async function startBaresip(user, { answermode = "auto", menu = false } = {}) {
+async function startBaresip(user, options = {}) {
+  // baresip listens on its port for UDP and TCP and on the next for TLS; a port found free
+  // for UDP may be taken for TCP by then: another port, then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startBaresipOnce(user, options);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startBaresipOnce(user, { answermode = "auto", menu = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "ringdesk-e2e-baresip-"));
   const port = await freePort();
   const rtp = 20000 + (port % 200) * 100;
@@ -158,7 +170,7 @@ async function startBaresip(user, { answermode = "auto", menu = false } = {}) {
   child.stderr.on("data", (d) => log.push(d.toString()));
   const end = Date.now() + 15000;
   while (!/200 OK/.test(log.join(""))) {
-    if (Date.now() > end) {
+    if (Date.now() > end || /init failed/.test(log.join(""))) {
       child.kill("SIGKILL");
       throw new Error(`baresip did not register:\n${log.join("")}`);
     }

@@ -5,7 +5,8 @@
 //! it for themselves and nobody else reads it; with two agents signed in the queue rings both,
 //! the first answer wins and the second is refused; a caller who hangs up while offered leaves
 //! the queue; a full queue overflows at once; a forged step URL is refused; a deleted queue
-//! apologises; an agent who takes voicemail gets messages when she is away or does not answer.
+//! apologises; an agent who takes voicemail gets messages when she is away or does not answer;
+//! a restart loses no message.
 
 mod common;
 
@@ -432,4 +433,20 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
         .call("GET", "/api/v1/voicemails?q=Ring", Some(&cy_token), None)
         .await;
     assert_eq!(cys, json!([]), "Bea's own box");
+
+    // 7. A restart loses no message, text or status.
+    let before = running
+        .call("GET", "/api/v1/voicemails", Some(&bea_token), None)
+        .await
+        .1;
+    assert_eq!(before.as_array().unwrap().len(), 4, "{before}");
+    let dir = running.stop().await;
+    let mut endpoints = Endpoints::all_at(&prism).unwrap();
+    endpoints.twilio_sip = Some("127.0.0.1:9".into());
+    let running = start_in(dir, endpoints).await;
+    let (status, after) = running
+        .call("GET", "/api/v1/voicemails", Some(&bea_token), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(after, before);
 }

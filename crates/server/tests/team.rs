@@ -385,15 +385,6 @@ fn closed() -> Endpoints {
     Endpoints::all_at("http://127.0.0.1:9").unwrap()
 }
 
-impl Running {
-    /// Stops serving; its folder survives for the next start.
-    async fn stop(self) -> tempfile::TempDir {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-        self.dir
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_mid_call_loses_nothing_and_redeliveries_apply_once() {
     let running = start(closed()).await;

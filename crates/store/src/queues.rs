@@ -95,14 +95,16 @@ impl QueueRepository {
     }
 
     pub async fn list(&self) -> Result<Vec<Queue>, StoreError> {
-        let rows = sqlx::query(&format!("{QUEUE} ORDER BY q.name COLLATE NOCASE"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{QUEUE} WHERE q.deleted_at IS NULL ORDER BY q.name COLLATE NOCASE"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(queue).collect()
     }
 
     pub async fn get(&self, id: QueueId) -> Result<Option<Queue>, StoreError> {
-        let row = sqlx::query(&format!("{QUEUE} WHERE q.id = ?"))
+        let row = sqlx::query(&format!("{QUEUE} WHERE q.id = ? AND q.deleted_at IS NULL"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -112,7 +114,8 @@ impl QueueRepository {
     /// A number's route names its queue by id (or, as typed before queues existed, by name).
     pub async fn find(&self, id_or_name: &str) -> Result<Option<Queue>, StoreError> {
         let row = sqlx::query(&format!(
-            "{QUEUE} WHERE q.id = ? OR q.name = ? COLLATE NOCASE ORDER BY q.id = ? DESC LIMIT 1"
+            "{QUEUE} WHERE q.deleted_at IS NULL AND (q.id = ? OR q.name = ? COLLATE NOCASE) \
+             ORDER BY q.id = ? DESC LIMIT 1"
         ))
         .bind(id_or_name)
         .bind(id_or_name.trim())
@@ -165,19 +168,25 @@ impl QueueRepository {
 
     /// Whether another queue than `id` is called `name`.
     pub async fn name_taken(&self, name: &str, id: QueueId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM queues WHERE name = ? COLLATE NOCASE AND id <> ?")
-            .bind(name)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT 1 FROM queues WHERE name = ? COLLATE NOCASE AND id <> ? AND deleted_at IS NULL",
+        )
+        .bind(name)
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.is_some())
     }
 
+    /// Deletes a queue: it takes no more calls and is listed no more; the messages callers
+    /// left in it stay in its members' boxes.
     pub async fn delete(&self, id: QueueId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM queues WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE queues SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+                .bind(now_millis())
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -685,6 +694,13 @@ mod tests {
         assert!(!repo.name_taken("SALES", q.id).await.unwrap());
         assert!(repo.delete(q.id).await.unwrap());
         assert!(repo.get(q.id).await.unwrap().is_none());
+        assert!(!repo.delete(q.id).await.unwrap(), "gone already");
+        assert!(repo.list().await.unwrap().is_empty());
+        assert!(repo.find("Sales").await.unwrap().is_none());
+        // Its name is free again.
+        let again = sales(&ids);
+        repo.save(&again).await.unwrap();
+        assert_eq!(repo.find("sales").await.unwrap().unwrap().id, again.id);
     }
 
     #[tokio::test]
@@ -869,5 +885,8 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(repo.voicemail(queued, ids[1]).await.unwrap().is_some());
+        // A deleted queue's messages stay with its members.
+        assert!(repo.delete(q.id).await.unwrap());
+        assert_eq!(repo.voicemails(ids[1], None, None).await.unwrap().len(), 1);
     }
 }

@@ -13,9 +13,11 @@ CREATE TABLE queues (
     -- Round-robin: the member offered a call last.
     cursor_user_id     TEXT,
     created_at         INTEGER NOT NULL,
-    updated_at         INTEGER NOT NULL
+    updated_at         INTEGER NOT NULL,
+    -- A deleted queue takes no calls and is listed no more; its members keep its messages.
+    deleted_at         INTEGER
 );
-CREATE UNIQUE INDEX queues_name ON queues (name COLLATE NOCASE);
+CREATE UNIQUE INDEX queues_name ON queues (name COLLATE NOCASE) WHERE deleted_at IS NULL;
 
 CREATE TABLE queue_members (
     queue_id  TEXT NOT NULL REFERENCES queues (id) ON DELETE CASCADE,

@@ -248,3 +248,12 @@ pub async fn first_admin(running: &Running) -> String {
     assert_eq!(status, 200, "{joined}");
     joined["token"].as_str().unwrap().to_string()
 }
+
+impl Running {
+    /// Stops serving; its folder survives for the next start.
+    pub async fn stop(self) -> tempfile::TempDir {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+        self.dir
+    }
+}
