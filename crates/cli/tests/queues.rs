@@ -319,6 +319,19 @@ async fn a_queue_spreads_callers_over_its_agents_and_takes_messages_when_it_cann
         "{second:?}"
     );
     assert!(t1 < t2 && t2 < t3, "served in order: {t1:?} {t2:?} {t3:?}");
+    // Each hears their place in line as they start holding.
+    let said = |steps: &[Step], what: &str| steps.iter().any(|s| s == &Step::Said(what.into()));
+    assert!(
+        said(&second, "You are next in line. Thank you for waiting."),
+        "{second:?}"
+    );
+    assert!(
+        said(
+            &third,
+            "You are caller number 2 in line. Thank you for waiting."
+        ),
+        "{third:?}"
+    );
     println!("three callers, one agent: served after {t1:.1?}, {t2:.1?}, {t3:.1?}");
 
     // 5. The maximum wait: Bob alone lets it ring, the caller holds, then leaves a message.

@@ -154,10 +154,17 @@ pub fn render(answer: &VoiceAnswer) -> String {
             None => json!([]),
         },
         // `notify` posts to its URL and runs the NCCO it answers: Vonage's redirect.
-        VoiceAnswer::Hold { music, then } => json!([
-            { "action": "stream", "streamUrl": [music] },
-            { "action": "notify", "payload": {}, "eventUrl": [then], "eventMethod": "POST" }
-        ]),
+        VoiceAnswer::Hold { say, music, then } => {
+            let mut actions = Vec::new();
+            if let Some(say) = say {
+                actions.push(json!({ "action": "talk", "text": say }));
+            }
+            actions.push(json!({ "action": "stream", "streamUrl": [music] }));
+            actions.push(json!({
+                "action": "notify", "payload": {}, "eventUrl": [then], "eventMethod": "POST"
+            }));
+            serde_json::Value::Array(actions)
+        }
         VoiceAnswer::Voicemail {
             greeting,
             max_secs,
@@ -332,6 +339,7 @@ mod tests {
             assert!(errors.is_empty(), "{answer:?} → {ncco}: {errors:?}");
         }
         let hold: serde_json::Value = serde_json::from_str(&render(&VoiceAnswer::Hold {
+            say: None,
             music: "https://t/audio/hold-music.wav".into(),
             then: "https://t/step?do=next".into(),
         }))

@@ -29,6 +29,8 @@ const NOBODY: &str = "Sorry, nobody can take your call right now. Please call ag
 const NOT_ON_VONAGE: &str = "Sorry, this line cannot take calls right now.";
 /// How long an agent's own softphone rings before the caller is asked for a message.
 const AGENT_RING_SECS: u32 = 25;
+/// How many plays of the hold music between two announcements of a caller's place in line.
+const ANNOUNCE_EVERY: u32 = 4;
 /// Overflow into another queue that overflows again: a loop an admin made stops here.
 const MAX_HOPS: u8 = 3;
 
@@ -80,7 +82,7 @@ impl Receiver {
             tracing::info!(queue = %queue.id, "queue full: overflow");
             return self.overflow(provider, &queue, &call, 0).await;
         }
-        self.serve(provider, call, 0).await
+        self.serve(provider, call, 0, 0).await
     }
 
     /// A provider's request to one of the queue's step URLs.
@@ -133,7 +135,10 @@ impl Receiver {
         };
         let now = OffsetDateTime::now_utc();
         match (call.state, request.dial) {
-            (QueueCallState::Waiting, _) => self.serve(provider, call, 0).await,
+            (QueueCallState::Waiting, _) => {
+                let held = step.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+                self.serve(provider, call, 0, held).await
+            }
             (QueueCallState::Offering, Some(DialResult::Canceled)) => {
                 self.queues
                     .finish(call.id, QueueCallState::Abandoned, now)
@@ -153,7 +158,7 @@ impl Receiver {
             (QueueCallState::Offering, _) => {
                 self.queues.unanswered(&call).await?;
                 match self.queues.call(call.id).await? {
-                    Some(call) => self.serve(provider, call, 0).await,
+                    Some(call) => self.serve(provider, call, 0, 0).await,
                     None => Ok(VoiceAnswer::Hangup),
                 }
             }
@@ -212,6 +217,7 @@ impl Receiver {
         provider: ProviderId,
         call: QueueCall,
         hops: u8,
+        held: u32,
     ) -> Result<VoiceAnswer, TeamError> {
         let Some(queue) = self.queues.get(call.queue_id).await? else {
             return Ok(VoiceAnswer::Refuse { say: NOBODY.into() });
@@ -226,7 +232,7 @@ impl Receiver {
             Decision::Offer(agents) => {
                 if !self.queues.offer(&call, &agents, now).await? {
                     // Another step moved this caller meanwhile: keep them holding.
-                    return Ok(self.hold(provider, &call));
+                    return Ok(self.hold(provider, &call, held, ahead));
                 }
                 self.team.live.tell(TeamEvent::Queues).await;
                 let ring = agents
@@ -266,7 +272,7 @@ impl Receiver {
                 if new_round {
                     self.queues.new_round(call.id).await?;
                 }
-                Ok(self.hold(provider, &call))
+                Ok(self.hold(provider, &call, held, ahead))
             }
             Decision::Overflow(reason) => {
                 tracing::info!(queue = %queue.id, queue_call = %call.id, ?reason, "queue overflow");
@@ -275,12 +281,26 @@ impl Receiver {
         }
     }
 
-    fn hold(&self, provider: ProviderId, call: &QueueCall) -> VoiceAnswer {
+    /// Hold music, then the next step. The caller hears their place in line when they start
+    /// holding and every fourth play after (about every half minute), not at every loop.
+    fn hold(&self, provider: ProviderId, call: &QueueCall, held: u32, ahead: usize) -> VoiceAnswer {
+        let say = held.is_multiple_of(ANNOUNCE_EVERY).then(|| match ahead {
+            0 => "You are next in line. Thank you for waiting.".to_string(),
+            n => format!(
+                "You are caller number {} in line. Thank you for waiting.",
+                n + 1
+            ),
+        });
         VoiceAnswer::Hold {
+            say,
             music: format!("{}{HOLD_MUSIC_PATH}", self.team.base_url),
             then: self.step_url(
                 provider,
-                &[("do", "next".into()), ("qc", call.id.to_string())],
+                &[
+                    ("do", "next".into()),
+                    ("qc", call.id.to_string()),
+                    ("n", (held + 1).to_string()),
+                ],
             ),
         }
     }
@@ -297,7 +317,7 @@ impl Receiver {
             if hops < MAX_HOPS && self.queues.move_to(call.id, *queue_id, now).await? {
                 self.team.live.tell(TeamEvent::Queues).await;
                 if let Some(moved) = self.queues.call(call.id).await? {
-                    return Box::pin(self.serve(provider, moved, hops + 1)).await;
+                    return Box::pin(self.serve(provider, moved, hops + 1, 0)).await;
                 }
             }
         }

@@ -229,8 +229,12 @@ pub enum VoiceAnswer {
         /// it on.
         transfer_url: Option<String>,
     },
-    /// Play `music` to the caller, then ask `then` what next.
-    Hold { music: String, then: String },
+    /// Say `say` (the caller's place in line), play `music`, then ask `then` what next.
+    Hold {
+        say: Option<String>,
+        music: String,
+        then: String,
+    },
     /// Say `greeting`, then record the caller's message (at most `max_secs`, a beep first,
     /// ended by silence or a key) with a transcription. `after` is asked once the message is
     /// recorded; `ready` is told when the audio can be fetched, `transcribed` when its text is.

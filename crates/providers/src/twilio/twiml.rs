@@ -157,8 +157,11 @@ pub fn render_in(answer: &VoiceAnswer, dialect: Dialect) -> String {
                 recorded(record.as_deref())
             )
         }
-        VoiceAnswer::Hold { music, then } => format!(
-            "<Play>{}</Play><Redirect method=\"POST\">{}</Redirect>",
+        VoiceAnswer::Hold { say, music, then } => format!(
+            "{}<Play>{}</Play><Redirect method=\"POST\">{}</Redirect>",
+            say.as_ref()
+                .map(|s| format!("<Say>{}</Say>", escape(s)))
+                .unwrap_or_default(),
             escape(music),
             escape(then)
         ),
@@ -448,12 +451,22 @@ mod tests {
             "{offer}"
         );
         let hold = render(&VoiceAnswer::Hold {
+            say: None,
             music: "https://t/audio/hold-music.wav".into(),
             then: "https://t/step?do=next".into(),
         });
         assert!(hold.ends_with(
             "<Response><Play>https://t/audio/hold-music.wav</Play><Redirect method=\"POST\">https://t/step?do=next</Redirect></Response>"
         ));
+        let told = render(&VoiceAnswer::Hold {
+            say: Some("You are next in line.".into()),
+            music: "https://t/m.wav".into(),
+            then: "https://t/next".into(),
+        });
+        assert!(
+            told.contains("<Response><Say>You are next in line.</Say><Play>https://t/m.wav</Play>"),
+            "{told}"
+        );
         let voicemail = VoiceAnswer::Voicemail {
             greeting: "Leave a message".into(),
             max_secs: 600,
