@@ -227,6 +227,14 @@ async fn recorded_call(shared: &Shared, device: &Device, id: Uuid) -> Result<rin
     Ok(call)
 }
 
+/// The content type of audio the server keeps (copied from a provider: MP3 or WAV).
+pub(crate) fn audio_type(extension: &str) -> &'static str {
+    match extension {
+        "wav" => "audio/wav",
+        _ => "audio/mpeg",
+    }
+}
+
 /// The recording's bytes with their kind.
 async fn recording_file(shared: &Shared, call: ringdesk_core::CallId) -> Result<Response> {
     let (path, extension) = shared.recordings.file_of(call).ok_or_else(no_recording)?;
@@ -234,11 +242,7 @@ async fn recording_file(shared: &Shared, call: ringdesk_core::CallId) -> Result<
         .await
         .map_err(|_| no_recording())?
         .map_err(|_| no_recording())?;
-    let kind = if extension == "wav" {
-        "audio/wav"
-    } else {
-        "audio/mpeg"
-    };
+    let kind = audio_type(extension);
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }
 

@@ -25,6 +25,13 @@ use crate::voicemail::Voicemails;
 
 /// A party of a voice request as the journal shows it: a number in E.164 (also one typed
 /// as a SIP user), else the SIP address or the provider's text.
+/// What a caller hears when the server fails to decide where their call goes.
+pub(crate) fn cannot_connect() -> VoiceAnswer {
+    VoiceAnswer::Refuse {
+        say: "Sorry, this call cannot be connected right now.".into(),
+    }
+}
+
 pub(crate) fn party_text(party: &CallParty, region: Region) -> String {
     match party {
         CallParty::Number(n) => n.to_string(),
@@ -320,9 +327,7 @@ impl Host for Receiver {
                 ..
             }) => self.enqueue(id, request, &queue).await.unwrap_or_else(|e| {
                 tracing::error!(provider_id = %id, error = %e, "cannot queue a call");
-                VoiceAnswer::Refuse {
-                    say: "Sorry, this call cannot be connected right now.".into(),
-                }
+                cannot_connect()
             }),
             Ok(facts) => {
                 let answer = routing::decide(request, &facts, self.team.region);
@@ -338,16 +343,12 @@ impl Host for Receiver {
                     .await
                     .unwrap_or_else(|e| {
                         tracing::error!(provider_id = %id, error = %e, "cannot offer voicemail");
-                        VoiceAnswer::Refuse {
-                            say: "Sorry, this call cannot be connected right now.".into(),
-                        }
+                        cannot_connect()
                     })
             }
             Err(e) => {
                 tracing::error!(provider_id = %id, error = %e, "cannot decide where a call goes");
-                VoiceAnswer::Refuse {
-                    say: "Sorry, this call cannot be connected right now.".into(),
-                }
+                cannot_connect()
             }
         }
     }

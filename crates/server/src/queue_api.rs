@@ -19,7 +19,7 @@ use ringdesk_store::StoreError;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::api::{id, Admin, ApiError, Result, Signed};
+use crate::api::{audio_type, id, Admin, ApiError, Result, Signed};
 use crate::queues::{HOLD_MUSIC, HOLD_MUSIC_PATH};
 use crate::team::TeamError;
 use crate::Shared;
@@ -232,10 +232,11 @@ async fn voicemail_audio(
                 "the message's audio is not on the server (yet)",
             )
         })?;
-    let kind = match path.extension().and_then(|e| e.to_str()) {
-        Some("wav") => "audio/wav",
-        _ => "audio/mpeg",
-    };
+    let kind = audio_type(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default(),
+    );
     let bytes = tokio::fs::read(&path).await.map_err(|_| no_voicemail())?;
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }

@@ -117,9 +117,7 @@ impl Receiver {
         };
         result.unwrap_or_else(|e| {
             tracing::error!(provider_id = %provider, error = %e, "a queue step failed");
-            VoiceAnswer::Refuse {
-                say: "Sorry, this call cannot be connected right now.".into(),
-            }
+            crate::host::cannot_connect()
         })
     }
 
