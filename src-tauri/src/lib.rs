@@ -146,6 +146,7 @@ pub fn run() {
             numbers::user_delete,
             numbers::user_invite,
             numbers::user_softphone,
+            numbers::user_softphone_give,
             numbers::team_provider_add,
             numbers::team_provider_activate,
         ]);

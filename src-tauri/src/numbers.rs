@@ -168,3 +168,17 @@ pub async fn team_provider_activate(
 pub async fn user_softphone(ringdesk: State<'_, Ringdesk>, id: UserId) -> Result<AgentLogin> {
     Ok(ringdesk.directory().await?.provision_softphone(id).await?)
 }
+
+/// Keeps the SIP login the team's PBX gave an agent (a provider that makes none: Vonage).
+#[tauri::command]
+pub async fn user_softphone_give(
+    ringdesk: State<'_, Ringdesk>,
+    id: UserId,
+    login: ringdesk_team::GivenLogin,
+) -> Result<AgentLogin> {
+    Ok(ringdesk
+        .directory()
+        .await?
+        .give_softphone(id, &login)
+        .await?)
+}

@@ -215,6 +215,20 @@ impl Directory<'_> {
         }
     }
 
+    /// Keeps a login the team's PBX gave an agent (Vonage makes none).
+    pub async fn give_softphone(
+        &self,
+        user: UserId,
+        login: &ringdesk_team::GivenLogin,
+    ) -> Result<AgentLogin, DirectoryError> {
+        match self {
+            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
+            Directory::Team { client, token, .. } => {
+                Ok(client.give_softphone(token, user, login).await?)
+            }
+        }
+    }
+
     /// A new invite for an agent's (next) desktop.
     pub async fn invite(&self, user: UserId) -> Result<InviteLink, DirectoryError> {
         match self {

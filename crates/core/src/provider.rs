@@ -49,6 +49,12 @@ impl ProviderKind {
         Self::ALL.into_iter().find(|k| k.code() == code)
     }
 
+    /// Vonage's `connect` takes one endpoint: a queue's members are rung one after another
+    /// there, never several at once.
+    pub fn rings_one_at_a_time(self) -> bool {
+        self == Self::Vonage
+    }
+
     /// The credential fields still needed before this provider can be used, given what is stored.
     pub fn missing_credentials(self, has: &CredentialFlags) -> Vec<CredentialField> {
         use CredentialField::*;

@@ -14,6 +14,7 @@ use serde_json::Value;
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// A recording larger than this is refused (hours of WAV).
 const MAX_MEDIA: usize = 256 * 1024 * 1024;
+const MAX_SMALL_FILE: usize = 4 * 1024 * 1024;
 /// How long a recording's download may take.
 const MEDIA_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -65,6 +66,14 @@ pub(crate) async fn media(
         }
     })?;
     Ok(ringdesk_core::ports::RecordingAudio { bytes, extension })
+}
+
+/// A small file's bytes (a transcription), whatever its content type.
+pub(crate) async fn small_file(
+    request: RequestBuilder,
+    timeout: Duration,
+) -> Result<Vec<u8>, ProviderError> {
+    successful_within(request, timeout, MAX_SMALL_FILE).await
 }
 
 /// A recording's link as the provider gave it.

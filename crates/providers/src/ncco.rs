@@ -3,7 +3,8 @@
 //! NCCO answered (a JSON array of actions). Vonage numbers carry no `+`.
 
 use ringdesk_core::ports::{
-    CallParty, DialTarget, VoiceAnswer, VoiceRequest, WebhookRequest, CALL_HEADER, QUEUE_HEADER,
+    CallParty, DialResult, DialTarget, StepRecording, StepRequest, VoiceAnswer, VoiceRequest,
+    WebhookRequest, CALL_HEADER, QUEUE_HEADER,
 };
 use ringdesk_core::{E164Number, ProviderError};
 use serde::Deserialize;
@@ -22,8 +23,12 @@ fn refused(field: &str) -> ProviderError {
     }
 }
 
-pub fn parse_voice_request(request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
-    let answer: Answer = if request.method.eq_ignore_ascii_case("GET") || request.body.is_empty() {
+/// A request's fields: its JSON body (`POST`), or its query (`GET`).
+fn fields<T: serde::de::DeserializeOwned>(
+    request: &WebhookRequest,
+    what: &str,
+) -> Result<T, ProviderError> {
+    if request.method.eq_ignore_ascii_case("GET") || request.body.is_empty() {
         let query = request
             .url
             .split_once('?')
@@ -38,13 +43,112 @@ pub fn parse_voice_request(request: &WebhookRequest) -> Result<VoiceRequest, Pro
         serde_json::from_slice(&request.body)
     }
     .map_err(|e| ProviderError::InvalidResponse {
-        reason: format!("Vonage's answer request is not readable: {e}"),
-    })?;
+        reason: format!("Vonage's {what} is not readable: {e}"),
+    })
+}
+
+pub fn parse_voice_request(request: &WebhookRequest) -> Result<VoiceRequest, ProviderError> {
+    let answer: Answer = fields(request, "answer request")?;
     Ok(VoiceRequest {
         provider_call_id: answer.uuid.ok_or_else(|| refused("uuid"))?,
         from: party(&answer.from.ok_or_else(|| refused("from"))?),
         to: party(&answer.to.ok_or_else(|| refused("to"))?),
     })
+}
+
+/// What Vonage posts to the step URLs Ringdesk's NCCOs carry: a synchronous `connect`'s call
+/// events (`status`), `notify` (its payload), `record`'s event (`recording_url`, `start_time`,
+/// `end_time`) and the transcription's (a `transcription_url` to read the text from).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Step {
+    uuid: Option<String>,
+    conversation_uuid: Option<String>,
+    status: Option<String>,
+    recording_url: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    transcription_url: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+pub fn parse_step_request(request: &WebhookRequest) -> Result<StepRequest, ProviderError> {
+    let step: Step = fields(request, "event")?;
+    // A call's state, when this is a call event (a recording's or transcription's event
+    // may carry a `status` of its own).
+    let dial = match (&step.recording_url, &step.transcription_url) {
+        (None, None) => step.status.as_deref().and_then(dial_result),
+        _ => None,
+    };
+    let recording = step
+        .recording_url
+        .filter(|u| !u.trim().is_empty())
+        .map(|url| StepRecording {
+            url: url.trim().to_string(),
+            duration_secs: seconds_between(step.start_time.as_deref(), step.end_time.as_deref()),
+        });
+    let transcription = (step.transcription_url.is_none()
+        && step.kind.as_deref() == Some("transcription"))
+    .then_some(Err(()));
+    Ok(StepRequest {
+        provider_call_id: step.uuid.or(step.conversation_uuid).unwrap_or_default(),
+        dial,
+        recording,
+        transcription,
+        transcript_url: step.transcription_url.filter(|u| !u.trim().is_empty()),
+    })
+}
+
+/// Vonage's call states (its voice API's `status`), as a dial's progress or end.
+fn dial_result(status: &str) -> Option<DialResult> {
+    Some(match status {
+        "started" | "ringing" => DialResult::Ringing,
+        "answered" => DialResult::Connected,
+        "completed" => DialResult::Answered,
+        "busy" => DialResult::Busy,
+        "timeout" | "unanswered" | "rejected" => DialResult::NoAnswer,
+        "cancelled" => DialResult::Canceled,
+        "failed" => DialResult::Failed,
+        _ => return None,
+    })
+}
+
+fn seconds_between(start: Option<&str>, end: Option<&str>) -> Option<u32> {
+    let at = |t: Option<&str>| {
+        time::OffsetDateTime::parse(t?, &time::format_description::well_known::Rfc3339).ok()
+    };
+    let secs = (at(end)? - at(start)?).whole_seconds();
+    u32::try_from(secs).ok()
+}
+
+/// The text of a transcription file Vonage links to: each channel's sentences, in order
+/// (`{"channels":[{"transcript":[{"sentence":…}]}]}`).
+pub fn transcript_text(bytes: &[u8]) -> Result<String, ProviderError> {
+    #[derive(Deserialize)]
+    struct File {
+        channels: Vec<Channel>,
+    }
+    #[derive(Deserialize)]
+    struct Channel {
+        #[serde(default)]
+        transcript: Vec<Sentence>,
+    }
+    #[derive(Deserialize)]
+    struct Sentence {
+        sentence: String,
+    }
+    let file: File = serde_json::from_slice(bytes).map_err(|e| ProviderError::InvalidResponse {
+        reason: format!("Vonage's transcription is not readable: {e}"),
+    })?;
+    Ok(file
+        .channels
+        .iter()
+        .flat_map(|c| &c.transcript)
+        .map(|s| s.sentence.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// `14155552671` (a number without `+`), `sip:user@host` (a SIP caller), or anything else
@@ -165,12 +269,13 @@ pub fn render(answer: &VoiceAnswer) -> String {
             }));
             serde_json::Value::Array(actions)
         }
+        // The message ends on silence or `#`; `notify` then asks `after` for the goodbye.
         VoiceAnswer::Voicemail {
             greeting,
             max_secs,
+            after,
             ready,
             transcribed,
-            ..
         } => json!([
             { "action": "talk", "text": greeting },
             {
@@ -183,7 +288,8 @@ pub fn render(answer: &VoiceAnswer) -> String {
                 "eventUrl": [ready],
                 "eventMethod": "POST",
                 "transcription": { "eventUrl": [transcribed], "eventMethod": "POST" }
-            }
+            },
+            { "action": "notify", "payload": {}, "eventUrl": [after], "eventMethod": "POST" }
         ]),
         // An NCCO has one action at least (Vonage's schema): the call ends after it.
         VoiceAnswer::Connect | VoiceAnswer::Hangup => {
@@ -279,6 +385,98 @@ mod tests {
         );
     }
 
+    fn step(body: serde_json::Value) -> StepRequest {
+        parse_step_request(&request(
+            "POST",
+            "https://team.example.com/webhooks/p/step?do=next&sig=x",
+            &body.to_string(),
+        ))
+        .unwrap()
+    }
+
+    /// A synchronous `connect`'s call events (the voice API's call states), `notify`, and the
+    /// `record` and transcription events, as the NCCO reference shows them.
+    #[test]
+    fn reads_the_events_a_step_url_receives() {
+        let event = |status: &str| {
+            step(json!({
+                "uuid": "63f61863-4a51-4f6b-86e1-46edebcf9356",
+                "conversation_uuid": "CON-f972836a-550f-45fa-956c-12a2ab5b7d22",
+                "status": status, "direction": "outbound",
+                "from": "447700900000", "to": "sip:ringdesk-bea@pbx.example.com",
+                "timestamp": "2020-01-01T14:00:00.000Z"
+            }))
+        };
+        for (status, dial) in [
+            ("started", DialResult::Ringing),
+            ("ringing", DialResult::Ringing),
+            ("answered", DialResult::Connected),
+            ("completed", DialResult::Answered),
+            ("timeout", DialResult::NoAnswer),
+            ("unanswered", DialResult::NoAnswer),
+            ("rejected", DialResult::NoAnswer),
+            ("busy", DialResult::Busy),
+            ("failed", DialResult::Failed),
+            ("cancelled", DialResult::Canceled),
+        ] {
+            let read = event(status);
+            assert_eq!(read.dial, Some(dial), "{status}");
+            assert_eq!(
+                read.provider_call_id,
+                "63f61863-4a51-4f6b-86e1-46edebcf9356"
+            );
+        }
+        assert_eq!(event("machine").dial, None);
+        let notified = step(json!({
+            "conversation_uuid": "CON-1", "payload": {}, "timestamp": "2020-01-01T14:00:00.000Z"
+        }));
+        assert_eq!(
+            (notified.dial, notified.provider_call_id.as_str()),
+            (None, "CON-1")
+        );
+        let recorded = step(json!({
+            "start_time": "2020-01-01T12:00:00Z",
+            "recording_url": "https://api.nexmo.com/v1/files/bbbbbbbb-aaaa-cccc-dddd-0123456789ab",
+            "size": 12222,
+            "recording_uuid": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+            "end_time": "2020-01-01T12:00:14.500Z",
+            "conversation_uuid": "CON-1",
+            "timestamp": "2020-01-01T14:00:00.000Z"
+        }));
+        assert_eq!(recorded.dial, None);
+        let recording = recorded.recording.unwrap();
+        assert_eq!(
+            recording.url,
+            "https://api.nexmo.com/v1/files/bbbbbbbb-aaaa-cccc-dddd-0123456789ab"
+        );
+        assert_eq!(recording.duration_secs, Some(14));
+        let transcribed = step(json!({
+            "conversation_uuid": "CON-1", "type": "transcription", "status": "transcribed",
+            "recording_uuid": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+            "transcription_url": "https://api.nexmo.com/v1/files/cccccccc-aaaa-cccc-dddd-0123456789ab"
+        }));
+        assert_eq!(
+            transcribed.dial, None,
+            "a transcription's status is not a call's"
+        );
+        assert!(transcribed.transcript_url.is_some());
+        let failed = step(
+            json!({"conversation_uuid": "CON-1", "type": "transcription", "status": "failed"}),
+        );
+        assert_eq!(failed.transcription, Some(Err(())));
+        assert!(parse_step_request(&request("POST", "https://h/step", "[1,2")).is_err());
+    }
+
+    #[test]
+    fn reads_a_transcription_file() {
+        let text = transcript_text(
+            br#"{"channels":[{"transcript":[{"sentence":"Hi, it's Dana.","confidence":0.9},{"sentence":" Please call me back. "}],"duration":6}]}"#,
+        )
+        .unwrap();
+        assert_eq!(text, "Hi, it's Dana. Please call me back.");
+        assert!(transcript_text(b"<html>").is_err());
+    }
+
     /// Every NCCO Ringdesk answers with, checked against Vonage's own NCCO schema
     /// (../shared/provider-specs/vonage/ncco-schema.json). That schema (2021) lacks `notify`
     /// (provider facts §6 #15): the hold answer's `notify` is checked by hand, its `stream`
@@ -331,7 +529,20 @@ mod tests {
             VoiceAnswer::Connect,
         ];
         for answer in &answers {
-            let ncco: serde_json::Value = serde_json::from_str(&render(answer)).unwrap();
+            let mut ncco: serde_json::Value = serde_json::from_str(&render(answer)).unwrap();
+            // `notify` (not in the schema): a payload and one URL.
+            if let Some(actions) = ncco.as_array_mut() {
+                actions.retain(|a| {
+                    let notify = a["action"] == "notify";
+                    if notify {
+                        assert!(
+                            a["payload"].is_object() && a["eventUrl"][0].is_string(),
+                            "{a}"
+                        );
+                    }
+                    !notify
+                });
+            }
             let errors: Vec<String> = validator
                 .iter_errors(&ncco)
                 .map(|e| e.to_string())

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ringdesk_core::ports::{
     AccountInfo, CallHandle, CallRequest, NumberCapabilities, NumberType, ProviderAdapter,
-    ProviderNumber, RecordingAudio, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookRequest,
+    ProviderNumber, RecordingAudio, StepRequest, VoiceAnswer, VoiceRequest, WebhookEvent,
+    WebhookRequest,
 };
 use ringdesk_core::{E164Number, ProviderError, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -212,6 +213,26 @@ impl VonageAdapter {
         self
     }
 
+    /// A file Vonage keeps (`/v1/files/<id>`): the application's JWT goes to Vonage's own
+    /// hosts only.
+    fn file(&self, url: &str, operation: &str) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let url = http::recording_link(url)?;
+        let vonage_host = url.scheme() == "https"
+            && url.host_str().is_some_and(|h| {
+                h == "api.nexmo.com" || (h.starts_with("api-") && h.ends_with(".nexmo.com"))
+            });
+        if !(vonage_host || http::same_origin(&url, &self.endpoints.vonage_calls)) {
+            return Err(ProviderError::InvalidResponse {
+                reason: "the link is not on Vonage's API host (no keys are sent there)".into(),
+            });
+        }
+        let app = self.voice_application(operation)?;
+        Ok(self
+            .client
+            .get(url)
+            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?))
+    }
+
     fn timeout(&self) -> Duration {
         self.endpoints.timeout
     }
@@ -294,6 +315,10 @@ impl ProviderAdapter for VonageAdapter {
         crate::ncco::parse_voice_request(request)
     }
 
+    fn parse_step_request(&self, request: &WebhookRequest) -> Result<StepRequest, ProviderError> {
+        crate::ncco::parse_step_request(request)
+    }
+
     fn render_voice_answer(&self, answer: &VoiceAnswer) -> Result<(String, String), ProviderError> {
         Ok(("application/json".into(), crate::ncco::render(answer)))
     }
@@ -316,26 +341,16 @@ impl ProviderAdapter for VonageAdapter {
 
     /// `PUT /v1/calls/{uuid}` `{"action":"hangup"}` (204).
     /// `https://api.nexmo.com/v1/files/<id>` (or a regional `api-*.nexmo.com`) with the
-    /// application's JWT, which goes to Vonage's own hosts only. Vonage keeps recordings 30
-    /// days and lists none: the event is the only word of them.
+    /// application's JWT. Vonage keeps recordings 30 days and lists none: the event is the
+    /// only word of them.
     async fn fetch_recording(&self, url: &str) -> Result<RecordingAudio, ProviderError> {
-        let url = http::recording_link(url)?;
-        let vonage_host = url.scheme() == "https"
-            && url.host_str().is_some_and(|h| {
-                h == "api.nexmo.com" || (h.starts_with("api-") && h.ends_with(".nexmo.com"))
-            });
-        if !(vonage_host || http::same_origin(&url, &self.endpoints.vonage_calls)) {
-            return Err(ProviderError::InvalidResponse {
-                reason: "the recording link is not on Vonage's API host (no keys are sent there)"
-                    .into(),
-            });
-        }
-        let app = self.voice_application("fetching recordings")?;
-        let request = self
-            .client
-            .get(url)
-            .bearer_auth(app.jwt(OffsetDateTime::now_utc())?);
-        http::media(request).await
+        http::media(self.file(url, "fetching recordings")?).await
+    }
+
+    /// A transcription's file (JSON, on the same host and with the same JWT as recordings).
+    async fn fetch_transcript(&self, url: &str) -> Result<String, ProviderError> {
+        let request = self.file(url, "fetching transcriptions")?;
+        crate::ncco::transcript_text(&http::small_file(request, self.timeout()).await?)
     }
 
     async fn hangup(&self, provider_call_id: &str) -> Result<(), ProviderError> {

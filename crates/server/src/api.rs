@@ -186,7 +186,10 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/api/v1/agents", get(agents).post(add_agent))
         .route("/api/v1/agents/{id}", put(save_agent).delete(delete_agent))
         .route("/api/v1/agents/{id}/invites", post(invite))
-        .route("/api/v1/agents/{id}/softphone", post(provision_softphone))
+        .route(
+            "/api/v1/agents/{id}/softphone",
+            post(provision_softphone).put(give_softphone),
+        )
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/devices/{id}", delete(revoke))
         .route("/api/v1/providers", get(providers).post(add_provider))
@@ -544,6 +547,46 @@ async fn provision_softphone(
 ) -> Result<Json<ringdesk_core::team::AgentLogin>> {
     let user = id(&raw, UserId, "agent")?;
     Ok(Json(shared.team.provision_softphone(user).await?))
+}
+
+/// A SIP login on the team's own PBX, for a provider that makes none (Vonage reaches agents
+/// at a SIP address it can call).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GivenLogin {
+    sip_user: String,
+    sip_domain: String,
+    registrar: String,
+    password: secrecy::SecretString,
+}
+
+async fn give_softphone(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path(raw): Path<String>,
+    Json(given): Json<GivenLogin>,
+) -> Result<Json<ringdesk_core::team::AgentLogin>> {
+    let user = id(&raw, UserId, "agent")?;
+    let text = |v: &str| v.trim().to_string();
+    let (sip_user, sip_domain, registrar) = (
+        text(&given.sip_user),
+        text(&given.sip_domain).to_ascii_lowercase(),
+        text(&given.registrar),
+    );
+    let plain = |v: &str| {
+        !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || "@:;<>\"".contains(c))
+    };
+    if !plain(&sip_user) || !plain(&sip_domain) || registrar.is_empty() {
+        return Err(ApiError::invalid(
+            "a SIP login needs a user and a domain (no spaces, @, : or ;) and a registrar",
+        ));
+    }
+    Ok(Json(
+        shared
+            .team
+            .give_login(user, sip_user, sip_domain, registrar, &given.password)
+            .await?,
+    ))
 }
 
 async fn devices(State(shared): State<Arc<Shared>>, _: Admin) -> Result<Json<Vec<Device>>> {

@@ -15,7 +15,7 @@ use ringdesk_core::queue::{
 };
 use ringdesk_core::routing::{self, Facts, SipLogin};
 use ringdesk_core::team::{Presence, TeamEvent};
-use ringdesk_core::{E164Number, NumberRoute, ProviderId, ProviderKind, UserId};
+use ringdesk_core::{E164Number, NumberRoute, ProviderId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,7 +26,6 @@ use crate::team::TeamError;
 const VOICEMAIL_MAX_SECS: u32 = 120;
 const THANKS: &str = "Thank you. Goodbye.";
 const NOBODY: &str = "Sorry, nobody can take your call right now. Please call again later.";
-const NOT_ON_VONAGE: &str = "Sorry, this line cannot take calls right now.";
 /// How long an agent's own softphone rings before the caller is asked for a message.
 const AGENT_RING_SECS: u32 = 25;
 /// How many plays of the hold music between two announcements of a caller's place in line.
@@ -52,15 +51,6 @@ impl Receiver {
         request: &VoiceRequest,
         route: &str,
     ) -> Result<VoiceAnswer, TeamError> {
-        let kind = self.team.providers.get(provider).await?.kind;
-        if kind == ProviderKind::Vonage {
-            // Vonage has no step URL reader yet (its queues ring members one after another,
-            // from its call events): said to the caller, logged for the admin.
-            tracing::error!(provider_id = %provider, "a Vonage number is routed to a queue: queues work on Twilio and Telnyx TeXML");
-            return Ok(VoiceAnswer::Refuse {
-                say: NOT_ON_VONAGE.into(),
-            });
-        }
         let Some(queue) = self.queues.find(route).await? else {
             tracing::warn!(provider_id = %provider, route, "a number routed to a queue that is gone");
             return Ok(VoiceAnswer::Refuse { say: NOBODY.into() });
@@ -106,11 +96,7 @@ impl Receiver {
                 Ok(VoiceAnswer::Connect)
             }
             Some("vm_text") => {
-                if let (Some(id), Some(text)) = (id_of(&step, "vm"), &request.transcription) {
-                    self.voicemails
-                        .transcribed(VoicemailId(id), text.as_deref().map_err(|_| ()))
-                        .await;
-                }
+                self.voicemail_text(provider, &step, request).await;
                 Ok(VoiceAnswer::Connect)
             }
             _ => Ok(VoiceAnswer::Hangup),
@@ -132,7 +118,24 @@ impl Receiver {
             return Ok(VoiceAnswer::Hangup);
         };
         let now = OffsetDateTime::now_utc();
+        // A late or repeated report about an agent no longer rung for this caller (who rings
+        // someone else now).
+        if let Some(agent) = id_of(step, "agent").map(UserId) {
+            let offered =
+                call.state != QueueCallState::Offering || call.offered_to.contains(&agent);
+            if request.dial.is_some() && !offered {
+                tracing::info!(queue_call = %call.id, user_id = %agent, "a stale dial report: ignored");
+                return Ok(VoiceAnswer::Connect);
+            }
+        }
         match (call.state, request.dial) {
+            // A dial reported while it goes on (Vonage): still ringing, nothing moves.
+            (_, Some(DialResult::Ringing)) => Ok(VoiceAnswer::Connect),
+            // …or the one agent rung (one at a time there) picked up.
+            (QueueCallState::Offering, Some(DialResult::Connected)) => {
+                self.answered(provider, step).await
+            }
+            (_, Some(DialResult::Connected)) => Ok(VoiceAnswer::Connect),
             (QueueCallState::Waiting, _) => {
                 let held = step.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
                 self.serve(provider, call, 0, held).await
@@ -227,7 +230,17 @@ impl Receiver {
         let decision = queue::decide(&queue, &call, &members, ahead, cursor, now);
         tracing::info!(queue = %queue.id, queue_call = %call.id, ?decision, ahead, "queue step");
         match decision {
-            Decision::Offer(agents) => {
+            Decision::Offer(mut agents) => {
+                if self
+                    .team
+                    .providers
+                    .get(provider)
+                    .await?
+                    .kind
+                    .rings_one_at_a_time()
+                {
+                    agents.truncate(1);
+                }
                 if !self.queues.offer(&call, &agents, now).await? {
                     // Another step moved this caller meanwhile: keep them holding.
                     return Ok(self.hold(provider, &call, held, ahead));
@@ -255,13 +268,16 @@ impl Receiver {
                         })
                     })
                     .collect();
+                // One agent rung: a provider that reports the answer on `after` (Vonage)
+                // says whose it was there.
+                let mut after = vec![("do", "next".into()), ("qc", call.id.to_string())];
+                if let [agent] = agents.as_slice() {
+                    after.push(("agent", agent.to_string()));
+                }
                 Ok(VoiceAnswer::Offer {
                     ring,
                     timeout_secs: queue.ring_timeout_secs,
-                    after: self.step_url(
-                        provider,
-                        &[("do", "next".into()), ("qc", call.id.to_string())],
-                    ),
+                    after: self.step_url(provider, &after),
                     record: None,
                     transfer_url: None,
                 })
@@ -396,9 +412,8 @@ impl Receiver {
             Some(NumberRoute::User { .. })
         );
         let agent = facts.target.as_ref().and_then(|t| t.user.as_ref());
-        // Not a softphone's own call, and not on Vonage (whose step requests are not read).
-        let ours = facts.caller.is_none()
-            && self.team.providers.get(provider).await?.kind != ProviderKind::Vonage;
+        // Not a softphone's own call.
+        let ours = facts.caller.is_none();
         let Some(agent) = agent.filter(|a| ours && routed_to_agent && a.settings.voicemail_enabled)
         else {
             return Ok(answer);
@@ -422,6 +437,7 @@ impl Receiver {
                         ("do", "agent_next".into()),
                         ("agent", agent.id.to_string()),
                         ("caller", caller),
+                        ("call", request.provider_call_id.clone()),
                     ],
                 ),
                 record,
@@ -447,11 +463,13 @@ impl Receiver {
         step: &HashMap<String, String>,
         request: &StepRequest,
     ) -> Result<VoiceAnswer, TeamError> {
-        if matches!(
-            request.dial,
-            Some(DialResult::Answered | DialResult::Canceled) | None
-        ) {
-            return Ok(VoiceAnswer::Hangup);
+        match request.dial {
+            // Still ringing, or picked up (Vonage reports both on the way).
+            Some(DialResult::Ringing | DialResult::Connected) => return Ok(VoiceAnswer::Connect),
+            Some(DialResult::Answered | DialResult::Canceled) | None => {
+                return Ok(VoiceAnswer::Hangup)
+            }
+            Some(DialResult::NoAnswer | DialResult::Busy | DialResult::Failed) => {}
         }
         let Some(agent) = id_of(step, "agent").map(UserId) else {
             return Ok(VoiceAnswer::Hangup);
@@ -461,9 +479,11 @@ impl Receiver {
             None => return Ok(VoiceAnswer::Hangup),
         };
         let caller = step.get("caller").cloned().unwrap_or_default();
+        // The caller's call (a provider may report the agent's leg here).
+        let call = step.get("call").unwrap_or(&request.provider_call_id);
         self.voicemail(
             provider,
-            (&request.provider_call_id, &caller),
+            (call, &caller),
             VoicemailBox::User { user_id: agent },
             agent_greeting(&name),
         )
@@ -487,6 +507,29 @@ impl Receiver {
             recording.url.clone(),
             recording.duration_secs,
         ));
+    }
+
+    /// A message's transcription: its text, that there is none, or a link to read it from.
+    async fn voicemail_text(
+        &self,
+        provider: ProviderId,
+        step: &HashMap<String, String>,
+        request: &StepRequest,
+    ) {
+        let Some(id) = id_of(step, "vm").map(VoicemailId) else {
+            return;
+        };
+        if let Some(text) = &request.transcription {
+            self.voicemails
+                .transcribed(id, text.as_deref().map_err(|_| ()))
+                .await;
+        } else if let Some(url) = &request.transcript_url {
+            tokio::spawn(
+                self.voicemails
+                    .clone()
+                    .transcript_soon(provider, id, url.clone()),
+            );
+        }
     }
 
     /// The queue's members as a step sees them, and the softphone each can be rung on.

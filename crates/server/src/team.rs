@@ -290,6 +290,35 @@ impl Team {
         Ok(login)
     }
 
+    /// Keeps a login an admin's PBX gave the agent, for the active provider (one that makes
+    /// none itself, like Vonage, rings agents there).
+    pub async fn give_login(
+        &self,
+        user_id: UserId,
+        sip_user: String,
+        sip_domain: String,
+        registrar: String,
+        password: &SecretString,
+    ) -> Result<AgentLogin, TeamError> {
+        self.agents
+            .users
+            .get(user_id)
+            .await?
+            .ok_or(TeamError::NoUser)?;
+        let provider = self.active_provider().await?;
+        let login = AgentLogin {
+            user_id,
+            provider_id: provider.id,
+            sip_domain,
+            sip_user,
+            registrar,
+        };
+        self.keep_login(&login, password).await?;
+        tracing::info!(user_id = %user_id, provider_id = %provider.id, "softphone login given");
+        self.live.tell(TeamEvent::Softphone { user_id }).await;
+        Ok(login)
+    }
+
     /// Makes the softphone logins that are missing on the active provider — after it was
     /// made active, or an agent was added. Best effort: a provider that refuses is logged, and
     /// an admin asks again (`POST /agents/{id}/softphone`).

@@ -88,6 +88,31 @@ impl Voicemails {
         Ok(())
     }
 
+    /// Reads a transcription the provider keeps behind a link (Vonage), trying like a copy;
+    /// a text that cannot be read is kept as "no transcription", never waited for forever.
+    pub async fn transcript_soon(self, provider: ProviderId, id: VoicemailId, url: String) {
+        for (attempt, wait) in RETRIES.iter().enumerate() {
+            tokio::time::sleep(*wait).await;
+            let read = async {
+                let adapter = ringdesk_webhooks::adapter_of(&self.team.providers, provider)
+                    .await
+                    .map_err(|e| format!("the provider cannot be used: {e:?}"))?;
+                adapter
+                    .fetch_transcript(&url)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match read.await {
+                Ok(text) => return self.transcribed(id, Ok(&text)).await,
+                Err(e) => {
+                    tracing::warn!(voicemail = %id, attempt = attempt + 1, error = %e, "cannot read a transcription yet");
+                }
+            }
+        }
+        tracing::error!(voicemail = %id, "the transcription could not be read from the provider");
+        self.transcribed(id, Err(())).await;
+    }
+
     /// Keeps a message's transcription (or that there will be none), then tells its box.
     pub async fn transcribed(&self, id: VoicemailId, text: Result<&str, ()>) {
         match self.repo.voicemail_transcription(id, text).await {

@@ -40,6 +40,21 @@ fn path(url: &str) -> &str {
 
 /// An agent added by the admin, joined from a desktop, with a softphone login: (id, token).
 async fn agent(running: &Running, admin: &str, name: &str) -> (String, String) {
+    let (id, token) = joined(running, admin, name).await;
+    let (status, login) = running
+        .call(
+            "POST",
+            &format!("/api/v1/agents/{id}/softphone"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{login}");
+    (id, token)
+}
+
+/// An agent added by the admin (taking voicemail) and joined from a desktop: (id, token).
+async fn joined(running: &Running, admin: &str, name: &str) -> (String, String) {
     let (status, added) = running
         .call(
             "POST",
@@ -60,15 +75,6 @@ async fn agent(running: &Running, admin: &str, name: &str) -> (String, String) {
         )
         .await;
     assert_eq!(status, 200, "{joined}");
-    let (status, login) = running
-        .call(
-            "POST",
-            &format!("/api/v1/agents/{id}/softphone"),
-            Some(admin),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{login}");
     (id, joined["token"].as_str().unwrap().to_string())
 }
 
@@ -449,4 +455,293 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
         .await;
     assert_eq!(status, 200);
     assert_eq!(after, before);
+}
+
+/// Vonage, with what it has: its `connect` takes one endpoint, so a ring-all queue rings its
+/// members one after another (a synchronous connect's events at the step URL: ringing moves
+/// nothing, a timeout rings the next, an answer is the agent's); agents are reached at the
+/// SIP login the team's PBX gave them (Vonage makes none); an agent who takes voicemail and
+/// does not answer gets a message whose audio and transcription (a file behind a link) are
+/// copied from Vonage's API with the application's JWT.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vonage_queue_rings_its_members_one_after_another_and_takes_messages() {
+    use wiremock::matchers::{header_exists, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let audio = b"ID3\x04\x00\x00\x00\x00\x00\x00 a Vonage voicemail".to_vec();
+    let vonage = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/account/numbers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "count": 1,
+            "numbers": [{"country": "US", "msisdn": "12125550100", "type": "landline", "features": ["VOICE"]}]
+        })))
+        .mount(&vonage)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/files/REC1"))
+        .and(header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(audio.clone()))
+        .mount(&vonage)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/files/TXT1"))
+        .and(header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "channels": [{"transcript": [{"sentence": "Hi Bea, it's Dana."}, {"sentence": "Call me back."}]}]
+        })))
+        .mount(&vonage)
+        .await;
+    let mut endpoints = Endpoints::all_at(&vonage.uri()).unwrap();
+    endpoints.vonage_calls = format!("{}/v1/calls", vonage.uri()).parse().unwrap();
+    let running = start(endpoints).await;
+    let admin = first_admin(&running).await;
+    let (status, provider) = running
+        .call(
+            "POST",
+            "/api/v1/providers",
+            Some(&admin),
+            Some(json!({"kind": "vonage", "name": "Team Vonage", "credentials": {
+                "apiKey": "abcd1234",
+                "apiSecret": "api-secret-9",
+                "applicationId": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+                "privateKey": include_str!("../../providers/tests/fixtures/vonage_test_private.pem"),
+                "webhookSecret": VONAGE_SECRET
+            }})),
+        )
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let provider = provider["id"].as_str().unwrap().to_string();
+    for step in ["activate", "numbers/sync"] {
+        let (status, said) = running
+            .call(
+                "POST",
+                &format!("/api/v1/providers/{provider}/{step}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{step}: {said}");
+    }
+    let (_, numbers) = running
+        .call("GET", "/api/v1/numbers", Some(&admin), None)
+        .await;
+    let number_id = numbers[0]["id"].as_str().unwrap().to_string();
+    let (bea, bea_token) = joined(&running, &admin, "Bea").await;
+    let (cy, cy_token) = joined(&running, &admin, "Cy").await;
+    // Vonage makes no SIP logins: the PBX's, given by the admin (not by an agent; not a
+    // malformed one).
+    let give = |who: &str, user: &str| {
+        (
+            format!("/api/v1/agents/{who}/softphone"),
+            json!({"sipUser": user, "sipDomain": "PBX.example.com", "registrar": "pbx.example.com:5060", "password": "pbx-secret-1"}),
+        )
+    };
+    let (url, body) = give(&bea, "bea");
+    let (status, _) = running
+        .call("PUT", &url, Some(&bea_token), Some(body.clone()))
+        .await;
+    assert_eq!(status, 403);
+    let (status, said) = running
+        .call(
+            "PUT",
+            &url,
+            Some(&admin),
+            Some(json!({"sipUser": "b ea", "sipDomain": "pbx.example.com", "registrar": "pbx", "password": "x"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{said}");
+    for (who, user) in [(&bea, "bea"), (&cy, "cy")] {
+        let (url, body) = give(who, user);
+        let (status, login) = running.call("PUT", &url, Some(&admin), Some(body)).await;
+        assert_eq!(status, 200, "{login}");
+        assert_eq!(login["sipDomain"], "pbx.example.com");
+    }
+    let (status, support) = running
+        .call(
+            "POST",
+            "/api/v1/queues",
+            Some(&admin),
+            Some(queue_input("Support", &[&bea, &cy])),
+        )
+        .await;
+    assert_eq!(status, 201, "{support}");
+    let route = |to: Value| {
+        let number_id = number_id.clone();
+        let admin = admin.clone();
+        let running = &running;
+        async move {
+            let (status, routed) = running
+                .call(
+                    "PUT",
+                    &format!("/api/v1/numbers/{number_id}/route"),
+                    Some(&admin),
+                    Some(to),
+                )
+                .await;
+            assert_eq!(status, 200, "{routed}");
+        }
+    };
+    route(json!({"type": "queue", "queue": support["id"]})).await;
+    for token in [&bea_token, &cy_token] {
+        let (status, _) = running
+            .call(
+                "PUT",
+                "/api/v1/me/presence",
+                Some(token),
+                Some(json!({"presence": "available"})),
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    let voice = format!("/webhooks/{provider}/voice");
+    let caller = |uuid: &str| json!({"uuid": uuid, "conversation_uuid": format!("CON-{uuid}"), "from": "14155552671", "to": "12125550100"});
+    let event = |status: &str| json!({"uuid": "leg-1", "conversation_uuid": "CON-V1", "status": status, "direction": "outbound", "timestamp": "2026-12-08T10:00:00.000Z"});
+    let rung = |ncco: &Value| {
+        assert_eq!(ncco[0]["action"], "connect", "{ncco}");
+        assert_eq!(ncco[0]["eventType"], "synchronous", "{ncco}");
+        assert_eq!(ncco[0]["endpoint"].as_array().unwrap().len(), 1, "{ncco}");
+        (
+            ncco[0]["endpoint"][0]["uri"].as_str().unwrap().to_string(),
+            ncco[0]["eventUrl"][0].as_str().unwrap().to_string(),
+        )
+    };
+
+    // 1. Ring-all on Vonage: Bea first, alone; still ringing moves nothing; her timeout rings
+    //    Cy; Cy answers: the call is his.
+    let (status, ncco) = running.vonage(&voice, &caller("V1")).await;
+    assert_eq!(status, 200, "{ncco}");
+    let (uri, after) = rung(&ncco);
+    assert_eq!(uri, "sip:bea@pbx.example.com");
+    assert_eq!(
+        ncco[0]["endpoint"][0]["headers"]["Ringdesk-Queue"],
+        "Support"
+    );
+    let (status, _) = running.vonage(&after, &event("ringing")).await;
+    assert_eq!(status, 200);
+    assert_eq!(waiting(&running, &bea_token).await, 1);
+    let (_, next) = running.vonage(&after, &event("timeout")).await;
+    let (uri, cy_after) = rung(&next);
+    assert_eq!(uri, "sip:cy@pbx.example.com", "{next}");
+    // A late report about Bea's leg changes nothing now that Cy rings.
+    let (_, late) = running.vonage(&after, &event("unanswered")).await;
+    assert_ne!(late[0]["action"], "connect", "{late}");
+    let (_, taken) = running.vonage(&cy_after, &event("answered")).await;
+    assert_ne!(taken[0]["action"], "connect", "{taken}");
+    assert_eq!(waiting(&running, &bea_token).await, 0, "answered by Cy");
+    let (status, _) = running.vonage(&cy_after, &event("completed")).await;
+    assert_eq!(status, 200);
+
+    // 2. Both pass: the caller holds (music, then `notify` asks again).
+    let (_, ncco) = running.vonage(&voice, &caller("V2")).await;
+    let (_, after) = rung(&ncco);
+    let (_, next) = running.vonage(&after, &event("busy")).await;
+    let (_, after) = rung(&next);
+    let (_, hold) = running.vonage(&after, &event("rejected")).await;
+    let actions: Vec<&str> = hold
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["talk", "stream", "notify"], "{hold}");
+    assert!(hold[1]["streamUrl"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("/audio/hold-music.wav"));
+    let (_, again) = running
+        .vonage(
+            hold[2]["eventUrl"][0].as_str().unwrap(),
+            &json!({"conversation_uuid": "CON-V2", "payload": {}}),
+        )
+        .await;
+    let (uri, _) = rung(&again);
+    assert_eq!(uri, "sip:bea@pbx.example.com", "a new round: {again}");
+
+    // 3. A number routed to Bea, who takes voicemail: her PBX phone rings; unanswered, the
+    //    caller leaves a message; its audio and text are copied from Vonage.
+    route(json!({"type": "user", "userId": bea})).await;
+    let (_, ncco) = running.vonage(&voice, &caller("V3")).await;
+    let (uri, after) = rung(&ncco);
+    assert_eq!(uri, "sip:bea@pbx.example.com");
+    assert_eq!(ncco[0]["timeout"], 25);
+    let (_, ringing) = running.vonage(&after, &event("ringing")).await;
+    assert_ne!(ringing[0]["action"], "record", "{ringing}");
+    let (_, message) = running.vonage(&after, &event("timeout")).await;
+    assert_eq!(message[0]["action"], "talk", "{message}");
+    assert!(message[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Bea cannot take your call"));
+    assert_eq!(message[1]["action"], "record", "{message}");
+    let ready = message[1]["eventUrl"][0].as_str().unwrap().to_string();
+    let text = message[1]["transcription"]["eventUrl"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, bye) = running
+        .vonage(
+            message[2]["eventUrl"][0].as_str().unwrap(),
+            &json!({"conversation_uuid": "CON-V3", "payload": {}}),
+        )
+        .await;
+    assert_eq!(bye[0]["text"], "Thank you. Goodbye.", "{bye}");
+    let (status, _) = running
+        .vonage(
+            &ready,
+            &json!({
+                "start_time": "2026-12-08T10:00:00Z",
+                "recording_url": format!("{}/v1/files/REC1", vonage.uri()),
+                "size": 12222,
+                "recording_uuid": "r-1",
+                "end_time": "2026-12-08T10:00:09Z",
+                "conversation_uuid": "CON-V3",
+                "timestamp": "2026-12-08T10:00:10Z"
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = running
+        .vonage(
+            &text,
+            &json!({
+                "conversation_uuid": "CON-V3",
+                "type": "transcription",
+                "status": "transcribed",
+                "recording_uuid": "r-1",
+                "transcription_url": format!("{}/v1/files/TXT1", vonage.uri())
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut hers = Value::Null;
+    for _ in 0..100 {
+        hers = running
+            .call("GET", "/api/v1/voicemails", Some(&bea_token), None)
+            .await
+            .1;
+        if hers[0]["hasAudio"] == true && hers[0]["transcription"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        hers[0]["transcription"], "Hi Bea, it's Dana. Call me back.",
+        "{hers}"
+    );
+    assert_eq!(hers[0]["hasAudio"], true, "{hers}");
+    assert_eq!(hers[0]["caller"], "+14155552671", "{hers}");
+    assert_eq!(hers[0]["durationSecs"], 9, "{hers}");
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/voicemails/{}/audio",
+            running.address,
+            hers[0]["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&bea_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().to_vec(), audio);
+    running.stop().await;
 }

@@ -809,17 +809,12 @@ async fn an_admin_desktop_changes_the_team_through_the_client_and_an_agent_canno
 /// whose `payload_hash` covers the query): the server answers in NCCO.
 #[tokio::test(flavor = "multi_thread")]
 async fn vonage_calls_are_answered_in_ncco() {
-    use sha2::Digest;
-    const SIGNATURE_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm123456";
     let running = start(closed()).await;
     let mut credentials = ringdesk_core::ProviderCredentials::default();
     for (field, value) in [
         (ringdesk_core::CredentialField::ApiKey, "abcd1234"),
         (ringdesk_core::CredentialField::ApiSecret, "api-secret-9"),
-        (
-            ringdesk_core::CredentialField::WebhookSecret,
-            SIGNATURE_SECRET,
-        ),
+        (ringdesk_core::CredentialField::WebhookSecret, VONAGE_SECRET),
     ] {
         credentials.set(field, Some(secrecy::SecretString::from(value)));
     }
@@ -838,19 +833,7 @@ async fn vonage_calls_are_answered_in_ncco() {
         .await
         .unwrap();
     let ask = |query: &str, hashed: &str| {
-        let claims = json!({
-            "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
-            "jti": "j1",
-            "iss": "Vonage",
-            "payload_hash": format!("{:x}", sha2::Sha256::digest(hashed.as_bytes())),
-            "api_key": "abcd1234",
-        });
-        let token = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(SIGNATURE_SECRET.as_bytes()),
-        )
-        .unwrap();
+        let token = vonage_jwt(hashed);
         reqwest::Client::new()
             .get(format!(
                 "{}/webhooks/{}/voice?{query}",
@@ -1217,7 +1200,6 @@ async fn provider_recordings_are_copied_at_once_linked_served_and_found_again_wh
 /// only the conversation, finds the call by the leg the server put in its eventUrl.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_that_records_calls_asks_for_it_in_every_answer() {
-    use sha2::Digest;
     let running = start(closed()).await;
     let team = &running.server.team;
     let twilio = add_twilio(&running).await;
@@ -1320,12 +1302,11 @@ async fn a_provider_that_records_calls_asks_for_it_in_every_answer() {
         .unwrap();
 
     // Vonage, recording too.
-    const SECRET: &str = "qwertyuiopasdfghjklzxcvbnm123456";
     let mut credentials = ringdesk_core::ProviderCredentials::default();
     for (field, value) in [
         (ringdesk_core::CredentialField::ApiKey, "abcd1234"),
         (ringdesk_core::CredentialField::ApiSecret, "api-secret-9"),
-        (ringdesk_core::CredentialField::WebhookSecret, SECRET),
+        (ringdesk_core::CredentialField::WebhookSecret, VONAGE_SECRET),
     ] {
         credentials.set(field, Some(secrecy::SecretString::from(value)));
     }
@@ -1342,21 +1323,7 @@ async fn a_provider_that_records_calls_asks_for_it_in_every_answer() {
         .await
         .unwrap();
     forward(vonage.id, "vonage-1").await;
-    let signed = |hashed: &str| {
-        let claims = json!({
-            "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
-            "jti": format!("j{}", rand_jti()),
-            "iss": "Vonage",
-            "payload_hash": format!("{:x}", sha2::Sha256::digest(hashed.as_bytes())),
-            "api_key": "abcd1234",
-        });
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
+    let signed = vonage_jwt;
     let canonical =
         r#"{"to":"12125550100","from":"14155552671","uuid":"u7","conversation_uuid":"CON-7"}"#;
     let ncco: Value = reqwest::Client::new()
@@ -1415,10 +1382,4 @@ async fn a_provider_that_records_calls_asks_for_it_in_every_answer() {
     );
     assert_eq!(call.recording_secs, Some(42));
     running.stop().await;
-}
-
-fn rand_jti() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(100);
-    NEXT.fetch_add(1, Ordering::SeqCst)
 }

@@ -53,6 +53,16 @@ impl TeamError {
     }
 }
 
+/// A SIP login on the team's own PBX, as an admin types it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GivenLogin {
+    pub sip_user: String,
+    pub sip_domain: String,
+    pub registrar: String,
+    pub password: SecretString,
+}
+
 /// A link that plays a recording without a login, until it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -494,6 +504,27 @@ impl TeamClient {
         let path = format!("/api/v1/agents/{user}/softphone");
         self.expect(self.authed(reqwest::Method::POST, &path, token))
             .await
+    }
+
+    /// Keeps a SIP login the team's PBX gave an agent, on the active provider (admins): for a
+    /// provider that makes none (Vonage rings agents at that address).
+    pub async fn give_softphone(
+        &self,
+        token: &SecretString,
+        user: UserId,
+        login: &GivenLogin,
+    ) -> Result<AgentLogin, TeamError> {
+        let path = format!("/api/v1/agents/{user}/softphone");
+        self.expect(
+            self.authed(reqwest::Method::PUT, &path, token)
+                .json(&serde_json::json!({
+                    "sipUser": login.sip_user,
+                    "sipDomain": login.sip_domain,
+                    "registrar": login.registrar,
+                    "password": login.password.expose_secret(),
+                })),
+        )
+        .await
     }
 
     /// Adds an agent (with the invite their desktop joins with) or changes one (admins).

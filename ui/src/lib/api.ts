@@ -22,6 +22,7 @@ import type {
   SavedUser,
   InviteLink,
   AgentLogin,
+  GivenLogin,
   CallRoute,
   RecordingSettings,
   WebhookSettings,
@@ -124,6 +125,8 @@ export const api = {
     invite: (id: string) => call<InviteLink>("user_invite", { id }),
     /** Makes (or remakes) the agent's softphone login on the team's active provider (team admins). */
     softphone: (id: string) => call<AgentLogin>("user_softphone", { id }),
+    /** Keeps the SIP login the team's PBX gave the agent (a provider that makes none: Vonage). */
+    giveSoftphone: (id: string, login: GivenLogin) => call<AgentLogin>("user_softphone_give", { id, login }),
     remove: (id: string) => call<void>("user_delete", { id }),
   },
   webhooks: {

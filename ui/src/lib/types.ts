@@ -478,6 +478,14 @@ export interface InviteLink {
 }
 
 /** An agent's softphone login on the team's provider (its password goes to their desktop only). */
+/** A SIP login on the team's own PBX, as an admin types it (the password goes to the server only). */
+export interface GivenLogin {
+  sipUser: string;
+  sipDomain: string;
+  registrar: string;
+  password: string;
+}
+
 export interface AgentLogin {
   userId: string;
   providerId: string;

@@ -260,9 +260,14 @@ pub struct Ringing {
     pub on_answer: Option<String>,
 }
 
-/// How a dial a provider followed ended.
+/// How a dial a provider followed ended — or, from a provider that reports a dial while it
+/// goes on (Vonage's synchronous `connect`), where it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialResult {
+    /// Still ringing: nothing to decide.
+    Ringing,
+    /// The party just answered; the call goes on.
+    Connected,
     /// Someone answered; that call is over now.
     Answered,
     NoAnswer,
@@ -292,6 +297,8 @@ pub struct StepRequest {
     pub recording: Option<StepRecording>,
     /// A transcription: `Ok(text)` or `Err(())` when the provider could not make one.
     pub transcription: Option<Result<String, ()>>,
+    /// A transcription the provider keeps behind a link (Vonage): `fetch_transcript` reads it.
+    pub transcript_url: Option<String>,
 }
 
 /// A webhook exactly as it arrived: signatures are computed over these bytes.
@@ -438,6 +445,11 @@ pub trait ProviderAdapter: Send + Sync {
     /// provider's credentials go only to the provider's own host.
     async fn fetch_recording(&self, _url: &str) -> Result<RecordingAudio, ProviderError> {
         Err(self.unsupported("fetching recordings"))
+    }
+
+    /// The text of a transcription a step request linked to (`StepRequest::transcript_url`).
+    async fn fetch_transcript(&self, _url: &str) -> Result<String, ProviderError> {
+        Err(self.unsupported("fetching transcriptions"))
     }
 
     /// The recordings made since `since` (for the ones whose event was lost, or whose link

@@ -109,6 +109,7 @@ pub fn parse_step_request(request: &WebhookRequest) -> Result<StepRequest, Provi
         dial,
         recording,
         transcription,
+        transcript_url: None,
     })
 }
 
