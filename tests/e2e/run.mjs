@@ -1695,6 +1695,20 @@ try {
       await wd.click('[data-testid="voicemail-archive"]');
       await wd.waitFor('[data-testid="voicemail-item-status"]', { text: "archived" });
       await waitUntil("the badge clears", async () => (await wd.findAll('[data-testid="voicemail-count"]')).length, 0);
+      // Bea is the queue's first member: her desktop puts the message on a journal row of its
+      // own, the one her CRM gets.
+      await waitUntil("the journal shows the message", async () => {
+        await wd.click('[data-testid="nav-contacts"]');
+        await wd.click('[data-testid="nav-calls"]');
+        await wd.waitFor('[data-testid="call-row"]').catch(() => {});
+        const rows = await wd.findAll('[data-testid="call-row"]');
+        for (const row of rows) {
+          const text = await wd.text(row);
+          if (text.includes("Left a voicemail") && text.includes("please call me back about the quote")) return true;
+        }
+        return false;
+      }, true);
+      writeFileSync(join(shots, "team-calls-voicemail.png"), await wd.screenshot());
       const olgaSees = await (await asOlga("GET", "/api/v1/voicemails")).json();
       assert(olgaSees.length === 0, "Olga is not in the queue: not her message");
       await wd.click('[data-testid="nav-settings"]');

@@ -6,16 +6,20 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringdesk_app::{Availability, Ringdesk, TeamLink};
+use ringdesk_app::{Availability, CrmKind, CrmSettings, Ringdesk, TeamLink};
+use ringdesk_core::queue::VoicemailBox;
 use ringdesk_core::team::{Presence, Role, TeamEvent};
 use ringdesk_core::{
-    CredentialField, NewProvider, ProviderCredentials, ProviderKind, UserInput, UserSettings,
+    CallFilter, CredentialField, NewProvider, ProviderCredentials, ProviderKind, UserInput,
+    UserSettings,
 };
 use ringdesk_providers::Endpoints;
 use ringdesk_server::config::ServerConfig;
 use ringdesk_server::Server;
+use ringdesk_test_support::contract_crm;
 use secrecy::SecretString;
 
 async fn eventually<F: std::future::Future<Output = bool>>(
@@ -47,6 +51,7 @@ async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
     };
     let (server, listener) = Server::bind(&config, endpoints).await.unwrap();
     let team = server.shared.team.clone();
+    let voicemails = server.shared.voicemails.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
@@ -219,6 +224,73 @@ async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
         sip_account().await.updated_at > before,
         "the desktop took the new login"
     );
+
+    // A caller left Bea a message: her desktop writes it to her CRM once its text is there
+    // (a queue's message goes through its first member's desktop the same way).
+    let crm: contract_crm::Shared = Arc::new(Mutex::new(contract_crm::Data::default()));
+    let crm_url = contract_crm::url(contract_crm::start(crm.clone()).await);
+    ringdesk
+        .set_crm(
+            CrmSettings {
+                kind: CrmKind::Generic,
+                base_url: crm_url,
+            },
+            Some(contract_crm::TOKEN.into()),
+        )
+        .await
+        .unwrap();
+    let message = voicemails
+        .repo
+        .voicemail_for(
+            VoicemailBox::User { user_id: bea.id },
+            provider.id,
+            "CA-left-1",
+            "+14155552671",
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    voicemails
+        .repo
+        .voicemail_audio(message, "m.mp3", Some(9))
+        .await
+        .unwrap();
+    voicemails
+        .transcribed(message, Ok("Hi Bea, call me back about the quote"))
+        .await;
+    let told = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let event @ TeamEvent::Voicemail { .. } = news.recv().await.unwrap() {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the live link told Bea of her message");
+    assert!(
+        matches!(&told, TeamEvent::Voicemail { voicemail, .. } if voicemail.writes_crm),
+        "{told:?}"
+    );
+    ringdesk.on_team_news(&told).await;
+    eventually("the CRM has the message", || async {
+        crm.lock()
+            .unwrap()
+            .interactions
+            .iter()
+            .any(|i| i.body["notes"] == "Voicemail (0:09): Hi Bea, call me back about the quote")
+    })
+    .await;
+    let journal = ringdesk.calls(&CallFilter::default()).await.unwrap();
+    let row = journal
+        .iter()
+        .find(|c| c.provider_call_id.as_deref() == Some("CA-left-1"))
+        .expect("a journal row for the message");
+    assert_eq!(row.from, "+14155552671");
+    assert_eq!(row.end_reason, Some(ringdesk_core::CallEndReason::Missed));
+    // Told again (another desktop marked it): nothing new goes to the CRM.
+    ringdesk.on_team_news(&told).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(crm.lock().unwrap().interactions.len(), 1);
 
     // Revoked by an admin: the live link says so at once (no heartbeat needed).
     assert!(team.revoke(joined.device_id).await.unwrap());

@@ -195,6 +195,17 @@ pub struct Call {
     pub transferred_by: Option<String>,
     /// The queue this call came through (its name), when it did.
     pub queue: Option<String>,
+    /// The message the caller left when nobody answered (team voicemail).
+    #[serde(default)]
+    pub voicemail: Option<CallVoicemail>,
+}
+
+/// A caller's message, as the call it came with keeps it (its audio stays on the team server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallVoicemail {
+    pub duration_secs: Option<u32>,
+    pub transcription: Option<String>,
 }
 
 /// How a call sounded to the agent.
@@ -253,6 +264,7 @@ impl Call {
             transfers: Vec::new(),
             transferred_by: None,
             queue: None,
+            voicemail: None,
         }
     }
 

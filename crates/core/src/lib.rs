@@ -21,8 +21,8 @@ pub mod team;
 
 pub use call::{
     end_reason_from_cause, follow_event, provider_party, Call, CallAudio, CallDirection,
-    CallEndReason, CallFilter, CallId, CallStatus, Disposition, Followed, Transfer, TransferKind,
-    TransferOutcome,
+    CallEndReason, CallFilter, CallId, CallStatus, CallVoicemail, Disposition, Followed, Transfer,
+    TransferKind, TransferOutcome,
 };
 pub use contact::{
     Contact, ContactError, ContactId, ContactInput, ContactPhone, PhoneInput, ValidContact,

@@ -419,6 +419,10 @@ pub struct Voicemail {
     pub transcription: Option<String>,
     /// As the agent reading it left it.
     pub status: VoicemailStatus,
+    /// This agent's desktop writes the message to the CRM: the box's agent, or a queue's first
+    /// member (one writer, so the CRM gets it once).
+    #[serde(default)]
+    pub writes_crm: bool,
 }
 
 #[cfg(test)]

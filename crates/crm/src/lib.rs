@@ -91,7 +91,7 @@ impl Activity {
             duration_secs: call.duration_secs.unwrap_or(0),
             status: call.status,
             outcome,
-            notes: notes_with_transfers(call),
+            notes: notes_of(call),
             disposition: call.disposition.map(|d| d.code()),
             // A recording kept on the agent's computer is no link for the CRM.
             recording_url: call
@@ -115,8 +115,9 @@ impl Activity {
 const NOTES_MOST: usize = 4000;
 
 /// The agent's notes, then a line per transfer of the call ("Transferred to +1… (talked
-/// first)"), so every CRM shows who the caller was passed on to without a field of its own.
-fn notes_with_transfers(call: &Call) -> Option<String> {
+/// first)") and the message the caller left, so every CRM shows who the caller was passed on
+/// to and what they said without a field of its own.
+fn notes_of(call: &Call) -> Option<String> {
     let transfers = call.transfers.iter().map(|t| {
         let how = match t.kind {
             TransferKind::Blind => "",
@@ -132,7 +133,23 @@ fn notes_with_transfers(call: &Call) -> Option<String> {
             TransferOutcome::Started => format!("Transfer to {} asked{how}", t.to),
         }
     });
-    let lines: Vec<String> = call.notes.clone().into_iter().chain(transfers).collect();
+    let voicemail = call.voicemail.as_ref().map(|v| {
+        let length = v
+            .duration_secs
+            .map(|s| format!(" ({}:{:02})", s / 60, s % 60))
+            .unwrap_or_default();
+        match &v.transcription {
+            Some(text) => format!("Voicemail{length}: {text}"),
+            None => format!("Voicemail{length} left (no transcription)"),
+        }
+    });
+    let lines: Vec<String> = call
+        .notes
+        .clone()
+        .into_iter()
+        .chain(transfers)
+        .chain(voicemail)
+        .collect();
     if lines.is_empty() {
         return None;
     }

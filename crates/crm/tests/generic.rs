@@ -173,6 +173,40 @@ async fn a_transferred_call_names_its_transfers_after_the_notes_within_the_contr
     );
 }
 
+/// A caller nobody answered who left a message: the CRM's activity says so, with what they
+/// said (or that there is no transcription).
+#[tokio::test]
+async fn a_voicemail_is_in_the_activitys_notes() {
+    let t = time::OffsetDateTime::now_utc();
+    let mut call = Call::new(
+        CallDirection::Inbound,
+        "+14155552671".into(),
+        "+12125550100".into(),
+        t,
+    );
+    call.end(CallEndReason::Missed, None, t + time::Duration::seconds(25));
+    call.voicemail = Some(ringdesk_core::CallVoicemail {
+        duration_secs: Some(69),
+        transcription: Some("Please call me back about the quote.".into()),
+    });
+    let (crm, store, _) = crm(false).await;
+    let activity = Activity::of(&call, None);
+    assert_eq!(activity.outcome, "missed");
+    crm.log_call(&activity, "voicemail").await.unwrap();
+    assert_eq!(
+        kept(&store)[0].1["notes"],
+        "Voicemail (1:09): Please call me back about the quote."
+    );
+    call.voicemail = Some(ringdesk_core::CallVoicemail {
+        duration_secs: None,
+        transcription: None,
+    });
+    assert_eq!(
+        Activity::of(&call, None).notes.as_deref(),
+        Some("Voicemail left (no transcription)")
+    );
+}
+
 #[tokio::test]
 async fn a_timeout_after_sending_is_reconciled_not_duplicated() {
     let (crm, store, _) = crm(true).await;

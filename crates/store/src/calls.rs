@@ -20,7 +20,7 @@ const SELECT: &str = "SELECT k.id, k.direction, k.status, k.from_party, k.to_par
     c.name AS contact_name, k.provider_id, k.initiated_at, k.answered_at, k.ended_at, \
     k.duration_secs, k.end_reason, k.end_detail, k.provider_call_id, k.recording_url, k.recording_secs, \
     k.notes, k.disposition, k.user_id, k.audio_mos, k.audio_loss_percent, k.transfers, \
-    k.transferred_by, k.queue \
+    k.transferred_by, k.queue, k.voicemail \
     FROM calls k LEFT JOIN contacts c ON c.id = k.contact_id";
 
 /// `text` as one FTS5 phrase: quoted, inner quotes doubled, so nothing in it is syntax.
@@ -93,6 +93,10 @@ fn from_row(row: &SqliteRow) -> Result<Call, StoreError> {
             .unwrap_or_default(),
         transferred_by: row.try_get("transferred_by")?,
         queue: row.try_get("queue")?,
+        voicemail: row
+            .try_get::<Option<String>, _>("voicemail")?
+            .map(|v| serde_json::from_str(&v).map_err(|e| corrupt(format!("voicemail: {e}"))))
+            .transpose()?,
     })
 }
 
@@ -103,8 +107,8 @@ pub(crate) fn upsert(
         "INSERT INTO calls (id, direction, status, from_party, to_party, contact_id, provider_id, \
          initiated_at, answered_at, ended_at, duration_secs, end_reason, end_detail, \
          provider_call_id, recording_url, notes, disposition, user_id, audio_mos, \
-         audio_loss_percent, transfers, transferred_by, recording_secs, queue) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         audio_loss_percent, transfers, transferred_by, recording_secs, queue, voicemail) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
          contact_id = excluded.contact_id, answered_at = excluded.answered_at, \
          ended_at = excluded.ended_at, duration_secs = excluded.duration_secs, \
@@ -115,6 +119,7 @@ pub(crate) fn upsert(
          transfers = excluded.transfers, transferred_by = excluded.transferred_by, \
          recording_secs = excluded.recording_secs, \
          queue = COALESCE(excluded.queue, calls.queue), \
+         voicemail = COALESCE(excluded.voicemail, calls.voicemail), \
          user_id = COALESCE(excluded.user_id, calls.user_id)",
     )
     .bind(call.id.to_string())
@@ -145,6 +150,11 @@ pub(crate) fn upsert(
     .bind(&call.transferred_by)
     .bind(call.recording_secs)
     .bind(&call.queue)
+    .bind(
+        call.voicemail
+            .as_ref()
+            .and_then(|v| serde_json::to_string(v).ok()),
+    )
 }
 
 impl CallRepository {

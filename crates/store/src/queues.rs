@@ -604,7 +604,10 @@ impl QueueRepository {
 /// A message as `?1` (an agent) reads it: their own status, new until they mark it.
 const VOICEMAIL: &str = "SELECT v.id, v.box_user_id, v.box_queue_id, v.provider_call_id, \
     v.caller, v.created_at, v.duration_secs, v.audio, v.transcription, \
-    COALESCE(s.status, 'new') AS status FROM voicemails v \
+    COALESCE(s.status, 'new') AS status, \
+    CASE WHEN v.box_user_id IS NOT NULL THEN v.box_user_id = ?1 \
+    ELSE ?1 = (SELECT m.user_id FROM queue_members m WHERE m.queue_id = v.box_queue_id \
+    ORDER BY m.position LIMIT 1) END AS writes_crm FROM voicemails v \
     LEFT JOIN voicemail_status s ON s.voicemail_id = v.id AND s.user_id = ?1";
 
 fn voicemail(row: &SqliteRow) -> Result<Voicemail, StoreError> {
@@ -630,6 +633,9 @@ fn voicemail(row: &SqliteRow) -> Result<Voicemail, StoreError> {
         has_audio: row.try_get::<Option<String>, _>("audio")?.is_some(),
         transcription: row.try_get("transcription")?,
         status: VoicemailStatus::from_code(&status).ok_or_else(|| corrupt(status))?,
+        writes_crm: row
+            .try_get::<Option<bool>, _>("writes_crm")?
+            .unwrap_or(false),
     })
 }
 
@@ -847,6 +853,24 @@ mod tests {
         assert_eq!(
             repo.voicemails(ids[2], None, None).await.unwrap()[0].id,
             own
+        );
+        // One writer to the CRM: the queue's first member; the box's agent for their own.
+        assert!(for0[0].writes_crm, "the queue's first member");
+        assert!(
+            !repo
+                .voicemail(queued, ids[1])
+                .await
+                .unwrap()
+                .unwrap()
+                .writes_crm,
+            "the second member"
+        );
+        assert!(
+            repo.voicemail(own, ids[2])
+                .await
+                .unwrap()
+                .unwrap()
+                .writes_crm
         );
         let mut audience = repo.voicemail_audience(queued).await.unwrap();
         audience.sort_by_key(|u| u.0);

@@ -108,12 +108,16 @@ export function outcomeText(call: Call): string {
   }
 }
 
-/** Who passed the call on to us, then each transfer of it, in words: "Transferred to +14155550100
- *  (talked first)", "Transfer to … failed: busy". */
-export function transferTexts(call: Call): string[] {
+/** How the call went beyond its outcome, in words: the queue it came through, who passed it on
+ *  to us, each transfer of it ("Transferred to +14155550100 (talked first)", "Transfer to …
+ *  failed: busy"), and the message the caller left. */
+export function storyTexts(call: Call): string[] {
   const queue = call.queue ? [`Through the ${call.queue} queue`] : [];
   const by = queue.concat(call.transferredBy ? [`Passed on by ${call.transferredBy}`] : []);
-  return by.concat((call.transfers ?? []).map((t) => {
+  const left = call.voicemail
+    ? [`Left a voicemail${call.voicemail.durationSecs != null ? ` (${formatDuration(call.voicemail.durationSecs)})` : ""}${call.voicemail.transcription ? `: “${call.voicemail.transcription}”` : ""}`]
+    : [];
+  const transfers = (call.transfers ?? []).map((t) => {
     const how = t.kind === "attended" ? " (talked first)" : "";
     switch (t.outcome) {
       case "succeeded":
@@ -125,7 +129,8 @@ export function transferTexts(call: Call): string[] {
       default:
         return `Transfer to ${t.to} asked${how}`;
     }
-  }));
+  });
+  return by.concat(transfers, left);
 }
 
 /** Outcomes worth a warning colour in the journal. */

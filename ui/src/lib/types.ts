@@ -193,6 +193,14 @@ export interface Call {
   transferredBy: string | null;
   /** The queue the call came through (its name). */
   queue: string | null;
+  /** The message the caller left when nobody answered (team voicemail). */
+  voicemail?: CallVoicemail | null;
+}
+
+/** A caller's message as its call keeps it (Rust `CallVoicemail`). */
+export interface CallVoicemail {
+  durationSecs: number | null;
+  transcription: string | null;
 }
 
 /** What the agent heard on a call: MOS and audio lost or concealed (percent). */
@@ -560,6 +568,8 @@ export interface Voicemail {
   transcription: string | null;
   /** As this agent left it. */
   status: VoicemailStatus;
+  /** This desktop writes the message to the CRM (the box's agent, or a queue's first member). */
+  writesCrm?: boolean;
 }
 
 export interface TeamView {

@@ -85,6 +85,9 @@ impl Ringdesk {
         let user_id = match event {
             TeamEvent::Softphone { user_id } => user_id,
             TeamEvent::Call { call } => return self.take_team_call(call).await,
+            TeamEvent::Voicemail { user_id, voicemail } if voicemail.writes_crm => {
+                return self.take_team_voicemail(*user_id, voicemail).await
+            }
             _ => return,
         };
         let settings = self.store.settings();
@@ -139,6 +142,67 @@ impl Ringdesk {
             },
             Ok(recordings::TeamRecording::Unchanged) => {}
             Err(e) => tracing::warn!(error = %e, "cannot link the team server's recording"),
+        }
+    }
+
+    /// A message for this agent to write to the CRM (theirs, or their queue's when they are its
+    /// first member): on this desktop's row for the call it came with — the agent's missed call
+    /// — or on a row of its own (a queue's caller never rang here), named by the message.
+    async fn take_team_voicemail(
+        &self,
+        user_id: ringdesk_core::UserId,
+        voicemail: &ringdesk_core::queue::Voicemail,
+    ) {
+        let settings = self.store.settings();
+        let me = team::load(&settings)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| t.user_id);
+        if me != Some(user_id) || (voicemail.transcription.is_none() && !voicemail.has_audio) {
+            return;
+        }
+        let left = ringdesk_core::CallVoicemail {
+            duration_secs: voicemail.duration_secs,
+            transcription: voicemail.transcription.clone(),
+        };
+        let calls = self.store.calls();
+        let found = match calls
+            .find_by_provider_call_id(&voicemail.provider_call_id)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the journal for a voicemail's call");
+                return;
+            }
+        };
+        let mut call = match found {
+            Some(call) if call.voicemail.as_ref() == Some(&left) => return,
+            Some(call) => call,
+            None => {
+                let mut call = ringdesk_core::Call::new(
+                    ringdesk_core::CallDirection::Inbound,
+                    voicemail.caller.clone(),
+                    String::new(),
+                    voicemail.created_at,
+                );
+                call.id = ringdesk_core::CallId(voicemail.id.0);
+                call.provider_call_id = Some(voicemail.provider_call_id.clone());
+                let secs = i64::from(voicemail.duration_secs.unwrap_or(0));
+                call.end(
+                    ringdesk_core::CallEndReason::Missed,
+                    None,
+                    voicemail.created_at + time::Duration::seconds(secs),
+                );
+                self.journal.attribute(&mut call, None).await;
+                call
+            }
+        };
+        call.voicemail = Some(left);
+        match self.journal.keep_voicemail(&call).await {
+            Ok(()) => tracing::info!(call = %call.id, "a voicemail is on its call for the CRM"),
+            Err(e) => tracing::warn!(error = %e, "cannot keep a voicemail on its call"),
         }
     }
 

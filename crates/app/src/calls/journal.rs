@@ -36,8 +36,38 @@ pub enum Applied {
 
 /// How long an answered call's CRM activity waits for the agent's after-call notes.
 pub const WRAP_UP_HOLD_MS: i64 = 120_000;
+/// How long a message's CRM activity waits for its transcription (providers take seconds to
+/// a minute; one that never comes leaves the activity saying so).
+pub const VOICEMAIL_TEXT_HOLD_MS: i64 = 180_000;
 
 impl Journal {
+    /// A message a caller left, on the call it came with (or one of its own), for the CRM:
+    /// its activity waits a while for the transcription, goes at once with it, and a message
+    /// (or its text) that comes after the activity went updates it.
+    pub(crate) async fn keep_voicemail(&self, call: &Call) -> Result<(), StoreError> {
+        let crm = self.crm.read().map(|g| *g).unwrap_or(None);
+        let Some(kind) = crm.filter(|_| call.status.is_final()) else {
+            return self.calls.save(call).await;
+        };
+        let key = ringdesk_crm::idempotency_key(kind.code(), &call.id.to_string());
+        let has_text = call
+            .voicemail
+            .as_ref()
+            .is_some_and(|v| v.transcription.is_some());
+        let hold = if has_text { 0 } else { VOICEMAIL_TEXT_HOLD_MS };
+        self.outbox
+            .save_with_delivery(call, kind.code(), &key, hold)
+            .await?;
+        if has_text {
+            self.outbox.release(call.id).await?;
+        }
+        if self.outbox.reopen_for_update(call.id).await? {
+            tracing::info!(call = %call.id, "a voicemail came after the CRM activity: it will be updated");
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
     /// The agent's after-call work on a finished call: stored, and its CRM activity released.
     pub async fn wrap_up(
         &self,
