@@ -365,6 +365,22 @@ pub fn has_room(queue: &Queue, waiting: usize) -> bool {
     waiting < queue.max_size as usize
 }
 
+/// What a holding caller is told: their place in line and, when the queue's recent callers
+/// say so, how long they can expect to wait (Asterisk's `announce-holdtime`: the average wait
+/// of the callers answered lately; under 45 seconds is not worth saying).
+pub fn hold_announcement(ahead: usize, expected_wait_secs: Option<u32>) -> String {
+    let place = match ahead {
+        0 => "You are next in line.".to_string(),
+        n => format!("You are caller number {} in line.", n + 1),
+    };
+    let wait = match expected_wait_secs {
+        Some(s) if s >= 90 => format!(" The expected wait is about {} minutes.", (s + 30) / 60),
+        Some(s) if s >= 45 => " The expected wait is about a minute.".to_string(),
+        _ => String::new(),
+    };
+    format!("{place}{wait} Thank you for waiting.")
+}
+
 /// A caller's recorded message, for an agent or a queue's members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -428,6 +444,27 @@ pub struct Voicemail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_holding_caller_hears_their_place_and_the_expected_wait() {
+        assert_eq!(
+            hold_announcement(0, None),
+            "You are next in line. Thank you for waiting."
+        );
+        assert_eq!(
+            hold_announcement(2, Some(20)),
+            "You are caller number 3 in line. Thank you for waiting.",
+            "too short to say"
+        );
+        assert_eq!(
+            hold_announcement(1, Some(70)),
+            "You are caller number 2 in line. The expected wait is about a minute. Thank you for waiting."
+        );
+        assert_eq!(
+            hold_announcement(0, Some(230)),
+            "You are next in line. The expected wait is about 4 minutes. Thank you for waiting."
+        );
+    }
 
     fn at(s: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000 + s).unwrap()

@@ -30,6 +30,8 @@ const NOBODY: &str = "Sorry, nobody can take your call right now. Please call ag
 const AGENT_RING_SECS: u32 = 25;
 /// How many plays of the hold music between two announcements of a caller's place in line.
 const ANNOUNCE_EVERY: u32 = 4;
+/// The recent callers whose waits make the expected wait a holding caller is told.
+const TYPICAL_WAIT_OVER: time::Duration = time::Duration::hours(2);
 /// Overflow into another queue that overflows again: a loop an admin made stops here.
 const MAX_HOPS: u8 = 3;
 
@@ -243,7 +245,7 @@ impl Receiver {
                 }
                 if !self.queues.offer(&call, &agents, now).await? {
                     // Another step moved this caller meanwhile: keep them holding.
-                    return Ok(self.hold(provider, &call, held, ahead));
+                    return self.hold(provider, &call, held, ahead).await;
                 }
                 self.team.live.tell(TeamEvent::Queues).await;
                 let ring = agents
@@ -286,7 +288,7 @@ impl Receiver {
                 if new_round {
                     self.queues.new_round(call.id).await?;
                 }
-                Ok(self.hold(provider, &call, held, ahead))
+                self.hold(provider, &call, held, ahead).await
             }
             Decision::Overflow(reason) => {
                 tracing::info!(queue = %queue.id, queue_call = %call.id, ?reason, "queue overflow");
@@ -295,17 +297,25 @@ impl Receiver {
         }
     }
 
-    /// Hold music, then the next step. The caller hears their place in line when they start
-    /// holding and every fourth play after (about every half minute), not at every loop.
-    fn hold(&self, provider: ProviderId, call: &QueueCall, held: u32, ahead: usize) -> VoiceAnswer {
-        let say = held.is_multiple_of(ANNOUNCE_EVERY).then(|| match ahead {
-            0 => "You are next in line. Thank you for waiting.".to_string(),
-            n => format!(
-                "You are caller number {} in line. Thank you for waiting.",
-                n + 1
-            ),
-        });
-        VoiceAnswer::Hold {
+    /// Hold music, then the next step. The caller hears their place in line (and the wait
+    /// the queue's recent callers had) when they start holding and every fourth play after
+    /// (about every half minute), not at every loop.
+    async fn hold(
+        &self,
+        provider: ProviderId,
+        call: &QueueCall,
+        held: u32,
+        ahead: usize,
+    ) -> Result<VoiceAnswer, TeamError> {
+        let say = match held.is_multiple_of(ANNOUNCE_EVERY) {
+            true => {
+                let since = OffsetDateTime::now_utc() - TYPICAL_WAIT_OVER;
+                let wait = self.queues.typical_wait(call.queue_id, since).await?;
+                Some(queue::hold_announcement(ahead, wait))
+            }
+            false => None,
+        };
+        Ok(VoiceAnswer::Hold {
             say,
             music: format!("{}{HOLD_MUSIC_PATH}", self.team.base_url),
             then: self.step_url(
@@ -316,7 +326,7 @@ impl Receiver {
                     ("n", (held + 1).to_string()),
                 ],
             ),
-        }
+        })
     }
 
     async fn overflow(

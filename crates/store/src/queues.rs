@@ -298,6 +298,26 @@ impl QueueRepository {
         Ok(done.rows_affected() > 0)
     }
 
+    /// How long the queue's callers answered since `since` waited before the agent who took
+    /// them rang, on average over the last twenty (None: none answered lately).
+    pub async fn typical_wait(
+        &self,
+        queue: QueueId,
+        since: OffsetDateTime,
+    ) -> Result<Option<u32>, StoreError> {
+        let (millis_avg,): (Option<f64>,) = sqlx::query_as(
+            "SELECT avg(offered_at - enqueued_at) FROM (SELECT offered_at, enqueued_at \
+             FROM queue_calls WHERE queue_id = ? AND answered_by IS NOT NULL \
+             AND offered_at IS NOT NULL AND enqueued_at >= ? \
+             ORDER BY enqueued_at DESC LIMIT 20)",
+        )
+        .bind(queue.to_string())
+        .bind(millis(since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(millis_avg.map(|m| (m.max(0.0) / 1000.0).round() as u32))
+    }
+
     /// Nobody of those offered answered: they are tried for this round; the caller waits.
     pub async fn unanswered(&self, call: &QueueCall) -> Result<bool, StoreError> {
         let mut tried = call.tried.clone();
@@ -707,6 +727,44 @@ mod tests {
         let again = sales(&ids);
         repo.save(&again).await.unwrap();
         assert_eq!(repo.find("sales").await.unwrap().unwrap().id, again.id);
+    }
+
+    /// The wait a holding caller is told: how long the queue's recently answered callers
+    /// waited before their agent rang, not counting those who never reached one.
+    #[tokio::test]
+    async fn the_typical_wait_is_the_recent_answered_callers_average() {
+        let store = Store::team_in_memory().await.unwrap();
+        let ids = agents(&store, 1).await;
+        let repo = store.queues();
+        let q = sales(&ids);
+        repo.save(&q).await.unwrap();
+        let provider = ProviderId(Uuid::new_v4());
+        assert_eq!(repo.typical_wait(q.id, at(0)).await.unwrap(), None);
+        for (n, (arrived, rang, answered)) in [(0, 60, true), (100, 220, true), (300, 900, false)]
+            .into_iter()
+            .enumerate()
+        {
+            let call = repo
+                .enqueue(
+                    q.id,
+                    provider,
+                    &format!("CA{n}"),
+                    "+14155552671",
+                    at(arrived),
+                )
+                .await
+                .unwrap();
+            assert!(repo.offer(&call, &ids, at(rang)).await.unwrap());
+            if answered {
+                assert!(repo.answer(call.id, ids[0]).await.unwrap());
+            }
+        }
+        assert_eq!(repo.typical_wait(q.id, at(0)).await.unwrap(), Some(90));
+        assert_eq!(
+            repo.typical_wait(q.id, at(50)).await.unwrap(),
+            Some(120),
+            "only the recent ones"
+        );
     }
 
     #[tokio::test]
