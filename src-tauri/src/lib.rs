@@ -138,6 +138,8 @@ pub fn run() {
             queues::queue_list,
             queues::queue_save,
             queues::queue_delete,
+            queues::queue_sound_upload,
+            queues::queue_sound_remove,
             queues::voicemail_list,
             queues::voicemail_audio,
             queues::voicemail_status_set,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use ringdesk_app::Ringdesk;
 use ringdesk_core::queue::{
-    Queue, QueueId, QueueInput, QueueNow, Voicemail, VoicemailId, VoicemailStatus,
+    Queue, QueueId, QueueInput, QueueNow, QueueSound, Voicemail, VoicemailId, VoicemailStatus,
 };
 use ringdesk_core::team::TeamEvent;
 use tauri::State;
@@ -31,6 +31,44 @@ pub async fn queue_save(
 #[tauri::command]
 pub async fn queue_delete(ringdesk: State<'_, Ringdesk>, id: QueueId) -> Result<()> {
     Ok(ringdesk.directory().await?.delete_queue(id).await?)
+}
+
+/// An admin's recording for a queue's hold music or greeting: the file as the request's raw
+/// body (not a JSON array of numbers), the queue and the sound in its headers.
+#[tauri::command]
+pub async fn queue_sound_upload(
+    ringdesk: State<'_, Ringdesk>,
+    request: tauri::ipc::Request<'_>,
+) -> Result<()> {
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(UiError::internal("the recording comes as the file's bytes"));
+    };
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let queue = header("queue")
+        .and_then(|v| uuid::Uuid::parse_str(v).ok())
+        .map(QueueId)
+        .ok_or_else(|| UiError::internal("which queue?"))?;
+    let sound = header("sound")
+        .and_then(QueueSound::from_code)
+        .ok_or_else(|| UiError::internal("hold music or greeting?"))?;
+    Ok(ringdesk
+        .directory()
+        .await?
+        .upload_queue_sound(queue, sound, bytes.clone())
+        .await?)
+}
+
+#[tauri::command]
+pub async fn queue_sound_remove(
+    ringdesk: State<'_, Ringdesk>,
+    id: QueueId,
+    sound: QueueSound,
+) -> Result<()> {
+    Ok(ringdesk
+        .directory()
+        .await?
+        .remove_queue_sound(id, sound)
+        .await?)
 }
 
 #[tauri::command]

@@ -1726,6 +1726,30 @@ try {
       // Leaving forgets the team on this desktop.
       await wd.click('[data-testid="team-leave"]');
       await wd.waitFor('[data-testid="team-join"]');
+
+      // Olga makes Bea an admin (a new invite): joined again, the Queues page is hers to
+      // change — she gives Sales its own hold music, which the server then plays to callers.
+      const promoted = await asOlga("POST", `/api/v1/agents/${beaId}/invites`, { role: "admin" });
+      assert(promoted.status === 201, `an admin's invite: ${promoted.status}`);
+      const adminInvite = (await promoted.json()).link;
+      assert((await secondLaunch(adminInvite)) === 0, "the invite opened");
+      await waitUntil("the admin's invite is in the form", () => wd.property('[data-testid="team-invite"]', "value"), adminInvite);
+      await wd.click('[data-testid="team-join"]');
+      await wd.waitFor('[data-testid="team-joined"]', { text: "Bea", timeoutMs: 15000 });
+      await wd.click('[data-testid="nav-queues"]');
+      await wd.waitFor('[data-testid="queue-new"]');
+      await wd.click('[data-testid="queue-edit"]');
+      await wd.waitFor('[data-testid="queue-sound-hold-music"]', { text: "the server's" });
+      await wd.upload('[data-testid="queue-sound-file-hold-music"]', join(root, "assets/audio/hold-music.wav"));
+      await wd.waitFor('[data-testid="queue-sound-hold-music"]', { text: "your recording", timeoutMs: 10000 });
+      await wd.execute("document.querySelector(arguments[0]).scrollIntoView()", ['[data-testid="queue-sounds"]']);
+      writeFileSync(join(shots, "team-queue-admin.png"), await wd.screenshot());
+      const played = await fetch(`${base}/audio/queues/${sales.id}/hold-music.wav`);
+      assert(played.status === 200, `the queue's own music is served: ${played.status}`);
+      await wd.click('[data-testid="nav-settings"]');
+      await wd.click('[data-testid="settings-team"]');
+      await wd.click('[data-testid="team-leave"]');
+      await wd.waitFor('[data-testid="team-join"]');
     } finally {
       serving.kill("SIGTERM");
     }

@@ -67,6 +67,14 @@ impl Ringdesk {
 }
 
 impl Directory<'_> {
+    /// The team server and this desktop's token, for what only a team server does.
+    pub(crate) fn team(&self) -> Result<(&TeamClient, &SecretString), DirectoryError> {
+        match self {
+            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
+            Directory::Team { client, token, .. } => Ok((client, token)),
+        }
+    }
+
     fn agents(ringdesk: &Ringdesk) -> &Agents {
         &ringdesk.agents
     }
@@ -187,32 +195,22 @@ impl Directory<'_> {
 
     /// Adds a provider account to the team (its keys go to the server, never kept here).
     pub async fn add_team_provider(&self, new: &NewProvider) -> Result<Provider, DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => Ok(client.add_provider(token, new).await?),
-        }
+        let (client, token) = self.team()?;
+        Ok(client.add_provider(token, new).await?)
     }
 
     pub async fn activate_team_provider(
         &self,
         provider: ProviderId,
     ) -> Result<Provider, DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => {
-                Ok(client.activate_provider(token, provider).await?)
-            }
-        }
+        let (client, token) = self.team()?;
+        Ok(client.activate_provider(token, provider).await?)
     }
 
     /// Makes (or remakes) an agent's softphone login on the team's active provider.
     pub async fn provision_softphone(&self, user: UserId) -> Result<AgentLogin, DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => {
-                Ok(client.provision_softphone(token, user).await?)
-            }
-        }
+        let (client, token) = self.team()?;
+        Ok(client.provision_softphone(token, user).await?)
     }
 
     /// Keeps a login the team's PBX gave an agent (Vonage makes none).
@@ -221,19 +219,13 @@ impl Directory<'_> {
         user: UserId,
         login: &ringdesk_team::GivenLogin,
     ) -> Result<AgentLogin, DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => {
-                Ok(client.give_softphone(token, user, login).await?)
-            }
-        }
+        let (client, token) = self.team()?;
+        Ok(client.give_softphone(token, user, login).await?)
     }
 
     /// A new invite for an agent's (next) desktop.
     pub async fn invite(&self, user: UserId) -> Result<InviteLink, DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => Ok(client.invite(token, user).await?),
-        }
+        let (client, token) = self.team()?;
+        Ok(client.invite(token, user).await?)
     }
 }

@@ -3,17 +3,15 @@
 //! the agent reading it.
 
 use ringdesk_core::queue::{
-    Queue, QueueId, QueueInput, QueueNow, Voicemail, VoicemailId, VoicemailStatus,
+    Queue, QueueId, QueueInput, QueueNow, QueueSound, Voicemail, VoicemailId, VoicemailStatus,
 };
 
 use crate::directory::{Directory, DirectoryError};
 
 impl Directory<'_> {
     pub async fn queues(&self) -> Result<Vec<QueueNow>, DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => Ok(client.queues(token).await?),
-        }
+        let (client, token) = self.team()?;
+        Ok(client.queues(token).await?)
     }
 
     pub async fn save_queue(
@@ -21,19 +19,32 @@ impl Directory<'_> {
         id: Option<QueueId>,
         queue: &QueueInput,
     ) -> Result<Queue, DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => {
-                Ok(client.save_queue(token, id, queue).await?)
-            }
-        }
+        let (client, token) = self.team()?;
+        Ok(client.save_queue(token, id, queue).await?)
     }
 
     pub async fn delete_queue(&self, id: QueueId) -> Result<(), DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => Ok(client.delete_queue(token, id).await?),
-        }
+        let (client, token) = self.team()?;
+        Ok(client.delete_queue(token, id).await?)
+    }
+
+    pub async fn upload_queue_sound(
+        &self,
+        id: QueueId,
+        sound: QueueSound,
+        bytes: Vec<u8>,
+    ) -> Result<(), DirectoryError> {
+        let (client, token) = self.team()?;
+        Ok(client.upload_queue_sound(token, id, sound, bytes).await?)
+    }
+
+    pub async fn remove_queue_sound(
+        &self,
+        id: QueueId,
+        sound: QueueSound,
+    ) -> Result<(), DirectoryError> {
+        let (client, token) = self.team()?;
+        Ok(client.remove_queue_sound(token, id, sound).await?)
     }
 
     /// The messages in this agent's box and their queues' (none on a desktop alone: its
@@ -52,10 +63,8 @@ impl Directory<'_> {
     }
 
     pub async fn voicemail_audio(&self, id: VoicemailId) -> Result<Vec<u8>, DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => Ok(client.voicemail_audio(token, id).await?),
-        }
+        let (client, token) = self.team()?;
+        Ok(client.voicemail_audio(token, id).await?)
     }
 
     pub async fn set_voicemail_status(
@@ -63,11 +72,7 @@ impl Directory<'_> {
         id: VoicemailId,
         status: VoicemailStatus,
     ) -> Result<(), DirectoryError> {
-        match self {
-            Directory::Solo(_) => Err(DirectoryError::NotInTeam),
-            Directory::Team { client, token, .. } => {
-                Ok(client.set_voicemail_status(token, id, status).await?)
-            }
-        }
+        let (client, token) = self.team()?;
+        Ok(client.set_voicemail_status(token, id, status).await?)
     }
 }

@@ -92,6 +92,36 @@ pub struct QueueNow {
     pub waiting: u32,
     /// How long the one waiting longest has waited.
     pub longest_wait_secs: Option<i64>,
+    /// The queue plays its own hold music (an admin's upload), not the server's.
+    #[serde(default)]
+    pub hold_music_uploaded: bool,
+    /// Its voicemail greeting is an admin's recording, not the provider's speech.
+    #[serde(default)]
+    pub greeting_uploaded: bool,
+}
+
+/// A recording an admin can give a queue in place of the default: its hold music, or its
+/// voicemail greeting (instead of the provider's speech).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueSound {
+    HoldMusic,
+    Greeting,
+}
+
+impl QueueSound {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::HoldMusic => "hold-music",
+            Self::Greeting => "greeting",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::HoldMusic, Self::Greeting]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
 }
 
 pub const DEFAULT_GREETING: &str =

@@ -3,8 +3,8 @@
 //! NCCO answered (a JSON array of actions). Vonage numbers carry no `+`.
 
 use ringdesk_core::ports::{
-    CallParty, DialResult, DialTarget, StepRecording, StepRequest, VoiceAnswer, VoiceRequest,
-    WebhookRequest, CALL_HEADER, QUEUE_HEADER,
+    CallParty, DialResult, DialTarget, Prompt, StepRecording, StepRequest, VoiceAnswer,
+    VoiceRequest, WebhookRequest, CALL_HEADER, QUEUE_HEADER,
 };
 use ringdesk_core::{E164Number, ProviderError};
 use serde::Deserialize;
@@ -277,7 +277,10 @@ pub fn render(answer: &VoiceAnswer) -> String {
             ready,
             transcribed,
         } => json!([
-            { "action": "talk", "text": greeting },
+            match greeting {
+                Prompt::Say(words) => json!({ "action": "talk", "text": words }),
+                Prompt::Play(url) => json!({ "action": "stream", "streamUrl": [url] }),
+            },
             {
                 "action": "record",
                 "endOnSilence": 5,
@@ -520,7 +523,14 @@ mod tests {
                 transfer_url: None,
             },
             VoiceAnswer::Voicemail {
-                greeting: "Leave a message".into(),
+                greeting: Prompt::Say("Leave a message".into()),
+                max_secs: 120,
+                after: "https://t/done".into(),
+                ready: "https://t/ready".into(),
+                transcribed: "https://t/text".into(),
+            },
+            VoiceAnswer::Voicemail {
+                greeting: Prompt::Play("https://t/audio/queues/q/greeting.wav".into()),
                 max_secs: 120,
                 after: "https://t/done".into(),
                 ready: "https://t/ready".into(),

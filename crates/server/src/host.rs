@@ -49,6 +49,7 @@ pub struct Receiver {
     pub recordings: Recordings,
     pub queues: QueueRepository,
     pub voicemails: Voicemails,
+    pub queue_audio: crate::queue_audio::QueueAudio,
     /// One event applied at a time: a redelivery racing its original must see it as seen.
     pub apply: Mutex<()>,
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod host;
 pub mod live;
 pub mod queue_api;
+pub mod queue_audio;
 pub mod queues;
 pub mod recordings;
 pub mod sealing;
@@ -56,6 +57,7 @@ pub struct Shared {
     pub store: Store,
     pub recordings: recordings::Recordings,
     pub voicemails: voicemail::Voicemails,
+    pub queue_audio: queue_audio::QueueAudio,
     /// Set when shutdown starts: readiness fails so a proxy stops sending work here.
     pub stopping: AtomicBool,
 }
@@ -151,6 +153,9 @@ impl Server {
                 team,
                 recordings,
                 voicemails,
+                queue_audio: queue_audio::QueueAudio {
+                    folder: config.data_dir.join("queue-audio"),
+                },
                 store,
                 stopping: AtomicBool::new(false),
             }),
@@ -165,6 +170,7 @@ impl Server {
             recordings: self.shared.recordings.clone(),
             queues: self.shared.store.queues(),
             voicemails: self.shared.voicemails.clone(),
+            queue_audio: self.shared.queue_audio.clone(),
             apply: Default::default(),
         };
         api::router()

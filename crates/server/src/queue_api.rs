@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::api::{audio_type, id, Admin, ApiError, Result, Signed};
+use crate::queue_audio::{QueueAudioError, QueueSound, MAX_BYTES};
 use crate::queues::{HOLD_MUSIC, HOLD_MUSIC_PATH};
 use crate::team::TeamError;
 use crate::Shared;
@@ -29,6 +31,13 @@ pub fn router() -> Router<Arc<Shared>> {
         .route(HOLD_MUSIC_PATH, get(hold_music))
         .route("/api/v1/queues", get(queues).post(add_queue))
         .route("/api/v1/queues/{id}", put(save_queue).delete(delete_queue))
+        .route(
+            "/api/v1/queues/{id}/audio/{sound}",
+            put(upload_sound)
+                .delete(remove_sound)
+                .layer(DefaultBodyLimit::max(MAX_BYTES + 1)),
+        )
+        .route("/audio/queues/{id}/{file}", get(queue_sound))
         .route("/api/v1/voicemails", get(voicemails))
         .route("/api/v1/voicemails/{id}/audio", get(voicemail_audio))
         .route("/api/v1/voicemails/{id}/status", put(voicemail_status))
@@ -63,7 +72,10 @@ async fn queues(State(shared): State<Arc<Shared>>, _: Signed) -> Result<Json<Vec
             .into_iter()
             .map(|queue| {
                 let load = loads.iter().find(|l| l.queue_id == queue.id);
+                let uploaded = |sound| shared.queue_audio.file(queue.id, sound).is_some();
                 QueueNow {
+                    hold_music_uploaded: uploaded(QueueSound::HoldMusic),
+                    greeting_uploaded: uploaded(QueueSound::Greeting),
                     waiting: load.map_or(0, |l| l.waiting),
                     longest_wait_secs: load
                         .and_then(|l| l.oldest)
@@ -178,6 +190,107 @@ async fn delete_queue(
     }
     shared.team.live.tell(TeamEvent::Queues).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn sound_of(raw: &str) -> Result<QueueSound> {
+    QueueSound::from_code(raw).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "a queue has hold-music and a greeting, nothing else",
+        )
+    })
+}
+
+async fn existing_queue(shared: &Shared, raw: &str) -> Result<QueueId> {
+    let queue_id = id(raw, QueueId, "queue")?;
+    match shared.store.queues().get(queue_id).await.map_err(store)? {
+        Some(_) => Ok(queue_id),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "there is no such queue",
+        )),
+    }
+}
+
+/// An admin's recording for the queue's hold music or voicemail greeting (WAV or MP3, the
+/// file itself as the body): providers play it from then on.
+async fn upload_sound(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path((raw, sound)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode> {
+    let sound = sound_of(&sound)?;
+    let queue_id = existing_queue(&shared, &raw).await?;
+    match shared.queue_audio.put(queue_id, sound, &body) {
+        Ok(ext) => {
+            tracing::info!(queue = %queue_id, sound = sound.code(), ext, bytes = body.len(), "queue recording kept");
+            shared.team.live.tell(TeamEvent::Queues).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Err(QueueAudioError::TooLarge) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            QueueAudioError::TooLarge.to_string(),
+        )),
+        Err(e @ QueueAudioError::NotAudio) => Err(ApiError::invalid(e.to_string())),
+        Err(e @ QueueAudioError::Io(_)) => {
+            tracing::error!(queue = %queue_id, error = %e, "cannot keep a queue recording");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ))
+        }
+    }
+}
+
+/// Back to the server's hold music, or to the spoken greeting.
+async fn remove_sound(
+    State(shared): State<Arc<Shared>>,
+    _: Admin,
+    Path((raw, sound)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let sound = sound_of(&sound)?;
+    let queue_id = existing_queue(&shared, &raw).await?;
+    match shared.queue_audio.remove(queue_id, sound) {
+        Ok(true) => {
+            shared.team.live.tell(TeamEvent::Queues).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Ok(false) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the queue has no recording of its own for that",
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot remove the recording: {e}"),
+        )),
+    }
+}
+
+/// A queue's own recording, for the provider to play (no login: the queue's id is the name).
+async fn queue_sound(
+    State(shared): State<Arc<Shared>>,
+    Path((raw, file)): Path<(String, String)>,
+) -> Result<Response> {
+    let gone = || ApiError::new(StatusCode::NOT_FOUND, "no such recording");
+    let queue_id = id(&raw, QueueId, "queue")?;
+    let (sound, ext) = file.rsplit_once('.').ok_or_else(gone)?;
+    let sound = QueueSound::from_code(sound).ok_or_else(gone)?;
+    let (path, kept) = shared
+        .queue_audio
+        .file(queue_id, sound)
+        .filter(|(_, kept)| *kept == ext)
+        .ok_or_else(gone)?;
+    let bytes = tokio::fs::read(&path).await.map_err(|_| gone())?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, audio_type(kept)),
+            // Replaced in place by a new upload: never kept long by a cache.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

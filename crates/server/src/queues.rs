@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use ringdesk_core::ports::{
-    CallParty, DialResult, DialTarget, Ringing, StepRequest, VoiceAnswer, VoiceRequest,
+    CallParty, DialResult, DialTarget, Prompt, Ringing, StepRequest, VoiceAnswer, VoiceRequest,
 };
 use ringdesk_core::queue::{
     self, Decision, Member, Overflow, Queue, QueueCall, QueueCallId, QueueCallState, VoicemailBox,
@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::host::Receiver;
+use crate::queue_audio::QueueSound;
 use crate::team::TeamError;
 
 /// The longest message a caller can leave (Twilio transcribes up to two minutes).
@@ -315,9 +316,13 @@ impl Receiver {
             }
             false => None,
         };
+        let music = self
+            .queue_audio
+            .url(&self.team.base_url, call.queue_id, QueueSound::HoldMusic)
+            .unwrap_or_else(|| format!("{}{HOLD_MUSIC_PATH}", self.team.base_url));
         Ok(VoiceAnswer::Hold {
             say,
-            music: format!("{}{HOLD_MUSIC_PATH}", self.team.base_url),
+            music,
             then: self.step_url(
                 provider,
                 &[
@@ -352,10 +357,20 @@ impl Receiver {
         Ok(match &queue.overflow {
             Overflow::Voicemail => {
                 let mailbox = VoicemailBox::Queue { queue_id: queue.id };
-                let greeting = queue
-                    .greeting
-                    .clone()
-                    .unwrap_or_else(|| queue::DEFAULT_GREETING.into());
+                // The queue's recording, else its words, else ours.
+                let greeting =
+                    match self
+                        .queue_audio
+                        .url(&self.team.base_url, queue.id, QueueSound::Greeting)
+                    {
+                        Some(url) => Prompt::Play(url),
+                        None => Prompt::Say(
+                            queue
+                                .greeting
+                                .clone()
+                                .unwrap_or_else(|| queue::DEFAULT_GREETING.into()),
+                        ),
+                    };
                 self.voicemail(
                     provider,
                     (&call.provider_call_id, &call.caller),
@@ -384,7 +399,7 @@ impl Receiver {
         provider: ProviderId,
         (provider_call_id, caller): (&str, &str),
         mailbox: VoicemailBox,
-        greeting: String,
+        greeting: Prompt,
     ) -> Result<VoiceAnswer, TeamError> {
         let id = self
             .queues
@@ -650,8 +665,10 @@ impl Receiver {
     }
 }
 
-fn agent_greeting(name: &str) -> String {
-    format!("Sorry, {name} cannot take your call right now. Please leave a message after the tone.")
+fn agent_greeting(name: &str) -> Prompt {
+    Prompt::Say(format!(
+        "Sorry, {name} cannot take your call right now. Please leave a message after the tone."
+    ))
 }
 
 fn step_message(provider: ProviderId, query: &str) -> String {

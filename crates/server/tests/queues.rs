@@ -353,6 +353,75 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
     let (_, overflow) = running.voice(&provider, &caller("CA7")).await;
     assert!(overflow.contains("<Record "), "{overflow}");
 
+    // 4b. The queue's own recordings (an admin's): its greeting is played instead of spoken,
+    //     its hold music instead of the server's.
+    let greeting = b"ID3\x04\x00\x00\x00\x00\x00\x00 Sales greeting".to_vec();
+    let music = [b"RIFF\x24\x00\x00\x00WAVEfmt ".as_slice(), &[1; 64]].concat();
+    let sound = |what: &str| format!("/api/v1/queues/{sales_id}/audio/{what}");
+    let (status, _) = running
+        .upload(
+            &sound("greeting"),
+            &bea_token,
+            "audio/mpeg",
+            greeting.clone(),
+        )
+        .await;
+    assert_eq!(status, 403, "an agent uploads nothing");
+    let (status, said) = running
+        .upload(&sound("greeting"), &admin, "audio/mpeg", b"<html>".to_vec())
+        .await;
+    assert_eq!(status, 422, "{said}");
+    for (what, kind, bytes) in [
+        ("greeting", "audio/mpeg", greeting.clone()),
+        ("hold-music", "audio/wav", music.clone()),
+    ] {
+        let (status, said) = running.upload(&sound(what), &admin, kind, bytes).await;
+        assert_eq!(status, 204, "{what}: {said}");
+    }
+    let (_, listed) = running
+        .call("GET", "/api/v1/queues", Some(&bea_token), None)
+        .await;
+    assert_eq!(
+        (
+            &listed[0]["holdMusicUploaded"],
+            &listed[0]["greetingUploaded"]
+        ),
+        (&json!(true), &json!(true)),
+        "{listed}"
+    );
+    let (_, overflow) = running.voice(&provider, &caller("CA7b")).await;
+    let played = format!("{PUBLIC}/audio/queues/{sales_id}/greeting.mp3");
+    assert!(
+        overflow.contains(&format!("<Play>{played}</Play><Record ")),
+        "{overflow}"
+    );
+    let fetched = reqwest::get(format!("{}{}", running.checked, path(&played)))
+        .await
+        .unwrap();
+    assert_eq!(fetched.headers()["content-type"], "audio/mpeg");
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), greeting);
+    // Nobody took CA6: both agents passed over, the caller holds to the queue's music.
+    let (_, hold) = running
+        .twilio(
+            path(&attribute(&offer, "action")),
+            "CallSid=CA6&DialCallStatus=no-answer",
+        )
+        .await;
+    assert!(
+        hold.contains(&format!(
+            "<Play>{PUBLIC}/audio/queues/{sales_id}/hold-music.wav</Play>"
+        )),
+        "{hold}"
+    );
+    let (status, _) = running
+        .call("DELETE", &sound("greeting"), Some(&admin), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = running
+        .call("DELETE", &sound("greeting"), Some(&admin), None)
+        .await;
+    assert_eq!(status, 404, "spoken again already");
+
     // 5. A deleted queue: its number apologises.
     let (status, _) = running
         .call(
@@ -445,7 +514,7 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
         .call("GET", "/api/v1/voicemails", Some(&bea_token), None)
         .await
         .1;
-    assert_eq!(before.as_array().unwrap().len(), 4, "{before}");
+    assert_eq!(before.as_array().unwrap().len(), 5, "{before}");
     let dir = running.stop().await;
     let mut endpoints = Endpoints::all_at(&prism).unwrap();
     endpoints.twilio_sip = Some("127.0.0.1:9".into());

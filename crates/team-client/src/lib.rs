@@ -9,7 +9,7 @@ use ringdesk_core::team::{Device, Presence};
 mod live;
 pub use live::{LinkEvent, LiveLink};
 use ringdesk_core::queue::{
-    Queue, QueueId, QueueInput, QueueNow, Voicemail, VoicemailId, VoicemailStatus,
+    Queue, QueueId, QueueInput, QueueNow, QueueSound, Voicemail, VoicemailId, VoicemailStatus,
 };
 use ringdesk_core::team::AgentLogin;
 use ringdesk_core::{
@@ -336,6 +336,35 @@ impl TeamClient {
 
     pub async fn delete_queue(&self, token: &SecretString, id: QueueId) -> Result<(), TeamError> {
         let path = format!("/api/v1/queues/{id}");
+        self.read::<serde_json::Value>(self.authed(reqwest::Method::DELETE, &path, token))
+            .await
+            .map(|_| ())
+    }
+
+    /// An admin's recording for a queue's hold music or greeting (WAV or MP3).
+    pub async fn upload_queue_sound(
+        &self,
+        token: &SecretString,
+        id: QueueId,
+        sound: QueueSound,
+        bytes: Vec<u8>,
+    ) -> Result<(), TeamError> {
+        let path = format!("/api/v1/queues/{id}/audio/{}", sound.code());
+        let request = self
+            .authed(reqwest::Method::PUT, &path, token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.read::<serde_json::Value>(request).await.map(|_| ())
+    }
+
+    /// Back to the server's hold music, or the spoken greeting (admins).
+    pub async fn remove_queue_sound(
+        &self,
+        token: &SecretString,
+        id: QueueId,
+        sound: QueueSound,
+    ) -> Result<(), TeamError> {
+        let path = format!("/api/v1/queues/{id}/audio/{}", sound.code());
         self.read::<serde_json::Value>(self.authed(reqwest::Method::DELETE, &path, token))
             .await
             .map(|_| ())

@@ -1,5 +1,5 @@
 // The only module that talks to the Rust core: typed wrappers over Tauri commands and events.
-import { invoke } from "@tauri-apps/api/core";
+import { invoke, type InvokeArgs, type InvokeOptions } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   NumberRoute,
@@ -17,6 +17,7 @@ import type {
   Queue,
   QueueInput,
   QueueNow,
+  QueueSound,
   Voicemail,
   VoicemailStatus,
   SavedUser,
@@ -50,9 +51,9 @@ import type {
 } from "./types";
 
 /** Commands reject with a UiError; anything else (IPC failure) is wrapped into one. */
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+async function call<T>(command: string, args?: InvokeArgs, options?: InvokeOptions): Promise<T> {
   try {
-    return await invoke<T>(command, args);
+    return await invoke<T>(command, args, options);
   } catch (e) {
     if (e && typeof e === "object" && "message" in e) throw e as UiError;
     throw { kind: "internal", field: null, message: String(e) } satisfies UiError;
@@ -154,6 +155,12 @@ export const api = {
     /** Makes (id null) or changes a queue (team admins); rejects with the server's reason. */
     save: (id: string | null, queue: QueueInput) => call<Queue>("queue_save", { id, queue }),
     remove: (id: string) => call<void>("queue_delete", { id }),
+    /** An admin's WAV or MP3 for the queue's hold music or greeting: the file's bytes go as
+     *  they are (not a JSON array of numbers). */
+    uploadSound: async (id: string, sound: QueueSound, file: File) =>
+      call<void>("queue_sound_upload", new Uint8Array(await file.arrayBuffer()), { headers: { queue: id, sound } }),
+    /** Back to the server's hold music, or the spoken greeting. */
+    removeSound: (id: string, sound: QueueSound) => call<void>("queue_sound_remove", { id, sound }),
   },
   voicemail: {
     /** This agent's messages and their queues', newest first (none outside a team). */

@@ -551,7 +551,14 @@ export interface Queue extends QueueInput {
 export interface QueueNow extends Queue {
   waiting: number;
   longestWaitSecs: number | null;
+  /** The queue plays an admin's recording while callers wait. */
+  holdMusicUploaded?: boolean;
+  /** Its voicemail greeting is an admin's recording. */
+  greetingUploaded?: boolean;
 }
+
+/** A recording an admin can give a queue (Rust `queue::QueueSound`). */
+export type QueueSound = "hold-music" | "greeting";
 
 export type VoicemailStatus = "new" | "listened" | "archived";
 

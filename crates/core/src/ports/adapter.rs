@@ -235,11 +235,11 @@ pub enum VoiceAnswer {
         music: String,
         then: String,
     },
-    /// Say `greeting`, then record the caller's message (at most `max_secs`, a beep first,
+    /// The `greeting`, then record the caller's message (at most `max_secs`, a beep first,
     /// ended by silence or a key) with a transcription. `after` is asked once the message is
     /// recorded; `ready` is told when the audio can be fetched, `transcribed` when its text is.
     Voicemail {
-        greeting: String,
+        greeting: Prompt,
         max_secs: u32,
         after: String,
         ready: String,
@@ -249,6 +249,13 @@ pub enum VoiceAnswer {
     Connect,
     /// End the call (or, for an answering party's leg, refuse that leg) without a word.
     Hangup,
+}
+
+/// What a caller hears: words the provider speaks, or a recording it plays from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    Say(String),
+    Play(String),
 }
 
 /// One party an `Offer` rings.

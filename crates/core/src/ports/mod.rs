@@ -7,7 +7,7 @@ mod secret_store;
 
 pub use adapter::{
     AccountInfo, AdapterFactory, CallHandle, CallParty, CallRequest, DialResult, DialTarget,
-    NumberCapabilities, NumberType, ProviderAdapter, ProviderNumber, ProviderRecording,
+    NumberCapabilities, NumberType, Prompt, ProviderAdapter, ProviderNumber, ProviderRecording,
     ProvisionedResource, RecordingAudio, Ringing, SoftphoneLogin, SoftphoneRequest, StepRecording,
     StepRequest, TransferRequest, VoiceAnswer, VoiceRequest, WebhookEvent, WebhookEventKind,
     WebhookRequest, CALL_HEADER, QUEUE_HEADER,

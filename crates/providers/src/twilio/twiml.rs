@@ -4,8 +4,8 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use ringdesk_core::ports::{
-    CallParty, DialResult, DialTarget, StepRecording, StepRequest, TransferRequest, VoiceAnswer,
-    VoiceRequest, WebhookRequest, CALL_HEADER, QUEUE_HEADER,
+    CallParty, DialResult, DialTarget, Prompt, StepRecording, StepRequest, TransferRequest,
+    VoiceAnswer, VoiceRequest, WebhookRequest, CALL_HEADER, QUEUE_HEADER,
 };
 use ringdesk_core::{E164Number, ProviderError};
 
@@ -185,9 +185,12 @@ pub fn render_in(answer: &VoiceAnswer, dialect: Dialect) -> String {
             };
             // Ended by 5 s of silence or any key; Twilio transcribes messages of 2 minutes at
             // most.
+            let greeting = match greeting {
+                Prompt::Say(words) => format!("<Say>{}</Say>", escape(words)),
+                Prompt::Play(url) => format!("<Play>{}</Play>", escape(url)),
+            };
             format!(
-                "<Say>{}</Say><Record action=\"{}\" method=\"POST\" maxLength=\"{}\" timeout=\"5\" playBeep=\"true\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\" recordingStatusCallbackEvent=\"completed\"{transcription}/>",
-                escape(greeting),
+                "{greeting}<Record action=\"{}\" method=\"POST\" maxLength=\"{}\" timeout=\"5\" playBeep=\"true\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\" recordingStatusCallbackEvent=\"completed\"{transcription}/>",
                 escape(after),
                 max_secs.min(&120),
                 escape(ready),
@@ -469,7 +472,7 @@ mod tests {
             "{told}"
         );
         let voicemail = VoiceAnswer::Voicemail {
-            greeting: "Leave a message".into(),
+            greeting: Prompt::Say("Leave a message".into()),
             max_secs: 600,
             after: "https://t/done".into(),
             ready: "https://t/ready".into(),
@@ -488,6 +491,18 @@ mod tests {
         assert!(
             texml.contains("transcription=\"true\" transcriptionCallback=\"https://t/text\"/>"),
             "{texml}"
+        );
+        let recorded = render(&VoiceAnswer::Voicemail {
+            greeting: Prompt::Play("https://t/audio/queues/q/greeting.mp3?a=1&b=2".into()),
+            max_secs: 60,
+            after: "https://t/done".into(),
+            ready: "https://t/ready".into(),
+            transcribed: "https://t/text".into(),
+        });
+        assert!(
+            recorded
+                .contains("<Play>https://t/audio/queues/q/greeting.mp3?a=1&amp;b=2</Play><Record "),
+            "an uploaded greeting is played: {recorded}"
         );
         assert!(render(&VoiceAnswer::Connect).ends_with("<Response></Response>"));
         assert!(render(&VoiceAnswer::Hangup).ends_with("<Response><Hangup/></Response>"));

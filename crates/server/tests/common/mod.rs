@@ -120,6 +120,30 @@ impl Running {
         self.request(&self.checked, method, path, token, body).await
     }
 
+    /// A file sent as the body (an upload), through the contract proxy.
+    pub async fn upload(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Answer {
+        let response = reqwest::Client::new()
+            .put(format!("{}{path}", self.checked))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// A request the contract itself would refuse (to see that the server refuses it too).
     pub async fn call_direct(
         &self,
