@@ -71,6 +71,33 @@ pub async fn queue_sound_remove(
         .await?)
 }
 
+/// Whether this agent greets callers with their own recording.
+#[tauri::command]
+pub async fn greeting_get(ringdesk: State<'_, Ringdesk>) -> Result<bool> {
+    Ok(ringdesk.directory().await?.my_greeting().await?)
+}
+
+/// The agent's own voicemail greeting: the file as the request's raw body.
+#[tauri::command]
+pub async fn greeting_upload(
+    ringdesk: State<'_, Ringdesk>,
+    request: tauri::ipc::Request<'_>,
+) -> Result<()> {
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(UiError::internal("the recording comes as the file's bytes"));
+    };
+    Ok(ringdesk
+        .directory()
+        .await?
+        .set_my_greeting(Some(bytes.clone()))
+        .await?)
+}
+
+#[tauri::command]
+pub async fn greeting_remove(ringdesk: State<'_, Ringdesk>) -> Result<()> {
+    Ok(ringdesk.directory().await?.set_my_greeting(None).await?)
+}
+
 #[tauri::command]
 pub async fn voicemail_list(
     ringdesk: State<'_, Ringdesk>,

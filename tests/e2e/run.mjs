@@ -1689,6 +1689,10 @@ try {
       await wd.waitFor('[data-testid="voicemail-item-status"]', { text: "new" });
       await wd.waitFor('[data-testid="voicemail-queue"]', { text: "Sales queue" });
       writeFileSync(join(shots, "team-voicemail.png"), await wd.screenshot());
+      // Bea records her own greeting: callers who miss her hear it instead of the spoken one.
+      await wd.waitFor('[data-testid="voicemail-greeting-kind"]', { text: "spoken" });
+      await wd.upload('[data-testid="voicemail-greeting-file"]', join(root, "assets/audio/hold-music.wav"));
+      await wd.waitFor('[data-testid="voicemail-greeting-kind"]', { text: "your recording", timeoutMs: 10000 });
       await wd.type('[data-testid="voicemail-search"]', "invoice");
       await wd.waitFor('[data-testid="voicemail-page"]', { text: "None match" });
       await wd.type('[data-testid="voicemail-search"]', "quote");

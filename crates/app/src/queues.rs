@@ -47,6 +47,18 @@ impl Directory<'_> {
         Ok(client.remove_queue_sound(token, id, sound).await?)
     }
 
+    /// Whether the agent greets callers with their own recording.
+    pub async fn my_greeting(&self) -> Result<bool, DirectoryError> {
+        let (client, token) = self.team()?;
+        Ok(client.my_greeting(token).await?)
+    }
+
+    /// The agent's own greeting (WAV or MP3), or back to the spoken one (None).
+    pub async fn set_my_greeting(&self, recording: Option<Vec<u8>>) -> Result<(), DirectoryError> {
+        let (client, token) = self.team()?;
+        Ok(client.set_my_greeting(token, recording).await?)
+    }
+
     /// The messages in this agent's box and their queues' (none on a desktop alone: its
     /// calls are answered by the provider's voicemail, if any).
     pub async fn voicemails(

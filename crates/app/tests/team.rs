@@ -6,10 +6,9 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringdesk_app::{Availability, CrmKind, CrmSettings, Ringdesk, TeamLink};
+use ringdesk_app::{Availability, Ringdesk, TeamLink};
 use ringdesk_core::queue::VoicemailBox;
 use ringdesk_core::team::{Presence, Role, TeamEvent};
 use ringdesk_core::{
@@ -19,7 +18,6 @@ use ringdesk_core::{
 use ringdesk_providers::Endpoints;
 use ringdesk_server::config::ServerConfig;
 use ringdesk_server::Server;
-use ringdesk_test_support::contract_crm;
 use secrecy::SecretString;
 
 async fn eventually<F: std::future::Future<Output = bool>>(
@@ -227,18 +225,7 @@ async fn a_desktop_joins_a_team_takes_its_softphone_and_reports_its_agent() {
 
     // A caller left Bea a message: her desktop writes it to her CRM once its text is there
     // (a queue's message goes through its first member's desktop the same way).
-    let crm: contract_crm::Shared = Arc::new(Mutex::new(contract_crm::Data::default()));
-    let crm_url = contract_crm::url(contract_crm::start(crm.clone()).await);
-    ringdesk
-        .set_crm(
-            CrmSettings {
-                kind: CrmKind::Generic,
-                base_url: crm_url,
-            },
-            Some(contract_crm::TOKEN.into()),
-        )
-        .await
-        .unwrap();
+    let crm = support::contract_crm(&ringdesk).await;
     let message = voicemails
         .repo
         .voicemail_for(

@@ -8,10 +8,9 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringdesk_app::{CallControl, CrmKind, CrmSettings, Ringdesk};
+use ringdesk_app::{CallControl, Ringdesk};
 use ringdesk_core::team::{AgentLogin, Role, TeamEvent};
 use ringdesk_core::{
     CallFilter, CallStatus, CredentialField, NewProvider, ProviderCredentials, ProviderKind,
@@ -21,7 +20,6 @@ use ringdesk_providers::Endpoints;
 use ringdesk_server::config::ServerConfig;
 use ringdesk_server::Server;
 use ringdesk_test_support::carrier::{Carrier, DialOutcome, Signer, SipSide, Step};
-use ringdesk_test_support::contract_crm;
 use secrecy::SecretString;
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -154,18 +152,7 @@ async fn a_team_call_on_the_desktop_is_the_team_journals_call_and_plays_its_reco
         .await
         .unwrap();
     // Her CRM (the contract's own stand-in, checking every body).
-    let crm: contract_crm::Shared = Arc::new(Mutex::new(contract_crm::Data::default()));
-    let crm_url = contract_crm::url(contract_crm::start(crm.clone()).await);
-    ringdesk
-        .set_crm(
-            CrmSettings {
-                kind: CrmKind::Generic,
-                base_url: crm_url,
-            },
-            Some(contract_crm::TOKEN.into()),
-        )
-        .await
-        .unwrap();
+    let crm = support::contract_crm(&ringdesk).await;
     eventually("Bea is online", Duration::from_secs(20), || async {
         team.status_of(bea.id).await.unwrap() == ringdesk_core::UserStatus::Online
     })

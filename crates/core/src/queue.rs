@@ -288,6 +288,9 @@ pub struct QueueCall {
     /// Who was offered this call in the current round and did not answer.
     pub tried: Vec<UserId>,
     pub answered_by: Option<UserId>,
+    /// The number called records its calls: the agent's talk with this caller is recorded.
+    #[serde(default)]
+    pub recorded: bool,
 }
 
 /// A member as the step sees them now.
@@ -529,6 +532,7 @@ mod tests {
             offered_to: vec![],
             tried: vec![],
             answered_by: None,
+            recorded: false,
         }
     }
 

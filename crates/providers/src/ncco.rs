@@ -210,6 +210,25 @@ fn endpoint(target: &DialTarget) -> serde_json::Value {
     }
 }
 
+/// `connect`, recorded when `record` says where to tell of it: the `record` action comes
+/// before it so it covers the conversation (both sides, one channel each).
+fn recorded(record: Option<&str>, connect: serde_json::Value) -> serde_json::Value {
+    match record {
+        Some(url) => json!([
+            {
+                "action": "record",
+                "split": "conversation",
+                "channels": 2,
+                "format": "mp3",
+                "eventUrl": [url],
+                "eventMethod": "POST"
+            },
+            connect
+        ]),
+        None => json!([connect]),
+    }
+}
+
 pub fn render(answer: &VoiceAnswer) -> String {
     let ncco = match answer {
         VoiceAnswer::Dial {
@@ -222,21 +241,7 @@ pub fn render(answer: &VoiceAnswer) -> String {
             if let (Some(from), Some(fields)) = (caller_id, connect.as_object_mut()) {
                 fields.insert("from".into(), json!(digits(from)));
             }
-            match record {
-                // Before `connect`, so it covers the conversation: both sides, one channel each.
-                Some(url) => json!([
-                    {
-                        "action": "record",
-                        "split": "conversation",
-                        "channels": 2,
-                        "format": "mp3",
-                        "eventUrl": [url],
-                        "eventMethod": "POST"
-                    },
-                    connect
-                ]),
-                None => json!([connect]),
-            }
+            recorded(record.as_deref(), connect)
         }
         VoiceAnswer::Refuse { say } => json!([{ "action": "talk", "text": say }]),
         // `connect` takes one endpoint: Vonage rings a queue's members one after another.
@@ -245,16 +250,20 @@ pub fn render(answer: &VoiceAnswer) -> String {
             ring,
             timeout_secs,
             after,
+            record,
             ..
         } => match ring.first() {
-            Some(first) => json!([{
-                "action": "connect",
-                "endpoint": [endpoint(&first.target)],
-                "timeout": timeout_secs,
-                "eventType": "synchronous",
-                "eventUrl": [after],
-                "eventMethod": "POST"
-            }]),
+            Some(first) => recorded(
+                record.as_deref(),
+                json!({
+                    "action": "connect",
+                    "endpoint": [endpoint(&first.target)],
+                    "timeout": timeout_secs,
+                    "eventType": "synchronous",
+                    "eventUrl": [after],
+                    "eventMethod": "POST"
+                }),
+            ),
             None => json!([]),
         },
         // `notify` posts to its URL and runs the NCCO it answers: Vonage's redirect.
@@ -519,7 +528,7 @@ mod tests {
                 }],
                 timeout_secs: 20,
                 after: "https://t/webhooks/p/step?do=next".into(),
-                record: None,
+                record: Some("https://t/webhooks/p?call=V1".into()),
                 transfer_url: None,
             },
             VoiceAnswer::Voicemail {

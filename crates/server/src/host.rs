@@ -23,8 +23,6 @@ use tokio::sync::Mutex;
 use crate::recordings::Recordings;
 use crate::voicemail::Voicemails;
 
-/// A party of a voice request as the journal shows it: a number in E.164 (also one typed
-/// as a SIP user), else the SIP address or the provider's text.
 /// What a caller hears when the server fails to decide where their call goes.
 pub(crate) fn cannot_connect() -> VoiceAnswer {
     VoiceAnswer::Refuse {
@@ -32,6 +30,14 @@ pub(crate) fn cannot_connect() -> VoiceAnswer {
     }
 }
 
+/// Whether calls through `number` are recorded: its own setting, else the provider's.
+pub(crate) fn records(provider: &Provider, number: Option<&PhoneNumber>) -> bool {
+    let default = provider.settings.record_calls;
+    number.map_or(default, |n| n.records(default))
+}
+
+/// A party of a voice request as the journal shows it: a number in E.164 (also one typed
+/// as a SIP user), else the SIP address or the provider's text.
 pub(crate) fn party_text(party: &CallParty, region: Region) -> String {
     match party {
         CallParty::Number(n) => n.to_string(),
@@ -49,7 +55,7 @@ pub struct Receiver {
     pub recordings: Recordings,
     pub queues: QueueRepository,
     pub voicemails: Voicemails,
-    pub queue_audio: crate::queue_audio::QueueAudio,
+    pub sounds: crate::sounds::Sounds,
     /// One event applied at a time: a redelivery racing its original must see it as seen.
     pub apply: Mutex<()>,
 }
@@ -78,9 +84,7 @@ impl Receiver {
     }
 
     /// Whether a call connected through the provider is recorded — its number's setting, else
-    /// the provider's "Record calls" — and, if so, the answer asks for it, the recording's
-    /// event to come to the provider's webhook (for Vonage, with the call's leg in the query:
-    /// its recording event names only the conversation).
+    /// the provider's "Record calls" — and, if so, the answer asks for it.
     async fn recorded(
         &self,
         id: ProviderId,
@@ -98,26 +102,29 @@ impl Receiver {
             return answer;
         };
         let provider = self.team.providers.get(id).await.ok();
-        let records = |p: &Provider| {
-            let default = p.settings.record_calls;
-            number.map_or(default, |n| n.records(default))
-        };
-        let record = provider.filter(records).map(|p| {
-            let events = format!("{}/webhooks/{id}", self.team.base_url);
-            match p.kind {
-                ProviderKind::Vonage => format!(
-                    "{events}?call={}",
-                    url::form_urlencoded::byte_serialize(request.provider_call_id.as_bytes())
-                        .collect::<String>()
-                ),
-                _ => events,
-            }
-        });
+        let record = provider
+            .filter(|p| records(p, number))
+            .map(|p| self.recording_events(&p, &request.provider_call_id));
         VoiceAnswer::Dial {
             target,
             caller_id,
             transfer_url,
             record,
+        }
+    }
+
+    /// Where the provider tells of the recording of `provider_call_id`: its webhook (for
+    /// Vonage, with the call's leg in the query: its recording event names only the
+    /// conversation).
+    pub(crate) fn recording_events(&self, provider: &Provider, provider_call_id: &str) -> String {
+        let events = format!("{}/webhooks/{}", self.team.base_url, provider.id);
+        match provider.kind {
+            ProviderKind::Vonage => format!(
+                "{events}?call={}",
+                url::form_urlencoded::byte_serialize(provider_call_id.as_bytes())
+                    .collect::<String>()
+            ),
+            _ => events,
         }
     }
 
@@ -320,16 +327,21 @@ impl Host for Receiver {
         match self.facts(id, request).await {
             Ok(Facts {
                 called:
-                    Some(PhoneNumber {
-                        route: Some(NumberRoute::Queue { queue }),
-                        ..
-                    }),
+                    Some(
+                        number @ PhoneNumber {
+                            route: Some(NumberRoute::Queue { .. }),
+                            ..
+                        },
+                    ),
                 caller: None,
                 ..
-            }) => self.enqueue(id, request, &queue).await.unwrap_or_else(|e| {
-                tracing::error!(provider_id = %id, error = %e, "cannot queue a call");
-                cannot_connect()
-            }),
+            }) => self
+                .enqueue(id, request, &number)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(provider_id = %id, error = %e, "cannot queue a call");
+                    cannot_connect()
+                }),
             Ok(facts) => {
                 let answer = routing::decide(request, &facts, self.team.region);
                 if let Some(agent) = self.agent_of(id, request, &facts, &answer).await {

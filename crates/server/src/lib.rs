@@ -8,10 +8,10 @@ pub mod config;
 pub mod host;
 pub mod live;
 pub mod queue_api;
-pub mod queue_audio;
 pub mod queues;
 pub mod recordings;
 pub mod sealing;
+pub mod sounds;
 pub mod team;
 pub mod voicemail;
 
@@ -57,7 +57,7 @@ pub struct Shared {
     pub store: Store,
     pub recordings: recordings::Recordings,
     pub voicemails: voicemail::Voicemails,
-    pub queue_audio: queue_audio::QueueAudio,
+    pub sounds: sounds::Sounds,
     /// Set when shutdown starts: readiness fails so a proxy stops sending work here.
     pub stopping: AtomicBool,
 }
@@ -153,8 +153,8 @@ impl Server {
                 team,
                 recordings,
                 voicemails,
-                queue_audio: queue_audio::QueueAudio {
-                    folder: config.data_dir.join("queue-audio"),
+                sounds: sounds::Sounds {
+                    folder: config.data_dir.join("sounds"),
                 },
                 store,
                 stopping: AtomicBool::new(false),
@@ -170,7 +170,7 @@ impl Server {
             recordings: self.shared.recordings.clone(),
             queues: self.shared.store.queues(),
             voicemails: self.shared.voicemails.clone(),
-            queue_audio: self.shared.queue_audio.clone(),
+            sounds: self.shared.sounds.clone(),
             apply: Default::default(),
         };
         api::router()

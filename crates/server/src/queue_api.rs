@@ -21,8 +21,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::api::{audio_type, id, Admin, ApiError, Result, Signed};
-use crate::queue_audio::{QueueAudioError, QueueSound, MAX_BYTES};
 use crate::queues::{HOLD_MUSIC, HOLD_MUSIC_PATH};
+use crate::sounds::{QueueSound, SoundError, SoundOwner, MAX_BYTES};
 use crate::team::TeamError;
 use crate::Shared;
 
@@ -37,7 +37,14 @@ pub fn router() -> Router<Arc<Shared>> {
                 .delete(remove_sound)
                 .layer(DefaultBodyLimit::max(MAX_BYTES + 1)),
         )
-        .route("/audio/queues/{id}/{file}", get(queue_sound))
+        .route(
+            "/api/v1/me/greeting",
+            get(my_greeting)
+                .put(upload_my_greeting)
+                .delete(remove_my_greeting)
+                .layer(DefaultBodyLimit::max(MAX_BYTES + 1)),
+        )
+        .route("/audio/{owner}/{id}/{file}", get(sound_file))
         .route("/api/v1/voicemails", get(voicemails))
         .route("/api/v1/voicemails/{id}/audio", get(voicemail_audio))
         .route("/api/v1/voicemails/{id}/status", put(voicemail_status))
@@ -72,7 +79,10 @@ async fn queues(State(shared): State<Arc<Shared>>, _: Signed) -> Result<Json<Vec
             .into_iter()
             .map(|queue| {
                 let load = loads.iter().find(|l| l.queue_id == queue.id);
-                let uploaded = |sound| shared.queue_audio.file(queue.id, sound).is_some();
+                let uploaded = |sound| {
+                    let owner = SoundOwner::Queue(queue.id);
+                    shared.sounds.file(owner, sound).is_some()
+                };
                 QueueNow {
                     hold_music_uploaded: uploaded(QueueSound::HoldMusic),
                     greeting_uploaded: uploaded(QueueSound::Greeting),
@@ -222,25 +232,7 @@ async fn upload_sound(
 ) -> Result<StatusCode> {
     let sound = sound_of(&sound)?;
     let queue_id = existing_queue(&shared, &raw).await?;
-    match shared.queue_audio.put(queue_id, sound, &body) {
-        Ok(ext) => {
-            tracing::info!(queue = %queue_id, sound = sound.code(), ext, bytes = body.len(), "queue recording kept");
-            shared.team.live.tell(TeamEvent::Queues).await;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Err(QueueAudioError::TooLarge) => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            QueueAudioError::TooLarge.to_string(),
-        )),
-        Err(e @ QueueAudioError::NotAudio) => Err(ApiError::invalid(e.to_string())),
-        Err(e @ QueueAudioError::Io(_)) => {
-            tracing::error!(queue = %queue_id, error = %e, "cannot keep a queue recording");
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                e.to_string(),
-            ))
-        }
-    }
+    keep_sound(&shared, SoundOwner::Queue(queue_id), sound, &body).await
 }
 
 /// Back to the server's hold music, or to the spoken greeting.
@@ -251,14 +243,82 @@ async fn remove_sound(
 ) -> Result<StatusCode> {
     let sound = sound_of(&sound)?;
     let queue_id = existing_queue(&shared, &raw).await?;
-    match shared.queue_audio.remove(queue_id, sound) {
+    drop_sound(&shared, SoundOwner::Queue(queue_id), sound).await
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Greeting {
+    uploaded: bool,
+}
+
+/// Whether the agent greets callers with their own recording.
+async fn my_greeting(State(shared): State<Arc<Shared>>, Signed(device): Signed) -> Json<Greeting> {
+    let owner = SoundOwner::Agent(device.user_id);
+    Json(Greeting {
+        uploaded: shared.sounds.file(owner, QueueSound::Greeting).is_some(),
+    })
+}
+
+/// The agent's own voicemail greeting (WAV or MP3), played instead of the spoken one.
+async fn upload_my_greeting(
+    State(shared): State<Arc<Shared>>,
+    Signed(device): Signed,
+    body: Bytes,
+) -> Result<StatusCode> {
+    let owner = SoundOwner::Agent(device.user_id);
+    keep_sound(&shared, owner, QueueSound::Greeting, &body).await
+}
+
+async fn remove_my_greeting(
+    State(shared): State<Arc<Shared>>,
+    Signed(device): Signed,
+) -> Result<StatusCode> {
+    let owner = SoundOwner::Agent(device.user_id);
+    drop_sound(&shared, owner, QueueSound::Greeting).await
+}
+
+async fn keep_sound(
+    shared: &Shared,
+    owner: SoundOwner,
+    sound: QueueSound,
+    body: &[u8],
+) -> Result<StatusCode> {
+    match shared.sounds.put(owner, sound, body) {
+        Ok(ext) => {
+            tracing::info!(
+                ?owner,
+                sound = sound.code(),
+                ext,
+                bytes = body.len(),
+                "recording kept"
+            );
+            shared.team.live.tell(TeamEvent::Queues).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Err(e @ SoundError::TooLarge) => {
+            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()))
+        }
+        Err(e @ SoundError::NotAudio) => Err(ApiError::invalid(e.to_string())),
+        Err(e @ SoundError::Io(_)) => {
+            tracing::error!(?owner, error = %e, "cannot keep a recording");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ))
+        }
+    }
+}
+
+async fn drop_sound(shared: &Shared, owner: SoundOwner, sound: QueueSound) -> Result<StatusCode> {
+    match shared.sounds.remove(owner, sound) {
         Ok(true) => {
             shared.team.live.tell(TeamEvent::Queues).await;
             Ok(StatusCode::NO_CONTENT)
         }
         Ok(false) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "the queue has no recording of its own for that",
+            "there is no recording of its own for that",
         )),
         Err(e) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -267,18 +327,22 @@ async fn remove_sound(
     }
 }
 
-/// A queue's own recording, for the provider to play (no login: the queue's id is the name).
-async fn queue_sound(
+/// A queue's or an agent's own recording, for the provider to play (no login: the owner's id
+/// is the name).
+async fn sound_file(
     State(shared): State<Arc<Shared>>,
-    Path((raw, file)): Path<(String, String)>,
+    Path((kind, raw, file)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let gone = || ApiError::new(StatusCode::NOT_FOUND, "no such recording");
-    let queue_id = id(&raw, QueueId, "queue")?;
+    let owner = uuid::Uuid::parse_str(&raw)
+        .ok()
+        .and_then(|id| SoundOwner::from_segment(&kind, id))
+        .ok_or_else(gone)?;
     let (sound, ext) = file.rsplit_once('.').ok_or_else(gone)?;
     let sound = QueueSound::from_code(sound).ok_or_else(gone)?;
     let (path, kept) = shared
-        .queue_audio
-        .file(queue_id, sound)
+        .sounds
+        .file(owner, sound)
         .filter(|(_, kept)| *kept == ext)
         .ok_or_else(gone)?;
     let bytes = tokio::fs::read(&path).await.map_err(|_| gone())?;

@@ -15,12 +15,12 @@ use ringdesk_core::queue::{
 };
 use ringdesk_core::routing::{self, Facts, SipLogin};
 use ringdesk_core::team::{Presence, TeamEvent};
-use ringdesk_core::{E164Number, NumberRoute, ProviderId, UserId};
+use ringdesk_core::{E164Number, NumberRoute, PhoneNumber, ProviderId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::host::Receiver;
-use crate::queue_audio::QueueSound;
+use crate::sounds::{QueueSound, SoundOwner};
 use crate::team::TeamError;
 
 /// The longest message a caller can leave (Twilio transcribes up to two minutes).
@@ -47,13 +47,16 @@ fn party(caller: &str) -> CallParty {
 }
 
 impl Receiver {
-    /// A caller for a number routed to `route` (a queue's id, or its name).
+    /// A caller for `number`, routed to a queue (by its id, or its name).
     pub(crate) async fn enqueue(
         &self,
         provider: ProviderId,
         request: &VoiceRequest,
-        route: &str,
+        number: &PhoneNumber,
     ) -> Result<VoiceAnswer, TeamError> {
+        let Some(NumberRoute::Queue { queue: route }) = &number.route else {
+            return Ok(VoiceAnswer::Refuse { say: NOBODY.into() });
+        };
         let Some(queue) = self.queues.find(route).await? else {
             tracing::warn!(provider_id = %provider, route, "a number routed to a queue that is gone");
             return Ok(VoiceAnswer::Refuse { say: NOBODY.into() });
@@ -66,10 +69,15 @@ impl Receiver {
         let full =
             known.is_none() && !queue::has_room(&queue, self.queues.open_count(queue.id).await?);
         let caller = crate::host::party_text(&request.from, self.team.region);
-        let call = self
+        let mut call = self
             .queues
             .enqueue(queue.id, provider, &request.provider_call_id, &caller, now)
             .await?;
+        let account = self.team.providers.get(provider).await?;
+        if !call.recorded && crate::host::records(&account, Some(number)) {
+            self.queues.record(call.id).await?;
+            call.recorded = true;
+        }
         self.team.live.tell(TeamEvent::Queues).await;
         if full {
             tracing::info!(queue = %queue.id, "queue full: overflow");
@@ -234,14 +242,8 @@ impl Receiver {
         tracing::info!(queue = %queue.id, queue_call = %call.id, ?decision, ahead, "queue step");
         match decision {
             Decision::Offer(mut agents) => {
-                if self
-                    .team
-                    .providers
-                    .get(provider)
-                    .await?
-                    .kind
-                    .rings_one_at_a_time()
-                {
+                let account = self.team.providers.get(provider).await?;
+                if account.kind.rings_one_at_a_time() {
                     agents.truncate(1);
                 }
                 if !self.queues.offer(&call, &agents, now).await? {
@@ -281,7 +283,9 @@ impl Receiver {
                     ring,
                     timeout_secs: queue.ring_timeout_secs,
                     after: self.step_url(provider, &after),
-                    record: None,
+                    record: call
+                        .recorded
+                        .then(|| self.recording_events(&account, &call.provider_call_id)),
                     transfer_url: None,
                 })
             }
@@ -317,8 +321,12 @@ impl Receiver {
             false => None,
         };
         let music = self
-            .queue_audio
-            .url(&self.team.base_url, call.queue_id, QueueSound::HoldMusic)
+            .sounds
+            .url(
+                &self.team.base_url,
+                SoundOwner::Queue(call.queue_id),
+                QueueSound::HoldMusic,
+            )
             .unwrap_or_else(|| format!("{}{HOLD_MUSIC_PATH}", self.team.base_url));
         Ok(VoiceAnswer::Hold {
             say,
@@ -358,19 +366,19 @@ impl Receiver {
             Overflow::Voicemail => {
                 let mailbox = VoicemailBox::Queue { queue_id: queue.id };
                 // The queue's recording, else its words, else ours.
-                let greeting =
-                    match self
-                        .queue_audio
-                        .url(&self.team.base_url, queue.id, QueueSound::Greeting)
-                    {
-                        Some(url) => Prompt::Play(url),
-                        None => Prompt::Say(
-                            queue
-                                .greeting
-                                .clone()
-                                .unwrap_or_else(|| queue::DEFAULT_GREETING.into()),
-                        ),
-                    };
+                let greeting = match self.sounds.url(
+                    &self.team.base_url,
+                    SoundOwner::Queue(queue.id),
+                    QueueSound::Greeting,
+                ) {
+                    Some(url) => Prompt::Play(url),
+                    None => Prompt::Say(
+                        queue
+                            .greeting
+                            .clone()
+                            .unwrap_or_else(|| queue::DEFAULT_GREETING.into()),
+                    ),
+                };
                 self.voicemail(
                     provider,
                     (&call.provider_call_id, &call.caller),
@@ -473,12 +481,26 @@ impl Receiver {
                     provider,
                     (&request.provider_call_id, &caller),
                     VoicemailBox::User { user_id: agent.id },
-                    agent_greeting(&agent.name),
+                    self.agent_greeting(agent.id, &agent.name),
                 )
                 .await?
             }
             other => other,
         })
+    }
+
+    /// The agent's own recorded greeting, else the provider says one with their name.
+    fn agent_greeting(&self, agent: UserId, name: &str) -> Prompt {
+        match self.sounds.url(
+            &self.team.base_url,
+            SoundOwner::Agent(agent),
+            QueueSound::Greeting,
+        ) {
+            Some(url) => Prompt::Play(url),
+            None => Prompt::Say(format!(
+                "Sorry, {name} cannot take your call right now. Please leave a message after the tone."
+            )),
+        }
     }
 
     /// The agent's softphone rang out (or was busy): the caller leaves them a message.
@@ -510,7 +532,7 @@ impl Receiver {
             provider,
             (call, &caller),
             VoicemailBox::User { user_id: agent },
-            agent_greeting(&name),
+            self.agent_greeting(agent, &name),
         )
         .await
     }
@@ -663,12 +685,6 @@ impl Receiver {
             .verify(&step_message(provider, &signed), &sig.1)
             .then(|| params.iter().cloned().collect())
     }
-}
-
-fn agent_greeting(name: &str) -> Prompt {
-    Prompt::Say(format!(
-        "Sorry, {name} cannot take your call right now. Please leave a message after the tone."
-    ))
 }
 
 fn step_message(provider: ProviderId, query: &str) -> String {

@@ -78,6 +78,31 @@ async fn joined(running: &Running, admin: &str, name: &str) -> (String, String) 
     (id, joined["token"].as_str().unwrap().to_string())
 }
 
+/// The team's provider account, added by the admin, made active, its numbers read: its id
+/// and the numbers.
+async fn team_account(running: &Running, admin: &str, account: Value) -> (String, Value) {
+    let (status, provider) = running
+        .call("POST", "/api/v1/providers", Some(admin), Some(account))
+        .await;
+    assert_eq!(status, 201, "{provider}");
+    let provider = provider["id"].as_str().unwrap().to_string();
+    for step in ["activate", "numbers/sync"] {
+        let (status, said) = running
+            .call(
+                "POST",
+                &format!("/api/v1/providers/{provider}/{step}"),
+                Some(admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{step}: {said}");
+    }
+    let (_, numbers) = running
+        .call("GET", "/api/v1/numbers", Some(admin), None)
+        .await;
+    (provider, numbers)
+}
+
 fn queue_input(name: &str, members: &[&str]) -> Value {
     json!({
         "name": name,
@@ -107,30 +132,12 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
     endpoints.twilio_sip = Some("127.0.0.1:9".into());
     let running = start(endpoints).await;
     let admin = first_admin(&running).await;
-    let (status, provider) = running
-        .call(
-            "POST",
-            "/api/v1/providers",
-            Some(&admin),
-            Some(json!({"kind": "twilio", "name": "Team Twilio", "credentials": {"accountSid": SID, "authToken": TOKEN}})),
-        )
-        .await;
-    assert_eq!(status, 201, "{provider}");
-    let provider = provider["id"].as_str().unwrap().to_string();
-    for step in ["activate", "numbers/sync"] {
-        let (status, said) = running
-            .call(
-                "POST",
-                &format!("/api/v1/providers/{provider}/{step}"),
-                Some(&admin),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{step}: {said}");
-    }
-    let (_, numbers) = running
-        .call("GET", "/api/v1/numbers", Some(&admin), None)
-        .await;
+    let (provider, numbers) = team_account(
+        &running,
+        &admin,
+        json!({"kind": "twilio", "name": "Team Twilio", "credentials": {"accountSid": SID, "authToken": TOKEN}}),
+    )
+    .await;
     let number_id = numbers[0]["id"].as_str().unwrap().to_string();
     let e164 = numbers[0]["phoneNumber"].as_str().unwrap().to_string();
     let (bea, bea_token) = agent(&running, &admin, "Bea").await;
@@ -302,7 +309,23 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
             .await;
         assert_eq!(status, 204);
     }
+    // Its number records its calls: so is an agent's talk with a queue's caller.
+    let (status, said) = running
+        .call(
+            "PUT",
+            &format!("/api/v1/numbers/{number_id}/recording"),
+            Some(&admin),
+            Some(json!({"recordCalls": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{said}");
     let (_, offer) = running.voice(&provider, &caller("CA2")).await;
+    assert!(
+        offer.contains(&format!(
+            " record=\"record-from-answer-dual\" recordingStatusCallback=\"{PUBLIC}/webhooks/{provider}\""
+        )),
+        "{offer}"
+    );
     let answers = answer_urls(&offer);
     assert_eq!(answers.len(), 2, "{offer}");
     assert!(offer.contains("timeout=\"20\""), "{offer}");
@@ -509,12 +532,40 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
         .await;
     assert_eq!(cys, json!([]), "Bea's own box");
 
+    // Her own greeting, recorded and uploaded from her desktop, is played instead.
+    let (status, said) = running
+        .upload(
+            "/api/v1/me/greeting",
+            &bea_token,
+            "audio/wav",
+            music.clone(),
+        )
+        .await;
+    assert_eq!(status, 204, "{said}");
+    let (_, greeting) = running
+        .call("GET", "/api/v1/me/greeting", Some(&bea_token), None)
+        .await;
+    assert_eq!(greeting["uploaded"], true);
+    let (_, ringing) = running.voice(&provider, &caller("CA11")).await;
+    let (_, recorded) = running
+        .twilio(
+            path(&attribute(&ringing, "action")),
+            "CallSid=CA11&DialCallStatus=no-answer",
+        )
+        .await;
+    assert!(
+        recorded.contains(&format!(
+            "<Play>{PUBLIC}/audio/agents/{bea}/greeting.wav</Play><Record "
+        )),
+        "{recorded}"
+    );
+
     // 7. A restart loses no message, text or status.
     let before = running
         .call("GET", "/api/v1/voicemails", Some(&bea_token), None)
         .await
         .1;
-    assert_eq!(before.as_array().unwrap().len(), 5, "{before}");
+    assert_eq!(before.as_array().unwrap().len(), 6, "{before}");
     let dir = running.stop().await;
     let mut endpoints = Endpoints::all_at(&prism).unwrap();
     endpoints.twilio_sip = Some("127.0.0.1:9".into());
@@ -564,36 +615,18 @@ async fn a_vonage_queue_rings_its_members_one_after_another_and_takes_messages()
     endpoints.vonage_calls = format!("{}/v1/calls", vonage.uri()).parse().unwrap();
     let running = start(endpoints).await;
     let admin = first_admin(&running).await;
-    let (status, provider) = running
-        .call(
-            "POST",
-            "/api/v1/providers",
-            Some(&admin),
-            Some(json!({"kind": "vonage", "name": "Team Vonage", "credentials": {
-                "apiKey": "abcd1234",
-                "apiSecret": "api-secret-9",
-                "applicationId": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
-                "privateKey": include_str!("../../providers/tests/fixtures/vonage_test_private.pem"),
-                "webhookSecret": VONAGE_SECRET
-            }})),
-        )
-        .await;
-    assert_eq!(status, 201, "{provider}");
-    let provider = provider["id"].as_str().unwrap().to_string();
-    for step in ["activate", "numbers/sync"] {
-        let (status, said) = running
-            .call(
-                "POST",
-                &format!("/api/v1/providers/{provider}/{step}"),
-                Some(&admin),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{step}: {said}");
-    }
-    let (_, numbers) = running
-        .call("GET", "/api/v1/numbers", Some(&admin), None)
-        .await;
+    let (provider, numbers) = team_account(
+        &running,
+        &admin,
+        json!({"kind": "vonage", "name": "Team Vonage", "credentials": {
+            "apiKey": "abcd1234",
+            "apiSecret": "api-secret-9",
+            "applicationId": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+            "privateKey": include_str!("../../providers/tests/fixtures/vonage_test_private.pem"),
+            "webhookSecret": VONAGE_SECRET
+        }}),
+    )
+    .await;
     let number_id = numbers[0]["id"].as_str().unwrap().to_string();
     let (bea, bea_token) = joined(&running, &admin, "Bea").await;
     let (cy, cy_token) = joined(&running, &admin, "Cy").await;

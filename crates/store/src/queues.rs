@@ -60,7 +60,7 @@ fn queue(row: &SqliteRow) -> Result<Queue, StoreError> {
 }
 
 const QUEUE_CALL: &str = "SELECT id, queue_id, provider_id, provider_call_id, caller, state, \
-    enqueued_at, offered_to, tried, answered_by FROM queue_calls";
+    enqueued_at, offered_to, tried, answered_by, recorded FROM queue_calls";
 
 fn queue_call(row: &SqliteRow) -> Result<QueueCall, StoreError> {
     let state: String = row.try_get("state")?;
@@ -77,6 +77,7 @@ fn queue_call(row: &SqliteRow) -> Result<QueueCall, StoreError> {
             .try_get::<Option<String>, _>("answered_by")?
             .map(|u| uuid(&u).map(UserId))
             .transpose()?,
+        recorded: row.try_get("recorded")?,
     })
 }
 
@@ -226,6 +227,15 @@ impl QueueRepository {
         self.call_of(provider, provider_call_id)
             .await?
             .ok_or_else(|| corrupt("a queue call vanished as it was made"))
+    }
+
+    /// The caller's talk with the agent who takes them is to be recorded (their number says).
+    pub async fn record(&self, id: QueueCallId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE queue_calls SET recorded = 1 WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn call(&self, id: QueueCallId) -> Result<Option<QueueCall>, StoreError> {

@@ -370,6 +370,34 @@ impl TeamClient {
             .map(|_| ())
     }
 
+    /// Whether the agent greets callers with their own recording.
+    pub async fn my_greeting(&self, token: &SecretString) -> Result<bool, TeamError> {
+        #[derive(serde::Deserialize)]
+        struct Greeting {
+            uploaded: bool,
+        }
+        let greeting: Greeting = self
+            .expect(self.authed(reqwest::Method::GET, "/api/v1/me/greeting", token))
+            .await?;
+        Ok(greeting.uploaded)
+    }
+
+    /// The agent's own voicemail greeting (WAV or MP3), or back to the spoken one (None).
+    pub async fn set_my_greeting(
+        &self,
+        token: &SecretString,
+        recording: Option<Vec<u8>>,
+    ) -> Result<(), TeamError> {
+        let request = match recording {
+            Some(bytes) => self
+                .authed(reqwest::Method::PUT, "/api/v1/me/greeting", token)
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(bytes),
+            None => self.authed(reqwest::Method::DELETE, "/api/v1/me/greeting", token),
+        };
+        self.read::<serde_json::Value>(request).await.map(|_| ())
+    }
+
     /// The messages in this agent's box and their queues'.
     pub async fn voicemails(
         &self,

@@ -169,6 +169,13 @@ export const api = {
     /** The message's audio from the team server (mp3 or wav). */
     audio: (id: string) => call<ArrayBuffer>("voicemail_audio", { id }),
     setStatus: (id: string, status: VoicemailStatus) => call<void>("voicemail_status_set", { id, status }),
+    /** Whether this agent greets callers with their own recording. */
+    greeting: () => call<boolean>("greeting_get"),
+    /** This agent's own greeting (WAV or MP3), its bytes sent as they are. */
+    uploadGreeting: async (file: File) =>
+      call<void>("greeting_upload", new Uint8Array(await file.arrayBuffer())),
+    /** Back to the spoken greeting. */
+    removeGreeting: () => call<void>("greeting_remove"),
   },
   crm: {
     get: () => call<CrmView>("crm_get"),

@@ -79,27 +79,32 @@ impl Ringdesk {
     }
 
     /// What the desktop itself does with the team's news, before the window shows it: a
-    /// softphone login made (or remade) for this agent is taken at once.
+    /// softphone login made (or remade) for this agent is taken at once; a call of theirs is
+    /// brought up to date; a message they write to the CRM goes there.
     pub async fn on_team_news(&self, event: &ringdesk_core::team::TeamEvent) {
         use ringdesk_core::team::TeamEvent;
-        let user_id = match event {
-            TeamEvent::Softphone { user_id } => user_id,
-            TeamEvent::Call { call } => return self.take_team_call(call).await,
-            TeamEvent::Voicemail { user_id, voicemail } if voicemail.writes_crm => {
-                return self.take_team_voicemail(*user_id, voicemail).await
+        match event {
+            TeamEvent::Call { call } => self.take_team_call(call).await,
+            TeamEvent::Softphone { user_id } if self.is_me(*user_id).await => {
+                self.take_new_softphone().await
             }
-            _ => return,
-        };
-        let settings = self.store.settings();
-        let me = team::load(&settings)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|t| t.user_id);
-        if me != Some(*user_id) {
-            return;
+            TeamEvent::Voicemail { user_id, voicemail }
+                if voicemail.writes_crm && self.is_me(*user_id).await =>
+            {
+                self.take_team_voicemail(voicemail).await
+            }
+            _ => {}
         }
-        match team::joined(&settings, self.secrets.as_ref()).await {
+    }
+
+    /// Whether `user` is the agent signed in at this desktop.
+    async fn is_me(&self, user: ringdesk_core::UserId) -> bool {
+        let joined = team::load(&self.store.settings()).await.ok().flatten();
+        joined.and_then(|t| t.user_id) == Some(user)
+    }
+
+    async fn take_new_softphone(&self) {
+        match team::joined(&self.store.settings(), self.secrets.as_ref()).await {
             Ok(Some((client, token, _))) => {
                 if let Err(e) = self.take_team_softphone(&client, &token).await {
                     tracing::warn!(error = %e, "cannot take the new softphone login");
@@ -148,18 +153,8 @@ impl Ringdesk {
     /// A message for this agent to write to the CRM (theirs, or their queue's when they are its
     /// first member): on this desktop's row for the call it came with — the agent's missed call
     /// — or on a row of its own (a queue's caller never rang here), named by the message.
-    async fn take_team_voicemail(
-        &self,
-        user_id: ringdesk_core::UserId,
-        voicemail: &ringdesk_core::queue::Voicemail,
-    ) {
-        let settings = self.store.settings();
-        let me = team::load(&settings)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|t| t.user_id);
-        if me != Some(user_id) || (voicemail.transcription.is_none() && !voicemail.has_audio) {
+    async fn take_team_voicemail(&self, voicemail: &ringdesk_core::queue::Voicemail) {
+        if voicemail.transcription.is_none() && !voicemail.has_audio {
             return;
         }
         let left = ringdesk_core::CallVoicemail {

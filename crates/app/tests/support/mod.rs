@@ -18,3 +18,24 @@ pub fn config(dir: &std::path::Path, keyring: &str) -> AppConfig {
         region: "US".parse().unwrap(),
     }
 }
+
+/// The generic CRM contract's own stand-in (checking every body), connected to `ringdesk`.
+pub async fn contract_crm(
+    ringdesk: &ringdesk_app::Ringdesk,
+) -> ringdesk_test_support::contract_crm::Shared {
+    use ringdesk_test_support::contract_crm;
+    let crm: contract_crm::Shared =
+        std::sync::Arc::new(std::sync::Mutex::new(contract_crm::Data::default()));
+    let base_url = contract_crm::url(contract_crm::start(crm.clone()).await);
+    ringdesk
+        .set_crm(
+            ringdesk_app::CrmSettings {
+                kind: ringdesk_app::CrmKind::Generic,
+                base_url,
+            },
+            Some(contract_crm::TOKEN.into()),
+        )
+        .await
+        .unwrap();
+    crm
+}

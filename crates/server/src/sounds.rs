@@ -1,20 +1,47 @@
-//! Recordings an admin gives a queue in place of the defaults: its hold music (instead of the
-//! one shipped in assets) and its voicemail greeting (a recording instead of the provider's
-//! text-to-speech). Kept on the server's disk beside the voicemail, served without a login —
-//! providers fetch them — at an address only the queue's id names.
+//! Recordings that replace a default: a queue's hold music (instead of the one shipped in
+//! assets) and voicemail greeting, an agent's own greeting (instead of the provider's
+//! text-to-speech). Kept on the server's disk, served without a login — providers fetch
+//! them — at an address only the owner's id names.
 
 use std::path::PathBuf;
 
 use ringdesk_core::ports::RecordingAudio;
 use ringdesk_core::queue::QueueId;
 pub use ringdesk_core::queue::QueueSound;
+use ringdesk_core::UserId;
+
+/// Whose recording it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoundOwner {
+    Queue(QueueId),
+    Agent(UserId),
+}
+
+impl SoundOwner {
+    /// The owner's part of the public address (`queues/<id>`, `agents/<id>`).
+    fn segment(self) -> String {
+        match self {
+            Self::Queue(id) => format!("queues/{id}"),
+            Self::Agent(id) => format!("agents/{id}"),
+        }
+    }
+
+    /// The owner from the address's parts.
+    pub fn from_segment(kind: &str, id: uuid::Uuid) -> Option<Self> {
+        match kind {
+            "queues" => Some(Self::Queue(QueueId(id))),
+            "agents" => Some(Self::Agent(UserId(id))),
+            _ => None,
+        }
+    }
+}
 
 /// A hold tune or a greeting is seconds to a few minutes of audio: more is a mistake.
 pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 const EXTENSIONS: [&str; 2] = ["wav", "mp3"];
 
 #[derive(Debug, thiserror::Error)]
-pub enum QueueAudioError {
+pub enum SoundError {
     #[error("the file is not WAV or MP3 audio")]
     NotAudio,
     #[error("the file is larger than {} MB", MAX_BYTES / (1024 * 1024))]
@@ -24,61 +51,63 @@ pub enum QueueAudioError {
 }
 
 #[derive(Clone, Debug)]
-pub struct QueueAudio {
+pub struct Sounds {
     pub folder: PathBuf,
 }
 
-impl QueueAudio {
-    fn path(&self, queue: QueueId, sound: QueueSound, extension: &str) -> PathBuf {
+impl Sounds {
+    fn path(&self, owner: SoundOwner, sound: QueueSound, extension: &str) -> PathBuf {
+        let name = owner.segment().replace('/', "-");
         self.folder
-            .join(format!("{queue}.{}.{extension}", sound.code()))
+            .join(format!("{name}.{}.{extension}", sound.code()))
     }
 
-    /// The queue's own file for `sound`, with its extension, when it has one.
-    pub fn file(&self, queue: QueueId, sound: QueueSound) -> Option<(PathBuf, &'static str)> {
+    /// The owner's own file for `sound`, with its extension, when it has one.
+    pub fn file(&self, owner: SoundOwner, sound: QueueSound) -> Option<(PathBuf, &'static str)> {
         EXTENSIONS
             .into_iter()
-            .map(|ext| (self.path(queue, sound, ext), ext))
+            .map(|ext| (self.path(owner, sound, ext), ext))
             .find(|(path, _)| path.is_file())
     }
 
-    /// Where a provider fetches the queue's own file, when it has one.
-    pub fn url(&self, base_url: &str, queue: QueueId, sound: QueueSound) -> Option<String> {
-        let (_, ext) = self.file(queue, sound)?;
+    /// Where a provider fetches the owner's own file, when it has one.
+    pub fn url(&self, base_url: &str, owner: SoundOwner, sound: QueueSound) -> Option<String> {
+        let (_, ext) = self.file(owner, sound)?;
         Some(format!(
-            "{base_url}/audio/queues/{queue}/{}.{ext}",
+            "{base_url}/audio/{}/{}.{ext}",
+            owner.segment(),
             sound.code()
         ))
     }
 
-    /// Keeps `bytes` as the queue's `sound` (replacing the one before, whatever its format):
+    /// Keeps `bytes` as the owner's `sound` (replacing the one before, whatever its format):
     /// written aside, then moved in place, so a provider never fetches half a file.
     pub fn put(
         &self,
-        queue: QueueId,
+        owner: SoundOwner,
         sound: QueueSound,
         bytes: &[u8],
-    ) -> Result<&'static str, QueueAudioError> {
+    ) -> Result<&'static str, SoundError> {
         if bytes.len() > MAX_BYTES {
-            return Err(QueueAudioError::TooLarge);
+            return Err(SoundError::TooLarge);
         }
-        let ext = RecordingAudio::kind_of(bytes).ok_or(QueueAudioError::NotAudio)?;
+        let ext = RecordingAudio::kind_of(bytes).ok_or(SoundError::NotAudio)?;
         std::fs::create_dir_all(&self.folder)?;
-        let path = self.path(queue, sound, ext);
+        let path = self.path(owner, sound, ext);
         let partial = path.with_extension(format!("{ext}.partial"));
         std::fs::write(&partial, bytes)?;
         std::fs::rename(&partial, &path)?;
         for other in EXTENSIONS.into_iter().filter(|e| *e != ext) {
-            let _ = std::fs::remove_file(self.path(queue, sound, other));
+            let _ = std::fs::remove_file(self.path(owner, sound, other));
         }
         Ok(ext)
     }
 
     /// Back to the default; false when there was nothing to remove.
-    pub fn remove(&self, queue: QueueId, sound: QueueSound) -> std::io::Result<bool> {
+    pub fn remove(&self, owner: SoundOwner, sound: QueueSound) -> std::io::Result<bool> {
         let mut removed = false;
         for ext in EXTENSIONS {
-            match std::fs::remove_file(self.path(queue, sound, ext)) {
+            match std::fs::remove_file(self.path(owner, sound, ext)) {
                 Ok(()) => removed = true,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -95,10 +124,12 @@ mod tests {
     #[test]
     fn keeps_one_file_per_sound_replaces_it_and_refuses_what_is_not_audio() {
         let dir = tempfile::tempdir().unwrap();
-        let audio = QueueAudio {
-            folder: dir.path().join("queue-audio"),
+        let audio = Sounds {
+            folder: dir.path().join("sounds"),
         };
-        let queue = QueueId::new();
+        let queue_id = QueueId::new();
+        let queue = SoundOwner::Queue(queue_id);
+        let agent = SoundOwner::Agent(UserId(uuid::Uuid::new_v4()));
         assert!(audio.file(queue, QueueSound::HoldMusic).is_none());
         assert!(audio
             .url("https://t", queue, QueueSound::Greeting)
@@ -112,9 +143,13 @@ mod tests {
             audio
                 .url("https://t", queue, QueueSound::HoldMusic)
                 .unwrap(),
-            format!("https://t/audio/queues/{queue}/hold-music.wav")
+            format!("https://t/audio/queues/{queue_id}/hold-music.wav")
         );
         assert!(audio.file(queue, QueueSound::Greeting).is_none(), "its own");
+        assert!(
+            audio.file(agent, QueueSound::HoldMusic).is_none(),
+            "the queue's"
+        );
         // An MP3 in its place: the WAV goes.
         assert_eq!(
             audio
@@ -129,11 +164,11 @@ mod tests {
         );
         assert!(matches!(
             audio.put(queue, QueueSound::Greeting, b"<html>"),
-            Err(QueueAudioError::NotAudio)
+            Err(SoundError::NotAudio)
         ));
         assert!(matches!(
             audio.put(queue, QueueSound::Greeting, &vec![0xFF; MAX_BYTES + 1]),
-            Err(QueueAudioError::TooLarge)
+            Err(SoundError::TooLarge)
         ));
         assert!(audio.remove(queue, QueueSound::HoldMusic).unwrap());
         assert!(!audio.remove(queue, QueueSound::HoldMusic).unwrap());
