@@ -873,23 +873,9 @@ async fn a_provider_that_does_not_answer_blocks_neither_the_agent_nor_the_webhoo
     hanging_up.abort();
 }
 
-/// A Vonage request or event as Vonage signs it: a JWT (HS256, the signature secret) whose
-/// `payload_hash` is the body's SHA-256.
+/// A Vonage request or event as Vonage signs it.
 fn vonage_signed(secret: &str, body: &str) -> String {
-    use sha2::Digest;
-    let claims = serde_json::json!({
-        "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "iss": "Vonage",
-        "payload_hash": format!("{:x}", sha2::Sha256::digest(body.as_bytes())),
-        "api_key": "abcd1234",
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
+    ringdesk_test_support::carrier::vonage_signature(secret, body)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -103,6 +103,21 @@ async fn team_account(running: &Running, admin: &str, account: Value) -> (String
     (provider, numbers)
 }
 
+/// These agents' desktops say they are available.
+async fn available(running: &Running, tokens: &[&str]) {
+    for token in tokens {
+        let (status, _) = running
+            .call(
+                "PUT",
+                "/api/v1/me/presence",
+                Some(token),
+                Some(json!({"presence": "available"})),
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+}
+
 fn queue_input(name: &str, members: &[&str]) -> Value {
     json!({
         "name": name,
@@ -298,17 +313,7 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
     }
 
     // 2. Both signed in: ring-all; the first answer wins, the second is refused.
-    for token in [&bea_token, &cy_token] {
-        let (status, _) = running
-            .call(
-                "PUT",
-                "/api/v1/me/presence",
-                Some(token),
-                Some(json!({"presence": "available"})),
-            )
-            .await;
-        assert_eq!(status, 204);
-    }
+    available(&running, &[&bea_token, &cy_token]).await;
     // Its number records its calls: so is an agent's talk with a queue's caller.
     let (status, said) = running
         .call(
@@ -487,15 +492,7 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
         away.contains("<Say>Sorry, Bea cannot take your call right now. Please leave a message after the tone.</Say><Record "),
         "{away}"
     );
-    let (status, _) = running
-        .call(
-            "PUT",
-            "/api/v1/me/presence",
-            Some(&bea_token),
-            Some(json!({"presence": "available"})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    available(&running, &[&bea_token]).await;
     let (_, ringing) = running.voice(&provider, &caller("CA10")).await;
     assert!(ringing.contains("timeout=\"25\""), "{ringing}");
     assert!(
@@ -684,17 +681,7 @@ async fn a_vonage_queue_rings_its_members_one_after_another_and_takes_messages()
         }
     };
     route(json!({"type": "queue", "queue": support["id"]})).await;
-    for token in [&bea_token, &cy_token] {
-        let (status, _) = running
-            .call(
-                "PUT",
-                "/api/v1/me/presence",
-                Some(token),
-                Some(json!({"presence": "available"})),
-            )
-            .await;
-        assert_eq!(status, 204);
-    }
+    available(&running, &[&bea_token, &cy_token]).await;
     let voice = format!("/webhooks/{provider}/voice");
     let caller = |uuid: &str| json!({"uuid": uuid, "conversation_uuid": format!("CON-{uuid}"), "from": "14155552671", "to": "12125550100"});
     let event = |status: &str| json!({"uuid": "leg-1", "conversation_uuid": "CON-V1", "status": status, "direction": "outbound", "timestamp": "2026-12-08T10:00:00.000Z"});

@@ -134,6 +134,25 @@ pub fn twilio_signature(auth_token: &str, url: &str, form: &[(String, String)]) 
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// Vonage's signed callback: a JWT (HS256 with the signature secret) whose `payload_hash` is
+/// the SHA-256 of `hashed` (a body, or a GET's query as compact JSON).
+pub fn vonage_signature(secret: &str, hashed: &str) -> String {
+    use sha2::Digest;
+    let claims = serde_json::json!({
+        "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "iss": "Vonage",
+        "payload_hash": format!("{:x}", sha2::Sha256::digest(hashed.as_bytes())),
+        "api_key": "abcd1234",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("an HS256 JWT encodes")
+}
+
 /// Telnyx's webhook signature: base64(Ed25519(`timestamp|body`)), with the timestamp (Unix
 /// seconds) it covers.
 pub fn telnyx_signature(key: &ed25519_dalek::SigningKey, body: &str) -> (String, String) {

@@ -233,20 +233,7 @@ pub const VONAGE_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm123456";
 
 /// Vonage's signed-callback JWT over `hashed` (a body, or a GET's query as canonical JSON).
 pub fn vonage_jwt(hashed: &str) -> String {
-    use sha2::Digest;
-    let claims = json!({
-        "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "iss": "Vonage",
-        "payload_hash": format!("{:x}", sha2::Sha256::digest(hashed.as_bytes())),
-        "api_key": "abcd1234",
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(VONAGE_SECRET.as_bytes()),
-    )
-    .unwrap()
+    ringdesk_test_support::carrier::vonage_signature(VONAGE_SECRET, hashed)
 }
 
 /// Everything the server logs in this test binary, at every level, to look for keys in.
