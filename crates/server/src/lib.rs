@@ -62,6 +62,17 @@ pub struct Shared {
     pub stopping: AtomicBool,
 }
 
+/// Copies what a lost event, an expired link or a provider down left behind — call recordings
+/// and voicemail — now and every ten minutes.
+async fn reconcile_forever(shared: Arc<Shared>) {
+    loop {
+        let now = time::OffsetDateTime::now_utc();
+        shared.recordings.reconcile(now).await;
+        shared.voicemails.reconcile(now).await;
+        tokio::time::sleep(recordings::RECONCILE_EVERY).await;
+    }
+}
+
 pub struct Server {
     pub shared: Arc<Shared>,
     pub base_url: String,
@@ -192,7 +203,7 @@ impl Server {
         let shared = self.shared.clone();
         let live = self.shared.team.live.clone();
         tokio::spawn(live.clone().watch_presence());
-        let reconcile = tokio::spawn(self.shared.recordings.clone().reconcile_forever());
+        let reconcile = tokio::spawn(reconcile_forever(self.shared.clone()));
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -548,7 +548,7 @@ impl Receiver {
         let (Some(id), Some(recording)) = (id_of(step, "vm"), &request.recording) else {
             return;
         };
-        tokio::spawn(self.voicemails.clone().copy_soon(
+        tokio::spawn(self.voicemails.clone().ready(
             provider,
             VoicemailId(id),
             recording.url.clone(),

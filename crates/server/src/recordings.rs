@@ -201,14 +201,6 @@ impl Recordings {
         copied
     }
 
-    /// Runs [`reconcile`](Self::reconcile) now and every ten minutes.
-    pub async fn reconcile_forever(self) {
-        loop {
-            self.reconcile(OffsetDateTime::now_utc()).await;
-            tokio::time::sleep(RECONCILE_EVERY).await;
-        }
-    }
-
     async fn adapter(&self, provider: ProviderId) -> Result<Arc<dyn ProviderAdapter>, CopyError> {
         ringdesk_webhooks::adapter_of(&self.team.providers, provider)
             .await

@@ -10,18 +10,23 @@ use ringdesk_core::queue::{VoicemailId, VoicemailStatus};
 use ringdesk_core::team::TeamEvent;
 use ringdesk_core::{ProviderId, UserId};
 use ringdesk_store::{QueueRepository, StoreError};
+use time::OffsetDateTime;
 
 use crate::team::Team;
 
 /// Waits before each attempt at a copy after the first. A message still not copied after the
-/// last is logged as an error with its id: it stays listed (with its transcription), without
-/// audio, never silently gone.
+/// last is logged with its id: it stays listed (with its transcription), without audio, and
+/// the reconcile pass tries it again from where the provider keeps it — never silently gone.
 const RETRIES: [Duration; 4] = [
     Duration::ZERO,
     Duration::from_secs(2),
     Duration::from_secs(10),
     Duration::from_secs(30),
 ];
+
+/// A message the provider announced this long ago and still not copied is the reconcile
+/// pass's (its own tries take ~42 s).
+const COPY_GRACE: time::Duration = time::Duration::minutes(2);
 
 #[derive(Clone)]
 pub struct Voicemails {
@@ -58,7 +63,48 @@ impl Voicemails {
                 }
             }
         }
-        tracing::error!(voicemail = %id, "voicemail audio could not be copied from the provider: the message is kept without its audio");
+        tracing::error!(voicemail = %id, "voicemail audio could not be copied from the provider yet: kept without its audio, tried again by the reconcile pass");
+    }
+
+    /// The provider announced the message's audio: where it is kept first (so a copy that
+    /// fails can be tried again later), then the copy.
+    pub async fn ready(
+        self,
+        provider: ProviderId,
+        id: VoicemailId,
+        url: String,
+        duration_secs: Option<u32>,
+    ) {
+        if let Err(e) = self.repo.voicemail_recording(id, &url, duration_secs).await {
+            tracing::error!(voicemail = %id, error = %e, "cannot keep where a voicemail's audio is");
+        }
+        self.copy_soon(provider, id, url, duration_secs).await
+    }
+
+    /// Tries once more every message whose copy failed (the provider down, a link not ready
+    /// yet); returns how many were copied. Telnyx's links die in ten minutes: what they hold
+    /// is lost with them, and the message stays listed with its text.
+    pub async fn reconcile(&self, now: OffsetDateTime) -> usize {
+        let uncopied = match self.repo.uncopied_voicemails(now - COPY_GRACE).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile: cannot read the voicemail");
+                return 0;
+            }
+        };
+        let mut copied = 0;
+        for (id, provider, url, duration_secs) in uncopied {
+            match self.copy(provider, id, &url, duration_secs).await {
+                Ok(()) => copied += 1,
+                Err(e) => {
+                    tracing::warn!(voicemail = %id, error = %e, "reconcile: cannot copy a voicemail")
+                }
+            }
+        }
+        if copied > 0 {
+            tracing::info!(copied, "reconcile: voicemail copied");
+        }
+        copied
     }
 
     async fn copy(

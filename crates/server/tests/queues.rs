@@ -832,5 +832,42 @@ async fn a_vonage_queue_rings_its_members_one_after_another_and_takes_messages()
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.bytes().await.unwrap().to_vec(), audio);
+
+    // A message whose copy failed (Vonage not serving the file yet) is copied by a later
+    // reconcile pass, from where Vonage keeps it.
+    let voicemails = &running.server.voicemails;
+    let late = voicemails
+        .repo
+        .voicemail_for(
+            ringdesk_core::queue::VoicemailBox::User {
+                user_id: ringdesk_core::UserId(bea.parse().unwrap()),
+            },
+            ringdesk_core::ProviderId(provider.parse().unwrap()),
+            "V4",
+            "+14155552671",
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    voicemails
+        .repo
+        .voicemail_recording(late, &format!("{}/v1/files/REC2", vonage.uri()), Some(3))
+        .await
+        .unwrap();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(3);
+    assert_eq!(voicemails.reconcile(later).await, 0, "not there yet: 404");
+    Mock::given(method("GET"))
+        .and(path("/v1/files/REC2"))
+        .and(header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(audio.clone()))
+        .mount(&vonage)
+        .await;
+    assert_eq!(
+        voicemails.reconcile(time::OffsetDateTime::now_utc()).await,
+        0,
+        "its own tries still have time"
+    );
+    assert_eq!(voicemails.reconcile(later).await, 1);
+    assert_eq!(voicemails.reconcile(later).await, 0, "copied once");
     running.stop().await;
 }

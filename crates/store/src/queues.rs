@@ -509,6 +509,51 @@ impl QueueRepository {
     }
 
     /// The message's audio, copied to the server's disk as `file`.
+    /// The provider announced the message's audio at `url` (kept until it is copied).
+    pub async fn voicemail_recording(
+        &self,
+        id: VoicemailId,
+        url: &str,
+        duration_secs: Option<u32>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE voicemails SET recording_url = ?, \
+             duration_secs = COALESCE(?, duration_secs) WHERE id = ?",
+        )
+        .bind(url)
+        .bind(duration_secs)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Messages announced before `before` whose audio is still not here: (message, its
+    /// provider, where the provider keeps the audio, its length).
+    pub async fn uncopied_voicemails(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<(VoicemailId, ProviderId, String, Option<u32>)>, StoreError> {
+        let rows: Vec<(String, String, String, Option<u32>)> = sqlx::query_as(
+            "SELECT id, provider_id, recording_url, duration_secs FROM voicemails \
+             WHERE audio IS NULL AND recording_url IS NOT NULL AND created_at < ? \
+             ORDER BY created_at",
+        )
+        .bind(millis(before))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, provider, url, secs)| {
+                Ok((
+                    VoicemailId(uuid(&id)?),
+                    ProviderId(uuid(&provider)?),
+                    url,
+                    secs,
+                ))
+            })
+            .collect()
+    }
+
     pub async fn voicemail_audio(
         &self,
         id: VoicemailId,
@@ -905,9 +950,32 @@ mod tests {
             )
             .await
             .unwrap();
+        // Announced, not copied yet: found again by a later pass; copied: not.
+        repo.voicemail_recording(queued, "https://api.example.com/r1", Some(7))
+            .await
+            .unwrap();
+        repo.voicemail_recording(own, "https://api.example.com/r2", None)
+            .await
+            .unwrap();
+        let uncopied = repo.uncopied_voicemails(at(10)).await.unwrap();
+        assert_eq!(
+            uncopied
+                .iter()
+                .map(|(id, _, url, secs)| (*id, url.as_str(), *secs))
+                .collect::<Vec<_>>(),
+            [
+                (queued, "https://api.example.com/r1", Some(7)),
+                (own, "https://api.example.com/r2", None)
+            ]
+        );
+        assert!(
+            repo.uncopied_voicemails(at(0)).await.unwrap().is_empty(),
+            "too new"
+        );
         repo.voicemail_audio(queued, "x.mp3", Some(7))
             .await
             .unwrap();
+        assert_eq!(repo.uncopied_voicemails(at(10)).await.unwrap().len(), 1);
         repo.voicemail_transcription(queued, Ok("please call me back about the quote"))
             .await
             .unwrap();

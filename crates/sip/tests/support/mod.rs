@@ -147,8 +147,20 @@ impl Events {
         limit: Duration,
         done: impl Fn(&EndpointEvent) -> bool,
     ) -> EndpointEvent {
+        self.until(phone, limit, done)
+            .await
+            .unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// As `wait`, but a missing event is an error to add the far end's log to.
+    pub async fn until(
+        &mut self,
+        phone: &mut Phone,
+        limit: Duration,
+        done: impl Fn(&EndpointEvent) -> bool,
+    ) -> Result<EndpointEvent, String> {
         if let Some(e) = self.seen.iter().find(|e| done(e)) {
-            return e.clone();
+            return Ok(e.clone());
         }
         let deadline = tokio::time::Instant::now() + limit;
         loop {
@@ -156,11 +168,16 @@ impl Events {
                 Ok(Some(e)) => {
                     self.seen.push(e.clone());
                     if done(&e) {
-                        return e;
+                        return Ok(e);
                     }
                 }
-                Ok(None) => panic!("the phone stopped; events: {:#?}", self.seen),
-                Err(_) => panic!("no such event within {limit:?}; events: {:#?}", self.seen),
+                Ok(None) => return Err(format!("the phone stopped; events: {:#?}", self.seen)),
+                Err(_) => {
+                    return Err(format!(
+                        "no such event within {limit:?}; events: {:#?}",
+                        self.seen
+                    ))
+                }
             }
         }
     }
