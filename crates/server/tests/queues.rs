@@ -579,7 +579,9 @@ async fn a_queue_rings_its_agents_takes_messages_and_refuses_what_it_did_not_wri
 /// nothing, a timeout rings the next, an answer is the agent's); agents are reached at the
 /// SIP login the team's PBX gave them (Vonage makes none); an agent who takes voicemail and
 /// does not answer gets a message whose audio and transcription (a file behind a link) are
-/// copied from Vonage's API with the application's JWT.
+/// copied from Vonage's API with the application's JWT, and a copy that failed is made by a
+/// later reconcile pass; a caller who gives up while offered leaves the queue; a member
+/// deleted while her phone rings loses no caller.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_vonage_queue_rings_its_members_one_after_another_and_takes_messages() {
     use wiremock::matchers::{header_exists, method, path};
@@ -743,8 +745,12 @@ async fn a_vonage_queue_rings_its_members_one_after_another_and_takes_messages()
             &json!({"conversation_uuid": "CON-V2", "payload": {}}),
         )
         .await;
-    let (uri, _) = rung(&again);
+    let (uri, again_after) = rung(&again);
     assert_eq!(uri, "sip:bea@pbx.example.com", "a new round: {again}");
+    // The caller gives up while Bea rings: they leave the queue, Bea is free.
+    let (status, _) = running.vonage(&again_after, &event("cancelled")).await;
+    assert_eq!(status, 200);
+    assert_eq!(waiting(&running, &bea_token).await, 0);
 
     // 3. A number routed to Bea, who takes voicemail: her PBX phone rings; unanswered, the
     //    caller leaves a message; its audio and text are copied from Vonage.
@@ -869,5 +875,29 @@ async fn a_vonage_queue_rings_its_members_one_after_another_and_takes_messages()
     );
     assert_eq!(voicemails.reconcile(later).await, 1);
     assert_eq!(voicemails.reconcile(later).await, 0, "copied once");
+
+    // A member deleted while her phone rings: the caller is not lost — her ring ends, the
+    // next member rings, and a late word about her leg changes nothing.
+    route(json!({"type": "queue", "queue": support["id"]})).await;
+    let (_, ncco) = running.vonage(&voice, &caller("V5")).await;
+    let (uri, after) = rung(&ncco);
+    assert_eq!(uri, "sip:bea@pbx.example.com");
+    let (status, _) = running
+        .call(
+            "DELETE",
+            &format!("/api/v1/agents/{bea}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, next) = running.vonage(&after, &event("timeout")).await;
+    let (uri, cy_after) = rung(&next);
+    assert_eq!(uri, "sip:cy@pbx.example.com", "{next}");
+    let (_, late) = running.vonage(&after, &event("answered")).await;
+    assert_ne!(late[0]["action"], "connect", "{late}");
+    let (_, taken) = running.vonage(&cy_after, &event("answered")).await;
+    assert_ne!(taken[0]["action"], "connect", "{taken}");
+    assert_eq!(waiting(&running, &cy_token).await, 0, "answered by Cy");
     running.stop().await;
 }
