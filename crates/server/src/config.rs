@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// The database and the sealing key's default home (`RINGDESK_SERVER_DATA_DIR`).
     pub data_dir: PathBuf,
+    /// Where call recordings, voicemail and the queues' and agents' own recordings are kept
+    /// (`RINGDESK_SERVER_MEDIA_DIR`): a folder every replica mounts when several serve one
+    /// team. Unset: the data folder.
+    pub media_dir: Option<PathBuf>,
     /// The sealing key file (32 bytes, base64; created 0600 when missing). The key may come
     /// instead from `RINGDESK_SERVER_KEY` or a systemd credential named `ringdesk-server-key`.
     pub key_file: Option<PathBuf>,
@@ -49,6 +53,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8790".into(),
             public_url: None,
             data_dir: PathBuf::from("ringdesk-server-data"),
+            media_dir: None,
             key_file: None,
             region: "US".into(),
             presence_grace_secs: 30,
@@ -82,6 +87,9 @@ impl ServerConfig {
         }
         if let Some(v) = env("RINGDESK_SERVER_DATA_DIR") {
             config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("RINGDESK_SERVER_MEDIA_DIR") {
+            config.media_dir = Some(PathBuf::from(v));
         }
         config.checked()
     }
@@ -127,6 +135,13 @@ impl ServerConfig {
         self.data_dir.join("team.db")
     }
 
+    /// The folder that holds the audio the server keeps.
+    pub fn media_path(&self) -> PathBuf {
+        self.media_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
+
     pub fn key_path(&self) -> PathBuf {
         self.key_file
             .clone()
@@ -147,7 +162,22 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:9000");
         assert_eq!(config.public_url.as_deref(), Some("https://rd.example"));
         assert_eq!(config.presence_grace_secs, 30);
+        assert_eq!(
+            config.media_path(),
+            config.data_dir,
+            "the data folder by default"
+        );
+        let shared: ServerConfig = toml::from_str("media_dir = \"/mnt/team-media\"").unwrap();
+        assert_eq!(shared.media_path(), PathBuf::from("/mnt/team-media"));
         assert!(toml::from_str::<ServerConfig>("lisen = \"x\"").is_err());
+        // The sample shipped for deployments is a configuration the server takes.
+        let sample = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/ringdesk-server.toml"
+        );
+        let sample: ServerConfig =
+            toml::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+        sample.checked().unwrap();
         let bad = ServerConfig {
             public_url: Some("ftp://x".into()),
             ..ServerConfig::default()

@@ -152,12 +152,12 @@ impl Server {
         let recordings = recordings::Recordings {
             team: team.clone(),
             calls: store.calls(),
-            folder: config.data_dir.join("recordings"),
+            folder: config.media_path().join("recordings"),
         };
         let voicemails = voicemail::Voicemails {
             team: team.clone(),
             repo: store.queues(),
-            folder: config.data_dir.join("voicemail"),
+            folder: config.media_path().join("voicemail"),
         };
         Ok(Server {
             shared: Arc::new(Shared {
@@ -165,7 +165,7 @@ impl Server {
                 recordings,
                 voicemails,
                 sounds: sounds::Sounds {
-                    folder: config.data_dir.join("sounds"),
+                    folder: config.media_path().join("sounds"),
                 },
                 store,
                 stopping: AtomicBool::new(false),
