@@ -278,6 +278,14 @@ async fn remove_my_greeting(
     drop_sound(&shared, owner, QueueSound::Greeting).await
 }
 
+/// A queue's recording changed: desktops read the queues again (an agent's own greeting is
+/// nobody else's news).
+async fn queue_sound_changed(shared: &Shared, owner: SoundOwner) {
+    if matches!(owner, SoundOwner::Queue(_)) {
+        shared.team.live.tell(TeamEvent::Queues).await;
+    }
+}
+
 async fn keep_sound(
     shared: &Shared,
     owner: SoundOwner,
@@ -293,7 +301,7 @@ async fn keep_sound(
                 bytes = body.len(),
                 "recording kept"
             );
-            shared.team.live.tell(TeamEvent::Queues).await;
+            queue_sound_changed(shared, owner).await;
             Ok(StatusCode::NO_CONTENT)
         }
         Err(e @ SoundError::TooLarge) => {
@@ -313,7 +321,7 @@ async fn keep_sound(
 async fn drop_sound(shared: &Shared, owner: SoundOwner, sound: QueueSound) -> Result<StatusCode> {
     match shared.sounds.remove(owner, sound) {
         Ok(true) => {
-            shared.team.live.tell(TeamEvent::Queues).await;
+            queue_sound_changed(shared, owner).await;
             Ok(StatusCode::NO_CONTENT)
         }
         Ok(false) => Err(ApiError::new(

@@ -69,15 +69,18 @@ impl Receiver {
         let full =
             known.is_none() && !queue::has_room(&queue, self.queues.open_count(queue.id).await?);
         let caller = crate::host::party_text(&request.from, self.team.region);
-        let mut call = self
-            .queues
-            .enqueue(queue.id, provider, &request.provider_call_id, &caller, now)
-            .await?;
         let account = self.team.providers.get(provider).await?;
-        if !call.recorded && crate::host::records(&account, Some(number)) {
-            self.queues.record(call.id).await?;
-            call.recorded = true;
-        }
+        let recorded = crate::host::records(&account, Some(number));
+        let call = self
+            .queues
+            .enqueue(
+                queue.id,
+                provider,
+                &request.provider_call_id,
+                (&caller, recorded),
+                now,
+            )
+            .await?;
         self.team.live.tell(TeamEvent::Queues).await;
         if full {
             tracing::info!(queue = %queue.id, "queue full: overflow");

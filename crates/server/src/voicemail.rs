@@ -28,6 +28,22 @@ const RETRIES: [Duration; 4] = [
 /// pass's (its own tries take ~42 s).
 const COPY_GRACE: time::Duration = time::Duration::minutes(2);
 
+/// `attempt` after each of `RETRIES`' waits until it works; each failure logged as `failed`.
+async fn retried<T, F, Fut>(id: VoicemailId, failed: &str, mut attempt: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    for (n, wait) in RETRIES.iter().enumerate() {
+        tokio::time::sleep(*wait).await;
+        match attempt().await {
+            Ok(done) => return Some(done),
+            Err(e) => tracing::warn!(voicemail = %id, attempt = n + 1, error = %e, "{failed}"),
+        }
+    }
+    None
+}
+
 #[derive(Clone)]
 pub struct Voicemails {
     pub team: Arc<Team>,
@@ -54,14 +70,11 @@ impl Voicemails {
         url: String,
         duration_secs: Option<u32>,
     ) {
-        for (attempt, wait) in RETRIES.iter().enumerate() {
-            tokio::time::sleep(*wait).await;
-            match self.copy(provider, id, &url, duration_secs).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(voicemail = %id, attempt = attempt + 1, error = %e, "cannot copy a voicemail yet");
-                }
-            }
+        let copied = retried(id, "cannot copy a voicemail yet", || {
+            self.copy(provider, id, &url, duration_secs)
+        });
+        if copied.await.is_some() {
+            return;
         }
         tracing::error!(voicemail = %id, "voicemail audio could not be copied from the provider yet: kept without its audio, tried again by the reconcile pass");
     }
@@ -114,9 +127,7 @@ impl Voicemails {
         url: &str,
         duration_secs: Option<u32>,
     ) -> Result<(), String> {
-        let adapter = ringdesk_webhooks::adapter_of(&self.team.providers, provider)
-            .await
-            .map_err(|e| format!("the provider cannot be used: {e:?}"))?;
+        let adapter = self.adapter(provider).await?;
         let stem = self.folder.join(id.to_string());
         let (path, bytes) = ringdesk_webhooks::recordings::keep(adapter.as_ref(), url, &stem)
             .await
@@ -137,26 +148,27 @@ impl Voicemails {
     /// Reads a transcription the provider keeps behind a link (Vonage), trying like a copy;
     /// a text that cannot be read is kept as "no transcription", never waited for forever.
     pub async fn transcript_soon(self, provider: ProviderId, id: VoicemailId, url: String) {
-        for (attempt, wait) in RETRIES.iter().enumerate() {
-            tokio::time::sleep(*wait).await;
-            let read = async {
-                let adapter = ringdesk_webhooks::adapter_of(&self.team.providers, provider)
-                    .await
-                    .map_err(|e| format!("the provider cannot be used: {e:?}"))?;
-                adapter
-                    .fetch_transcript(&url)
-                    .await
-                    .map_err(|e| e.to_string())
-            };
-            match read.await {
-                Ok(text) => return self.transcribed(id, Ok(&text)).await,
-                Err(e) => {
-                    tracing::warn!(voicemail = %id, attempt = attempt + 1, error = %e, "cannot read a transcription yet");
-                }
-            }
+        let read = retried(id, "cannot read a transcription yet", || async {
+            let adapter = self.adapter(provider).await?;
+            adapter
+                .fetch_transcript(&url)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        if let Some(text) = read.await {
+            return self.transcribed(id, Ok(&text)).await;
         }
         tracing::error!(voicemail = %id, "the transcription could not be read from the provider");
         self.transcribed(id, Err(())).await;
+    }
+
+    async fn adapter(
+        &self,
+        provider: ProviderId,
+    ) -> Result<Arc<dyn ringdesk_core::ports::ProviderAdapter>, String> {
+        ringdesk_webhooks::adapter_of(&self.team.providers, provider)
+            .await
+            .map_err(|e| format!("the provider cannot be used: {e:?}"))
     }
 
     /// Keeps a message's transcription (or that there will be none), then tells its box.

@@ -203,17 +203,18 @@ impl QueueRepository {
     }
 
     /// A caller arrives (or a provider asks again about one already here: the same row).
+    /// `recorded`: the number they called records its calls, so is their talk with an agent.
     pub async fn enqueue(
         &self,
         queue: QueueId,
         provider: ProviderId,
         provider_call_id: &str,
-        caller: &str,
+        (caller, recorded): (&str, bool),
         now: OffsetDateTime,
     ) -> Result<QueueCall, StoreError> {
         sqlx::query(
             "INSERT INTO queue_calls (id, queue_id, provider_id, provider_call_id, caller, state, \
-             enqueued_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?) \
+             enqueued_at, recorded) VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?) \
              ON CONFLICT (provider_id, provider_call_id) DO NOTHING",
         )
         .bind(QueueCallId::new().to_string())
@@ -222,20 +223,12 @@ impl QueueRepository {
         .bind(provider_call_id)
         .bind(caller)
         .bind(millis(now))
+        .bind(recorded)
         .execute(&self.pool)
         .await?;
         self.call_of(provider, provider_call_id)
             .await?
             .ok_or_else(|| corrupt("a queue call vanished as it was made"))
-    }
-
-    /// The caller's talk with the agent who takes them is to be recorded (their number says).
-    pub async fn record(&self, id: QueueCallId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE queue_calls SET recorded = 1 WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     pub async fn call(&self, id: QueueCallId) -> Result<Option<QueueCall>, StoreError> {
@@ -804,7 +797,7 @@ mod tests {
                     q.id,
                     provider,
                     &format!("CA{n}"),
-                    "+14155552671",
+                    ("+14155552671", false),
                     at(arrived),
                 )
                 .await
@@ -831,19 +824,20 @@ mod tests {
         repo.save(&q).await.unwrap();
         let provider = ProviderId(Uuid::new_v4());
         let first = repo
-            .enqueue(q.id, provider, "CA1", "+14155552671", at(0))
+            .enqueue(q.id, provider, "CA1", ("+14155552671", false), at(0))
             .await
             .unwrap();
         // The provider asks again about the same caller: the same row.
         let again = repo
-            .enqueue(q.id, provider, "CA1", "+14155552671", at(5))
+            .enqueue(q.id, provider, "CA1", ("+14155552671", false), at(5))
             .await
             .unwrap();
         assert_eq!(again, first);
         let second = repo
-            .enqueue(q.id, provider, "CA2", "+14155552672", at(1))
+            .enqueue(q.id, provider, "CA2", ("+14155552672", true), at(1))
             .await
             .unwrap();
+        assert!(!first.recorded && second.recorded, "as the number said");
         assert_eq!(repo.ahead_of(&first).await.unwrap(), 0);
         assert_eq!(repo.ahead_of(&second).await.unwrap(), 1);
         assert_eq!(repo.open_count(q.id).await.unwrap(), 2);
